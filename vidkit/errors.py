@@ -1,0 +1,29 @@
+"""The error types vidkit raises. Each carries the file it is about and the reason, in one line."""
+
+from __future__ import annotations
+
+import os
+
+
+class VidkitError(Exception):
+    """Base class of every error vidkit raises on purpose."""
+
+
+class VideoDecodeError(VidkitError):
+    """A video could not be opened or decoded: ``VideoDecodeError: clips/a.mp4: no video stream (audio only)``."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):  # picklable across data-loader workers
+        return (type(self), (self.path, self.reason))
+
+
+class DecodeTimeoutError(VideoDecodeError):
+    """Decoding made no progress within the allowed time."""
+
+
+class ConfigError(VidkitError):
+    """A configuration value is missing, unknown or of the wrong type."""

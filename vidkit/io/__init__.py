@@ -1,0 +1,38 @@
+"""Decoders: open a video, learn what it is, stream its frames or read the ones nearest to given times.
+
+>>> with open_video("clip.mp4") as video:        # PyAV, streaming (default)
+...     frames = video.read_at([0.0, 0.5, 1.0])  # Frames(data=uint8 [3, H, W, 3], pts=[...])
+"""
+
+from __future__ import annotations
+
+import os
+
+from vidkit.errors import DecodeTimeoutError, VideoDecodeError
+from vidkit.io._types import Frames, VideoInfo
+from vidkit.io.reader import VideoReader
+
+BACKENDS = ("pyav", "decord")
+
+
+def open_video(path: str | os.PathLike, backend: str = "pyav", *, apply_rotation: bool = True,
+               timeout_s: float = 60.0, threads: int = 0) -> VideoReader:
+    """Open ``path`` with a decoding backend: ``"pyav"`` (streaming, default) or ``"decord"``
+    (random access). Raises :class:`VideoDecodeError` naming the file and the reason when it
+    cannot be read."""
+    if backend == "pyav":
+        from vidkit.io.pyav_reader import PyAVReader as reader
+    elif backend == "decord":
+        from vidkit.io.decord_reader import DecordReader as reader
+    else:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    return reader(path, apply_rotation=apply_rotation, timeout_s=timeout_s, threads=threads)
+
+
+def probe(path: str | os.PathLike, *, timeout_s: float = 60.0) -> VideoInfo:
+    """What the decoder sees in ``path`` (codec, size, fps, duration, frame count, VFR, rotation)."""
+    with open_video(path, timeout_s=timeout_s) as video:
+        return video.info
+
+
+__all__ = ["BACKENDS", "DecodeTimeoutError", "Frames", "VideoDecodeError", "VideoInfo", "VideoReader", "open_video", "probe"]

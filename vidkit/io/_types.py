@@ -1,0 +1,66 @@
+"""Small records the readers return: what a video is, and frames with their timestamps."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the decoder sees in a file, before decoding it all.
+
+    ``width``/``height`` are the stored (coded) size; ``rotation`` is the display rotation in
+    degrees counter-clockwise (0, 90, 180, 270) taken from the display matrix. Readers opened with
+    ``apply_rotation=True`` (the default) return upright frames, of size ``display_size``.
+    ``num_frames_exact`` is False when the count is estimated from duration × fps.
+    """
+
+    path: str
+    backend: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    num_frames: int
+    num_frames_exact: bool
+    is_vfr: bool
+    rotation: int
+    has_b_frames: bool
+    pix_fmt: str | None = None
+    bit_rate: int | None = None
+    start_s: float = 0.0
+    keyframe_interval_s: float | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(height, width) of frames once rotation is applied."""
+        if self.rotation in (90, 270):
+            return self.width, self.height
+        return self.height, self.width
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["warnings"] = list(self.warnings)
+        return d
+
+
+@dataclass
+class Frames:
+    """Decoded frames and their presentation timestamps.
+
+    ``data`` is uint8 ``[T, H, W, 3]`` (RGB); ``pts`` is float64 ``[T]`` in seconds, relative to
+    the container's start. ``warnings`` says what went wrong while decoding them (damaged packets,
+    the stream ending before a requested time), so a caller never gets a silently wrong answer.
+    """
+
+    data: torch.Tensor
+    pts: torch.Tensor
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])

@@ -1,0 +1,383 @@
+"""The streaming reader, on PyAV (FFmpeg): the default backend.
+
+It never holds more than one chunk of frames, converts to RGB only the frames it returns, and
+keeps going past damaged packets, saying where it skipped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import time
+from fractions import Fraction
+from typing import Iterator, Sequence
+
+import av
+import numpy as np
+import torch
+
+from vidkit.errors import DecodeTimeoutError, VideoDecodeError
+from vidkit.io._checks import check_path, describe_open_failure
+from vidkit.io._types import Frames, VideoInfo
+from vidkit.io.reader import VideoReader
+
+# How many packets the probe demuxes to judge frame-rate variability and B-frame reordering.
+_PROBE_PACKETS = 600
+# Decoding this many packets in a row without one frame coming out means the stream is unusable.
+_MAX_BARREN_PACKETS = 256
+
+
+class PyAVReader(VideoReader):
+    """Stream or random-access a video through PyAV.
+
+    Args:
+        path: the video file.
+        apply_rotation: rotate frames upright according to the display matrix (phones record
+            portrait video as rotated landscape). When False, frames come out as stored and
+            ``info.rotation`` says how they should be turned.
+        timeout_s: a decode that makes no progress (no frame out) for this long raises
+            :class:`DecodeTimeoutError`; FFmpeg's own blocking reads are bounded by it too.
+        threads: decoder threads (0 lets FFmpeg choose).
+    """
+
+    backend = "pyav"
+
+    def __init__(self, path, *, apply_rotation: bool = True, timeout_s: float = 60.0, threads: int = 0):
+        self.path = check_path(path)
+        self.apply_rotation = apply_rotation
+        self.timeout_s = timeout_s
+        self.threads = threads
+        # RGB conversion runs in FFmpeg's scaler threads beside the decoder's, which pays for the
+        # one copy that packing frames into a chunk costs.
+        self._sws_threads = threads or min(os.cpu_count() or 1, 4)
+        self.warnings: list[str] = []  # everything that went wrong, over the reader's life
+        self._pending: list[str] = []  # what went wrong since the last Frames was returned
+        self.info = None
+        self._dts_lag = 0.0
+        self._container = None
+        self._open()
+        try:
+            self.info = self._probe()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- container management -------------------------------------------------------------
+    def _open(self) -> None:
+        self.close()
+        try:
+            self._container = av.open(self.path, metadata_errors="ignore", timeout=self.timeout_s)
+        except av.error.FFmpegError as e:
+            raise VideoDecodeError(self.path, describe_open_failure(self.path, e)) from None
+        container = self._container
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams})
+            detail = "audio only" if kinds == ["audio"] else ("no streams" if not kinds else "has " + ", ".join(kinds))
+            self.close()
+            raise VideoDecodeError(self.path, f"no video stream ({detail})")
+        self._stream = container.streams.video[0]
+        if self._stream.codec_context is None:
+            name = getattr(self._stream.codec, "name", None) if hasattr(self._stream, "codec") else None
+            self.close()
+            raise VideoDecodeError(self.path, f"the video stream cannot be decoded (no decoder for codec {name or 'unknown'}; "
+                                              "truncated or damaged header?)")
+        self._stream.thread_type = "AUTO"
+        self._stream.thread_count = self.threads
+        self._tb = self._stream.time_base or Fraction(1, 1000)
+        self._head = None
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    # -- probing ----------------------------------------------------------------------------
+    def _probe(self) -> VideoInfo:
+        stream, container, tb = self._stream, self._container, self._tb
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        header_frames = stream.frames
+        if stream.duration:
+            duration = float(stream.duration * tb)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        else:
+            duration = header_frames / fps if fps and header_frames else 0.0
+        entries = stream.index_entries
+        index = [(e.timestamp, e.is_keyframe) for e in (entries[i] for i in range(len(entries)))]
+        fields = dict(
+            path=self.path,
+            backend=self.backend,
+            container=container.format.name.split(",")[0],
+            codec=ctx.name,
+            width=ctx.width,
+            height=ctx.height,
+            pix_fmt=ctx.pix_fmt,
+            bit_rate=ctx.bit_rate or container.bit_rate or None,
+        )
+
+        # Demux (no decoding) the first packets: their timestamps tell VFR, reordering and GOP length.
+        pts, keys, reordered = [], [], False
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is None:
+                    continue
+                reordered = reordered or bool(pts and packet.pts < pts[-1])
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keys.append(packet.pts)
+                if len(pts) >= _PROBE_PACKETS:
+                    break
+        except av.error.FFmpegError as e:
+            self.warnings.append(f"container damaged near the start ({e})")
+
+        # Decoding one frame proves the stream decodes and carries the display matrix. Rewinding
+        # is cheaper than reopening; reopen when the rewind does not land on the first frame.
+        try:
+            container.seek(0, backward=True, any_frame=False)
+            first, rest = self._first_frame()
+            rewound = not pts or abs(first.frame.pts - min(pts)) <= 1
+        except (av.error.FFmpegError, VideoDecodeError):
+            rewound = False
+        if not rewound:
+            self._open()
+            first, rest = self._first_frame()
+        self._head = (first, rest)  # a stream from the start carries on from here: no second open
+        start_s = first.time
+        rotation = (round((first.frame.rotation or 0) / 90) * 90) % 360
+        has_b_frames = bool(self._stream.codec_context.has_b_frames) or reordered
+
+        is_vfr = False
+        if len(pts) > 2:
+            diffs = np.diff(np.unique(np.asarray(pts, dtype=np.int64)))
+            # A tick of rounding plus 5% jitter is still constant rate (29.97 fps in 1/1000 ticks).
+            is_vfr = bool(diffs.max() > diffs.min() * 1.05 + 1)
+
+        exact = header_frames > 0 and len(index) == header_frames
+        # The index holds decode times; display times of keyframes trail them by the reorder delay.
+        index_keys = sorted(float(ts * tb) for ts, key in index if key)
+        self._dts_lag = max(0.0, start_s - index_keys[0]) if index_keys else 0.0
+        self._keyframes_s = [k + self._dts_lag for k in index_keys] or [float(k * tb) for k in sorted(keys)]
+
+        if exact:
+            num_frames = header_frames
+        else:
+            num_frames = max(1, round(duration * fps)) if fps else (header_frames or 1)
+        if not fps and duration:
+            fps = num_frames / duration
+        key_gaps = np.diff(np.asarray(sorted(keys), dtype=np.float64) * float(tb))
+        return VideoInfo(
+            **fields,
+            fps=fps,
+            duration_s=duration,
+            num_frames=num_frames,
+            num_frames_exact=exact,
+            is_vfr=is_vfr,
+            rotation=rotation,
+            has_b_frames=has_b_frames,
+            start_s=start_s,
+            keyframe_interval_s=float(np.median(key_gaps)) if len(key_gaps) else None,
+            warnings=tuple(self.warnings),
+        )
+
+    def _first_frame(self) -> tuple["_Timed", Iterator["_Timed"]]:
+        frames = self._decode()
+        for frame in frames:
+            return frame, frames
+        reason = "no decodable video frames"
+        if self.warnings:
+            reason += f" ({self.warnings[-1]})"
+        raise VideoDecodeError(self.path, reason)
+
+    # -- decoding -----------------------------------------------------------------------------
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        """Frames in presentation order from the container's current position, skipping damaged
+        packets (recorded in ``self.warnings``) and bounded by the stall timeout."""
+        stream = self._stream
+        fps = (self.info.fps if self.info else 0) or 25.0
+        deadline = time.monotonic() + self.timeout_s
+        barren = 0
+        packets = self._container.demux(stream)
+        last_time = None
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                self._check_ending(last_time)
+                return
+            except av.error.FFmpegError as e:
+                self._warn(f"container damaged after {_fmt(last_time)}; stopped reading ({e})")
+                return
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                frames = []
+                self._warn(f"damaged packet after {_fmt(last_time)} skipped ({e})")
+            if not frames:
+                barren += 1
+                if barren > _MAX_BARREN_PACKETS and packet.size:
+                    self._warn(f"{barren} packets in a row gave no frame after {_fmt(last_time)}; stopped")
+                    return
+            for frame in frames:
+                barren = 0
+                deadline = time.monotonic() + self.timeout_s
+                if frame.is_corrupt:
+                    self._warn(f"frame at {_fmt(frame.time)} is corrupt (concealed by the decoder)")
+                if frame.time is None:  # streams without timestamps (raw bitstreams)
+                    frame.pts = None
+                    last_time = (last_time + 1 / fps) if last_time is not None else 0.0
+                    frame_time = last_time
+                else:
+                    frame_time = last_time = float(frame.time)
+                yield _Timed(frame, frame_time)
+            if time.monotonic() > deadline:
+                raise DecodeTimeoutError(self.path, f"decoding stalled: no frame for {self.timeout_s:g} s after {_fmt(last_time)}")
+
+    def _check_ending(self, last_time: float | None) -> None:
+        """Say so when the stream ends well before the duration the header promises (a truncated file)."""
+        info = self.info
+        if info is None or last_time is None or not info.fps:
+            return
+        expected_end = info.start_s + info.duration_s
+        if last_time + 1 / info.fps < expected_end - 2 / info.fps:
+            self._warn(f"stream ends at {last_time:.3f} s but the header says {expected_end:.3f} s: file truncated?")
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self._pending.append(message)
+
+    def _frames_from(self, t: float) -> Iterator["_Timed"]:
+        """Decoded frames starting no later than ``t``. Seeks to the keyframe before ``t``, and backs
+        off further when the demuxer lands after ``t`` (its index holds decode times, not display
+        times). Only one such iterator is live at a time: starting another restarts the decoder."""
+        back = 0.0
+        while True:
+            target = t - back
+            if target <= self.info.start_s + 1e-6:
+                yield from self._from_start()
+                return
+            self._container.seek(int((target - self._dts_lag) / self._tb), stream=self._stream, backward=True, any_frame=False)
+            self._head = None
+            frames = self._decode()
+            first = next(frames, None)
+            if first is not None and first.time <= t + 1e-6:
+                yield first
+                yield from frames
+                return
+            back = max(1.0, back * 2)
+
+    def _from_start(self) -> Iterator["_Timed"]:
+        head, self._head = self._head, None
+        if head is None:
+            self._open()
+            yield from self._decode()
+        else:
+            first, rest = head
+            yield first
+            yield from rest
+
+    def stream(self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None) -> Iterator[Frames]:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        self._pending = []
+        frames = self._frames_from(self.info.start_s if start_s is None else start_s)
+        batch: list[np.ndarray] = []
+        times: list[float] = []
+        for timed in frames:
+            if start_s is not None and timed.time < start_s - 1e-6:
+                continue
+            if end_s is not None and timed.time >= end_s:
+                break
+            batch.append(timed.frame.to_ndarray(format="rgb24", threads=self._sws_threads))
+            times.append(timed.time)
+            if len(batch) == chunk_size:
+                yield self._pack(batch, times)
+                batch, times = [], []
+        if batch:
+            yield self._pack(batch, times)
+        elif self._pending:  # nothing left to yield but the news of why
+            height, width = self.info.display_size if self.apply_rotation else (self.info.height, self.info.width)
+            empty = torch.empty((0, height, width, 3), dtype=torch.uint8)
+            yield Frames(empty, torch.empty(0, dtype=torch.float64), self._take_pending())
+
+    def read_at(self, timestamps: Sequence[float]) -> Frames:
+        requested = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        if requested.size == 0:
+            raise ValueError("read_at needs at least one timestamp")
+        if not np.isfinite(requested).all():
+            raise ValueError(f"timestamps must be finite, got {timestamps!r}")
+        self._pending = []
+        targets = np.unique(requested)  # sorted
+        chosen: list[_Timed | None] = [None] * len(targets)
+        i, prev = 0, None
+        frames = self._frames_from(float(targets[0]))
+        sought = float(targets[0])  # never seek twice for the same target
+        while i < len(targets):
+            current = next(frames, None)
+            if current is None:
+                break
+            # Every target at or before this frame is decided: it is nearer to this frame or the previous one.
+            while i < len(targets) and current.time >= targets[i]:
+                if prev is not None and targets[i] - prev.time <= current.time - targets[i]:
+                    chosen[i] = prev
+                else:
+                    chosen[i] = current
+                i += 1
+            prev = current
+            if i < len(targets) and targets[i] > sought and self._keyframe_between(current.time, float(targets[i])):
+                # Jump ahead; frames skipped lie before a keyframe that is itself no later than the
+                # target, so none of them can be nearer to it.
+                sought = float(targets[i])
+                frames = self._frames_from(sought)
+        if i < len(targets):
+            if prev is None:
+                raise VideoDecodeError(self.path, f"no frame could be decoded at or after {targets[0]:.3f} s")
+            self._warn(f"{len(targets) - i} requested time(s) from {targets[i]:.3f} s lie past the last frame "
+                       f"({prev.time:.3f} s); the last frame is repeated")
+            for j in range(i, len(targets)):
+                chosen[j] = prev
+
+        arrays, times, cache = [], [], {}
+        for timed in chosen:
+            if id(timed) not in cache:  # convert each distinct frame to RGB once
+                cache[id(timed)] = timed.frame.to_ndarray(format="rgb24", threads=self._sws_threads)
+            arrays.append(cache[id(timed)])
+            times.append(timed.time)
+        positions = np.searchsorted(targets, requested)
+        unique = self._pack(arrays, times)
+        index = torch.from_numpy(positions)
+        return Frames(unique.data[index], unique.pts[index], unique.warnings)
+
+    def _keyframe_between(self, now: float, target: float) -> bool:
+        """True when seeking saves work: a keyframe lies well after ``now`` and at or before ``target``."""
+        keys = self._keyframes_s
+        if not keys:
+            return False
+        j = bisect.bisect_right(keys, target) - 1
+        return j >= 0 and keys[j] > now + 2.0 / (self.info.fps or 25)
+
+    def _pack(self, arrays: list[np.ndarray], times: list[float]) -> Frames:
+        data = np.stack(arrays)
+        k = (self.info.rotation // 90) if self.apply_rotation else 0
+        if k:
+            data = np.ascontiguousarray(np.rot90(data, k=k, axes=(1, 2)))
+        return Frames(torch.from_numpy(data), torch.tensor(times, dtype=torch.float64), self._take_pending())
+
+    def _take_pending(self) -> list[str]:
+        pending, self._pending = self._pending, []
+        return pending
+
+
+class _Timed:
+    """A decoded frame and its presentation time in seconds (frames without timestamps get one)."""
+
+    __slots__ = ("frame", "time")
+
+    def __init__(self, frame: av.VideoFrame, time: float):
+        self.frame, self.time = frame, time
+
+
+def _fmt(t: float | None) -> str:
+    return "the start" if t is None or math.isnan(t) else f"{t:.3f} s"

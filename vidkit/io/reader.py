@@ -1,0 +1,54 @@
+"""The reader interface every decoding backend implements."""
+
+from __future__ import annotations
+
+import abc
+from typing import Iterator, Sequence
+
+from vidkit.io._types import Frames, VideoInfo
+
+
+class VideoReader(abc.ABC):
+    """An open video. Use as a context manager::
+
+        with vidkit.io.open_video("clip.mp4") as video:
+            print(video.info.duration_s)
+            for chunk in video.stream(chunk_size=32):   # Frames: uint8 [T, H, W, 3] + pts in seconds
+                ...
+            frames = video.read_at([0.5, 1.0, 1.5])     # the frames nearest to these times
+
+    Times are seconds from the start of the video (the first frame is at ``info.start_s``, usually 0).
+    """
+
+    path: str
+    info: VideoInfo
+
+    @abc.abstractmethod
+    def stream(self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None) -> Iterator[Frames]:
+        """Yield the frames in presentation order, ``chunk_size`` at a time, never the whole video at once.
+
+        ``start_s``/``end_s`` bound the frames yielded (inclusive start, exclusive end); the reader
+        seeks to the keyframe before ``start_s``.
+        """
+
+    @abc.abstractmethod
+    def read_at(self, timestamps: Sequence[float]) -> Frames:
+        """Return, for each requested time (any order, repeats allowed), the frame whose timestamp
+        is nearest to it; ``pts`` holds the timestamps of the frames returned.
+
+        Decodes from the keyframe before the earliest time forward, only as far as the latest one.
+        Times past the last frame get the last frame, with a warning in ``Frames.warnings``.
+        """
+
+    def close(self) -> None:  # noqa: B027 - backends without resources need nothing
+        """Release the file."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"{type(self).__name__}({self.path!r}, {i.codec} {i.width}x{i.height}, {i.fps:.3g} fps, {i.duration_s:.2f} s)"
