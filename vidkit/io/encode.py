@@ -44,6 +44,9 @@ def write_video(
     os.close(fd)
     try:
         _encode(tmp, fmt, container_options or {}, frames, fps, codec, pix_fmt, options or {}, timestamps, rotation)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; a video is as readable as any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
