@@ -10,8 +10,26 @@ from vidkit.data.samplers import (
     UniformClipSampler,
     VideoTiming,
 )
+from vidkit.data.synthetic import (
+    CLASSES,
+    REVERSAL_PAIRS,
+    RenderedVideo,
+    SyntheticDataset,
+    SyntheticSpec,
+    SyntheticVideo,
+    render_video,
+    synthetic_dataset,
+)
 
 __all__ = [
+    "CLASSES",
+    "REVERSAL_PAIRS",
+    "RenderedVideo",
+    "SyntheticDataset",
+    "SyntheticSpec",
+    "SyntheticVideo",
+    "render_video",
+    "synthetic_dataset",
     "Clip",
     "ClipPlan",
     "ClipSampler",

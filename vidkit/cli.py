@@ -1,0 +1,153 @@
+"""The ``vidkit`` command: one sub-command per job. Each turns its arguments into plain keyword
+arguments once and calls into vidkit or pipelines/; nothing below this file sees argparse."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable
+
+from vidkit import __version__
+from vidkit.errors import VidkitError
+
+# Commands whose issue has not landed yet: they exist so that `vidkit --help` shows the whole tool.
+_PLANNED = {
+    "eval": "evaluate a checkpoint with the multi-view protocol",
+    "tag": "label every video in a folder",
+    "mv": "extract compressed-domain motion vectors",
+    "models": "list the model registry with parameters and GFLOPs",
+    "prepare": "re-encode a dataset for fast sampling",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except VidkitError as e:
+        print(f"vidkit {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"vidkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidkit", description="Video understanding on today's PyTorch.")
+    parser.add_argument("--version", action="version", version=f"vidkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_train, _add_info, _add_bench):
+        add(commands)
+    for name, summary in _PLANNED.items():
+        sub = commands.add_parser(name, help=f"{summary} (not yet available)", description=f"{summary}. Not yet available.")
+        sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        sub.set_defaults(run=_not_yet(name))
+    return parser
+
+
+def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        print(f"vidkit {name}: not yet available in vidkit {__version__}", file=sys.stderr)
+        return 2
+
+    return run
+
+
+# -- vidkit info ----------------------------------------------------------------------------------
+def _add_info(commands) -> None:
+    sub = commands.add_parser("info", help="print what the decoder sees in video files",
+                              description="Print what the decoder sees in each file: one block per file, or one JSON object per line.")
+    sub.add_argument("paths", nargs="+", metavar="FILE")
+    sub.add_argument("--json", action="store_true", help="one JSON object per file, per line")
+    sub.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
+    sub.add_argument("--verify", action="store_true", help="decode every frame and report damage and the exact frame count")
+    sub.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up on a file whose decoding stalls this long")
+    sub.set_defaults(run=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from vidkit.io import open_video
+
+    failed = 0
+    for path in args.paths:
+        try:
+            with open_video(path, backend=args.backend, timeout_s=args.timeout) as video:
+                record = video.info.to_dict()
+                if args.verify:
+                    record.update(_verify(video))
+        except VidkitError as e:
+            failed += 1
+            print(f"vidkit info: error: {e}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"path": str(path), "error": getattr(e, "reason", str(e))}), flush=True)
+            continue
+        print(json.dumps(record) if args.json else _describe(record), flush=True)
+    return 1 if failed else 0
+
+
+def _verify(video) -> dict:
+    decoded, last = 0, None
+    warnings: list[str] = []
+    for chunk in video.stream(chunk_size=64):
+        decoded += len(chunk)
+        warnings += chunk.warnings
+        if len(chunk):
+            last = float(chunk.pts[-1])
+    return {"decoded_frames": decoded, "last_pts_s": last, "decode_warnings": warnings}
+
+
+def _describe(r: dict) -> str:
+    rows = [
+        ("container", r["container"]),
+        ("codec", f"{r['codec']} {r['pix_fmt'] or ''}".strip() + (", B-frames" if r["has_b_frames"] else "")),
+        ("size", f"{r['width']}x{r['height']}" + (
+            f", rotation {r['rotation']}° (frames are turned upright)" if r["rotation"] else "")),
+        ("fps", f"{r['fps']:.3f}" + (" (variable frame rate)" if r["is_vfr"] else " (constant)")),
+        ("duration", f"{r['duration_s']:.3f} s, first frame at {r['start_s']:.3f} s"),
+        ("frames", f"{r['num_frames']}" + (" (exact, from the index)" if r["num_frames_exact"] else " (estimated: duration x fps)")),
+    ]
+    if r["keyframe_interval_s"]:
+        rows.append(("keyframes", f"every {r['keyframe_interval_s']:.2f} s"))
+    if r["bit_rate"]:
+        rows.append(("bit rate", f"{r['bit_rate'] / 1000:.0f} kb/s"))
+    if "decoded_frames" in r:
+        rows.append(("decoded", f"{r['decoded_frames']} frames, last at {r['last_pts_s']:.3f} s" if r["last_pts_s"] is not None
+                     else "no frames"))
+    for w in list(r["warnings"]) + r.get("decode_warnings", []):
+        rows.append(("warning", w))
+    return "\n".join([r["path"]] + [f"  {k:<10} {v}" for k, v in rows])
+
+
+# -- vidkit train -------------------------------------------------------------------------------
+def _add_train(commands) -> None:
+    from pipelines.train import add_arguments, run
+
+    sub = commands.add_parser("train", help="train a model (built-in synthetic data by default)",
+                              description="Train a video model. With no data arguments it trains on the built-in synthetic-motion set.")
+    add_arguments(sub)
+    sub.set_defaults(run=run)
+
+
+# -- vidkit bench -------------------------------------------------------------------------------
+def _add_bench(commands) -> None:
+    sub = commands.add_parser("bench", help="decode throughput of vidkit's readers against raw PyAV and decord",
+                              description="Decode frames/s of vidkit's readers next to raw PyAV and raw decord, in one run, on the same file.")
+    sub.add_argument("paths", nargs="*", metavar="FILE", help="videos to decode (default: a generated 640x360 H.264 clip)")
+    sub.add_argument("--repeats", type=int, default=3)
+    sub.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from vidkit.bench import decode_table
+
+    print(decode_table(args.paths, repeats=args.repeats))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
