@@ -29,6 +29,7 @@ class TrainConfig:
     crop_size: int
     train_scale: tuple[int, int]
     test_scale: int
+    flip_prob: float
     workers: int
     seed: int
     out: str
@@ -107,7 +108,8 @@ def train(config: TrainConfig, *, dataset=None) -> dict:
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(train_set, shuffle=True, drop_last=True, generator=generator, **loader_args)
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
-    transform = ClipTransform(crop_size=config.crop_size, train_scale=config.train_scale, test_scale=config.test_scale)
+    transform = ClipTransform(crop_size=config.crop_size, train_scale=config.train_scale, test_scale=config.test_scale,
+                              flip_prob=config.flip_prob)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(train_loader))
 

@@ -46,3 +46,13 @@ def test_short_side_resize_keeps_aspect():
 def test_rejects_channels_first_input():
     with pytest.raises(ValueError, match=r"\[B, T, H, W, 3\]"):
         ClipTransform()(torch.zeros(1, 3, 4, 8, 8, dtype=torch.uint8), train=False)
+
+
+@pytest.mark.gpu
+def test_gpu_transform_matches_cpu():
+    tf = ClipTransform(crop_size=32, test_scale=40)
+    frames = _ramp()
+    cpu = tf(frames, train=False, crop_index=[0, 2], num_crops=3)
+    gpu = tf(frames.cuda(), train=False, crop_index=[0, 2], num_crops=3)
+    assert gpu.is_cuda
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-4)

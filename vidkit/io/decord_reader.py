@@ -1,6 +1,7 @@
 """Random access through decord: it indexes every frame up front, then fetches any set of frames
 with one seek per group. Metadata, rotation and bad-input checks come from the PyAV probe, so both
-backends describe a file the same way."""
+backends describe a file the same way; where decord 0.6 is known to fail, the PyAV reader steps in
+and says so in the warnings."""
 
 from __future__ import annotations
 
@@ -25,44 +26,68 @@ def _import_decord():
 
 class DecordReader(VideoReader):
     """Random-access reader on decord. Same arguments as :class:`PyAVReader` (``timeout_s`` bounds
-    only the probe: decord's own calls cannot be interrupted)."""
+    the probe and the PyAV fallback; decord's own calls cannot be interrupted).
+
+    decord 0.6 cannot decode rotated videos (dmlc/decord#336: it allocates the batch at the stored
+    size), so those are read with PyAV; a batch decord fails on (a damaged packet) is read again
+    with PyAV, which skips the damage. Both cases are reported in ``warnings``.
+    """
 
     backend = "decord"
 
     def __init__(self, path, *, apply_rotation: bool = True, timeout_s: float = 60.0, threads: int = 0):
         decord = _import_decord()
-        with PyAVReader(path, apply_rotation=apply_rotation, timeout_s=timeout_s) as probe:
-            info = probe.info
+        self._pyav = PyAVReader(path, apply_rotation=apply_rotation, timeout_s=timeout_s)
+        info = self._pyav.info
         self.path = info.path
         self.apply_rotation = apply_rotation
+        self.warnings = list(info.warnings)
+        self._vr = None
+        if info.rotation:
+            self.warnings.append(f"decord cannot decode rotated video (rotation {info.rotation}); read with PyAV")
+            self.info = type(info)(**{**info.__dict__, "backend": "decord", "warnings": tuple(self.warnings)})
+            return
         try:
             self._vr = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=threads)
-            self._pts = self._vr.get_frame_timestamp(np.arange(len(self._vr)))[:, 0].astype(np.float64)
+            self._pts = self._exact_times(self._vr.get_frame_timestamp(np.arange(len(self._vr)))[:, 0])
         except decord.DECORDError as e:
+            self.close()
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise VideoDecodeError(self.path, f"decord cannot read it ({reason})") from None
         n = len(self._vr)
         if n == 0:
+            self.close()
             raise VideoDecodeError(self.path, "decord found no frames")
-        warnings = list(info.warnings)
         if not info.num_frames_exact and abs(n - info.num_frames) > 1:
-            warnings.append(f"decord indexes {n} frames; the container header suggests {info.num_frames}")
+            self.warnings.append(f"decord indexes {n} frames; the container header suggests {info.num_frames}")
         self.info = type(info)(**{**info.__dict__, "backend": "decord", "num_frames": n, "num_frames_exact": True,
-                                  "warnings": tuple(warnings)})
-        self.warnings = warnings
+                                  "warnings": tuple(self.warnings)})
+
+    def _exact_times(self, seconds_f32: np.ndarray) -> np.ndarray:
+        """decord reports times as float32 (8.2 s comes back as 8.19999981); snap them to the
+        stream's time base in float64 (exact while the float32 error stays under half a tick)."""
+        tb = self._pyav.time_base
+        ticks = np.round(seconds_f32.astype(np.float64) * tb.denominator / tb.numerator)
+        return ticks * tb.numerator / tb.denominator
 
     def close(self) -> None:
         self._vr = None
+        self._pyav.close()
 
     def stream(self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None) -> Iterator[Frames]:
+        if self._vr is None:
+            yield from self._pyav.stream(chunk_size, start_s=start_s, end_s=end_s)
+            return
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         lo = 0 if start_s is None else int(np.searchsorted(self._pts, start_s - 1e-6))
-        hi = len(self._pts) if end_s is None else int(np.searchsorted(self._pts, end_s - 1e-9))
+        hi = len(self._pts) if end_s is None else int(np.searchsorted(self._pts, end_s - 1e-6))
         for first in range(lo, hi, chunk_size):
-            yield self._get(np.arange(first, min(first + chunk_size, hi)))
+            yield self._get(np.arange(first, min(first + chunk_size, hi)), span=True)
 
     def read_at(self, timestamps: Sequence[float]) -> Frames:
+        if self._vr is None:
+            return self._pyav.read_at(timestamps)
         requested = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         if requested.size == 0:
             raise ValueError("read_at needs at least one timestamp")
@@ -82,12 +107,23 @@ class DecordReader(VideoReader):
         index = torch.from_numpy(inverse.reshape(-1))
         return Frames(frames.data[index], frames.pts[index], frames.warnings)
 
-    def _get(self, indices: np.ndarray) -> Frames:
+    def _get(self, indices: np.ndarray, *, span: bool = False) -> Frames:
+        """Frames at ``indices``; on a decord failure, PyAV reads them instead: the frames nearest to
+        their times, or with ``span`` (a run of consecutive frames) every frame it can decode in that
+        stretch, so a damaged frame is left out rather than replaced by its neighbour."""
         try:
             data = self._vr.get_batch(indices.tolist()).asnumpy()
         except Exception as e:  # decord raises its own error types from C++
-            raise VideoDecodeError(self.path, f"decord failed decoding frames {indices[0]}..{indices[-1]} ({e})") from None
-        # decord applies the display matrix itself; undo it when the caller wants stored frames.
-        if not self.apply_rotation and self.info.rotation:
-            data = np.ascontiguousarray(np.rot90(data, k=-(self.info.rotation // 90), axes=(1, 2)))
+            message = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            warning = f"decord failed on frames {indices[0]}..{indices[-1]} ({message}); read them with PyAV"
+            self.warnings.append(warning)
+            if span:
+                end = self._pts[indices[-1] + 1] if indices[-1] + 1 < len(self._pts) else None
+                chunks = list(self._pyav.stream(len(indices) + 1, start_s=float(self._pts[indices[0]]), end_s=end))
+                frames = Frames(torch.cat([c.data for c in chunks]), torch.cat([c.pts for c in chunks]),
+                                [w for c in chunks for w in c.warnings])
+            else:
+                frames = self._pyav.read_at(self._pts[indices])
+            frames.warnings.insert(0, warning)
+            return frames
         return Frames(torch.from_numpy(data), torch.from_numpy(self._pts[indices].copy()), [])

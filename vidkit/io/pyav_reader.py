@@ -55,6 +55,7 @@ class PyAVReader(VideoReader):
         self._pending: list[str] = []  # what went wrong since the last Frames was returned
         self.info = None
         self._dts_lag = 0.0
+        self._frame_interval: float | None = None  # seconds between frames when the rate is constant
         self._container = None
         self._open()
         try:
@@ -68,6 +69,8 @@ class PyAVReader(VideoReader):
         self.close()
         try:
             self._container = av.open(self.path, metadata_errors="ignore", timeout=self.timeout_s)
+        except av.error.ExitError:  # FFmpeg's interrupt callback: the timeout ran out while opening
+            raise DecodeTimeoutError(self.path, f"timed out opening it (no data within {self.timeout_s:g} s)") from None
         except av.error.FFmpegError as e:
             raise VideoDecodeError(self.path, describe_open_failure(self.path, e)) from None
         container = self._container
@@ -84,7 +87,7 @@ class PyAVReader(VideoReader):
                                               "truncated or damaged header?)")
         self._stream.thread_type = "AUTO"
         self._stream.thread_count = self.threads
-        self._tb = self._stream.time_base or Fraction(1, 1000)
+        self._tb = self.time_base = self._stream.time_base or Fraction(1, 1000)
         self._head = None
 
     def close(self) -> None:
@@ -111,7 +114,7 @@ class PyAVReader(VideoReader):
             path=self.path,
             backend=self.backend,
             container=container.format.name.split(",")[0],
-            codec=ctx.name,
+            codec=ctx.codec.canonical_name,  # "av1", not the decoder's name "libdav1d"
             width=ctx.width,
             height=ctx.height,
             pix_fmt=ctx.pix_fmt,
@@ -149,11 +152,16 @@ class PyAVReader(VideoReader):
         rotation = (round((first.frame.rotation or 0) / 90) * 90) % 360
         has_b_frames = bool(self._stream.codec_context.has_b_frames) or reordered
 
-        is_vfr = False
+        is_vfr, self._frame_interval = False, None
         if len(pts) > 2:
             diffs = np.diff(np.unique(np.asarray(pts, dtype=np.int64)))
-            # A tick of rounding plus 5% jitter is still constant rate (29.97 fps in 1/1000 ticks).
-            is_vfr = bool(diffs.max() > diffs.min() * 1.05 + 1)
+            nominal = float(np.median(diffs))
+            # A tick of rounding plus 5% jitter is still constant rate (29.97 fps in 1/1000 ticks);
+            # a gap or two is damage or a dropped frame, not a variable rate.
+            off = int((np.abs(diffs - nominal) > nominal * 0.05 + 1).sum())
+            is_vfr = off > max(1, 0.02 * len(diffs))
+            if not is_vfr:
+                self._frame_interval = nominal * float(tb)
 
         exact = header_frames > 0 and len(index) == header_frames
         # The index holds decode times; display times of keyframes trail them by the reorder delay.
@@ -230,8 +238,16 @@ class PyAVReader(VideoReader):
                     last_time = (last_time + 1 / fps) if last_time is not None else 0.0
                     frame_time = last_time
                 else:
-                    frame_time = last_time = float(frame.time)
+                    frame_time = float(frame.time)
+                    interval = self._frame_interval
+                    if interval and last_time is not None and frame_time - last_time > 1.5 * interval + 1e-4:
+                        missing = round((frame_time - last_time) / interval) - 1
+                        self._warn(f"{missing} frame(s) missing between {last_time:.3f} s and {frame_time:.3f} s "
+                                   "(damaged data skipped by the demuxer)")
+                    last_time = frame_time
                 yield _Timed(frame, frame_time)
+                # Time the caller spends with a frame is not the decoder stalling.
+                deadline = time.monotonic() + self.timeout_s
             if time.monotonic() > deadline:
                 raise DecodeTimeoutError(self.path, f"decoding stalled: no frame for {self.timeout_s:g} s after {_fmt(last_time)}")
 
