@@ -1,0 +1,156 @@
+"""Planning a synthetic video: every random draw for one ``(spec, split, index)`` (classes,
+shapes, colours, paths, the long variant's evidence window), and the frames that follow from them.
+
+A video is a pure function of its seed ``SeedSequence(spec.seed, spawn_key=(variant, split,
+index))``, so any one can be re-rendered alone, in any process, in any order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from vidkit.data import _render
+from vidkit.data._render import Sprite
+from vidkit.data._synthetic_spec import CLASSES, REVERSAL_PAIRS, SPLITS, VARIANTS, SyntheticSpec, check_split
+from vidkit.errors import ConfigError
+
+_ATTRIBUTE = {"move_right": "x", "move_down": "y", "grow": "radius", "rotate_cw": "angle"}
+_FORWARD = {c: pair[0] for pair in REVERSAL_PAIRS for c in pair}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything drawn at random for one video; the pixels follow from it deterministically."""
+
+    video_id: str
+    split: str
+    index: int
+    labels: tuple[int, ...]
+    sprites: tuple[Sprite, ...]
+    background_colors: np.ndarray
+    background_seed: np.random.SeedSequence
+    evidence_frames: tuple[int, int] | None
+
+
+def _class_index(label: int | str) -> int:
+    if isinstance(label, str):
+        if label not in CLASSES:
+            raise ConfigError(f"unknown synthetic class {label!r}; the classes are {', '.join(CLASSES)}")
+        return CLASSES.index(label)
+    if not 0 <= label < len(CLASSES):
+        raise ConfigError(f"synthetic class index {label} out of range (0..{len(CLASSES) - 1})")
+    return int(label)
+
+
+def video_id(spec: SyntheticSpec, split: str, index: int) -> str:
+    # Unique across splits, as YouTube ids are in Kinetics: validation numbers follow training's.
+    offset = 0 if split == "train" else spec.num_videos("train")
+    return f"synth{offset + index:05d}"
+
+
+def _rng_seed(spec: SyntheticSpec, split: str, index: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(spec.seed, spawn_key=(VARIANTS.index(spec.variant), SPLITS.index(split), index))
+
+
+def _draw_sprite(rng: np.random.Generator, *, cls: str, progress: np.ndarray, height: int, width: int,
+                 scale: float, background: np.ndarray) -> Sprite:
+    """Draw one object doing ``cls``: ``progress`` (0 -> 1 over the frames) moves the class's
+    quantity from ``lo`` to ``hi``; the backward class of a pair makes the identical draws and is
+    reversed in time. Objects stay entirely inside the frame."""
+    attribute = _ATTRIBUTE[_FORWARD[cls]]
+    short = min(height, width)
+    shape = _render.SHAPES[rng.integers(len(_render.SHAPES))]
+    color, marker = _render.pick_colors(rng, background)
+
+    def interval(low: float, high: float, min_fraction: float) -> tuple[float, float]:
+        # A travel of at least min_fraction of the range (the speed), then a start that fits it.
+        d = rng.uniform(min_fraction, 1.0) * (high - low)
+        lo = rng.uniform(low, high - d)
+        return lo, lo + d
+
+    if attribute == "radius":
+        r_lo, r_hi = interval(0.06 * short * scale, 0.30 * short * scale, 0.4)
+        r_max = r_hi
+    else:
+        r_lo = r_hi = r_max = rng.uniform(0.10, 0.18 if attribute in ("x", "y") else 0.24) * short * scale
+    margin = r_max + 1.0
+    x_lo = x_hi = rng.uniform(margin, width - margin)
+    y_lo = y_hi = rng.uniform(margin, height - margin)
+    if attribute == "x":
+        x_lo, x_hi = interval(margin, width - margin, 0.3)
+    elif attribute == "y":
+        y_lo, y_hi = interval(margin, height - margin, 0.3)
+    a_lo = a_hi = rng.uniform(0, 2 * math.pi)
+    if attribute == "angle":
+        a_hi = a_lo + rng.uniform(math.pi / 3, math.pi)
+
+    def path(lo: float, hi: float) -> np.ndarray:
+        return lo + (hi - lo) * progress if hi != lo else np.full(progress.shape, lo)
+
+    sprite = Sprite(shape, color, marker, path(x_lo, x_hi), path(y_lo, y_hi), path(r_lo, r_hi), path(a_lo, a_hi))
+    return sprite.reversed() if cls != _FORWARD[cls] else sprite
+
+
+def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str | None = None) -> Plan:
+    """The random draws of video ``index`` of ``split``; ``label`` overrides the class (single-object
+    variants) while keeping every draw, so the other class of a reversal pair plays the clip backwards."""
+    split = check_split(split)
+    if not 0 <= index < spec.num_videos(split):
+        raise IndexError(f"synthetic {split} index {index} out of range (0..{spec.num_videos(split) - 1})")
+    height, width = spec.size
+    t_count = spec.frames
+    seed = _rng_seed(spec, split, index)
+    background_seed, draw_seed = seed.spawn(2)
+    rng = np.random.default_rng(draw_seed)
+    colors = _render.background_colors(rng)
+    ramp = np.arange(t_count, dtype=np.float64) / (t_count - 1)
+    if spec.variant == "actors":
+        if label is not None:
+            raise ConfigError("label= overrides the class of single-object variants only, not 'actors'")
+        count = int(rng.integers(spec.num_actors[0], spec.num_actors[1] + 1))
+        labels = tuple(int(rng.integers(len(CLASSES))) for _ in range(count))
+        sprites = tuple(_draw_sprite(rng, cls=CLASSES[c], progress=ramp, height=height, width=width, scale=0.6,
+                                     background=colors) for c in labels)
+        return Plan(video_id(spec, split, index), split, index, labels, sprites, colors, background_seed, None)
+
+    cls = index % len(CLASSES) if label is None else _class_index(label)
+    progress = ramp
+    if spec.variant == "long":
+        lo_s, hi_s = spec.evidence_s
+        length = min(max(round(rng.uniform(lo_s, hi_s) * spec.fps), 1), t_count - 1)
+        start = int(rng.integers(0, t_count - length))
+        progress = np.clip((np.arange(t_count) - start) / length, 0.0, 1.0)
+    sprite = _draw_sprite(rng, cls=CLASSES[cls], progress=progress, height=height, width=width, scale=1.0,
+                          background=colors)
+    evidence = _moving_span(sprite) if spec.variant == "long" else None
+    return Plan(video_id(spec, split, index), split, index, (cls,), (sprite,), colors, background_seed, evidence)
+
+
+def _moving_span(sprite: Sprite) -> tuple[int, int]:
+    """First and last frame of the span in which the sprite changes (static before and after)."""
+    state = np.stack([sprite.x, sprite.y, sprite.radius, sprite.angle], axis=1)
+    changed = np.flatnonzero(np.any(state[1:] != state[:-1], axis=1))
+    return int(changed[0]), int(changed[-1]) + 1
+
+
+def render_background(spec: SyntheticSpec, plan: Plan) -> np.ndarray:
+    """The static background, float32 ``[H, W, 3]`` of whole numbers, drawn from the plan's own seed."""
+    height, width = spec.size
+    return _render.make_background(np.random.default_rng(plan.background_seed), plan.background_colors, height, width)
+
+
+def render_frames(plan: Plan, background: np.ndarray) -> Iterator[np.ndarray]:
+    """The frames one by one; a frame whose objects did not change is the previous array again
+    (the long variant's static stretches cost nothing to draw)."""
+    sprites = list(plan.sprites)
+    last_state, last = None, None
+    for t in range(len(sprites[0].x)):
+        state = [s.state(t) for s in sprites]
+        if state != last_state:
+            last, last_state = _render.draw_frame(background, sprites, t), state
+        yield last
+
