@@ -16,7 +16,6 @@ _PLANNED = {
     "eval": "evaluate a checkpoint with the multi-view protocol",
     "tag": "label every video in a folder",
     "mv": "extract compressed-domain motion vectors",
-    "models": "list the model registry with parameters and GFLOPs",
     "prepare": "re-encode a dataset for fast sampling",
 }
 
@@ -41,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidkit", description="Video understanding on today's PyTorch.")
     parser.add_argument("--version", action="version", version=f"vidkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_info, _add_bench):
+    for add in (_add_train, _add_info, _add_models, _add_bench):
         add(commands)
     for name, summary in _PLANNED.items():
         sub = commands.add_parser(name, help=f"{summary} (not yet available)", description=f"{summary}. Not yet available.")
@@ -131,6 +130,39 @@ def _add_train(commands) -> None:
                               description="Train a video model. With no data arguments it trains on the built-in synthetic-motion set.")
     add_arguments(sub)
     sub.set_defaults(run=run)
+
+
+# -- vidkit models ------------------------------------------------------------------------------
+def _add_models(commands) -> None:
+    sub = commands.add_parser("models", help="list the model registry with parameters and GFLOPs",
+                              description="List every registered model: aliases, parameters (400 classes), GFLOPs at its "
+                                          "default input (fvcore, convolutions and matrix products), the input, the paper.")
+    sub.add_argument("--json", action="store_true", help="one JSON object per model, per line")
+    sub.add_argument("--no-flops", dest="flops", action="store_false", help="skip the GFLOPs (tracing each model takes seconds)")
+    sub.set_defaults(run=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from vidkit.models import list_models
+    from vidkit.models.complexity import model_figures
+
+    header = ("model", "aliases", "params", "GFLOPs", "input", "paper")
+    rows = []
+    for name in list_models():
+        r = model_figures(name, flops=args.flops)
+        if args.json:
+            print(json.dumps(r), flush=True)
+            continue
+        rows.append((r["name"], ", ".join(r["aliases"]) or "-", f"{r['params']:,}",
+                     "-" if r["gflops"] is None else f"{r['gflops']:.2f}",
+                     "-" if r["input"] is None else f"{r['input']['frames']}x{r['input']['size']}x{r['input']['size']}",
+                     r["paper"] or "-"))
+    if not args.json:
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        right = {2, 3}  # numbers align right
+        for row in [header, *rows]:
+            print("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    return 0
 
 
 # -- vidkit bench -------------------------------------------------------------------------------

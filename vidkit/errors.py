@@ -27,3 +27,16 @@ class DecodeTimeoutError(VideoDecodeError):
 
 class ConfigError(VidkitError):
     """A configuration value is missing, unknown or of the wrong type."""
+
+
+class CheckpointError(VidkitError):
+    """A checkpoint could not be read, or does not fit the model: ``CheckpointError: run/best.pt: the
+    checkpoint's classifier has 400 classes, the model 10; …``."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))

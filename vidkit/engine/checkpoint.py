@@ -1,4 +1,8 @@
-"""Checkpoints: tensors and plain values only, so they load with ``torch.load(weights_only=True)``."""
+"""Checkpoints: tensors and plain values only, so they load with ``torch.load(weights_only=True)``.
+
+Written atomically (a temporary file in the same folder, fsynced, then renamed over the target): a
+run killed at any moment leaves the previous checkpoint or the new one, never half of one.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,28 @@ import torch
 import torch.nn as nn
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, **meta) -> Path:
-    """Write ``{"model": state_dict, **meta}`` atomically (temp file + rename): a run killed mid-save
-    leaves the previous checkpoint intact."""
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel (or torch.compile) wrapper."""
+    while True:
+        inner = next((m for m in (getattr(model, "module", None), getattr(model, "_orig_mod", None))
+                      if isinstance(m, nn.Module)), None)
+        if inner is None:
+            return model
+        model = inner
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, **extra) -> Path:
+    """Write ``{"model": state_dict, **extra}`` atomically; ``extra`` holds plain values and
+    state dicts (optimizer, scheduler, ...)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save({"model": model.state_dict(), **meta}, tmp)
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"model": unwrap(model).state_dict(), **extra}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -27,5 +44,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, **meta) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint without unpickling arbitrary objects."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint without unpickling arbitrary objects; a missing, foreign or damaged file is
+    one :class:`~vidkit.errors.CheckpointError` line."""
+    from vidkit.models.weights import read_checkpoint
+
+    return read_checkpoint(path)

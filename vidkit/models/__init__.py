@@ -1,9 +1,15 @@
 """Models: every classifier takes one float tensor ``[B, C, T, H, W]`` and returns logits ``[B, num_classes]``.
 
-``vidkit.models.build(name, num_classes=...)`` builds any registered model.
+``vidkit.models.build(name, num_classes=..., weights=...)`` builds any registered model, optionally
+loading a checkpoint; ``model_card(name)`` says its default input and paper; ``count_params`` and
+``gflops`` give the figures ``vidkit models`` prints.
 """
 
-from vidkit.models import tv_resnet3d  # noqa: F401  (registers its models)
-from vidkit.models.registry import build, list_models, register_model, resolve
+from vidkit.models import slowfast, tv_resnet3d  # noqa: F401  (register their models)
+from vidkit.models.complexity import count_params, gflops
+from vidkit.models.registry import ModelCard, build, list_models, model_card, register_model, resolve
+from vidkit.models.slowfast import SlowFast
+from vidkit.models.weights import load_weights
 
-__all__ = ["build", "list_models", "register_model", "resolve"]
+__all__ = ["ModelCard", "SlowFast", "build", "count_params", "gflops", "list_models", "load_weights", "model_card",
+           "register_model", "resolve"]

@@ -1,10 +1,13 @@
-"""The model registry: a name maps to a builder, and nothing else (timm's and torchvision's way)."""
+"""The model registry: a name maps to a builder and a small card of facts about it (timm's and
+torchvision's way: the default input and the paper are data next to the builder)."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
-from typing import Callable
+import os
+from typing import Any, Callable, Mapping
 
 import torch.nn as nn
 
@@ -12,10 +15,35 @@ from vidkit.errors import ConfigError
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _ALIASES: dict[str, str] = {}
+_CARDS: dict[str, "ModelCard"] = {}
 
 
-def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = ()):
-    """Register a keyword-only builder under its function name (and ``aliases``); a duplicate name raises."""
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """What the registry knows about a model besides how to build it.
+
+    ``input_frames`` × ``input_size``² is the clip its complexity (GFLOPs) is quoted at — the paper's
+    protocol, e.g. 32 frames at 256² for SlowFast — not a limit on what it accepts."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    aliases: tuple[str, ...] = ()
+    input_frames: int | None = None
+    input_size: int | None = None
+    paper: str = ""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int, int] | None:
+        """``(1, 3, T, H, W)``: one clip at the default input, or None when the card has none."""
+        if self.input_frames is None or self.input_size is None:
+            return None
+        return (1, 3, self.input_frames, self.input_size, self.input_size)
+
+
+def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = (),
+                   input_frames: int | None = None, input_size: int | None = None, paper: str = ""):
+    """Register a keyword-only builder under its function name (and ``aliases``) with its card; a
+    duplicate name raises. ``@register_model`` alone works; so does ``@register_model(aliases=..., ...)``."""
 
     def register(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         for name in (builder.__name__, *aliases):
@@ -24,6 +52,7 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple
         _BUILDERS[builder.__name__] = builder
         for alias in aliases:
             _ALIASES[alias] = builder.__name__
+        _CARDS[builder.__name__] = ModelCard(builder.__name__, builder, tuple(aliases), input_frames, input_size, paper)
         return builder
 
     return register(fn) if fn is not None else register
@@ -40,17 +69,34 @@ def resolve(name: str) -> str:
     return name
 
 
-def build(name: str, *, num_classes: int, **overrides) -> nn.Module:
+def build(name: str, *, num_classes: int, weights: str | os.PathLike | Mapping[str, Any] | None = None,
+          **overrides) -> nn.Module:
     """Build a registered model: ``build("r2plus1d_18", num_classes=8)``. ``None`` overrides are
-    dropped so the builder's defaults stand; an argument the builder does not take is an error."""
-    builder = _BUILDERS[resolve(name)]
+    dropped so the builder's defaults stand; an argument the builder does not take is an error.
+
+    ``weights`` (a checkpoint file, or a loaded checkpoint/state dict) is loaded into the model:
+    vidkit's own checkpoints, pytorchvideo's and PySlowFast's model-zoo files (see
+    :func:`vidkit.models.weights.load_weights`). ``None`` keeps the fresh initialisation."""
+    registered = resolve(name)
+    builder = _BUILDERS[registered]
     kwargs = {k: v for k, v in overrides.items() if v is not None}
     accepted = inspect.signature(builder).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ConfigError(f"model {name!r} takes no argument(s) {', '.join(unknown)}; it takes {', '.join(p for p in accepted if p != 'num_classes')}")
-    return builder(num_classes=num_classes, **kwargs)
+    model = builder(num_classes=num_classes, **kwargs)
+    if weights is not None:
+        from vidkit.models.weights import load_weights
+
+        load_weights(model, weights, model_name=registered)
+    return model
+
+
+def model_card(name: str) -> ModelCard:
+    """The card of a registered model (an alias works too)."""
+    return _CARDS[resolve(name)]
 
 
 def list_models() -> list[str]:
+    """Every registered name (aliases not included), sorted."""
     return sorted(_BUILDERS)

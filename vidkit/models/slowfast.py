@@ -1,0 +1,129 @@
+"""SlowFast networks (Feichtenhofer, Fan, Malik, He: "SlowFast Networks for Video Recognition",
+ICCV 2019, https://arxiv.org/abs/1812.03982), ResNet-50 pathways.
+
+Two ResNet-50 trunks see the same clip at two frame rates. The Slow pathway takes every α-th frame
+with full width and temporal convolutions only in res4/res5 (Table 1: "non-degenerate temporal
+convolutions" late); the Fast pathway takes every frame with β = 1/8 of the channels and a temporal
+kernel in every block. After pool1, res2, res3 and res4 a lateral connection, a time-strided
+convolution (kernel k×1×1, stride α, 2βC channels, Sec. 3.4 "time-strided convolution"), brings the
+Fast features to the Slow frame rate and concatenates them onto the Slow features.
+
+Shapes for ``slowfast_r50`` (8×8: α=4) on a 32-frame 256² clip, batch B::
+
+    clip             [B,    3, 32, 256, 256]
+    slow input       [B,    3,  8, 256, 256]   frames linspace(0, 31, 8), taken inside the model
+    after res5       slow [B, 2048, 8, 8, 8]   fast [B, 256, 32, 8, 8]
+    head             mean over t h w of each → concat [B, 2304] → dropout 0.5 → linear → [B, 400]
+
+The model follows the vidkit contract: one tensor ``[B, 3, T, H, W]`` at the Fast frame rate in,
+logits out; T must be a multiple of α. The input is never modified.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from vidkit.models._resnet3d import RESNET50_DEPTHS, STAGE_NAMES, ClassifierHead, ResNetPathway, init_weights
+from vidkit.models.registry import register_model
+
+_PAPER = "Feichtenhofer et al., ICCV 2019"
+
+
+def slow_frame_indices(num_frames: int, alpha: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The frames the Slow pathway sees, PySlowFast's choice (``PackPathway``): ``T // α`` frames spread
+    evenly from the first to the last, ``torch.linspace(0, T - 1, T // α).long()``."""
+    return torch.linspace(0, num_frames - 1, num_frames // alpha, device=device).long()
+
+
+class LateralConnection(nn.Module):
+    """Fast → Slow fusion: conv (k×1×1, temporal stride α) → BN → ReLU (Sec. 3.4, "time-strided convolution")."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, kernel: int, alpha: int):
+        super().__init__()
+        self.conv = nn.Conv3d(in_channels, out_channels, (kernel, 1, 1), stride=(alpha, 1, 1),
+                              padding=(kernel // 2, 0, 0), bias=False)
+        self.bn = nn.BatchNorm3d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, fast: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(fast)))
+
+
+class SlowFast(nn.Module):
+    """SlowFast with ResNet pathways (Table 1 of the paper).
+
+    Args:
+        alpha: frame-rate ratio between the Fast and the Slow pathway (α; 4 for 8×8, 8 for 4×16).
+        beta_inv: 1/β, how much thinner the Fast pathway is (8).
+        fusion_kernel: temporal kernel of the lateral convolutions (7 for 8×8, 5 for 4×16, as PySlowFast).
+        fusion_channel_ratio: lateral output channels per Fast channel (2: "2βC", Sec. 3.4).
+        width: the Slow stem's channels (64); stages are 4×, 8×, 16×, 32× that.
+    """
+
+    def __init__(self, *, num_classes: int = 400, alpha: int = 4, beta_inv: int = 8, fusion_kernel: int = 7,
+                 fusion_channel_ratio: int = 2, depths: tuple[int, ...] = RESNET50_DEPTHS, width: int = 64,
+                 dropout: float = 0.5):
+        super().__init__()
+        self.alpha = alpha
+        slow_widths = (width, 4 * width, 8 * width, 16 * width, 32 * width)
+        fast_widths = tuple(w // beta_inv for w in slow_widths)
+        lateral_names = ("stem", *STAGE_NAMES[:3])  # fused after pool1, res2, res3, res4
+        lateral_widths = [fusion_channel_ratio * w for w in fast_widths[:4]]
+        self.slow = ResNetPathway(widths=slow_widths, depths=depths, stem_temporal_kernel=1,
+                                  temporal_kernels=((1,), (1,), (3,), (3,)), extra_in_channels=lateral_widths)
+        self.fast = ResNetPathway(widths=fast_widths, depths=depths, stem_temporal_kernel=5,
+                                  temporal_kernels=((3,), (3,), (3,), (3,)))
+        self.lateral = nn.ModuleDict({
+            name: LateralConnection(w, ratio_w, kernel=fusion_kernel, alpha=alpha)
+            for name, w, ratio_w in zip(lateral_names, fast_widths, lateral_widths)})
+        self.head = ClassifierHead(slow_widths[-1] + fast_widths[-1], num_classes, dropout=dropout)
+        init_weights(self)
+
+    @property
+    def num_features(self) -> int:
+        """Width of the pooled features the classifier sees (2048 + 256 for R50)."""
+        return self.head.in_features
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, C, T, H, W]`` → the final (slow, fast) feature maps, before pooling."""
+        if x.ndim != 5:
+            raise ValueError(f"SlowFast takes one [B, C, T, H, W] clip; got shape {tuple(x.shape)}")
+        t = x.shape[2]
+        if t % self.alpha:
+            raise ValueError(f"SlowFast with alpha={self.alpha} needs a frame count divisible by {self.alpha}; got {t}")
+        slow = x.index_select(2, slow_frame_indices(t, self.alpha, x.device))  # a new tensor: x is left as it is
+        slow, fast = self.slow.stem(slow), self.fast.stem(x)
+        slow = torch.cat([slow, self.lateral["stem"](fast)], dim=1)
+        for name in STAGE_NAMES:
+            slow, fast = getattr(self.slow, name)(slow), getattr(self.fast, name)(fast)
+            if name in self.lateral:
+                slow = torch.cat([slow, self.lateral[name](fast)], dim=1)
+        return slow, fast
+
+    def forward_head(self, features: tuple[torch.Tensor, torch.Tensor], pre_logits: bool = False) -> torch.Tensor:
+        """Pool each pathway over t h w, concatenate, dropout, linear (``pre_logits``: stop before the dropout)."""
+        return self.head(*features, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a fresh one for ``num_classes`` (fine-tuning on a new label set)."""
+        self.head.reset(num_classes)
+
+
+@register_model(aliases=("slowfast",), input_frames=32, input_size=256, paper=_PAPER)
+def slowfast_r50(*, num_classes: int = 400, alpha: int = 4, beta_inv: int = 8, fusion_kernel: int = 7,
+                 dropout: float = 0.5) -> SlowFast:
+    """SlowFast R50 8×8 (α=4: 8 Slow / 32 Fast frames; PySlowFast's ``SLOWFAST_8x8_R50``): 34,566,488 parameters
+    with 400 classes, 65.71 GFLOPs on a 32-frame 256² clip (the paper's Table 2: 65.7)."""
+    return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, fusion_kernel=fusion_kernel, dropout=dropout)
+
+
+@register_model(input_frames=32, input_size=256, paper=_PAPER)
+def slowfast_r50_4x16(*, num_classes: int = 400, alpha: int = 8, beta_inv: int = 8, fusion_kernel: int = 5,
+                      dropout: float = 0.5) -> SlowFast:
+    """SlowFast R50 4×16 (α=8: 4 Slow / 32 Fast frames; PySlowFast's ``SLOWFAST_4x16_R50``): 34,480,216 parameters
+    with 400 classes, 36.10 GFLOPs on a 32-frame 256² clip (the paper's Table 2: 36.1)."""
+    return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, fusion_kernel=fusion_kernel, dropout=dropout)

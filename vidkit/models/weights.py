@@ -1,0 +1,236 @@
+"""Loading checkpoints into vidkit models: vidkit's own, and the model-zoo files of pytorchvideo and PySlowFast.
+
+Three layouts are told apart by their keys:
+
+==============  ============================================  ===============================================
+layout          where the tensors are                          a key
+==============  ============================================  ===============================================
+vidkit          ``{"model": ..., "model_name": ...}`` or bare  ``slow.res2.block1.conv_a.weight``
+pytorchvideo    ``{"model_state": ...}``                       ``blocks.1.multipathway_blocks.0.res_blocks.0.branch2.conv_a.weight``
+PySlowFast      ``{"model_state": ...}``                       ``s2.pathway0_res0.branch2.a.weight``
+==============  ============================================  ===============================================
+
+``module.`` (DistributedDataParallel) and ``_orig_mod.`` (``torch.compile``) prefixes are dropped.
+Files are always read with ``torch.load(..., map_location="cpu", weights_only=True)``: a checkpoint
+that needs arbitrary unpickling is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from vidkit.errors import CheckpointError, ConfigError
+
+_PATHWAYS = ("slow", "fast")
+_LATERALS = ("stem", "res2", "res3", "res4")  # SlowFast fuses after pool1, res2, res3, res4
+_PREFIXES = ("module.", "_orig_mod.")
+
+Rules = list[tuple[re.Pattern, Callable[[re.Match], str]]]
+
+
+def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any], *, model_name: str) -> nn.Module:
+    """Load a checkpoint (a file, or an already loaded checkpoint / state dict) into ``model``, built as
+    ``model_name``; every tensor must find its place and every parameter must be given. Raises
+    :class:`~vidkit.errors.CheckpointError` with the file and the reason, in one line. Returns ``model``."""
+    source = "<state dict>" if isinstance(path_or_state, Mapping) else os.fspath(path_or_state)
+    checkpoint = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(source)
+    layout, state, meta_name = _unwrap(checkpoint, source)
+    _check_model_name(meta_name, model_name, source)
+    if layout != "vidkit":
+        converter = _CONVERTERS.get((layout, _family(model)))
+        if converter is None:
+            raise CheckpointError(source, f"a {layout} checkpoint; vidkit converts those for SlowFast models only, "
+                                          f"not {model_name}")
+        state = converter(state, source)
+    model.load_state_dict(_fit(model, state, source, layout, model_name))
+    return model
+
+
+# -- reading and unwrapping -----------------------------------------------------------------------
+def read_checkpoint(path: str | os.PathLike) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``, with every failure as one
+    :class:`CheckpointError` line (no such file, pickled objects refused, damaged file)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(path, "no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message is a paragraph; what it met follows "WeightsUnpickler error:".
+        message = str(e)
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+        if found:
+            raise CheckpointError(path, "refused: it holds pickled Python objects, not only tensors and plain values "
+                                        f"(read with weights_only=True; it asks for {found[1]})") from None
+        found = re.search(r"WeightsUnpickler error:\s*(.+)", message)
+        raise CheckpointError(path, f"not a readable PyTorch checkpoint ({found[1].strip() if found else 'unpickling failed'})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(path, f"not a readable PyTorch checkpoint ({first})") from None
+
+
+def _unwrap(checkpoint: Any, source: str) -> tuple[str, dict[str, torch.Tensor], str | None]:
+    """(layout, state dict with prefixes dropped, the model name the checkpoint records if any)."""
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(source, f"holds a {type(checkpoint).__name__}, not a checkpoint dictionary")
+    meta_name = None
+    for key in ("model", "model_state", "state_dict"):
+        if isinstance(checkpoint.get(key), Mapping):
+            state = checkpoint[key]
+            if key == "model":
+                meta_name = checkpoint.get("model_name")
+            break
+    else:
+        if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+            state = checkpoint
+        else:
+            keys = ", ".join(list(map(str, checkpoint))[:5])
+            raise CheckpointError(source, f"no state dict in it (looked under 'model', 'model_state', 'state_dict'; "
+                                          f"its keys: {keys})")
+    state = {_strip(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if any(k.startswith("blocks.") and ".multipathway_" in k for k in state):
+        layout = "pytorchvideo"
+    elif any(re.match(r"s1\.pathway\d_stem\.", k) for k in state):
+        layout = "PySlowFast"
+    else:
+        layout = "vidkit"
+    return layout, state, meta_name if isinstance(meta_name, str) else None
+
+
+def _strip(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def _check_model_name(recorded: str | None, model_name: str, source: str) -> None:
+    if recorded is None:
+        return
+    from vidkit.models.registry import resolve
+
+    def canonical(name: str) -> str:
+        try:
+            return resolve(name)
+        except ConfigError:
+            return name
+
+    if canonical(recorded) != canonical(model_name):
+        raise CheckpointError(source, f"holds {recorded!r} weights, not {model_name!r}; build({recorded!r}, ...) loads it")
+
+
+def _family(model: nn.Module) -> str | None:
+    from vidkit.models.slowfast import SlowFast
+
+    return "slowfast" if isinstance(model, SlowFast) else None
+
+
+# -- checking against the model -------------------------------------------------------------------
+def _fit(model: nn.Module, state: dict[str, torch.Tensor], source: str, layout: str, model_name: str) -> dict[str, torch.Tensor]:
+    """The state dict to load, after checking every key and shape; a mismatch is one-line error."""
+    own = model.state_dict()
+    # Old checkpoints lack BN's num_batches_tracked; it does not change the model's output.
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} of the model's tensors missing (e.g. {_examples(missing)})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} tensors the model does not have (e.g. {_examples(unexpected)})")
+        raise CheckpointError(source, f"this {layout} checkpoint does not fit {model_name}: {'; '.join(parts)}")
+    head = _classifier_name(model)
+    if head is not None and f"{head}.weight" in state and state[f"{head}.weight"].shape != own[f"{head}.weight"].shape:
+        theirs, ours = state[f"{head}.weight"].shape[0], own[f"{head}.weight"].shape[0]
+        fix = (f"model.reset_classifier({ours})" if hasattr(model, "reset_classifier")
+               else f"replace model.{head} with a {ours}-way layer")
+        raise CheckpointError(source, f"the checkpoint's classifier has {theirs} classes, the model {ours}; build "
+                                      f"{model_name} with num_classes={theirs}, load the weights, then {fix} to fine-tune")
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+             if k in state and state[k].shape != v.shape]
+    if wrong:
+        raise CheckpointError(source, f"this {layout} checkpoint does not fit {model_name}: {len(wrong)} tensors of "
+                                      f"another shape (checkpoint vs model, e.g. {_examples(wrong)})")
+    return {k: state.get(k, v) for k, v in own.items()}
+
+
+def _classifier_name(model: nn.Module) -> str | None:
+    """The name of the model's last linear layer (its classifier): ``head.proj``, ``fc``."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    return last
+
+
+def _examples(items: list[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (", …" if len(items) > n else "")
+
+
+# -- key conversion -------------------------------------------------------------------------------
+def _rename(state: dict[str, torch.Tensor], rules: Rules, source: str, layout: str) -> dict[str, torch.Tensor]:
+    out, unknown = {}, []
+    for key, value in state.items():
+        for pattern, target in rules:
+            m = pattern.fullmatch(key)
+            if m:
+                out[target(m)] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise CheckpointError(source, f"{len(unknown)} keys of this {layout} checkpoint have no place in a vidkit "
+                                      f"SlowFast (e.g. {_examples(unknown)})")
+    return out
+
+
+def _block(stage: int, pathway: str, index: str, part: str) -> str:
+    return f"{_PATHWAYS[int(pathway)]}.res{stage}.block{int(index) + 1}.{part}"
+
+
+# pytorchvideo (create_slowfast): blocks.0 = stems + first fusion, blocks.1-4 = res2-res5 + fusion,
+# blocks.5 = pooling, blocks.6 = head.
+_PTV_PARTS = {"branch1_conv": "shortcut.conv", "branch1_norm": "shortcut.bn",
+              **{f"branch2.conv_{x}": f"conv_{x}" for x in "abc"}, **{f"branch2.norm_{x}": f"bn_{x}" for x in "abc"}}
+_PTV_RULES: Rules = [
+    (re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.conv\.(\w+)"),
+     lambda m: f"{_PATHWAYS[int(m[1])]}.stem.conv.{m[2]}"),
+    (re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.norm\.(\w+)"),
+     lambda m: f"{_PATHWAYS[int(m[1])]}.stem.bn.{m[2]}"),
+    (re.compile(r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.(\w+)"),
+     lambda m: f"lateral.{_LATERALS[int(m[1])]}.conv.{m[2]}"),
+    (re.compile(r"blocks\.([0-3])\.multipathway_fusion\.norm\.(\w+)"),
+     lambda m: f"lateral.{_LATERALS[int(m[1])]}.bn.{m[2]}"),
+    (re.compile(r"blocks\.([1-4])\.multipathway_blocks\.([01])\.res_blocks\.(\d+)\.(" + "|".join(map(re.escape, _PTV_PARTS))
+                + r")\.(\w+)"),
+     lambda m: _block(int(m[1]) + 1, m[2], m[3], f"{_PTV_PARTS[m[4]]}.{m[5]}")),
+    (re.compile(r"blocks\.\d+\.proj\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+# PySlowFast (slowfast/models/video_model_builder.py, SlowFast): s1 = stems, s2-s5 = res2-res5,
+# s1_fuse-s4_fuse = lateral connections, head.projection = classifier.
+_PYSF_PARTS = {"branch1": "shortcut.conv", "branch1_bn": "shortcut.bn",
+               **{f"branch2.{x}": f"conv_{x}" for x in "abc"}, **{f"branch2.{x}_bn": f"bn_{x}" for x in "abc"}}
+_PYSF_RULES: Rules = [
+    (re.compile(r"s1\.pathway([01])_stem\.(conv|bn)\.(\w+)"), lambda m: f"{_PATHWAYS[int(m[1])]}.stem.{m[2]}.{m[3]}"),
+    (re.compile(r"s([1-4])_fuse\.(conv_f2s|bn)\.(\w+)"),
+     lambda m: f"lateral.{_LATERALS[int(m[1]) - 1]}.{'conv' if m[2] == 'conv_f2s' else 'bn'}.{m[3]}"),
+    (re.compile(r"s([2-5])\.pathway([01])_res(\d+)\.(" + "|".join(map(re.escape, _PYSF_PARTS)) + r")\.(\w+)"),
+     lambda m: _block(int(m[1]), m[2], m[3], f"{_PYSF_PARTS[m[4]]}.{m[5]}")),
+    (re.compile(r"head\.projection\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+_CONVERTERS: dict[tuple[str, str], Callable[[dict, str], dict]] = {
+    ("pytorchvideo", "slowfast"): lambda state, source: _rename(state, _PTV_RULES, source, "pytorchvideo"),
+    ("PySlowFast", "slowfast"): lambda state, source: _rename(state, _PYSF_RULES, source, "PySlowFast"),
+}
