@@ -1,147 +1,208 @@
-"""``vidkit train``: a model learns from video clips; the defaults train on the built-in synthetic data.
+"""``vidkit train``: a model learns from video clips; the defaults train SlowFast on the built-in data.
 
-The composition, in order: configuration → dataset → samplers → loaders → model → loop, logging each
-epoch to ``OUT/log.jsonl`` and keeping ``OUT/last.pt`` and ``OUT/best.pt``.
+The composition, in order: configuration → run directory → dataset → samplers → model → optimiser →
+:class:`vidkit.engine.trainer.Trainer`. The run directory holds ``config.yaml`` (resolved),
+``log.jsonl`` (metrics), ``curves.png``, ``last.pt`` and ``best.pt``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib.resources
 import sys
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
+from pipelines.config import TrainConfig, load_train_config
 from vidkit.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str
-    data: str
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    num_frames: int
-    interval_s: float
-    crop_size: int
-    train_scale: tuple[int, int]
-    test_scale: int
-    flip_prob: float
-    workers: int
-    seed: int
-    out: str
-    device: str
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="YAML file overriding the defaults")
-    for field in dataclasses.fields(TrainConfig):
-        if field.name == "train_scale":
-            parser.add_argument("--train-scale", type=int, nargs=2, metavar=("MIN", "MAX"), dest="train_scale")
-            continue
-        kind = {"int": int, "float": float}.get(str(field.type), str)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, dest=field.name, default=None)
+    parser.add_argument("--model", help="model to train (default slowfast_r50; `vidkit models` lists them)")
+    parser.add_argument("--config", action="append", default=[], type=Path, metavar="YAML",
+                        help="config file(s) on top of the defaults (repeatable)")
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set optim.lr=0.05 (repeatable)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<date>-<time>)")
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    parser.add_argument("--weights", metavar="PATH", help="start from these weights (vidkit, pytorchvideo or PySlowFast checkpoint)")
+    parser.add_argument("--data-root", metavar="DIR", help="where the dataset lives")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--workers", type=int, help="data-loader processes")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--wandb", action="store_true", default=None, help="also log to Weights & Biases (offline without an account)")
+    parser.add_argument("--resume", metavar="RUN", type=Path,
+                        help="continue a stopped run exactly where it stopped (its directory or its last.pt)")
 
 
-def load_config(config_file: Path | None = None, **overrides) -> TrainConfig:
-    """Defaults shipped in ``vidkit.configs``, then ``config_file``, then ``overrides`` (None = unset)."""
-    import yaml
-
-    values = yaml.safe_load(importlib.resources.files("vidkit.configs").joinpath("train_defaults.yaml").read_text())
-    if config_file is not None:
-        try:
-            values.update(yaml.safe_load(Path(config_file).read_text()) or {})
-        except OSError as e:
-            raise ConfigError(f"{config_file}: cannot read config ({e.strerror})") from None
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    values["train_scale"] = tuple(values["train_scale"])
-    return TrainConfig(**values)
+def _flag_values(args: argparse.Namespace) -> dict:
+    return {"model": {"weights": args.weights}, "epochs": args.epochs, "out": args.out, "device": args.device,
+            "seed": args.seed, "wandb": args.wandb,
+            "data": {"root": args.data_root, "batch_size": args.batch_size, "workers": args.workers}}
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
-    config = load_config(args.config, **overrides)
+    values = _flag_values(args)
+    if args.resume is not None:
+        checkpoint = resume_checkpoint(args.resume)
+        if args.model is not None or args.config:
+            raise ConfigError("--resume continues a run with its own config; --model and --config do not apply "
+                              "(use --set or flags such as --epochs to change it)")
+        from vidkit.engine.checkpoint import load_checkpoint
+
+        from vidkit.engine.config import load_config
+
+        values["out"] = values["out"] or str(checkpoint.parent)
+        config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values=values,
+                             overrides=args.overrides)
+        train(config, resume=checkpoint)
+        return 0
+    config = load_train_config(args.config, model=args.model, values=values, overrides=args.overrides)
     train(config)
     return 0
 
 
-def train(config: TrainConfig, *, dataset=None) -> dict:
-    """Train as configured; returns the final and best validation metrics. ``dataset`` (a
-    :class:`~vidkit.data.SyntheticDataset`) replaces the default synthetic set, for tests."""
+def resume_checkpoint(path: Path) -> Path:
+    """``last.pt`` of a run directory, or the file itself."""
+    checkpoint = path / "last.pt" if path.is_dir() else path
+    if not checkpoint.is_file():
+        raise ConfigError(f"--resume {path}: no checkpoint there (expected a run directory holding last.pt)")
+    return checkpoint
+
+
+def train(config: TrainConfig, *, resume: Path | None = None, dataset=None) -> dict:
+    """Train as configured (continuing ``resume``, a ``last.pt``, when given); returns the final and
+    best validation metrics. ``dataset`` (a :class:`~vidkit.data.SyntheticDataset`) replaces the
+    configured synthetic set, for tests."""
     import torch
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
+    import yaml
 
+    from vidkit.engine import distributed
+    from vidkit.engine.checkpoint import load_checkpoint, unwrap
+    from vidkit.engine.config import to_dict
+    from vidkit.engine.logging import RunLogger
+    from vidkit.engine.loop import resolve_precision
+    from vidkit.engine.optim import build_optimizer, warmup_cosine
+    from vidkit.engine.plots import plot_curves
+    from vidkit.engine.trainer import Trainer
+
+    started = time.monotonic()
+    ctx = distributed.setup(config.device)
+    try:
+        run_dir = _run_dir(config, ctx)
+        dataset = dataset or _dataset(config, progress=ctx.is_main and sys.stderr.isatty())
+        classes = list(dataset.classes)
+        train_set, val_set, transform = _clip_data(config, dataset)
+
+        torch.manual_seed(config.seed)
+        model = _build_model(config, num_classes=len(classes))
+        precision = resolve_precision(config.amp, config.channels_last, ctx.device)
+        model = model.to(ctx.device, memory_format=torch.channels_last_3d if precision.channels_last else torch.preserve_format)
+        optimizer = build_optimizer(model, name=config.optim.name, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
+                                    momentum=config.optim.momentum, nesterov=config.optim.nesterov)
+        if ctx.distributed:
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+
+        saved = load_checkpoint(resume) if resume is not None else None
+        if saved is not None:
+            unwrap(model).load_state_dict(saved["model"])
+        plain_config = to_dict(config)
+        meta = {"model_name": config.model.name, "num_classes": len(classes), "classes": classes, "config": plain_config}
+        logger = None
+        if ctx.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(plain_config, sort_keys=False))
+            logger = RunLogger(run_dir / "log.jsonl", wandb=config.wandb, project=config.wandb_project,
+                               run_name=run_dir.name, run_id=saved.get("wandb_run_id") if saved else None, config=plain_config)
+        trainer = Trainer(model=model, optimizer=optimizer, scheduler=None, train_set=train_set, val_set=val_set,
+                          transform=transform, ctx=ctx, run_dir=run_dir, meta=meta, epochs=config.epochs,
+                          batch_size=config.data.batch_size, workers=config.data.workers, seed=config.seed,
+                          precision=precision, label_smoothing=config.optim.label_smoothing,
+                          clip_grad_norm=config.optim.clip_grad_norm, checkpoint_every_steps=config.checkpoint_every_steps,
+                          log_every_steps=config.log_every_steps, logger=logger)
+        total = config.epochs * trainer.steps_per_epoch
+        trainer.scheduler = warmup_cosine(optimizer, total_steps=total,
+                                          warmup_steps=round(config.optim.warmup_epochs * trainer.steps_per_epoch),
+                                          start_factor=config.optim.warmup_start_factor,
+                                          final_factor=config.optim.final_lr_factor)
+        if saved is not None:
+            trainer.load_state_dict(saved)
+        if ctx.is_main:
+            where = f"resuming at epoch {trainer.position.epoch + 1} step {trainer.position.step}" if saved else "starting"
+            print(f"vidkit train: {config.model.name} on {config.data.name} ({len(train_set)} train / {len(val_set)} val "
+                  f"clips, {len(classes)} classes) on {ctx.device} x{ctx.world_size}, {precision.describe()}; "
+                  f"{where}; run directory {run_dir}", file=sys.stderr)
+            logger.log("resume" if saved else "start", step=trainer.position.global_step, **meta,
+                       world_size=ctx.world_size, device=str(ctx.device))
+        try:
+            result = trainer.fit()
+        finally:
+            if logger is not None:
+                logger.close()
+        if ctx.is_main:
+            curves = plot_curves(run_dir / "log.jsonl", run_dir / "curves.png")
+            _summary(result, run_dir, curves, seconds=time.monotonic() - started)
+        distributed.barrier(ctx)
+        return result
+    finally:
+        distributed.teardown(ctx)
+
+
+def _run_dir(config: TrainConfig, ctx) -> Path:
+    if config.out:
+        return Path(config.out)
+    name = [f"runs/{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"]
+    if ctx.distributed:  # every rank must agree on rank 0's clock
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(name, src=0)
+    return Path(name[0])
+
+
+def _dataset(config: TrainConfig, *, progress: bool):
+    from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
+
+    s = config.data.synthetic
+    spec = SyntheticSpec(num_train_per_class=s.train_per_class, num_val_per_class=s.val_per_class, size=s.size,
+                         num_frames=s.num_frames, seed=s.seed)
+    return synthetic_dataset(spec, root=config.data.root, progress=progress)
+
+
+def _clip_data(config: TrainConfig, dataset):
     from vidkit.data import RandomClipSampler, UniformClipSampler
-    from vidkit.data.datasets import ClipDataset, collate_clips
+    from vidkit.data.datasets import ClipDataset
     from vidkit.data.transforms import ClipTransform
-    from vidkit.engine.checkpoint import save_checkpoint
-    from vidkit.engine.logging import JsonlLogger
-    from vidkit.engine.loop import evaluate, train_one_epoch
-    from vidkit.models import build, resolve
 
-    resolve(config.model)  # an unknown model fails before any data is generated
-    if config.data != "synthetic":
-        raise ConfigError(f"data {config.data!r} is not available yet; this version trains on 'synthetic'")
-    from vidkit.data.synthetic import synthetic_dataset
+    d = config.data
+    train_set = ClipDataset(dataset.samples("train"), RandomClipSampler(num_frames=d.num_frames, interval_s=d.interval_s),
+                            backend=d.backend, seed=config.seed)
+    val_set = ClipDataset(dataset.samples("val"), UniformClipSampler(num_clips=1, num_frames=d.num_frames, interval_s=d.interval_s),
+                          backend=d.backend)
+    transform = ClipTransform(crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale,
+                              flip_prob=0.5 if d.flip else 0.0)
+    return train_set, val_set, transform
 
-    torch.manual_seed(config.seed)
-    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if config.device == "auto" else config.device))
-    dataset = dataset or synthetic_dataset(progress=sys.stderr.isatty())
-    classes = list(dataset.classes)
-    model = build(config.model, num_classes=len(classes)).to(device)
 
-    train_set = ClipDataset(dataset.samples("train"), RandomClipSampler(num_frames=config.num_frames, interval_s=config.interval_s),
-                            seed=config.seed)
-    val_set = ClipDataset(dataset.samples("val"), UniformClipSampler(num_clips=1, num_frames=config.num_frames,
-                                                                     interval_s=config.interval_s))
-    loader_args = dict(batch_size=config.batch_size, num_workers=config.workers, collate_fn=collate_clips,
-                       pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
-    generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(train_set, shuffle=True, drop_last=True, generator=generator, **loader_args)
-    val_loader = DataLoader(val_set, shuffle=False, **loader_args)
-    transform = ClipTransform(crop_size=config.crop_size, train_scale=config.train_scale, test_scale=config.test_scale,
-                              flip_prob=config.flip_prob)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(train_loader))
+def _build_model(config: TrainConfig, *, num_classes: int):
+    from vidkit.models import build
 
-    out = Path(config.out)
-    meta = dict(model_name=config.model, num_classes=len(classes), classes=classes, config=dataclasses.asdict(config))
-    print(f"vidkit train: {config.model} on synthetic-motion ({len(train_set)} train / {len(val_set)} val clips, "
-          f"{len(classes)} classes) on {device}; logging to {out / 'log.jsonl'}", file=sys.stderr)
-    best = {"top1": -1.0}
-    with JsonlLogger(out / "log.jsonl") as log:
-        log.log(event="start", **meta)
-        for epoch in range(config.epochs):
-            train_set.set_epoch(epoch)
-            bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
-                       disable=None, file=sys.stderr)
+    options = dict(config.model.options)
+    if config.model.weights:
+        options["weights"] = config.model.weights
+    try:
+        return build(config.model.name, num_classes=num_classes, **options)
+    except TypeError as e:
+        raise ConfigError(f"model.options {options}: {e}") from None
 
-            def on_step(step: int, loss: float) -> None:
-                scheduler.step()
-                bar.update()
-                bar.set_postfix(loss=f"{loss:.3f}")
 
-            fit = train_one_epoch(model, train_loader, optimizer, transform=transform, device=device, on_step=on_step)
-            bar.close()
-            val = evaluate(model, val_loader, transform=transform, device=device)
-            record = dict(epoch=epoch + 1, train_loss=fit.loss, train_top1=fit.top1, val_loss=val.loss, val_top1=val.top1,
-                          val_top5=val.top5, train_clips_per_s=round(fit.clips_per_s, 2), skipped=fit.skipped + val.skipped)
-            log.log(event="epoch", **record)
-            print(f"epoch {epoch + 1}: train loss {fit.loss:.3f} acc {fit.top1:.1%} | val loss {val.loss:.3f} "
-                  f"acc {val.top1:.1%} | {fit.clips_per_s:.1f} clips/s", file=sys.stderr)
-            save_checkpoint(out / "last.pt", model, epoch=epoch + 1, metrics=record, **meta)
-            if val.top1 > best["top1"]:
-                best = {"epoch": epoch + 1, "top1": val.top1}
-                save_checkpoint(out / "best.pt", model, epoch=epoch + 1, metrics=record, **meta)
-        log.log(event="end", best=best)
-    print(f"vidkit train: best val acc {best['top1']:.1%} at epoch {best['epoch']}; checkpoints in {out}", file=sys.stderr)
-    return {"last": record, "best": best}
+def _summary(result: dict, run_dir: Path, curves: Path, *, seconds: float) -> None:
+    best, last = result["best"], result["last"]
+    minutes, secs = divmod(round(seconds), 60)
+    print(f"\nvidkit train: done in {minutes}m{secs:02d}s — best val top-1 {best['top1']:.1%} (epoch {best['epoch']}), "
+          f"last {last.get('val_top1', float('nan')):.1%}\n"
+          f"  checkpoints  {run_dir / 'best.pt'}  {run_dir / 'last.pt'}\n"
+          f"  metrics      {run_dir / 'log.jsonl'}  (curves: {curves})\n"
+          f"  next         vidkit tag VIDEOS... --checkpoint {run_dir / 'best.pt'} --out tags.jsonl", file=sys.stderr)
+
+
+__all__ = ["TrainConfig", "add_arguments", "load_train_config", "run", "train"]

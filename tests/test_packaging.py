@@ -18,7 +18,7 @@ def test_every_subpackage_is_listed_in_pyproject():
 
 
 def test_configs_ship_inside_the_package():
-    defaults = importlib.resources.files("vidkit.configs").joinpath("train_defaults.yaml")
+    defaults = importlib.resources.files("vidkit.configs").joinpath("defaults.yaml")
     assert "model:" in defaults.read_text()
 
 

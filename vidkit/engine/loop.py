@@ -1,9 +1,15 @@
-"""The training and evaluation loops: a model, a loader of uint8 clips, a device-side transform."""
+"""The inner loops: one training step and a whole evaluation pass, on a loader of uint8 clips.
+
+Batches come from :func:`vidkit.data.datasets.collate_clips` (uint8 ``[B, T, H, W, 3]`` plus labels);
+the device-side transform turns them into normalised float clips on the model's device, so the
+data-loader workers only decode.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -11,83 +17,141 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidkit.engine.distributed import DistContext, all_reduce_sum
 
-@dataclass
-class EpochResult:
-    loss: float
-    top1: float
-    top5: float
-    clips: int
-    seconds: float
-    skipped: list[str] = field(default_factory=list)  # videos that could not be decoded
+
+@dataclass(frozen=True)
+class Precision:
+    """How the numbers are held: autocast dtype (None = float32) and the memory format."""
+
+    dtype: torch.dtype | None = None
+    channels_last: bool = False
 
     @property
-    def clips_per_s(self) -> float:
-        return self.clips / self.seconds if self.seconds else 0.0
+    def needs_scaler(self) -> bool:
+        """float16 gradients underflow without loss scaling; bfloat16 has float32's range."""
+        return self.dtype == torch.float16
+
+    def autocast(self, device: torch.device):
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=device.type, dtype=self.dtype)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else x
+
+    def describe(self) -> str:
+        name = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast + grad scaler"}[self.dtype]
+        return name + (", channels-last" if self.channels_last else "")
 
 
-def train_one_epoch(model: nn.Module, loader: Iterable[dict], optimizer: torch.optim.Optimizer, *,
-                    transform: Callable[..., torch.Tensor], device: torch.device,
-                    on_step: Callable[[int, float], None] | None = None) -> EpochResult:
-    """One pass over ``loader``; ``on_step(step, loss)`` after each optimiser step."""
-    model.train()
-    meter = _Meter()
-    for step, batch in enumerate(loader):
-        meter.skipped += batch["errors"]
-        if "frames" not in batch:
-            continue
-        x = transform(batch["frames"].to(device, non_blocking=True), train=True)
-        y = batch["label"].to(device, non_blocking=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {step}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        meter.add(logits.detach(), y, loss.detach())
-        if on_step is not None:
-            on_step(step, float(loss.detach()))
-    return meter.result()
+def resolve_precision(amp: str, channels_last: str, device: torch.device) -> Precision:
+    """``amp``: auto (bf16 on CUDA devices that support it, else fp16; off on the CPU), off, bf16, fp16.
+    ``channels_last``: auto (on for CUDA, where cuDNN's 3D kernels prefer it), on, off."""
+    cuda = device.type == "cuda"
+    if amp == "auto":
+        dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+    else:
+        dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    if dtype == torch.float16 and not cuda:
+        raise ValueError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=off on the CPU")
+    return Precision(dtype=dtype, channels_last=cuda if channels_last == "auto" else channels_last == "on")
 
 
-@torch.inference_mode()
-def evaluate(model: nn.Module, loader: Iterable[dict], *, transform: Callable[..., torch.Tensor],
-             device: torch.device) -> EpochResult:
-    """Single-view accuracy (the multi-view protocol arrives with ``vidkit eval``)."""
-    model.eval()
-    meter = _Meter()
-    for batch in loader:
-        meter.skipped += batch["errors"]
-        if "frames" not in batch:
-            continue
-        x = transform(batch["frames"].to(device, non_blocking=True), train=False,
-                      crop_index=None)
-        y = batch["label"].to(device)
-        logits = model(x)
-        meter.add(logits, y, F.cross_entropy(logits, y))
-    return meter.result()
+@dataclass
+class Meter:
+    """Running sums of loss and top-1/top-5 hits; resumable (``state_dict``) and summable over processes."""
 
+    n: int = 0
+    loss_sum: float = 0.0
+    top1: int = 0
+    top5: int = 0
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # "path: reason" of clips that could not be decoded
+    _since: float = field(default_factory=time.perf_counter, repr=False)
 
-class _Meter:
-    def __init__(self):
-        self.start = time.perf_counter()
-        self.n = 0
-        self.loss = 0.0
-        self.top1 = 0
-        self.top5 = 0
-        self.skipped: list[str] = []
-
-    def add(self, logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> None:
+    def add(self, logits: torch.Tensor, y: torch.Tensor, loss: float) -> None:
         b = y.shape[0]
         k = min(5, logits.shape[1])
         top = logits.topk(k, dim=1).indices
         self.top1 += int((top[:, 0] == y).sum())
         self.top5 += int((top == y[:, None]).any(dim=1).sum())
-        self.loss += float(loss) * b
+        self.loss_sum += loss * b
         self.n += b
 
-    def result(self) -> EpochResult:
+    def elapsed(self) -> float:
+        return self.seconds + time.perf_counter() - self._since
+
+    def merged(self, ctx: DistContext) -> "Meter":
+        n, loss_sum, top1, top5 = all_reduce_sum([self.n, self.loss_sum, self.top1, self.top5], ctx)
+        return Meter(int(n), loss_sum, int(top1), int(top5), self.elapsed(), list(self.skipped))
+
+    def summary(self) -> dict:
         n = max(self.n, 1)
-        return EpochResult(loss=self.loss / n if self.n else math.nan, top1=self.top1 / n, top5=self.top5 / n,
-                           clips=self.n, seconds=time.perf_counter() - self.start, skipped=self.skipped)
+        seconds = self.elapsed()
+        return {"loss": self.loss_sum / n if self.n else math.nan, "top1": self.top1 / n, "top5": self.top5 / n,
+                "clips": self.n, "seconds": round(seconds, 3), "clips_per_s": round(self.n / seconds, 2) if seconds else 0.0}
+
+    def state_dict(self) -> dict:
+        return {"n": self.n, "loss_sum": self.loss_sum, "top1": self.top1, "top5": self.top5,
+                "seconds": self.elapsed(), "skipped": list(self.skipped)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Meter":
+        return cls(**state)
+
+
+def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, *,
+               transform: Callable[..., torch.Tensor], device: torch.device, precision: Precision,
+               scaler: torch.amp.GradScaler | None, label_smoothing: float, clip_grad_norm: float | None,
+               generator: torch.Generator, meter: Meter) -> float | None:
+    """One optimiser step on one batch; returns the loss (None when every clip failed to decode).
+
+    Crops, flips and scales are drawn from ``generator`` (a CPU generator the caller seeds per step).
+    """
+    meter.skipped += batch["errors"]
+    if "frames" not in batch:
+        return None
+    x = transform(batch["frames"].to(device, non_blocking=True), train=True, generator=generator)
+    x = precision.prepare(x)
+    y = batch["label"].to(device, non_blocking=True)
+    with precision.autocast(device):
+        logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    loss_value = float(loss.detach())
+    if not math.isfinite(loss_value):
+        raise FloatingPointError(f"the loss became {loss_value}; lower optim.lr or set optim.clip_grad_norm")
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if clip_grad_norm:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    meter.add(logits.detach().float(), y, loss_value)
+    return loss_value
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: Iterable[dict], *, transform: Callable[..., torch.Tensor], device: torch.device,
+             precision: Precision = Precision(), ctx: DistContext | None = None) -> Meter:
+    """Single-view accuracy over ``loader`` (each process its shard), summed over processes.
+    Multi-view testing is ``vidkit eval``'s."""
+    model.eval()
+    meter = Meter()
+    for batch in loader:
+        meter.skipped += batch["errors"]
+        if "frames" not in batch:
+            continue
+        x = precision.prepare(transform(batch["frames"].to(device, non_blocking=True), train=False))
+        y = batch["label"].to(device)
+        with precision.autocast(device):
+            logits = model(x).float()
+        meter.add(logits, y, float(F.cross_entropy(logits, y)))
+    return meter.merged(ctx) if ctx is not None else meter

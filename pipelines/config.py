@@ -1,0 +1,107 @@
+"""The typed configuration of the jobs, as the CLI builds it from YAML and ``--set`` overrides.
+
+Every value comes from ``configs/defaults.yaml`` (shipped inside the package as ``vidkit.configs``),
+then a preset for the model (``configs/synthetic/<model>.yaml`` when one exists), then ``--config``
+files, then the dedicated flags (``--model``, ``--epochs``, ...) and finally ``--set key=value``.
+The schema below is the list of every key; ``defaults.yaml`` documents each one.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from vidkit.engine.config import load_config
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The built-in synthetic-motion set (``vidkit.data.SyntheticSpec``)."""
+
+    train_per_class: int
+    val_per_class: int
+    size: tuple[int, int]
+    num_frames: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: Literal["synthetic"]
+    root: str | None
+    backend: Literal["pyav", "decord"]
+    num_frames: int
+    interval_s: float
+    crop_size: int
+    train_scale: tuple[int, int]
+    test_scale: int
+    flip: bool
+    batch_size: int
+    workers: int
+    synthetic: SyntheticConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    weights: str | None
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["sgd", "adamw"]
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    warmup_epochs: float
+    warmup_start_factor: float
+    final_lr_factor: float
+    label_smoothing: float
+    clip_grad_norm: float | None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig
+    data: DataConfig
+    optim: OptimConfig
+    epochs: int
+    seed: int
+    device: str
+    amp: Literal["auto", "off", "bf16", "fp16"]
+    channels_last: Literal["auto", "on", "off"]
+    out: str | None
+    checkpoint_every_steps: int
+    log_every_steps: int
+    wandb: bool
+    wandb_project: str
+
+
+def config_file(*parts: str) -> Path | None:
+    """A YAML file shipped in ``vidkit.configs`` (the checkout's ``configs/``), or None."""
+    resource = importlib.resources.files("vidkit.configs").joinpath(*parts)
+    return Path(str(resource)) if resource.is_file() else None
+
+
+def load_train_config(files: Sequence[str | Path] = (), *, model: str | None = None, values: dict | None = None,
+                      overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults, the preset of ``model`` on the synthetic data (if there is one), ``files``,
+    ``values`` (nested, ``None`` = unset) and ``overrides`` (``"optim.lr=0.05"``), in that order."""
+    from vidkit.models import resolve
+
+    layers = [config_file("defaults.yaml")]
+    if model is not None:
+        model = resolve(model)  # an unknown name fails here, before anything is built
+        preset = config_file("synthetic", f"{model}.yaml")
+        if preset is not None:
+            layers.append(preset)
+    values = dict(values or {})
+    if model is not None:
+        values["model"] = {**values.get("model", {}), "name": model}
+    config = load_config(TrainConfig, [*layers, *files], values=values, overrides=overrides)
+    resolve(config.model.name)
+    return config

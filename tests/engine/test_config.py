@@ -1,0 +1,79 @@
+"""Typed configs: defaults, presets, files and --set overrides layer in order; bad keys and values
+are one-line errors that name the valid choices."""
+
+import dataclasses
+import importlib.resources
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.config import TrainConfig, load_train_config
+from vidkit.engine.config import load_config, to_dict
+from vidkit.errors import ConfigError
+
+CONFIGS = Path(str(importlib.resources.files("vidkit.configs")))
+
+
+def test_defaults_fill_every_key_and_round_trip():
+    config = load_train_config()
+    assert config.model.name == "slowfast_r50"
+    assert config.data.train_scale == (32, 40) and isinstance(config.optim.lr, float)
+    again = load_config(TrainConfig, base=to_dict(config))
+    assert again == config
+
+
+def test_layers_apply_in_order(tmp_path):
+    file = tmp_path / "mine.yaml"
+    file.write_text("epochs: 7\noptim: {lr: 0.2, momentum: 0.8}\n")
+    config = load_train_config([file], model="mc3_18", values={"epochs": None, "data": {"workers": 3}},
+                               overrides=["optim.lr=0.05", "data.train_scale=[48, 64]", "optim.clip_grad_norm=null"])
+    assert config.model.name == "mc3_18"
+    assert config.epochs == 7                      # None in values leaves the file's value
+    assert config.optim.lr == 0.05 and config.optim.momentum == 0.8
+    assert config.data.workers == 3 and config.data.train_scale == (48, 64)
+    assert config.optim.clip_grad_norm is None
+    assert config.optim.weight_decay == load_train_config().optim.weight_decay
+
+
+@pytest.mark.parametrize("override, message", [
+    (["optim.lrr=0.1"], "unknown config key 'optim.lrr' — did you mean 'optim.lr'?"),
+    (["epochz=3"], "did you mean 'epochs'"),
+    (["optim.name=adam"], "optim.name='adam' is not a valid choice; choose one of sgd, adamw"),
+    (["amp=yes"], "choose one of auto, off, bf16, fp16"),
+    (["epochs=three"], "epochs='three': expected a whole number"),
+    (["data.train_scale=[32]"], "expected 2 values"),
+    (["data.flip=1"], "expected true or false"),
+    (["optim=0.1"], "optim: expected a section"),
+    (["lr"], "write it as KEY=VALUE"),
+])
+def test_bad_overrides_are_one_line_errors(override, message):
+    with pytest.raises(ConfigError) as error:
+        load_train_config(overrides=override)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_model_and_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="did you mean 'slowfast_r50'"):
+        load_train_config(model="slowfast_r5O")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_train_config([tmp_path / "missing.yaml"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_train_config([bad])
+
+
+def test_every_shipped_preset_loads():
+    presets = sorted(CONFIGS.rglob("*.yaml"))
+    assert CONFIGS / "defaults.yaml" in presets
+    for preset in presets:
+        data = yaml.safe_load(preset.read_text())
+        assert isinstance(data, dict), preset
+        load_train_config([preset])
+
+
+def test_defaults_yaml_documents_every_key():
+    keys = set(yaml.safe_load((CONFIGS / "defaults.yaml").read_text()))
+    assert keys == {f.name for f in dataclasses.fields(TrainConfig)}

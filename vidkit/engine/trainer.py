@@ -1,0 +1,201 @@
+"""The epoch loop: train, evaluate, log, checkpoint, resume — on one device or under ``torchrun``.
+
+Everything random in a step (clip choice, crop, scale, flip, dropout) is drawn from seeds derived
+from ``(seed, epoch, step, rank)`` and the data order from ``(seed, epoch)``, so a run resumed from
+any checkpoint continues exactly as the run that was never stopped would have (same final weights
+on the CPU). ``last.pt`` holds what resuming needs (model, optimiser, schedule, scaler, position,
+partial epoch metrics); ``best.pt`` the model with the best validation top-1.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+
+from vidkit.data.datasets import ClipDataset, collate_clips
+from vidkit.engine.checkpoint import save_checkpoint
+from vidkit.engine.distributed import DistContext, ResumableSampler, ShardSampler, step_seed
+from vidkit.engine.logging import RunLogger
+from vidkit.engine.loop import Meter, Precision, evaluate, train_step
+
+
+@dataclass
+class Position:
+    """Where a run stands: ``epoch`` (0-based, the one in progress), optimiser steps done in it."""
+
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    best_top1: float = -1.0
+    best_epoch: int = 0
+    meter: dict | None = None  # the partial epoch's training sums, when stopped mid-epoch
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Trainer:
+    """Trains ``model`` on ``train_set`` and validates on ``val_set`` once per epoch.
+
+    ``transform`` is the device-side clip transform; ``meta`` (model name, classes, config) is
+    written into every checkpoint so ``vidkit eval``/``tag`` can rebuild the model from the file.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None  # may be set after construction, once steps_per_epoch is known
+    train_set: ClipDataset
+    val_set: ClipDataset
+    transform: Any
+    ctx: DistContext
+    run_dir: Path
+    meta: dict
+    epochs: int
+    batch_size: int
+    workers: int = 0
+    seed: int = 0
+    precision: Precision = field(default_factory=Precision)
+    label_smoothing: float = 0.0
+    clip_grad_norm: float | None = None
+    checkpoint_every_steps: int = 0
+    log_every_steps: int = 10
+    logger: RunLogger | None = None
+
+    def __post_init__(self) -> None:
+        self.scaler = torch.amp.GradScaler(self.ctx.device.type) if self.precision.needs_scaler else None
+        self.sampler = ResumableSampler(self.train_set, ctx=self.ctx, shuffle=True, seed=self.seed, drop_last=True)
+        self.steps_per_epoch = len(self.sampler) // self.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{len(self.train_set)} training clips over {self.ctx.world_size} process(es) make no "
+                             f"full batch of {self.batch_size}; lower data.batch_size")
+        self.val_loader = self._loader(self.val_set, ShardSampler(len(self.val_set), self.ctx), drop_last=False)
+        self.position = Position()
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "position": self.position.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.position = Position(**state["position"])
+
+    def _checkpoint(self, name: str, *, full: bool, metrics: dict | None = None) -> None:
+        if not self.ctx.is_main:
+            return
+        extra = self.state_dict() if full else {"position": self.position.state_dict()}
+        save_checkpoint(self.run_dir / name, self.model, **self.meta, epoch=self.position.epoch,
+                        metrics=metrics or {}, wandb_run_id=self.logger.wandb_run_id if self.logger else None, **extra)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train the remaining epochs; returns ``{"last": epoch record, "best": {...}}``."""
+        pos = self.position
+        record: dict = {}
+        generator = torch.Generator()
+        while pos.epoch < self.epochs:
+            epoch = pos.epoch
+            self.train_set.set_epoch(epoch)
+            self.sampler.set_epoch(epoch)
+            self.sampler.set_start(pos.step * self.batch_size)
+            loader = self._loader(self.train_set, self.sampler, drop_last=True)
+            meter = Meter.from_state(pos.meter) if pos.meter else Meter()
+            bar = self._bar(epoch, initial=pos.step)
+            self.model.train()
+            lr = self.optimizer.param_groups[0]["lr"]
+            for step, batch in enumerate(loader, start=pos.step):
+                seed = step_seed(self.seed, epoch, step, self.ctx.rank)
+                torch.manual_seed(seed)
+                generator.manual_seed(seed)
+                loss = train_step(self.model, batch, self.optimizer, transform=self.transform, device=self.ctx.device,
+                                  precision=self.precision, scaler=self.scaler, label_smoothing=self.label_smoothing,
+                                  clip_grad_norm=self.clip_grad_norm, generator=generator, meter=meter)
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.scheduler.step()
+                pos.step, pos.global_step = step + 1, pos.global_step + 1
+                if bar is not None:
+                    bar.update(loss=loss, lr=lr, clips_per_s=meter.n / max(meter.elapsed(), 1e-9))
+                if self.logger and self.ctx.is_main and pos.step % self.log_every_steps == 0 and loss is not None:
+                    self.logger.log("step", step=pos.global_step, epoch=epoch + 1, epoch_progress=epoch + pos.step /
+                                    self.steps_per_epoch, loss=loss, lr=lr, clips_per_s=meter.summary()["clips_per_s"])
+                if (self.checkpoint_every_steps and pos.step % self.checkpoint_every_steps == 0
+                        and pos.step < self.steps_per_epoch):
+                    pos.meter = meter.state_dict()
+                    self._checkpoint("last.pt", full=True)
+            if bar is not None:
+                bar.close()
+            train = meter.merged(self.ctx).summary()
+            val = evaluate(self.model, self.val_loader, transform=self.transform, device=self.ctx.device,
+                           precision=self.precision, ctx=self.ctx)
+            val_summary = val.summary()
+            pos.epoch, pos.step, pos.meter = epoch + 1, 0, None
+            record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1": train["top1"],
+                      "val_loss": val_summary["loss"], "val_top1": val_summary["top1"], "val_top5": val_summary["top5"],
+                      "val_clips": val_summary["clips"], "lr": lr, "train_clips_per_s": train["clips_per_s"],
+                      "epoch_s": train["seconds"], "skipped": len(meter.skipped) + len(val.skipped),
+                      "skipped_examples": (meter.skipped + val.skipped)[:20]}
+            improved = val_summary["top1"] > pos.best_top1
+            if improved:
+                pos.best_top1, pos.best_epoch = val_summary["top1"], epoch + 1
+            if self.ctx.is_main:
+                if self.logger:
+                    self.logger.log("epoch", step=pos.global_step, **record)
+                print(f"epoch {epoch + 1}/{self.epochs}: train loss {train['loss']:.3f} top-1 {train['top1']:.1%} | "
+                      f"val loss {val_summary['loss']:.3f} top-1 {val_summary['top1']:.1%} | "
+                      f"{train['clips_per_s']:.1f} clips/s", file=sys.stderr)
+                if record["skipped"]:
+                    print(f"  {record['skipped']} clip(s) could not be decoded, e.g. {record['skipped_examples'][0]}",
+                          file=sys.stderr)
+            # best.pt before last.pt: a kill between the two re-runs nothing but loses no best model.
+            if improved:
+                self._checkpoint("best.pt", full=False, metrics=record)
+            self._checkpoint("last.pt", full=True, metrics=record)
+        return {"last": record, "best": {"top1": pos.best_top1, "epoch": pos.best_epoch}}
+
+    def _loader(self, dataset: ClipDataset, sampler, *, drop_last: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=drop_last,
+                          num_workers=self.workers, collate_fn=collate_clips,
+                          pin_memory=self.ctx.device.type == "cuda", prefetch_factor=4 if self.workers else None)
+
+    def _bar(self, epoch: int, *, initial: int) -> "_Progress | None":
+        return _Progress(f"epoch {epoch + 1}/{self.epochs}", self.steps_per_epoch, initial) if self.ctx.is_main else None
+
+
+class _Progress:
+    """A tqdm bar on a terminal (loss, lr, clips/s, ETA); elsewhere (a log file, CI) a plain line
+    every tenth of the epoch, so a long run is never silent."""
+
+    def __init__(self, desc: str, total: int, initial: int):
+        from tqdm.auto import tqdm
+
+        self.desc, self.total, self.done = desc, total, initial
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", disable=None, file=sys.stderr,
+                        dynamic_ncols=True)
+        self.every = max(1, total // 10)
+        self.started, self.start_step = time.monotonic(), initial
+
+    def update(self, *, loss: float | None, lr: float, clips_per_s: float) -> None:
+        self.done += 1
+        if not self.bar.disable:
+            self.bar.update()
+            self.bar.set_postfix(loss=f"{loss:.3f}" if loss is not None else "-", lr=f"{lr:.3g}", clips_s=f"{clips_per_s:.1f}")
+        elif self.done % self.every == 0 and self.done < self.total:
+            per_step = (time.monotonic() - self.started) / (self.done - self.start_step)
+            eta = round(per_step * (self.total - self.done))
+            print(f"{self.desc}: {self.done}/{self.total} steps, loss {loss if loss is not None else float('nan'):.3f}, "
+                  f"lr {lr:.3g}, {clips_per_s:.1f} clips/s, ETA {eta // 60}m{eta % 60:02d}s", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
