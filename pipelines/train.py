@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--resume continues a run with its own config; --model and --config do not apply "
                               "(use --set or flags such as --epochs to change it)")
         from vidkit.engine.checkpoint import load_checkpoint
-
         from vidkit.engine.config import load_config
 
         values["out"] = values["out"] or str(checkpoint.parent)
