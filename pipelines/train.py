@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
         from vidkit.engine.config import load_config
 
         values["out"] = values["out"] or str(checkpoint.parent)
-        config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values=values,
-                             overrides=args.overrides)
-        train(config, resume=checkpoint)
+        saved = load_checkpoint(checkpoint)
+        config = load_config(TrainConfig, base=saved["config"], values=values, overrides=args.overrides)
+        train(config, resume=saved)
         return 0
     config = load_train_config(args.config, model=args.model, values=values, overrides=args.overrides)
     train(config)
@@ -69,8 +69,8 @@ def resume_checkpoint(path: Path) -> Path:
     return checkpoint
 
 
-def train(config: TrainConfig, *, resume: Path | None = None, dataset=None) -> dict:
-    """Train as configured (continuing ``resume``, a ``last.pt``, when given); returns the final and
+def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=None) -> dict:
+    """Train as configured (continuing ``resume``, a ``last.pt`` or its loaded contents, when given); returns the final and
     best validation metrics. ``dataset`` (a :class:`~vidkit.data.SyntheticDataset`) replaces the
     configured synthetic set, for tests."""
     import torch
@@ -102,7 +102,7 @@ def train(config: TrainConfig, *, resume: Path | None = None, dataset=None) -> d
         if ctx.distributed:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
-        saved = load_checkpoint(resume) if resume is not None else None
+        saved = load_checkpoint(resume) if isinstance(resume, (str, Path)) else resume
         if saved is not None:
             unwrap(model).load_state_dict(saved["model"])
         plain_config = to_dict(config)

@@ -13,7 +13,6 @@ import torch.nn as nn
 
 from vidkit.errors import ConfigError
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _ALIASES: dict[str, str] = {}
 _CARDS: dict[str, "ModelCard"] = {}
 
@@ -47,9 +46,8 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple
 
     def register(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         for name in (builder.__name__, *aliases):
-            if name in _BUILDERS or name in _ALIASES:
+            if name in _CARDS or name in _ALIASES:
                 raise ValueError(f"model name {name!r} is registered twice")
-        _BUILDERS[builder.__name__] = builder
         for alias in aliases:
             _ALIASES[alias] = builder.__name__
         _CARDS[builder.__name__] = ModelCard(builder.__name__, builder, tuple(aliases), input_frames, input_size, paper)
@@ -61,11 +59,11 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple
 def resolve(name: str) -> str:
     """The registered name behind ``name`` (an alias such as ``slowfast`` included)."""
     name = _ALIASES.get(name, name)
-    if name not in _BUILDERS:
-        known = sorted([*_BUILDERS, *_ALIASES])
+    if name not in _CARDS:
+        known = sorted([*_CARDS, *_ALIASES])
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" — did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown model {name!r}{hint} (vidkit models lists them: {', '.join(sorted(_BUILDERS))})")
+        raise ConfigError(f"unknown model {name!r}{hint} (vidkit models lists them: {', '.join(sorted(_CARDS))})")
     return name
 
 
@@ -78,7 +76,7 @@ def build(name: str, *, num_classes: int, weights: str | os.PathLike | Mapping[s
     vidkit's own checkpoints, pytorchvideo's and PySlowFast's model-zoo files (see
     :func:`vidkit.models.weights.load_weights`). ``None`` keeps the fresh initialisation."""
     registered = resolve(name)
-    builder = _BUILDERS[registered]
+    builder = _CARDS[registered].builder
     kwargs = {k: v for k, v in overrides.items() if v is not None}
     accepted = inspect.signature(builder).parameters
     unknown = sorted(set(kwargs) - set(accepted))
@@ -99,4 +97,4 @@ def model_card(name: str) -> ModelCard:
 
 def list_models() -> list[str]:
     """Every registered name (aliases not included), sorted."""
-    return sorted(_BUILDERS)
+    return sorted(_CARDS)
