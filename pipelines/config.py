@@ -1,7 +1,7 @@
 """The typed configuration of the jobs, as the CLI builds it from YAML and ``--set`` overrides.
 
 Every value comes from ``configs/defaults.yaml`` (shipped inside the package as ``vidkit.configs``),
-then a preset for the model (``configs/synthetic/<model>.yaml`` when one exists), then ``--config``
+then the preset for the model on the dataset (``configs/<data.name>/<model>.yaml`` when one exists), then ``--config``
 files, then the dedicated flags (``--model``, ``--epochs``, ...) and finally ``--set key=value``.
 The schema below is the list of every key; ``defaults.yaml`` documents each one.
 """
@@ -25,6 +25,7 @@ class SyntheticConfig:
     size: tuple[int, int]
     num_frames: int
     seed: int
+    background: Literal["texture", "dark"]
 
 
 @dataclass(frozen=True)
@@ -89,19 +90,23 @@ def config_file(*parts: str) -> Path | None:
 
 def load_train_config(files: Sequence[str | Path] = (), *, model: str | None = None, values: dict | None = None,
                       overrides: Sequence[str] = ()) -> TrainConfig:
-    """Defaults, the preset of ``model`` on the synthetic data (if there is one), ``files``,
-    ``values`` (nested, ``None`` = unset) and ``overrides`` (``"optim.lr=0.05"``), in that order."""
+    """Defaults, the preset of the model on the dataset (``configs/<data.name>/<model>.yaml``, if there
+    is one), ``files``, ``values`` (nested, ``None`` = unset) and ``overrides`` (``"optim.lr=0.05"``),
+    in that order.
+
+    The model and the dataset may be named by any layer (``--model``, a ``--config`` file,
+    ``--set model.name=...``), so the layers are read once without a preset to learn them, and again
+    with it when one exists."""
     from vidkit.models import resolve
 
-    layers = [config_file("defaults.yaml")]
     if model is not None:
         model = resolve(model)  # an unknown name fails here, before anything is built
-        preset = config_file("synthetic", f"{model}.yaml")
-        if preset is not None:
-            layers.append(preset)
     values = dict(values or {})
     if model is not None:
         values["model"] = {**values.get("model", {}), "name": model}
-    config = load_config(TrainConfig, [*layers, *files], values=values, overrides=overrides)
-    resolve(config.model.name)
+    layers = [config_file("defaults.yaml"), *files]
+    config = load_config(TrainConfig, layers, values=values, overrides=overrides)
+    preset = config_file(config.data.name, f"{resolve(config.model.name)}.yaml")
+    if preset is not None:
+        config = load_config(TrainConfig, [layers[0], preset, *files], values=values, overrides=overrides)
     return config

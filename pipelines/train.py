@@ -163,7 +163,7 @@ def _dataset(config: TrainConfig, *, progress: bool):
 
     s = config.data.synthetic
     spec = SyntheticSpec(num_train_per_class=s.train_per_class, num_val_per_class=s.val_per_class, size=s.size,
-                         num_frames=s.num_frames, seed=s.seed)
+                         num_frames=s.num_frames, seed=s.seed, background=s.background)
     return synthetic_dataset(spec, root=config.data.root, progress=progress)
 
 

@@ -116,8 +116,13 @@ def test_files_are_h264_with_i_p_and_b_frames_matching_the_render(built):
         assert frames.shape == (16, 64, 64, 3)
         assert {"I", "P", "B"} <= set(types)
         rendered = render_video(SMALL, split=video.split, index=video.index).frames
-        psnr = 10 * np.log10(255**2 / np.mean((frames.astype(np.float64) - rendered) ** 2))
-        assert psnr > 24, f"{video.path.name}: decoded frames far from the render ({psnr:.1f} dB)"
+        def psnr(a: np.ndarray) -> float:
+            return float(10 * np.log10(255**2 / np.mean((frames.astype(np.float64) - a) ** 2)))
+
+        # x264 at crf 23 on 64x64 textures keeps ~24-30 dB; the same video's frames in reverse
+        # order, or another video, score far lower, so this checks what was encoded, frame by frame.
+        assert psnr(rendered) > 22, f"{video.path.name}: decoded frames far from the render ({psnr(rendered):.1f} dB)"
+        assert psnr(rendered) > psnr(rendered[::-1]) + 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +151,26 @@ def test_name_hashes_the_parameters():
         SyntheticSpec(variant="motoin")
     with pytest.raises(ConfigError, match="even"):
         SyntheticSpec(size=(63, 64))
+    assert SyntheticSpec().name != SyntheticSpec(background="dark").name
+    with pytest.raises(ConfigError, match="unknown synthetic background 'black'; choose one of texture, dark"):
+        SyntheticSpec(background="black")
+
+
+def test_dark_background_is_flat_and_every_object_is_brighter():
+    """The default run's set: one flat dark colour behind each object, the object brighter in every
+    frame (one edge polarity)."""
+    dark = dataclasses.replace(SMALL, background="dark")
+    for index in range(len(CLASSES)):
+        video = render_video(dark, split="train", index=index)
+        textured = render_video(SMALL, split="train", index=index)
+        assert video.label == textured.label
+        assert (video.background == video.background[0, 0]).all() and video.background.max() <= 38
+        assert not (textured.background == textured.background[0, 0]).all()
+        luma = video.frames.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # [T, H, W]
+        background_luma = float(video.background[0, 0] @ np.array([0.299, 0.587, 0.114]))
+        moving = np.abs(video.frames.astype(np.int16) - video.background.astype(np.int16)).max(-1) > 60
+        assert moving.any(axis=(1, 2)).all()
+        assert (luma[moving] > background_luma).all(), f"{CLASSES[video.label]}: an object darker than its background"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,6 +36,23 @@ def test_layers_apply_in_order(tmp_path):
     assert config.optim.weight_decay == load_train_config().optim.weight_decay
 
 
+def test_model_preset_applies_whichever_layer_names_the_model(tmp_path):
+    """configs/synthetic/slowfast_r50.yaml (the default run's tuning) sits between the defaults and
+    the user's layers, whether the model comes from the defaults, --model (an alias), a file or --set."""
+    preset = yaml.safe_load((CONFIGS / "synthetic" / "slowfast_r50.yaml").read_text())
+    defaults = yaml.safe_load((CONFIGS / "defaults.yaml").read_text())
+    assert preset["optim"]["name"] != defaults["optim"]["name"]  # else this test proves nothing
+    file = tmp_path / "model.yaml"
+    file.write_text("model: {name: slowfast}\n")
+    for config in (load_train_config(), load_train_config(model="slowfast"), load_train_config([file]),
+                   load_train_config(model="mc3_18", overrides=["model.name=slowfast_r50"])):
+        assert config.optim.name == preset["optim"]["name"] and config.epochs == preset["epochs"]
+    assert load_train_config(model="mc3_18").optim.name == defaults["optim"]["name"]
+    assert load_train_config(overrides=["optim.name=sgd"]).optim.name == "sgd"  # the user's layers win
+    file.write_text("model: {name: mc3_18}\n")
+    assert load_train_config([file]).optim.name == defaults["optim"]["name"]
+
+
 @pytest.mark.parametrize("override, message", [
     (["optim.lrr=0.1"], "unknown config key 'optim.lrr' — did you mean 'optim.lr'?"),
     (["epochz=3"], "did you mean 'epochs'"),

@@ -71,3 +71,13 @@ def test_timm_interface():
         assert torch.allclose(model.forward_head((slow, fast)), model(clip))
     model.reset_classifier(11)
     assert isinstance(model, SlowFast) and model(clip).shape == (1, 11)
+
+
+def test_zero_init_final_bn_is_an_option():
+    """PySlowFast's ZERO_INIT_FINAL_BN: on by default (each residual block starts as the identity);
+    model.options={zero_init_final_bn: false} turns it off."""
+    def zero_gammas(model):
+        return sum(int((m.weight == 0).all()) for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d))
+
+    assert zero_gammas(build("slowfast_r50", num_classes=8)) == 2 * 16  # every bottleneck of both pathways
+    assert zero_gammas(build("slowfast_r50", num_classes=8, zero_init_final_bn=False)) == 0

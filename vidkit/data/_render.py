@@ -22,7 +22,7 @@ BACKGROUNDS = ("noise", "stripes", "checker")
 # of the circumradius, chosen so the disc stays inside every shape (the narrowest case, the star's
 # tip, leaves 0.288 > 0.15 around the marker centre).
 _MARKER_OFFSET = 0.35
-_MARKER_RADIUS = 0.15
+_MARKER_RADIUS = 0.24
 
 
 def _unit_polygons() -> dict[str, np.ndarray]:
@@ -189,10 +189,14 @@ def background_colors(rng: np.random.Generator) -> np.ndarray:
     return np.stack([c1, c2])
 
 
-def make_background(rng: np.random.Generator, colors: np.ndarray, height: int, width: int) -> np.ndarray:
+def make_background(rng: np.random.Generator, colors: np.ndarray, height: int, width: int, *,
+                    textured: bool = True) -> np.ndarray:
     """A static texture (smoothed noise, oblique stripes or a checkerboard, chosen with ``rng``)
-    blending the two ``colors``, as float32 ``[H, W, 3]`` holding whole numbers."""
+    blending the two ``colors``, as float32 ``[H, W, 3]`` holding whole numbers; with
+    ``textured=False``, the first colour alone (a flat background, no draws from ``rng``)."""
     c1, c2 = np.asarray(colors, dtype=np.float64)
+    if not textured:
+        return np.broadcast_to(np.rint(c1).astype(np.float32), (height, width, 3)).copy()
     kind = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
     y, x = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
     if kind == "noise":

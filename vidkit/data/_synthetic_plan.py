@@ -19,6 +19,8 @@ from vidkit.data._synthetic_spec import CLASSES, REVERSAL_PAIRS, SPLITS, VARIANT
 from vidkit.errors import ConfigError
 
 _ATTRIBUTE = {"move_right": "x", "move_down": "y", "grow": "radius", "rotate_cw": "angle"}
+# Circumradius range of a moving or rotating object, as a fraction of the frame's short side.
+_RADIUS = {"x": (0.10, 0.18), "y": (0.10, 0.18), "angle": (0.22, 0.40)}
 _FORWARD = {c: pair[0] for pair in REVERSAL_PAIRS for c in pair}
 
 
@@ -63,7 +65,10 @@ def _draw_sprite(rng: np.random.Generator, *, cls: str, progress: np.ndarray, he
     reversed in time. Objects stay entirely inside the frame."""
     attribute = _ATTRIBUTE[_FORWARD[cls]]
     short = min(height, width)
-    shape = _render.SHAPES[rng.integers(len(_render.SHAPES))]
+    # A turning circle shows its turn only through the small marker disc, which a 32-pixel crop
+    # all but erases; turning objects are polygons, whose outline shows it.
+    shapes = _render.SHAPES if attribute != "angle" else tuple(x for x in _render.SHAPES if x != "circle")
+    shape = shapes[rng.integers(len(shapes))]
     color, marker = _render.pick_colors(rng, background)
 
     def interval(low: float, high: float, min_fraction: float) -> tuple[float, float]:
@@ -76,17 +81,17 @@ def _draw_sprite(rng: np.random.Generator, *, cls: str, progress: np.ndarray, he
         r_lo, r_hi = interval(0.06 * short * scale, 0.30 * short * scale, 0.4)
         r_max = r_hi
     else:
-        r_lo = r_hi = r_max = rng.uniform(0.10, 0.18 if attribute in ("x", "y") else 0.24) * short * scale
+        r_lo = r_hi = r_max = rng.uniform(*_RADIUS[attribute]) * short * scale
     margin = r_max + 1.0
     x_lo = x_hi = rng.uniform(margin, width - margin)
     y_lo = y_hi = rng.uniform(margin, height - margin)
     if attribute == "x":
-        x_lo, x_hi = interval(margin, width - margin, 0.3)
+        x_lo, x_hi = interval(margin, width - margin, 0.5)
     elif attribute == "y":
-        y_lo, y_hi = interval(margin, height - margin, 0.3)
+        y_lo, y_hi = interval(margin, height - margin, 0.5)
     a_lo = a_hi = rng.uniform(0, 2 * math.pi)
     if attribute == "angle":
-        a_hi = a_lo + rng.uniform(math.pi / 3, math.pi)
+        a_hi = a_lo + rng.uniform(2 * math.pi / 3, 4 * math.pi / 3)  # < 1/10 turn between sampled frames
 
     def path(lo: float, hi: float) -> np.ndarray:
         return lo + (hi - lo) * progress if hi != lo else np.full(progress.shape, lo)
@@ -107,6 +112,10 @@ def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str 
     background_seed, draw_seed = seed.spawn(2)
     rng = np.random.default_rng(draw_seed)
     colors = _render.background_colors(rng)
+    if spec.background == "dark":
+        # One flat dark colour (channels <= 38); objects are picked to contrast with it, so they are
+        # brighter: one polarity of edges, as in the moving-squares clips of the training issue.
+        colors = np.rint(colors[[0, 0]] * 0.15)
     ramp = np.arange(t_count, dtype=np.float64) / (t_count - 1)
     if spec.variant == "actors":
         if label is not None:
@@ -140,7 +149,8 @@ def _moving_span(sprite: Sprite) -> tuple[int, int]:
 def render_background(spec: SyntheticSpec, plan: Plan) -> np.ndarray:
     """The static background, float32 ``[H, W, 3]`` of whole numbers, drawn from the plan's own seed."""
     height, width = spec.size
-    return _render.make_background(np.random.default_rng(plan.background_seed), plan.background_colors, height, width)
+    return _render.make_background(np.random.default_rng(plan.background_seed), plan.background_colors, height, width,
+                                   textured=spec.background == "texture")
 
 
 def render_frames(plan: Plan, background: np.ndarray) -> Iterator[np.ndarray]:

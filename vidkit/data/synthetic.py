@@ -1,8 +1,9 @@
 """The built-in "synthetic-motion" dataset: short real H.264 videos whose classes differ only in
 temporal order.
 
-Each clip shows a marked shape (circle, square, triangle, star or cross) over a static textured
-background, doing one of eight motions. The classes come in reversal pairs (``REVERSAL_PAIRS``):
+Each clip shows a marked shape (circle, square, triangle, star or cross; the turning ones are
+polygons) over a static textured background (or, with ``background="dark"``, one flat dark colour,
+the easier set the default training run uses), doing one of eight motions. The classes come in reversal pairs (``REVERSAL_PAIRS``):
 ``move_right``/``move_left``, ``move_down``/``move_up``, ``grow``/``shrink``,
 ``rotate_cw``/``rotate_ccw``. A clip of the second class of a pair is drawn exactly like one of the
 first (same random draws: two end values ``lo < hi``, shape, colours, background) and then played

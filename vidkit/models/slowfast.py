@@ -59,11 +59,15 @@ class SlowFast(nn.Module):
         fusion_kernel: temporal kernel of the lateral convolutions (7 for 8×8, 5 for 4×16, as PySlowFast).
         fusion_channel_ratio: lateral output channels per Fast channel (2: "2βC", Sec. 3.4).
         width: the Slow stem's channels (64); stages are 4×, 8×, 16×, 32× that.
+        zero_init_final_bn: start the last BN of every residual branch at γ=0, so each block starts
+            as the identity (PySlowFast's ``RESNET.ZERO_INIT_FINAL_BN``, on in its SlowFast configs).
+            Off, every BN starts at γ=1, which learns faster in very short runs from scratch (the
+            default synthetic run turns it off).
     """
 
     def __init__(self, *, num_classes: int = 400, alpha: int = 4, beta_inv: int = 8, fusion_kernel: int = 7,
                  fusion_channel_ratio: int = 2, depths: tuple[int, ...] = RESNET50_DEPTHS, width: int = 64,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, zero_init_final_bn: bool = True):
         super().__init__()
         self.alpha = alpha
         slow_widths = (width, 4 * width, 8 * width, 16 * width, 32 * width)
@@ -78,7 +82,7 @@ class SlowFast(nn.Module):
             name: LateralConnection(w, ratio_w, kernel=fusion_kernel, alpha=alpha)
             for name, w, ratio_w in zip(lateral_names, fast_widths, lateral_widths)})
         self.head = ClassifierHead(slow_widths[-1] + fast_widths[-1], num_classes, dropout=dropout)
-        init_weights(self)
+        init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
     @property
     def num_features(self) -> int:
@@ -115,15 +119,17 @@ class SlowFast(nn.Module):
 
 @register_model(aliases=("slowfast",), input_frames=32, input_size=256, paper=_PAPER)
 def slowfast_r50(*, num_classes: int = 400, alpha: int = 4, beta_inv: int = 8, fusion_kernel: int = 7,
-                 dropout: float = 0.5) -> SlowFast:
+                 dropout: float = 0.5, zero_init_final_bn: bool = True) -> SlowFast:
     """SlowFast R50 8×8 (α=4: 8 Slow / 32 Fast frames; PySlowFast's ``SLOWFAST_8x8_R50``): 34,566,488 parameters
     with 400 classes, 65.71 GFLOPs on a 32-frame 256² clip (the paper's Table 2: 65.7)."""
-    return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, fusion_kernel=fusion_kernel, dropout=dropout)
+    return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, fusion_kernel=fusion_kernel, dropout=dropout,
+                    zero_init_final_bn=zero_init_final_bn)
 
 
 @register_model(input_frames=32, input_size=256, paper=_PAPER)
 def slowfast_r50_4x16(*, num_classes: int = 400, alpha: int = 8, beta_inv: int = 8, fusion_kernel: int = 5,
-                      dropout: float = 0.5) -> SlowFast:
+                      dropout: float = 0.5, zero_init_final_bn: bool = True) -> SlowFast:
     """SlowFast R50 4×16 (α=8: 4 Slow / 32 Fast frames; PySlowFast's ``SLOWFAST_4x16_R50``): 34,480,216 parameters
     with 400 classes, 36.10 GFLOPs on a 32-frame 256² clip (the paper's Table 2: 36.1)."""
-    return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, fusion_kernel=fusion_kernel, dropout=dropout)
+    return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, fusion_kernel=fusion_kernel, dropout=dropout,
+                    zero_init_final_bn=zero_init_final_bn)
