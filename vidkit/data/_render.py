@@ -20,7 +20,7 @@ BACKGROUNDS = ("noise", "stripes", "checker")
 # Every shape carries a marker disc toward its "up" vertex, so that rotation is visible even for
 # the circle and for the square's and cross's 90-degree symmetry. Offset and radius are fractions
 # of the circumradius, chosen so the disc stays inside every shape (the narrowest case, the star's
-# tip, leaves 0.288 > 0.15 around the marker centre).
+# tip, leaves 0.288 > 0.24 around the marker centre; the triangle 0.325).
 _MARKER_OFFSET = 0.35
 _MARKER_RADIUS = 0.24
 
