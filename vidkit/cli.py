@@ -137,18 +137,19 @@ def _add_models(commands) -> None:
     sub = commands.add_parser("models", help="list the model registry with parameters and GFLOPs",
                               description="List every registered model: aliases, parameters (400 classes), GFLOPs at its "
                                           "default input (fvcore, convolutions and matrix products), the input, the paper.")
+    sub.add_argument("names", nargs="*", metavar="MODEL", help="only these models (names or aliases; default: all)")
     sub.add_argument("--json", action="store_true", help="one JSON object per model, per line")
     sub.add_argument("--no-flops", dest="flops", action="store_false", help="skip the GFLOPs (tracing each model takes seconds)")
     sub.set_defaults(run=_run_models)
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from vidkit.models import list_models
+    from vidkit.models import list_models, resolve
     from vidkit.models.complexity import model_figures
 
     header = ("model", "aliases", "params", "GFLOPs", "input", "paper")
     rows = []
-    for name in list_models():
+    for name in [resolve(n) for n in args.names] or list_models():
         r = model_figures(name, flops=args.flops)
         if args.json:
             print(json.dumps(r), flush=True)

@@ -21,6 +21,9 @@ def test_cli_train_writes_a_complete_run_directory(tiny, tmp_path):
     assert [e["epoch"] for e in epochs] == [1, 2]
     for e in epochs:
         assert 0.0 <= e["val_top1"] <= e["val_top5"] <= 1.0 and e["val_clips"] == 8
+        confusion = e["val_confusion"]  # 8 classes: row = true, column = predicted
+        assert len(confusion) == 8 and sum(map(sum, confusion)) == 8
+        assert sum(confusion[i][i] for i in range(8)) / 8 == e["val_top1"]
     steps = [e for e in events if e["event"] == "step"]
     assert steps[0]["lr"] < steps[2]["lr"]                 # warm-up
     assert steps[-1]["lr"] < max(s["lr"] for s in steps)   # then cosine decay

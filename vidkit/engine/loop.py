@@ -58,9 +58,14 @@ def resolve_precision(amp: str, channels_last: str, device: torch.device) -> Pre
     return Precision(dtype=dtype, channels_last=cuda if channels_last == "auto" else channels_last == "on")
 
 
+CONFUSION_MAX_CLASSES = 64  # above this a confusion matrix is too big for a log line
+
+
 @dataclass
 class Meter:
-    """Running sums of loss and top-1/top-5 hits; resumable (``state_dict``) and summable over processes."""
+    """Running sums of loss and top-1/top-5 hits; resumable (``state_dict``) and summable over processes.
+    Given ``num_classes`` (at most 64) it also counts the confusion matrix, row = true class, column =
+    top-1 prediction."""
 
     n: int = 0
     loss_sum: float = 0.0
@@ -68,7 +73,13 @@ class Meter:
     top5: int = 0
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # "path: reason" of clips that could not be decoded
+    num_classes: int | None = None
+    confusion: list[int] = field(default_factory=list)  # flattened [num_classes, num_classes]
     _since: float = field(default_factory=time.perf_counter, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.num_classes and self.num_classes <= CONFUSION_MAX_CLASSES and not self.confusion:
+            self.confusion = [0] * self.num_classes ** 2
 
     def add(self, logits: torch.Tensor, y: torch.Tensor, loss: float) -> None:
         b = y.shape[0]
@@ -78,23 +89,34 @@ class Meter:
         self.top5 += int((top == y[:, None]).any(dim=1).sum())
         self.loss_sum += loss * b
         self.n += b
+        if self.confusion:
+            c = self.num_classes
+            counts = (y.cpu() * c + top[:, 0].cpu()).bincount(minlength=c * c).tolist()
+            self.confusion = [a + b for a, b in zip(self.confusion, counts)]
 
     def elapsed(self) -> float:
         return self.seconds + time.perf_counter() - self._since
 
     def merged(self, ctx: DistContext) -> "Meter":
-        n, loss_sum, top1, top5 = all_reduce_sum([self.n, self.loss_sum, self.top1, self.top5], ctx)
-        return Meter(int(n), loss_sum, int(top1), int(top5), self.elapsed(), list(self.skipped))
+        n, loss_sum, top1, top5, *confusion = all_reduce_sum([self.n, self.loss_sum, self.top1, self.top5,
+                                                               *self.confusion], ctx)
+        return Meter(int(n), loss_sum, int(top1), int(top5), self.elapsed(), list(self.skipped), self.num_classes,
+                     [int(v) for v in confusion])
 
     def summary(self) -> dict:
         n = max(self.n, 1)
         seconds = self.elapsed()
-        return {"loss": self.loss_sum / n if self.n else math.nan, "top1": self.top1 / n, "top5": self.top5 / n,
-                "clips": self.n, "seconds": round(seconds, 3), "clips_per_s": round(self.n / seconds, 2) if seconds else 0.0}
+        out = {"loss": self.loss_sum / n if self.n else math.nan, "top1": self.top1 / n, "top5": self.top5 / n,
+               "clips": self.n, "seconds": round(seconds, 3), "clips_per_s": round(self.n / seconds, 2) if seconds else 0.0}
+        if self.confusion:
+            c = self.num_classes
+            out["confusion"] = [self.confusion[i * c:(i + 1) * c] for i in range(c)]
+        return out
 
     def state_dict(self) -> dict:
         return {"n": self.n, "loss_sum": self.loss_sum, "top1": self.top1, "top5": self.top5,
-                "seconds": self.elapsed(), "skipped": list(self.skipped)}
+                "seconds": self.elapsed(), "skipped": list(self.skipped), "num_classes": self.num_classes,
+                "confusion": list(self.confusion)}
 
     @classmethod
     def from_state(cls, state: dict) -> "Meter":
@@ -140,11 +162,11 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: Iterable[dict], *, transform: Callable[..., torch.Tensor], device: torch.device,
-             precision: Precision = Precision(), ctx: DistContext | None = None) -> Meter:
-    """Single-view accuracy over ``loader`` (each process its shard), summed over processes.
-    Multi-view testing is ``vidkit eval``'s."""
+             precision: Precision = Precision(), ctx: DistContext | None = None, num_classes: int | None = None) -> Meter:
+    """Single-view accuracy over ``loader`` (each process its shard), summed over processes; with
+    ``num_classes`` also the confusion matrix. Multi-view testing is ``vidkit eval``'s."""
     model.eval()
-    meter = Meter()
+    meter = Meter(num_classes=num_classes)
     for batch in loader:
         meter.skipped += batch["errors"]
         if "frames" not in batch:

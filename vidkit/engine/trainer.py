@@ -138,7 +138,7 @@ class Trainer:
                 bar.close()
             train = meter.merged(self.ctx).summary()
             val = evaluate(self.model, self.val_loader, transform=self.transform, device=self.ctx.device,
-                           precision=self.precision, ctx=self.ctx)
+                           precision=self.precision, ctx=self.ctx, num_classes=len(self.meta.get("classes") or []) or None)
             val_summary = val.summary()
             pos.epoch, pos.step, pos.meter = epoch + 1, 0, None
             record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1": train["top1"],
@@ -146,6 +146,8 @@ class Trainer:
                       "val_clips": val_summary["clips"], "lr": lr, "train_clips_per_s": train["clips_per_s"],
                       "epoch_s": train["seconds"], "skipped": len(meter.skipped) + len(val.skipped),
                       "skipped_examples": (meter.skipped + val.skipped)[:20]}
+            if "confusion" in val_summary:
+                record["val_confusion"] = val_summary["confusion"]  # row = true class, column = predicted
             improved = val_summary["top1"] > pos.best_top1
             if improved:
                 pos.best_top1, pos.best_epoch = val_summary["top1"], epoch + 1

@@ -5,11 +5,13 @@ loading a checkpoint; ``model_card(name)`` says its default input and paper; ``c
 ``gflops`` give the figures ``vidkit models`` prints.
 """
 
-from vidkit.models import slowfast, tv_resnet3d  # noqa: F401  (register their models)
+from vidkit.models import (attention_clusters, cost, fast3d, gst, resnet, slowfast, tsm,  # noqa: F401  (register their models)
+                           tv_resnet3d)
 from vidkit.models.complexity import count_params, gflops
+from vidkit.models.inflate import inflate, inflate_weight
 from vidkit.models.registry import ModelCard, build, list_models, model_card, register_model, resolve
 from vidkit.models.slowfast import SlowFast
 from vidkit.models.weights import load_weights
 
-__all__ = ["ModelCard", "SlowFast", "build", "count_params", "gflops", "list_models", "load_weights", "model_card",
-           "register_model", "resolve"]
+__all__ = ["ModelCard", "SlowFast", "build", "count_params", "gflops", "inflate", "inflate_weight", "list_models",
+           "load_weights", "model_card", "register_model", "resolve"]

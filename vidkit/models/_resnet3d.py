@@ -23,18 +23,47 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from einops import reduce
 
 Norm = Callable[[int], nn.Module]
+TEMPORAL_PADDINGS = ("zeros", "replicate")
 
 RESNET50_DEPTHS = (3, 4, 6, 3)
 RESNET101_DEPTHS = (3, 4, 23, 3)
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
 
-def conv3d(in_channels: int, out_channels: int, kernel: tuple[int, int, int], stride: tuple[int, int, int] = (1, 1, 1)) -> nn.Conv3d:
-    """A bias-free 3D convolution padded to keep "same" size (``k // 2`` on each axis), as every ResNet conv here."""
-    return nn.Conv3d(in_channels, out_channels, kernel, stride=stride, padding=tuple(k // 2 for k in kernel), bias=False)
+class TimeReplicateConv3d(nn.Conv3d):
+    """A Conv3d whose temporal padding repeats the first and last frames instead of adding zeros; space is
+    still zero-padded. With it an inflated network maps a clip of one repeated image to exactly the 2D
+    network's output (I3D's "boring video" fixed point, Carreira & Zisserman 2017, Sec. 2.4). Conv3d's own
+    ``padding_mode="replicate"`` would pad space too, which breaks that, hence the explicit ``F.pad``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple[int, int, int], *,
+                 stride: tuple[int, int, int] = (1, 1, 1), padding: tuple[int, int, int] = (0, 0, 0), **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=(0, *padding[1:]), **kwargs)
+        self.time_padding = padding[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_padding:
+            x = F.pad(x, (0, 0, 0, 0, self.time_padding, self.time_padding), mode="replicate")
+        return super().forward(x)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, time_padding={self.time_padding} (replicate)"
+
+
+def conv3d(in_channels: int, out_channels: int, kernel: tuple[int, int, int], stride: tuple[int, int, int] = (1, 1, 1),
+           *, temporal_padding: str = "zeros") -> nn.Conv3d:
+    """A bias-free 3D convolution padded to keep "same" size (``k // 2`` on each axis), as every ResNet conv here.
+    ``temporal_padding="replicate"`` pads time by repeating the end frames (:class:`TimeReplicateConv3d`)."""
+    if temporal_padding not in TEMPORAL_PADDINGS:
+        raise ValueError(f"temporal_padding must be one of {TEMPORAL_PADDINGS}, not {temporal_padding!r}")
+    padding = tuple(k // 2 for k in kernel)
+    if temporal_padding == "replicate" and kernel[0] > 1:
+        return TimeReplicateConv3d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=False)
+    return nn.Conv3d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=False)
 
 
 class Stem(nn.Module):
@@ -42,9 +71,10 @@ class Stem(nn.Module):
     T is kept. ``pool=False`` drops pool1."""
 
     def __init__(self, in_channels: int, out_channels: int, *, temporal_kernel: int = 1, spatial_kernel: int = 7,
-                 temporal_stride: int = 1, pool: bool = True, norm: Norm = nn.BatchNorm3d):
+                 temporal_stride: int = 1, pool: bool = True, norm: Norm = nn.BatchNorm3d, temporal_padding: str = "zeros"):
         super().__init__()
-        self.conv = conv3d(in_channels, out_channels, (temporal_kernel, spatial_kernel, spatial_kernel), (temporal_stride, 2, 2))
+        self.conv = conv3d(in_channels, out_channels, (temporal_kernel, spatial_kernel, spatial_kernel), (temporal_stride, 2, 2),
+                           temporal_padding=temporal_padding)
         self.bn = norm(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)) if pool else nn.Identity()
@@ -57,13 +87,19 @@ class Bottleneck(nn.Module):
     """The bottleneck residual block: conv_a t×1×1 → conv_b 1×3×3 (carries the spatial stride) → conv_c 1×1×1,
     each followed by BN (and ReLU but the last), plus the shortcut: identity, or a strided 1×1×1 projection
     with BN when the channels or the size change. ``bn_c`` is the branch's last BN (zero-initialised, see
-    :func:`init_weights`)."""
+    :func:`init_weights`).
+
+    Two places are open to the temporal models built on it: ``shift`` (None, or a parameter-free module
+    applied to the residual branch's input only: TSM's "residual shift") and ``conv_b`` (any module with the
+    same input/output channels and spatial stride: GST's split conv, CoST, FAST 3D)."""
 
     def __init__(self, in_channels: int, inner_channels: int, out_channels: int, *, temporal_kernel: int = 1,
-                 spatial_stride: int = 1, temporal_stride: int = 1, groups: int = 1, norm: Norm = nn.BatchNorm3d):
+                 spatial_stride: int = 1, temporal_stride: int = 1, groups: int = 1, norm: Norm = nn.BatchNorm3d,
+                 temporal_padding: str = "zeros"):
         super().__init__()
         t = temporal_kernel
-        self.conv_a = conv3d(in_channels, inner_channels, (t, 1, 1), (temporal_stride, 1, 1))
+        self.shift: nn.Module | None = None
+        self.conv_a = conv3d(in_channels, inner_channels, (t, 1, 1), (temporal_stride, 1, 1), temporal_padding=temporal_padding)
         self.bn_a = norm(inner_channels)
         self.conv_b = nn.Conv3d(inner_channels, inner_channels, (1, 3, 3), stride=(1, spatial_stride, spatial_stride),
                                 padding=(0, 1, 1), groups=groups, bias=False)
@@ -82,7 +118,7 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.shortcut is None else self.shortcut(x)
-        out = self.relu(self.bn_a(self.conv_a(x)))
+        out = self.relu(self.bn_a(self.conv_a(x if self.shift is None else self.shift(x))))
         out = self.relu(self.bn_b(self.conv_b(out)))
         out = self.bn_c(self.conv_c(out))
         out += identity  # in place on a fresh tensor: saves one activation-sized buffer per block
@@ -96,7 +132,8 @@ class ResStage(nn.Sequential):
 
     def __init__(self, in_channels: int, inner_channels: int, out_channels: int, *, depth: int,
                  temporal_kernels: Sequence[int] = (1,), spatial_stride: int = 1, temporal_stride: int = 1,
-                 groups: int = 1, norm: Norm = nn.BatchNorm3d, block: Callable[..., nn.Module] = Bottleneck):
+                 groups: int = 1, norm: Norm = nn.BatchNorm3d, block: Callable[..., nn.Module] = Bottleneck,
+                 temporal_padding: str = "zeros"):
         super().__init__()
         kernels = itertools.cycle(temporal_kernels)
         for i in range(depth):
@@ -104,7 +141,7 @@ class ResStage(nn.Sequential):
             self.add_module(f"block{i + 1}", block(
                 in_channels if first else out_channels, inner_channels, out_channels, temporal_kernel=next(kernels),
                 spatial_stride=spatial_stride if first else 1, temporal_stride=temporal_stride if first else 1,
-                groups=groups, norm=norm))
+                groups=groups, norm=norm, temporal_padding=temporal_padding))
 
 
 class ResNetPathway(nn.Module):
@@ -116,6 +153,10 @@ class ResNetPathway(nn.Module):
         temporal_kernels: per stage, the conv_a temporal-kernel pattern (see :class:`ResStage`).
         extra_in_channels: per stage, channels concatenated onto that stage's input from outside
             the pathway (SlowFast's lateral connections); ``0`` for none.
+        temporal_pool: after res2, max-pool time by this factor (kernel and stride; 2 in C2D and I3D,
+            Wang et al. 2018, Table 1); 1 for none.
+        temporal_padding: how temporal convolutions pad time: "zeros" (PySlowFast, pytorchvideo) or
+            "replicate" (keeps inflation's fixed point, see :class:`TimeReplicateConv3d`).
 
     The pathway is run stage by stage by models that need to act between stages (``forward`` runs
     it whole).
@@ -124,23 +165,34 @@ class ResNetPathway(nn.Module):
     def __init__(self, *, in_channels: int = 3, widths: Sequence[int] = (64, 256, 512, 1024, 2048),
                  depths: Sequence[int] = RESNET50_DEPTHS, stem_temporal_kernel: int = 1,
                  temporal_kernels: Sequence[Sequence[int]] = ((1,), (1,), (3,), (3,)),
-                 extra_in_channels: Sequence[int] = (0, 0, 0, 0), norm: Norm = nn.BatchNorm3d):
+                 extra_in_channels: Sequence[int] = (0, 0, 0, 0), norm: Norm = nn.BatchNorm3d,
+                 temporal_pool: int = 1, temporal_padding: str = "zeros"):
         super().__init__()
         if not len(widths) == len(depths) + 1 == len(temporal_kernels) + 1 == len(extra_in_channels) + 1 == 5:
             raise ValueError("a pathway has a stem and four stages: widths takes 5 values; depths, "
                              "temporal_kernels and extra_in_channels 4 each")
-        self.stem = Stem(in_channels, widths[0], temporal_kernel=stem_temporal_kernel, norm=norm)
+        self.stem = Stem(in_channels, widths[0], temporal_kernel=stem_temporal_kernel, norm=norm,
+                         temporal_padding=temporal_padding)
         for i, name in enumerate(STAGE_NAMES):
             self.add_module(name, ResStage(
                 widths[i] + extra_in_channels[i], widths[i + 1] // 4, widths[i + 1], depth=depths[i],
-                temporal_kernels=temporal_kernels[i], spatial_stride=1 if i == 0 else 2, norm=norm))
+                temporal_kernels=temporal_kernels[i], spatial_stride=1 if i == 0 else 2, norm=norm,
+                temporal_padding=temporal_padding))
+        self.temporal_pool = (nn.MaxPool3d((temporal_pool, 1, 1), stride=(temporal_pool, 1, 1))
+                              if temporal_pool > 1 else None)
         self.out_channels = widths[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         for name in STAGE_NAMES:
             x = getattr(self, name)(x)
+            if name == "res2" and self.temporal_pool is not None:
+                x = self.temporal_pool(x)
         return x
+
+    def blocks(self) -> list[Bottleneck]:
+        """Every residual block, in order (res2.block1 … res5.block3): what the temporal models modify."""
+        return [block for name in STAGE_NAMES for block in getattr(self, name)]
 
 
 class ClassifierHead(nn.Module):
@@ -159,6 +211,10 @@ class ClassifierHead(nn.Module):
     def forward(self, *maps: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.pool(*maps)
         return x if pre_logits else self.proj(self.dropout(x))
+
+    def frame_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Class scores of every frame ``[B, T, K]`` from one feature map ``[B, C, T, H, W]`` (space pooled only)."""
+        return self.proj(self.dropout(reduce(features, "b c t h w -> b t c", "mean")))
 
     def reset(self, num_classes: int) -> None:
         """A fresh classifier for ``num_classes`` (fine-tuning on a new label set)."""

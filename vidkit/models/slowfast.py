@@ -61,8 +61,7 @@ class SlowFast(nn.Module):
         width: the Slow stem's channels (64); stages are 4×, 8×, 16×, 32× that.
         zero_init_final_bn: start the last BN of every residual branch at γ=0, so each block starts
             as the identity (PySlowFast's ``RESNET.ZERO_INIT_FINAL_BN``, on in its SlowFast configs).
-            Off, every BN starts at γ=1, which learns faster in very short runs from scratch (the
-            default synthetic run turns it off).
+            Off, every BN starts at γ=1, which can learn faster in very short runs from scratch.
     """
 
     def __init__(self, *, num_classes: int = 400, alpha: int = 4, beta_inv: int = 8, fusion_kernel: int = 7,

@@ -1,14 +1,21 @@
-"""Loading checkpoints into vidkit models: vidkit's own, and the model-zoo files of pytorchvideo and PySlowFast.
+"""Loading checkpoints into vidkit models: vidkit's own, the model-zoo files of pytorchvideo and PySlowFast,
+and 2D ImageNet ResNets (torchvision's layout), inflated.
 
-Three layouts are told apart by their keys:
+Four layouts are told apart by their keys:
 
 ==============  ============================================  ===============================================
 layout          where the tensors are                          a key
 ==============  ============================================  ===============================================
 vidkit          ``{"model": ..., "model_name": ...}`` or bare  ``slow.res2.block1.conv_a.weight``
 pytorchvideo    ``{"model_state": ...}``                       ``blocks.1.multipathway_blocks.0.res_blocks.0.branch2.conv_a.weight``
+                                                               (SlowFast), ``blocks.1.res_blocks.0.branch2.conv_a.weight`` (C2D, I3D)
 PySlowFast      ``{"model_state": ...}``                       ``s2.pathway0_res0.branch2.a.weight``
+torchvision     bare, or under ``state_dict``                  ``layer1.0.conv1.weight`` (a 2D ResNet)
 ==============  ============================================  ===============================================
+
+SlowFast models take the pytorchvideo and PySlowFast SlowFast files; the single-pathway ResNets (C2D,
+TSN, I3D, TSM, CoST, …) take their C2D/I3D/Slow files and 2D ResNet checkpoints. A 2D kernel loaded
+into a 3D convolution is inflated the I3D way (:func:`vidkit.models.inflate.inflate_weight`).
 
 ``module.`` (DistributedDataParallel) and ``_orig_mod.`` (``torch.compile``) prefixes are dropped.
 Files are always read with ``torch.load(..., map_location="cpu", weights_only=True)``: a checkpoint
@@ -44,11 +51,15 @@ def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[st
     layout, state, meta_name = _unwrap(checkpoint, source)
     _check_model_name(meta_name, model_name, source)
     if layout != "vidkit":
-        converter = _CONVERTERS.get((layout, _family(model)))
+        family = _family(model)
+        converter = _CONVERTERS.get((layout, family))
         if converter is None:
-            raise CheckpointError(source, f"a {layout} checkpoint; vidkit converts those for SlowFast models only, "
-                                          f"not {model_name}")
+            takes = sorted(f for lay, f in _CONVERTERS if lay == layout)
+            raise CheckpointError(source, f"a {layout} checkpoint; vidkit converts those for "
+                                          f"{' and '.join(_FAMILY_NAMES[f] for f in takes)} only, not {model_name}")
         state = converter(state, source)
+        if layout == "torchvision":
+            state = _inflate_2d(model, state)
     model.load_state_dict(_fit(model, state, source, layout, model_name))
     return model
 
@@ -95,10 +106,12 @@ def _unwrap(checkpoint: Any, source: str) -> tuple[str, dict[str, torch.Tensor],
             raise CheckpointError(source, f"no state dict in it (looked under 'model', 'model_state', 'state_dict'; "
                                           f"its keys: {keys})")
     state = {_strip(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    if any(k.startswith("blocks.") and ".multipathway_" in k for k in state):
+    if any(k.startswith("blocks.") and (".multipathway_" in k or ".res_blocks." in k) for k in state):
         layout = "pytorchvideo"
     elif any(re.match(r"s1\.pathway\d_stem\.", k) for k in state):
         layout = "PySlowFast"
+    elif "conv1.weight" in state and "layer1.0.conv1.weight" in state:
+        layout = "torchvision"
     else:
         layout = "vidkit"
     return layout, state, meta_name if isinstance(meta_name, str) else None
@@ -130,9 +143,29 @@ def _check_model_name(recorded: str | None, model_name: str, source: str) -> Non
 
 
 def _family(model: nn.Module) -> str | None:
+    from vidkit.models.resnet import ResNet3d
     from vidkit.models.slowfast import SlowFast
 
-    return "slowfast" if isinstance(model, SlowFast) else None
+    if isinstance(model, SlowFast):
+        return "slowfast"
+    return "resnet" if isinstance(model, ResNet3d) else None
+
+
+_FAMILY_NAMES = {"slowfast": "SlowFast models", "resnet": "single-pathway ResNets (C2D, TSN, I3D, TSM, CoST, ...)"}
+
+
+def _inflate_2d(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """2D kernels ``[O, I, kh, kw]`` whose place in ``model`` is a 3D kernel ``[O, I, t, kh, kw]``, inflated."""
+    from vidkit.models.inflate import inflate_weight
+
+    own = model.state_dict()
+    out = dict(state)
+    for key, value in state.items():
+        target = own.get(key)
+        if (target is not None and value.ndim == 4 and target.ndim == 5
+                and target.shape[:2] == value.shape[:2] and target.shape[3:] == value.shape[2:]):
+            out[key] = inflate_weight(value, target.shape[2])
+    return out
 
 
 # -- checking against the model -------------------------------------------------------------------
@@ -189,13 +222,13 @@ def _rename(state: dict[str, torch.Tensor], rules: Rules, source: str, layout: s
         else:
             unknown.append(key)
     if unknown:
-        raise CheckpointError(source, f"{len(unknown)} keys of this {layout} checkpoint have no place in a vidkit "
-                                      f"SlowFast (e.g. {_examples(unknown)})")
+        raise CheckpointError(source, f"{len(unknown)} keys of this {layout} checkpoint have no place in the vidkit "
+                                      f"model (e.g. {_examples(unknown)})")
     return out
 
 
-def _block(stage: int, pathway: str, index: str, part: str) -> str:
-    return f"{_PATHWAYS[int(pathway)]}.res{stage}.block{int(index) + 1}.{part}"
+def _block(stage: int, pathway: str, index: str, part: str, pathways: tuple[str, ...] = _PATHWAYS) -> str:
+    return f"{pathways[int(pathway)]}.res{stage}.block{int(index) + 1}.{part}"
 
 
 # pytorchvideo (create_slowfast): blocks.0 = stems + first fusion, blocks.1-4 = res2-res5 + fusion,
@@ -230,7 +263,48 @@ _PYSF_RULES: Rules = [
     (re.compile(r"head\.projection\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
 ]
 
+# Single-pathway ResNets (C2D, I3D, Slow): pytorchvideo's create_resnet (blocks.0 = stem, then res2-res5
+# as the blocks with res_blocks — a parameter-free pool block sits after res2 in C2D/I3D — and the head
+# last) and PySlowFast's ResNet (pathway0 only); vidkit's trunk is "backbone".
+def _ptv_resnet(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    stages = sorted({int(m[1]) for k in state if (m := re.match(r"blocks\.(\d+)\.res_blocks\.", k))})
+    stage_of = {str(index): 2 + i for i, index in enumerate(stages)}
+    rules: Rules = [
+        (re.compile(r"blocks\.0\.conv\.(\w+)"), lambda m: f"backbone.stem.conv.{m[1]}"),
+        (re.compile(r"blocks\.0\.norm\.(\w+)"), lambda m: f"backbone.stem.bn.{m[1]}"),
+        (re.compile(r"blocks\.(" + "|".join(stage_of) + r")\.res_blocks\.(\d+)\.(" + "|".join(map(re.escape, _PTV_PARTS))
+                    + r")\.(\w+)"),
+         lambda m: _block(stage_of[m[1]], "0", m[2], f"{_PTV_PARTS[m[3]]}.{m[4]}", ("backbone",))),
+        (re.compile(r"blocks\.\d+\.proj\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+    ]
+    return _rename(state, rules, source, "pytorchvideo")
+
+
+_PYSF_RESNET_RULES: Rules = [
+    (re.compile(r"s1\.pathway0_stem\.(conv|bn)\.(\w+)"), lambda m: f"backbone.stem.{m[1]}.{m[2]}"),
+    (re.compile(r"s([2-5])\.pathway0_res(\d+)\.(" + "|".join(map(re.escape, _PYSF_PARTS)) + r")\.(\w+)"),
+     lambda m: _block(int(m[1]), "0", m[2], f"{_PYSF_PARTS[m[3]]}.{m[4]}", ("backbone",))),
+    (re.compile(r"head\.projection\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+# torchvision's 2D ResNet (conv1/bn1, layerN.M.convK/bnK/downsample.{0,1}, fc); its kernels are inflated.
+_TV_PARTS = {**{f"conv{i}": f"conv_{x}" for i, x in zip("123", "abc")}, **{f"bn{i}": f"bn_{x}" for i, x in zip("123", "abc")},
+             "downsample.0": "shortcut.conv", "downsample.1": "shortcut.bn"}
+_TV_RULES: Rules = [
+    (re.compile(r"(conv|bn)1\.(\w+)"), lambda m: f"backbone.stem.{m[1] if m[1] == 'conv' else 'bn'}.{m[2]}"),
+    (re.compile(r"layer([1-4])\.(\d+)\.(" + "|".join(map(re.escape, _TV_PARTS)) + r")\.(\w+)"),
+     lambda m: _block(int(m[1]) + 1, "0", m[2], f"{_TV_PARTS[m[3]]}.{m[4]}", ("backbone",))),
+    (re.compile(r"fc\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+
+def _converter(rules: Rules, layout: str) -> Callable[[dict, str], dict]:
+    return lambda state, source: _rename(state, rules, source, layout)
+
+
 _CONVERTERS: dict[tuple[str, str], Callable[[dict, str], dict]] = {
-    ("pytorchvideo", "slowfast"): lambda state, source: _rename(state, _PTV_RULES, source, "pytorchvideo"),
-    ("PySlowFast", "slowfast"): lambda state, source: _rename(state, _PYSF_RULES, source, "PySlowFast"),
+    ("pytorchvideo", "slowfast"): _converter(_PTV_RULES, "pytorchvideo"),
+    ("PySlowFast", "slowfast"): _converter(_PYSF_RULES, "PySlowFast"),
+    ("pytorchvideo", "resnet"): _ptv_resnet,
+    ("PySlowFast", "resnet"): _converter(_PYSF_RESNET_RULES, "PySlowFast"),
+    ("torchvision", "resnet"): _converter(_TV_RULES, "torchvision"),
 }

@@ -1,0 +1,153 @@
+"""The single-pathway ResNet-50 zoo: parameter counts from the papers and peers, C2D/TSN/I3D against
+pytorchvideo and torchvision, and I3D inflation's fixed point (a boring video gives the 2D logits)."""
+
+import warnings
+
+import pytest
+import torch
+import torchvision
+
+from vidkit.errors import CheckpointError
+from vidkit.models import build, count_params, inflate, inflate_weight
+
+# The issue's figures (from the papers' architectures; C2D/TSN/TSM are torchvision's ResNet-50 with a
+# 400-way classifier, I3D is pytorchvideo's i3d_r50).
+PARAMS = {
+    ("c2d_r50", 400): 24_327_632,
+    ("tsn_r50", 400): 24_327_632,
+    ("tsm_r50", 400): 24_327_632,
+    ("i3d_r50", 400): 28_043_472,
+    ("gst_r50", 174): 21_035_246,
+    ("cost_a_r50", 400): 24_333_968,
+    ("cost_r50", 400): 25_085_464,
+}
+
+
+@pytest.mark.parametrize(("name", "classes"), sorted(PARAMS))
+def test_parameter_counts_match_the_papers(name, classes):
+    assert count_params(build(name, num_classes=classes)) == PARAMS[name, classes]
+
+
+def _randomise_bn(model: torch.nn.Module) -> None:
+    """Non-trivial BN statistics, so that a wrong mapping of BN layers shows."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+
+
+@pytest.fixture(scope="module")
+def resnet50_2d():
+    torch.manual_seed(0)
+    net = torchvision.models.resnet50(weights=None).eval()
+    _randomise_bn(net)
+    return net
+
+
+def _i3d_kernels_torchvision() -> dict[str, int]:
+    """I3D's temporal kernels (stem 5; conv_a 3 / alternating 3,1 / 3,1 / 1,3) by torchvision module name."""
+    pattern = ((3,), (3, 1), (3, 1), (1, 3))
+    kernels = {"conv1": 5}
+    for stage, depth in enumerate((3, 4, 6, 3)):
+        for block in range(depth):
+            kernels[f"layer{stage + 1}.{block}.conv1"] = pattern[stage][block % len(pattern[stage])]
+    return kernels
+
+
+def _boring(image: torch.Tensor, frames: int = 8) -> torch.Tensor:
+    return image.unsqueeze(2).expand(-1, -1, frames, -1, -1).contiguous()
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / a.abs().max()).item()
+
+
+def test_inflate_keeps_the_2d_logits_on_a_boring_video(resnet50_2d):
+    net3d = inflate(resnet50_2d, temporal_kernels=_i3d_kernels_torchvision()).eval()
+    image = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        logits_2d, logits_3d = resnet50_2d(image), net3d(_boring(image))
+    assert logits_3d.shape == (2, 1000)
+    assert _rel(logits_2d, logits_3d) < 1e-3
+    assert net3d.conv1.weight.shape == (64, 3, 5, 7, 7)
+    assert isinstance(resnet50_2d.conv1, torch.nn.Conv2d), "inflate modified the 2D model"
+
+
+def test_zero_temporal_padding_breaks_the_fixed_point(resnet50_2d):
+    """Why the padding is replicated: with zeros the end frames see a darker neighbourhood."""
+    net3d = inflate(resnet50_2d, temporal_kernels=_i3d_kernels_torchvision(), temporal_padding="zeros").eval()
+    image = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert _rel(resnet50_2d(image), net3d(_boring(image))) > 1e-2
+
+
+def test_i3d_r50_inflated_from_a_2d_checkpoint_keeps_its_logits(resnet50_2d, tmp_path):
+    path = tmp_path / "resnet50.pth"
+    torch.save(resnet50_2d.state_dict(), path)
+    i3d = build("i3d_r50", num_classes=1000, weights=path).eval()
+    assert i3d.backbone.stem.conv.weight.shape == (64, 3, 5, 7, 7)
+    torch.testing.assert_close(i3d.backbone.stem.conv.weight.sum(2), resnet50_2d.conv1.weight)
+    image = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert _rel(resnet50_2d(image), i3d(_boring(image))) < 1e-3
+
+
+def test_tsn_from_a_2d_checkpoint_is_the_2d_network_averaged_over_frames(resnet50_2d):
+    tsn = build("tsn_r50", num_classes=1000, weights=resnet50_2d.state_dict()).eval()
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        per_frame = torch.stack([resnet50_2d(clip[:, :, t]) for t in range(4)], dim=1)
+        torch.testing.assert_close(tsn(clip), per_frame.mean(1), atol=1e-4, rtol=1e-4)
+
+
+def test_inflate_weight_repeats_and_divides():
+    w = torch.randn(4, 3, 3, 3)
+    inflated = inflate_weight(w, 5)
+    assert inflated.shape == (4, 3, 5, 3, 3)
+    torch.testing.assert_close(inflated.sum(2), w)
+    centred = inflate_weight(w, 3, center=True)
+    assert torch.equal(centred[:, :, 1], w) and not centred[:, :, 0].any()
+
+
+def test_inflate_names_a_wrong_module_and_a_2d_only_layer():
+    with pytest.raises(ValueError, match="not Conv2d layers of the model: layer9.conv1"):
+        inflate(torchvision.models.resnet18(), temporal_kernels={"layer9.conv1": 3})
+    with pytest.raises(ValueError, match="cannot inflate 1: UpsamplingBilinear2d has no 3D counterpart"):
+        inflate(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.UpsamplingBilinear2d(scale_factor=2)))
+
+
+@pytest.mark.parametrize("name", ["i3d_r50", "c2d_r50"])
+def test_pytorchvideo_checkpoints_give_pytorchvideos_outputs(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pytorchvideo.models.hub import resnet as ptv_resnet
+    torch.manual_seed(0)
+    theirs = getattr(ptv_resnet, name)(head_pool_kernel_size=(2, 2, 2), model_num_class=10).eval()
+    _randomise_bn(theirs)
+    # pytorchvideo pads time with zeros; vidkit's I3D replicates unless told otherwise.
+    options = {"temporal_padding": "zeros"} if name == "i3d_r50" else {}
+    ours = build(name, num_classes=10, weights={"model_state": theirs.state_dict()}, **options).eval()
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(clip), theirs(clip), atol=1e-5, rtol=1e-5)
+
+
+def test_a_2d_checkpoint_that_does_not_fit_says_what_is_missing(resnet50_2d):
+    with pytest.raises(CheckpointError, match="torchvision checkpoint does not fit gst_r50: .*conv_b.spatial.weight"):
+        build("gst_r50", num_classes=1000, weights=resnet50_2d.state_dict())
+    with pytest.raises(CheckpointError, match="converts those for single-pathway ResNets .* only, not slowfast_r50"):
+        build("slowfast_r50", num_classes=1000, weights=resnet50_2d.state_dict())
+
+
+def test_c2d_and_tsn_ignore_frame_order_and_i3d_does_not():
+    torch.manual_seed(0)
+    clip = torch.randn(1, 3, 8, 32, 32)
+    reversed_clip = clip.flip(2)
+    with torch.no_grad():
+        for name in ("c2d_r50", "tsn_r50"):
+            model = build(name, num_classes=6, zero_init_final_bn=False).eval()
+            torch.testing.assert_close(model(clip), model(reversed_clip), atol=1e-5, rtol=1e-4)
+        i3d = build("i3d_r50", num_classes=6, zero_init_final_bn=False).eval()
+        assert not torch.allclose(i3d(clip), i3d(reversed_clip), atol=1e-4)

@@ -1,0 +1,93 @@
+"""Attention clusters (Long, Gan, de Melo, Wu, Liu, Wen, "Attention Clusters: Purely Attention Based Local
+Feature Integration for Video Classification", CVPR 2018, https://arxiv.org/abs/1711.09550).
+
+Local features of a video — here one vector per frame from a 2D network — are integrated by attention
+alone, with no notion of order (Sec. 3):
+
+- N attention units; unit i scores every frame with a linear function, ``a_i = softmax_t(w_i·x_t + b_i)``,
+  and outputs the weighted sum ``s_i = Σ_t a_i,t x_t`` (Sec. 3.2, the single-layer weighting);
+- the shifting operation (Sec. 3.3): ``v_i = (α_i s_i + β_i) / ‖α_i s_i + β_i‖₂ / √N`` with learnt scalars
+  α_i, β_i, so that the units diversify and the concatenation has unit norm;
+- the N outputs concatenated (N·D), dropout, a linear classifier.
+
+``AttentionClusters`` is the head: it takes ``[B, T, D]`` features from any backbone. The registered
+``attention_clusters`` model puts it on a 2D ResNet-50 applied to every frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange, reduce
+
+from vidkit.models._resnet3d import ResNetPathway, init_weights
+from vidkit.models.registry import register_model
+from vidkit.models.resnet import C2D_TEMPORAL_KERNELS
+
+
+class AttentionClusters(nn.Module):
+    """N attention units with the shifting operation over ``[B, T, D]`` local features → logits ``[B, K]``."""
+
+    def __init__(self, in_features: int, num_classes: int, *, num_units: int = 16, dropout: float = 0.5):
+        super().__init__()
+        self.in_features, self.num_units = in_features, num_units
+        self.score = nn.Linear(in_features, num_units)        # w_i·x + b_i for every unit at once
+        self.alpha = nn.Parameter(torch.ones(num_units))      # the shifting operation's scale ...
+        self.beta = nn.Parameter(torch.zeros(num_units))      # ... and shift, one pair per unit
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.proj = nn.Linear(num_units * in_features, num_classes)
+
+    def attention(self, features: torch.Tensor) -> torch.Tensor:
+        """Each unit's weights over the T local features ``[B, T, N]`` (each column sums to 1)."""
+        return self.score(features).softmax(dim=1)
+
+    def forward(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if features.ndim != 3 or features.shape[-1] != self.in_features:
+            raise ValueError(f"AttentionClusters takes [B, T, {self.in_features}] features; got {tuple(features.shape)}")
+        pooled = torch.einsum("btn,btd->bnd", self.attention(features), features)     # s_i  [B, N, D]
+        shifted = self.alpha[:, None] * pooled + self.beta[:, None]                   # α_i s_i + β_i
+        v = F.normalize(shifted, dim=-1) / math.sqrt(self.num_units)
+        v = rearrange(v, "b n d -> b (n d)")
+        return v if pre_logits else self.proj(self.dropout(v))
+
+    def reset(self, num_classes: int) -> None:
+        self.proj = nn.Linear(self.num_units * self.in_features, num_classes)
+        nn.init.normal_(self.proj.weight, std=0.01)
+        nn.init.zeros_(self.proj.bias)
+
+
+class AttentionClusterNet(nn.Module):
+    """A 2D ResNet-50 on every frame (features pooled over space) → :class:`AttentionClusters`."""
+
+    def __init__(self, *, num_classes: int = 400, num_units: int = 16, dropout: float = 0.5,
+                 zero_init_final_bn: bool = True):
+        super().__init__()
+        self.backbone = ResNetPathway(temporal_kernels=C2D_TEMPORAL_KERNELS)  # 2D kernels only, no pooling in time
+        self.head = AttentionClusters(self.backbone.out_channels, num_classes, num_units=num_units, dropout=dropout)
+        init_weights(self, zero_init_final_bn=zero_init_final_bn)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, T, H, W]`` → per-frame features ``[B, T, 2048]``."""
+        if x.ndim != 5:
+            raise ValueError(f"attention_clusters takes one [B, C, T, H, W] clip; got shape {tuple(x.shape)}")
+        return reduce(self.backbone(x), "b c t h w -> b t c", "mean")
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(features, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head.reset(num_classes)
+
+
+@register_model(paper="Long et al., CVPR 2018 (attention clusters)", input_frames=8, input_size=224)
+def attention_clusters(*, num_classes: int = 400, num_units: int = 16, dropout: float = 0.5,
+                       zero_init_final_bn: bool = True) -> AttentionClusterNet:
+    """Attention clusters (16 units) over per-frame ResNet-50 features."""
+    return AttentionClusterNet(num_classes=num_classes, num_units=num_units, dropout=dropout,
+                               zero_init_final_bn=zero_init_final_bn)

@@ -1,0 +1,112 @@
+"""CoST: Collaborative SpatioTemporal feature learning (Li, Zhong, Xie, Pu, "Collaborative Spatiotemporal
+Feature Learning for Video Action Recognition", CVPR 2019, https://arxiv.org/abs/1903.01197).
+
+One 3×3 kernel, three views of the volume (Sec. 3.1, Fig. 2): applied to the H-W planes it sees
+appearance, to the T-W and T-H planes motion. Sharing the kernel makes the views learn together; the
+three responses are summed with per-channel coefficients (Sec. 3.2):
+
+- CoST(a): the coefficients ``[3, C]`` are learnt directly (softmax over the views);
+- CoST(b): they are computed from the input: each view's response is global-max-pooled to ``[C]``,
+  passed through a fully connected layer shared by the views (C→C), mixed across the views by a 3→3
+  layer, and normalised by a softmax over the views — so they adapt to each clip.
+
+The operator replaces conv_b of a C2D ResNet-50 in every second bottleneck (blocks 2, 4, …, 16, i.e.
+1, 2, 3 and 2 blocks of res2…res5), the I3D-style "every other block" placement. That placement gives the
+parameter counts of ``cost_a_r50`` (24,333,968) and ``cost_r50`` (25,085,464) with 400 classes; the
+authors' released CoST(b) layer has exactly these weights (a bias-free C×C FC and a bias-free 3×3 one).
+
+The coefficients say how much each channel relies on appearance and on motion (the paper's Sec. 5
+analysis): :meth:`CoST.coefficients` returns them. :meth:`CoST.pin` fixes them to one view (with the
+H-W view the layer is exactly the 2D convolution applied to every frame).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange, reduce
+
+from vidkit.models._resnet3d import Bottleneck
+from vidkit.models.registry import register_model
+from vidkit.models.resnet import ResNet3d
+
+VIEWS = ("hw", "tw", "th")
+
+
+class CoST(nn.Module):
+    """The CoST operator over ``[B, C, T, H, W]`` with one shared ``weight [C_out, C_in, 3, 3]``.
+
+    Args:
+        adaptive: False for CoST(a) (learnt coefficients), True for CoST(b) (computed from the views).
+        stride: spatial stride (H and W), as the conv it replaces.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, adaptive: bool = True, kernel: int = 3):
+        super().__init__()
+        self.in_channels, self.out_channels, self.stride, self.adaptive = in_channels, out_channels, stride, adaptive
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel, kernel))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
+        if adaptive:
+            self.fc = nn.Linear(out_channels, out_channels, bias=False)      # shared by the three views
+            self.view_mix = nn.Linear(len(VIEWS), len(VIEWS), bias=False)  # mixes the views, per channel
+        else:
+            # Logits of the coefficients; the authors' code starts them at (0.7, -0.7, -0.7): H-W leads.
+            self.alpha = nn.Parameter(torch.tensor([0.7, -0.7, -0.7]).repeat_interleave(out_channels).view(3, out_channels))
+        self.pinned: int | None = None
+
+    def views(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The shared kernel's responses on the H-W, T-W and T-H planes, each ``[B, C_out, T, H', W']``."""
+        p = self.weight.shape[-1] // 2
+        stride = (1, self.stride, self.stride)
+        return [F.conv3d(x, self.weight.unsqueeze(2), stride=stride, padding=(0, p, p)),
+                F.conv3d(x, self.weight.unsqueeze(3), stride=stride, padding=(p, 0, p)),
+                F.conv3d(x, self.weight.unsqueeze(4), stride=stride, padding=(p, p, 0))]
+
+    def coefficients(self, views: list[torch.Tensor]) -> torch.Tensor:
+        """The per-channel weights of the views ``[B, 3, C_out]`` (softmax over the 3 views)."""
+        if not self.adaptive:
+            return self.alpha.softmax(dim=0).expand(views[0].shape[0], -1, -1)
+        pooled = torch.stack([reduce(v, "b c t h w -> b c", "max") for v in views], dim=1)  # [B, 3, C]
+        mixed = self.view_mix(rearrange(self.fc(pooled), "b v c -> b c v"))
+        return rearrange(mixed, "b c v -> b v c").softmax(dim=1)
+
+    def pin(self, view: str | None) -> None:
+        """Use only one view ("hw", "tw" or "th") from now on, or ``None`` to return to the coefficients."""
+        self.pinned = None if view is None else VIEWS.index(view)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views = self.views(x)
+        if self.pinned is not None:
+            return views[self.pinned]
+        alpha = rearrange(self.coefficients(views), "b v c -> v b c 1 1 1")
+        return alpha[0] * views[0] + alpha[1] * views[1] + alpha[2] * views[2]
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, stride={self.stride}, "
+                f"{'CoST(b): adaptive' if self.adaptive else 'CoST(a): learnt'} coefficients")
+
+
+def _cost_resnet50(num_classes: int, adaptive: bool, dropout: float, zero_init_final_bn: bool) -> ResNet3d:
+    def use_cost(index: int, block: Bottleneck) -> None:
+        if index % 2 == 0:  # every second bottleneck: 2, 4, ..., 16
+            conv = block.conv_b
+            block.conv_b = CoST(conv.in_channels, conv.out_channels, stride=conv.stride[1], adaptive=adaptive)
+
+    return ResNet3d(num_classes=num_classes, temporal_pool=2, dropout=dropout, zero_init_final_bn=zero_init_final_bn,
+                    customize=use_cost)
+
+
+_PAPER = "Li et al., CVPR 2019 (CoST)"
+
+
+@register_model(paper=_PAPER, input_frames=8, input_size=224)
+def cost_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True) -> ResNet3d:
+    """CoST(b) ResNet-50 (coefficients computed from each clip): 25,085,464 parameters with 400 classes."""
+    return _cost_resnet50(num_classes, True, dropout, zero_init_final_bn)
+
+
+@register_model(paper=_PAPER, input_frames=8, input_size=224)
+def cost_a_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True) -> ResNet3d:
+    """CoST(a) ResNet-50 (coefficients learnt per channel): 24,333,968 parameters with 400 classes."""
+    return _cost_resnet50(num_classes, False, dropout, zero_init_final_bn)

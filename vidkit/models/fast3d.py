@@ -1,0 +1,66 @@
+"""FAST 3D convolutions (Stergiou & Poppe, "Spatio-Temporal FAST 3D Convolutions for Human Action
+Recognition", ICMLA 2019, https://arxiv.org/abs/1909.13474).
+
+A t×k×k 3D convolution is replaced by three cheaper 2D ones over different planes of the volume: a
+1×3×3 *spatial* convolution, then a 3×1×3 (time × width: horizontal motion) and a 3×3×1 (time × height:
+vertical motion) convolution. In the sequential form (the paper's FAST) they follow each other; in the
+parallel form the two motion convolutions both read the spatial output and their responses are summed.
+``fast3d_r50`` is a ResNet-50 whose every bottleneck's 3×3(×3) convolution is a FAST block.
+
+What the paper does not pin down, and what vidkit chose (so results may differ from the authors'):
+
+- the channel width between the three convolutions: kept at the bottleneck's inner width (so a FAST
+  block has as many weights as the 3×3×3 convolution it replaces: 3 × 9·C² = 27·C²);
+- normalisation between them: BN + ReLU after the spatial and after the first motion convolution (the
+  block's own BN and ReLU follow the last one), as R(2+1)D does between its factors;
+- the parallel form's merge: a sum of the two motion responses;
+- the trunk around the blocks: the C2D ResNet-50 stem (1×7×7) and no temporal pooling, so every layer
+  that sees time is a FAST block.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from vidkit.models._resnet3d import Bottleneck
+from vidkit.models.registry import register_model
+from vidkit.models.resnet import ResNet3d
+
+FORMS = ("sequential", "parallel")
+
+
+class FAST3d(nn.Module):
+    """1×3×3 spatial → 3×1×3 (horizontal motion) → 3×3×1 (vertical motion), or the parallel form."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, form: str = "sequential"):
+        super().__init__()
+        if form not in FORMS:
+            raise ValueError(f"FAST 3D form must be one of {FORMS}, not {form!r}")
+        self.form = form
+        self.spatial = nn.Conv3d(in_channels, out_channels, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False)
+        self.bn_spatial = nn.BatchNorm3d(out_channels)
+        self.horizontal = nn.Conv3d(out_channels, out_channels, (3, 1, 3), padding=(1, 0, 1), bias=False)
+        self.vertical = nn.Conv3d(out_channels, out_channels, (3, 3, 1), padding=(1, 1, 0), bias=False)
+        self.relu = nn.ReLU(inplace=True)
+        if form == "sequential":
+            self.bn_horizontal = nn.BatchNorm3d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn_spatial(self.spatial(x)))
+        if self.form == "parallel":
+            return self.horizontal(x) + self.vertical(x)
+        return self.vertical(self.relu(self.bn_horizontal(self.horizontal(x))))
+
+
+@register_model(paper="Stergiou & Poppe, ICMLA 2019 (FAST 3D)", input_frames=8, input_size=224)
+def fast3d_r50(*, num_classes: int = 400, form: str = "sequential", dropout: float = 0.5,
+               zero_init_final_bn: bool = True) -> ResNet3d:
+    """ResNet-50 with a FAST 3D block (``form="sequential"`` or ``"parallel"``) in place of every bottleneck's
+    3×3 convolution."""
+
+    def use_fast(index: int, block: Bottleneck) -> None:
+        conv = block.conv_b
+        block.conv_b = FAST3d(conv.in_channels, conv.out_channels, stride=conv.stride[1], form=form)
+
+    return ResNet3d(num_classes=num_classes, dropout=dropout, zero_init_final_bn=zero_init_final_bn, customize=use_fast)
