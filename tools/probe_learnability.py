@@ -22,6 +22,7 @@ import time
 
 import torch
 import torch.nn as nn
+import yaml
 import torch.nn.functional as F
 
 from pipelines.config import load_train_config
@@ -76,7 +77,10 @@ def main() -> None:
     parser.add_argument("--trivial", action="store_true", help="labels = dominant colour channel (plumbing check)")
     parser.add_argument("--squares", action="store_true", help="the issue's moving-squares reference data instead of the videos")
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model builder argument, e.g. --option zero_init_final_bn=false")
     args = parser.parse_args()
+    options = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.option)}
 
     config = load_train_config(overrides=args.overrides)
     d = config.data
@@ -101,7 +105,7 @@ def main() -> None:
     transform = ClipTransform(crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale, flip_prob=0.0)
     num_classes = 4 if args.squares else len(dataset.classes)
     torch.manual_seed(config.seed)
-    model = tiny_3d_cnn(num_classes) if args.model == "tiny" else build(args.model, num_classes=num_classes)
+    model = tiny_3d_cnn(num_classes) if args.model == "tiny" else build(args.model, num_classes=num_classes, **options)
     optimizer = build_optimizer(model, name=args.opt, lr=args.lr, weight_decay=args.weight_decay, momentum=0.9, nesterov=True)
     schedule = warmup_cosine(optimizer, total_steps=args.steps, warmup_steps=args.steps // 10)
     generator = torch.Generator().manual_seed(config.seed)

@@ -7,9 +7,9 @@ held-out top-1 table (docs/model_zoo.md).
     python tools/zoo_table.py --table-only             # rewrite the table from the saved results
 
 Each model is trained by ``vidkit train --model NAME`` itself, as a user would run it, with the same
-overrides for all (``BUDGET`` below, plus ``--set``); results go to ``runs/zoo/results.json`` after each
-model, so an interrupted run picks up where it stopped (a model whose saved result used other settings
-is trained again).
+overrides for all (``BUDGET`` below, plus ``--set``); each model's result is saved to
+``docs/model_zoo.json`` as soon as it is measured, so an interrupted run (or the next session) picks up
+where it stopped; a model whose saved result used other settings is trained again.
 
 Besides top-1, the table gives the accuracy *within each direction pair* (move_left/right, move_up/down,
 rotate_cw/ccw, grow/shrink): of the clips of a pair that the model put in that pair, the fraction it put
@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("c2d_r50", "tsn_r50", "attention_clusters", "i3d_r50", "tsm_r50", "gst_r50", "cost_a_r50", "cost_r50",
-          "fast3d_r50", "slowfast_r50")
+MODELS = ("c2d_r50", "i3d_r50", "tsm_r50", "gst_r50", "cost_r50", "attention_clusters", "tsn_r50", "cost_a_r50",
+          "fast3d_r50", "slowfast_r50")  # the order they are trained in: baseline and the models first
 ORDERLESS = {"c2d_r50", "tsn_r50", "attention_clusters"}  # the baselines that cannot see order
 # The same for every model: 8 frames 0.24 s apart (the whole 1.9 s video), 32x32 crops, 4 epochs of the
 # 800 training videos with AdamW — the default run's recipe (configs/synthetic/slowfast_r50.yaml) at
@@ -132,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra overrides, for every model")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "zoo")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "model_zoo.md")
+    parser.add_argument("--results", type=Path, default=ROOT / "docs" / "model_zoo.json")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args(argv)
 
-    results_path = args.runs / "results.json"
+    results_path = args.results
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     overrides = [*BUDGET, *args.set]
     if not args.table_only:

@@ -178,7 +178,8 @@ class ResNetPathway(nn.Module):
                 widths[i] + extra_in_channels[i], widths[i + 1] // 4, widths[i + 1], depth=depths[i],
                 temporal_kernels=temporal_kernels[i], spatial_stride=1 if i == 0 else 2, norm=norm,
                 temporal_padding=temporal_padding))
-        self.temporal_pool = (nn.MaxPool3d((temporal_pool, 1, 1), stride=(temporal_pool, 1, 1))
+        # ceil_mode: an odd last frame (or a one-frame clip) is pooled alone rather than dropped.
+        self.temporal_pool = (nn.MaxPool3d((temporal_pool, 1, 1), stride=(temporal_pool, 1, 1), ceil_mode=True)
                               if temporal_pool > 1 else None)
         self.out_channels = widths[-1]
 

@@ -1,0 +1,53 @@
+"""tools/zoo_table.py: the within-pair accuracy that tells order-blind models apart, and the table."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSES = ["grow", "move_down", "move_left", "move_right", "move_up", "rotate_ccw", "rotate_cw", "shrink"]
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    spec = importlib.util.spec_from_file_location("zoo_table", ROOT / "tools" / "zoo_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _confusion(right: int, swapped: int, elsewhere: int = 0) -> list[list[int]]:
+    """Every class: ``right`` clips correct, ``swapped`` taken for its pair partner, ``elsewhere`` for another pair."""
+    partner = {"move_left": "move_right", "move_right": "move_left", "move_up": "move_down", "move_down": "move_up",
+               "rotate_cw": "rotate_ccw", "rotate_ccw": "rotate_cw", "grow": "shrink", "shrink": "grow"}
+    rows = []
+    for c in CLASSES:
+        row = [0] * 8
+        row[CLASSES.index(c)] += right
+        row[CLASSES.index(partner[c])] += swapped
+        row[CLASSES.index("grow" if c in ("move_up", "move_down") else "move_up")] += elsewhere
+        rows.append(row)
+    return rows
+
+
+def test_order_blind_predictions_are_half_right_within_pairs(zoo):
+    blind = zoo.pair_accuracy(_confusion(10, 10), CLASSES)
+    assert blind == {"within_pair": 0.5, "pair": 1.0}
+    sharp = zoo.pair_accuracy(_confusion(18, 2, elsewhere=5), CLASSES)
+    assert sharp["within_pair"] == pytest.approx(0.9) and sharp["pair"] == pytest.approx(0.8)
+    assert zoo.pair_accuracy(None, CLASSES) == {"within_pair": None, "pair": None}
+
+
+def test_table_lists_saved_results_in_the_zoo_order(zoo, tmp_path):
+    row = {"epochs": 4, "overrides": ["data.num_frames=8"], "seconds": 61.0, "top1": 0.5, "best_top1": 0.55,
+           "clips_per_s": 9.5, "val_clips": 200, "within_pair": 0.5, "pair": 0.99}
+    results = {"tsm_r50": {**row, "model": "tsm_r50", "top1": 0.9}, "c2d_r50": {**row, "model": "c2d_r50"},
+               "_machine": {"description": "test box", "date": "2026-11-23"}}
+    out = tmp_path / "zoo.md"
+    zoo.write_table(results, out)
+    text = out.read_text()
+    lines = [line for line in text.splitlines() if line.startswith("| c2d_r50") or line.startswith("| tsm_r50")]
+    assert lines[0].startswith("| c2d_r50 | 23,524,424 | 50.0% | 55.0% | 50.0% | 99.0% | no | 1m01s | 9.5 |")
+    assert lines[1].startswith("| tsm_r50 |") and "| 90.0% |" in lines[1] and "| yes |" in lines[1]
+    assert "--epochs 4 --set data.num_frames=8" in text and "test box" in text
