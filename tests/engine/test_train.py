@@ -63,3 +63,18 @@ def test_same_seed_same_weights_on_cpu(tiny, tmp_path):
 
     a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_zoo_models_train_from_the_cli_and_their_best_checkpoint_loads(tiny, tmp_path):
+    """`vidkit train --model NAME` for models of the zoo other than SlowFast: a temporal one and the order-blind head."""
+    from vidkit.models import build
+
+    for model in ("tsm_r50", "attention_clusters"):
+        out = tmp_path / model
+        args = tiny.args(out, epochs=1)
+        args[args.index("--model") + 1] = model
+        result = tiny.run(args)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert f"vidkit train: {model} on synthetic" in result.stderr
+        loaded = build(model, num_classes=8, weights=out / "best.pt")
+        assert type(loaded).__name__ in ("TSM", "AttentionClusterNet")

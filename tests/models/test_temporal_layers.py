@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidkit.models import build, count_params
+from vidkit.models import build, count_params, gflops
 from vidkit.models.attention_clusters import AttentionClusters
 from vidkit.models.cost import CoST
 from vidkit.models.fast3d import FAST3d
@@ -36,9 +36,10 @@ def test_causal_shift_only_takes_from_the_past():
     assert out[2].tolist() == [200, 201, 202, 203]
 
 
-def test_tsm_adds_no_parameters_and_shifts_inside_the_residual_branch():
+def test_tsm_adds_no_parameters_or_flops_and_shifts_inside_the_residual_branch():
     tsm, tsn = build("tsm_r50", num_classes=400), build("tsn_r50", num_classes=400)
     assert count_params(tsm) == count_params(tsn) == 24_327_632
+    assert gflops(tsm, (1, 3, 4, 32, 32)) == gflops(tsn, (1, 3, 4, 32, 32))
     assert all(isinstance(b.shift, TemporalShift) for b in tsm.backbone.blocks())
     assert len(tsm.backbone.blocks()) == 16
 

@@ -20,6 +20,9 @@ PARAMS = {
     ("gst_r50", 174): 21_035_246,
     ("cost_a_r50", 400): 24_333_968,
     ("cost_r50", 400): 25_085_464,
+    # No figure in the papers for these two; vidkit's own, kept from changing unnoticed.
+    ("fast3d_r50", 400): 46_977_232,          # a FAST block has the 27·C² weights of the 3×3×3 conv it replaces
+    ("attention_clusters", 400): 36_648_448,  # 16 units × 2048-d features → 400 classes
 }
 
 
