@@ -154,3 +154,42 @@ def test_c2d_and_tsn_ignore_frame_order_and_i3d_does_not():
             torch.testing.assert_close(model(clip), model(reversed_clip), atol=1e-5, rtol=1e-4)
         i3d = build("i3d_r50", num_classes=6, zero_init_final_bn=False).eval()
         assert not torch.allclose(i3d(clip), i3d(reversed_clip), atol=1e-4)
+
+
+def _mmaction2_names(key: str, shifted: bool) -> str:
+    """torchvision's ResNet-50 key as mmaction2 stores it (ConvModule conv/bn; TSM wraps conv1's conv as .net)."""
+    import re
+
+    if key.startswith("fc."):
+        return "cls_head.fc_cls." + key[3:]
+    key = re.sub(r"^conv1\.", "conv1.conv.", key)
+    key = re.sub(r"^bn1\.", "conv1.bn.", key)
+    key = re.sub(r"\.conv(\d)\.", lambda m: f".conv{m[1]}.conv{'.net' if shifted and m[1] == '1' else ''}.", key)
+    key = re.sub(r"\.bn(\d)\.", r".conv\1.bn.", key)
+    key = key.replace(".downsample.0.", ".downsample.conv.").replace(".downsample.1.", ".downsample.bn.")
+    return "backbone." + key
+
+
+def _tsm_repo_names(key: str) -> str:
+    """torchvision's ResNet-50 key as the TSM authors' repo stores it (DataParallel, .net wrapper on conv1, new_fc)."""
+    if key.startswith("fc."):
+        return "module.new_fc." + key[3:]
+    if key.startswith("layer") and key.endswith(".conv1.weight"):
+        key = key.removesuffix("weight") + "net.weight"
+    return "module.base_model." + key
+
+
+@pytest.mark.parametrize("layout", ["mmaction2-tsn", "mmaction2-tsm", "tsm-repo"])
+def test_mmaction2_and_tsm_repo_checkpoints_load_like_the_torchvision_one(resnet50_2d, layout):
+    state = resnet50_2d.state_dict()
+    if layout == "tsm-repo":
+        theirs = {"state_dict": {_tsm_repo_names(k): v for k, v in state.items()}}
+    else:
+        theirs = {"state_dict": {_mmaction2_names(k, layout.endswith("tsm")): v for k, v in state.items()},
+                  "meta": {"mmaction_version": "0.24.1"}}
+    assert any(".net.weight" in k for k in theirs["state_dict"]) == (layout != "mmaction2-tsn")
+    model = "tsn_r50" if layout == "mmaction2-tsn" else "tsm_r50"
+    expected = build(model, num_classes=1000, weights=state).state_dict()
+    loaded = build(model, num_classes=1000, weights=theirs).state_dict()
+    assert expected.keys() == loaded.keys()
+    assert all(torch.equal(expected[k], loaded[k]) for k in expected)

@@ -1,7 +1,7 @@
 """Loading checkpoints into vidkit models: vidkit's own, the model-zoo files of pytorchvideo and PySlowFast,
 and 2D ImageNet ResNets (torchvision's layout), inflated.
 
-Four layouts are told apart by their keys:
+Six layouts are told apart by their keys:
 
 ==============  ============================================  ===============================================
 layout          where the tensors are                          a key
@@ -11,10 +11,14 @@ pytorchvideo    ``{"model_state": ...}``                       ``blocks.1.multip
                                                                (SlowFast), ``blocks.1.res_blocks.0.branch2.conv_a.weight`` (C2D, I3D)
 PySlowFast      ``{"model_state": ...}``                       ``s2.pathway0_res0.branch2.a.weight``
 torchvision     bare, or under ``state_dict``                  ``layer1.0.conv1.weight`` (a 2D ResNet)
+mmaction2       ``{"state_dict": ...}``                        ``backbone.layer1.0.conv1.conv.weight`` (TSN),
+                                                               ``backbone.layer1.0.conv1.conv.net.weight`` (TSM)
+TSM             ``{"state_dict": ...}`` (mit-han-lab's repo)   ``module.base_model.layer1.0.conv1.net.weight``
 ==============  ============================================  ===============================================
 
 SlowFast models take the pytorchvideo and PySlowFast SlowFast files; the single-pathway ResNets (C2D,
-TSN, I3D, TSM, CoST, …) take their C2D/I3D/Slow files and 2D ResNet checkpoints. A 2D kernel loaded
+TSN, I3D, TSM, CoST, …) take their C2D/I3D/Slow files, 2D ResNet checkpoints and mmaction2's and the TSM
+authors' TSN/TSM ResNet-50 files. A 2D kernel loaded
 into a 3D convolution is inflated the I3D way (:func:`vidkit.models.inflate.inflate_weight`).
 
 ``module.`` (DistributedDataParallel) and ``_orig_mod.`` (``torch.compile``) prefixes are dropped.
@@ -58,7 +62,7 @@ def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[st
             raise CheckpointError(source, f"a {layout} checkpoint; vidkit converts those for "
                                           f"{' and '.join(_FAMILY_NAMES[f] for f in takes)} only, not {model_name}")
         state = converter(state, source)
-        if layout == "torchvision":
+        if layout in _2D_LAYOUTS:
             state = _inflate_2d(model, state)
     model.load_state_dict(_fit(model, state, source, layout, model_name))
     return model
@@ -110,6 +114,10 @@ def _unwrap(checkpoint: Any, source: str) -> tuple[str, dict[str, torch.Tensor],
         layout = "pytorchvideo"
     elif any(re.match(r"s1\.pathway\d_stem\.", k) for k in state):
         layout = "PySlowFast"
+    elif any(k.startswith("backbone.layer1.") for k in state):
+        layout = "mmaction2"
+    elif any(k.startswith("base_model.layer1.") for k in state):
+        layout = "TSM"
     elif "conv1.weight" in state and "layer1.0.conv1.weight" in state:
         layout = "torchvision"
     else:
@@ -297,6 +305,37 @@ _TV_RULES: Rules = [
 ]
 
 
+# mmaction2's ResNet (ConvModule: convK.conv / convK.bn, downsample.conv / .bn; TSM wraps conv1's conv in
+# a shift module as .net) and the TSM authors' (base_model. + torchvision names, .net wrapper, new_fc):
+# renamed to torchvision's names, then mapped as those.
+_TO_TORCHVISION = [
+    (re.compile(r"^(backbone|base_model)\."), ""),
+    (re.compile(r"\.net\.(weight|bias)$"), r".\1"),
+    (re.compile(r"^(cls_head\.fc_cls|new_fc)\."), "fc."),
+    (re.compile(r"^conv1\.conv\."), "conv1."),
+    (re.compile(r"^conv1\.bn\."), "bn1."),
+    (re.compile(r"\.conv(\d)\.conv\."), r".conv\1."),
+    (re.compile(r"\.conv(\d)\.bn\."), r".bn\1."),
+    (re.compile(r"\.downsample\.conv\."), ".downsample.0."),
+    (re.compile(r"\.downsample\.bn\."), ".downsample.1."),
+]
+_2D_LAYOUTS = ("torchvision", "mmaction2", "TSM")
+
+
+def _via_torchvision(layout: str) -> Callable[[dict, str], dict]:
+    def convert(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        renamed = {}
+        for key, value in state.items():
+            if key.startswith("data_preprocessor."):  # mmaction2 1.x keeps its normalisation constants here
+                continue
+            for pattern, replacement in _TO_TORCHVISION:
+                key = pattern.sub(replacement, key)
+            renamed[key] = value
+        return _rename(renamed, _TV_RULES, source, layout)
+
+    return convert
+
+
 def _converter(rules: Rules, layout: str) -> Callable[[dict, str], dict]:
     return lambda state, source: _rename(state, rules, source, layout)
 
@@ -307,4 +346,6 @@ _CONVERTERS: dict[tuple[str, str], Callable[[dict, str], dict]] = {
     ("pytorchvideo", "resnet"): _ptv_resnet,
     ("PySlowFast", "resnet"): _converter(_PYSF_RESNET_RULES, "PySlowFast"),
     ("torchvision", "resnet"): _converter(_TV_RULES, "torchvision"),
+    ("mmaction2", "resnet"): _via_torchvision("mmaction2"),
+    ("TSM", "resnet"): _via_torchvision("TSM"),
 }
