@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, reduce
 
-from vidkit.models._resnet3d import ResNetPathway, init_weights
+from vidkit.models._resnet3d import ResNetPathway, _init_linear, init_weights
 from vidkit.models.registry import register_model
 from vidkit.models.resnet import C2D_TEMPORAL_KERNELS
 
@@ -55,8 +55,7 @@ class AttentionClusters(nn.Module):
 
     def reset(self, num_classes: int) -> None:
         self.proj = nn.Linear(self.num_units * self.in_features, num_classes)
-        nn.init.normal_(self.proj.weight, std=0.01)
-        nn.init.zeros_(self.proj.bias)
+        _init_linear(self.proj)
 
 
 class AttentionClusterNet(nn.Module):

@@ -27,9 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, reduce
 
-from vidkit.models._resnet3d import Bottleneck
 from vidkit.models.registry import register_model
-from vidkit.models.resnet import ResNet3d
+from vidkit.models.resnet import ResNet3d, replace_conv_b
 
 VIEWS = ("hw", "tw", "th")
 
@@ -88,11 +87,8 @@ class CoST(nn.Module):
 
 
 def _cost_resnet50(num_classes: int, adaptive: bool, dropout: float, zero_init_final_bn: bool) -> ResNet3d:
-    def use_cost(index: int, block: Bottleneck) -> None:
-        if index % 2 == 0:  # every second bottleneck: 2, 4, ..., 16
-            conv = block.conv_b
-            block.conv_b = CoST(conv.in_channels, conv.out_channels, stride=conv.stride[1], adaptive=adaptive)
-
+    # every second bottleneck: 2, 4, ..., 16
+    use_cost = replace_conv_b(lambda cin, cout, stride: CoST(cin, cout, stride=stride, adaptive=adaptive), every=2)
     return ResNet3d(num_classes=num_classes, temporal_pool=2, dropout=dropout, zero_init_final_bn=zero_init_final_bn,
                     customize=use_cost)
 

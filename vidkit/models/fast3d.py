@@ -23,9 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from vidkit.models._resnet3d import Bottleneck
 from vidkit.models.registry import register_model
-from vidkit.models.resnet import ResNet3d
+from vidkit.models.resnet import ResNet3d, replace_conv_b
 
 FORMS = ("sequential", "parallel")
 
@@ -58,9 +57,5 @@ def fast3d_r50(*, num_classes: int = 400, form: str = "sequential", dropout: flo
                zero_init_final_bn: bool = True) -> ResNet3d:
     """ResNet-50 with a FAST 3D block (``form="sequential"`` or ``"parallel"``) in place of every bottleneck's
     3×3 convolution."""
-
-    def use_fast(index: int, block: Bottleneck) -> None:
-        conv = block.conv_b
-        block.conv_b = FAST3d(conv.in_channels, conv.out_channels, stride=conv.stride[1], form=form)
-
+    use_fast = replace_conv_b(lambda cin, cout, stride: FAST3d(cin, cout, stride=stride, form=form))
     return ResNet3d(num_classes=num_classes, dropout=dropout, zero_init_final_bn=zero_init_final_bn, customize=use_fast)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from vidkit.models._resnet3d import Bottleneck
 from vidkit.models.registry import register_model
-from vidkit.models.resnet import ResNet3d
+from vidkit.models.resnet import ResNet3d, replace_conv_b
 
 
 class GSTConv(nn.Module):
@@ -48,9 +47,5 @@ def gst_r50(*, num_classes: int = 400, alpha: int = 4, beta: int = 2, dropout: f
             zero_init_final_bn: bool = True) -> ResNet3d:
     """GST ResNet-50 (α=4, β=2): every bottleneck's 3×3 conv split into spatial and temporal groups;
     21,035,246 parameters with 174 classes."""
-
-    def split_conv(index: int, block: Bottleneck) -> None:
-        conv = block.conv_b
-        block.conv_b = GSTConv(conv.in_channels, conv.out_channels, stride=conv.stride[1], alpha=alpha, beta=beta)
-
+    split_conv = replace_conv_b(lambda cin, cout, stride: GSTConv(cin, cout, stride=stride, alpha=alpha, beta=beta))
     return ResNet3d(num_classes=num_classes, dropout=dropout, zero_init_final_bn=zero_init_final_bn, customize=split_conv)

@@ -99,6 +99,18 @@ class ResNet3d(nn.Module):
         self.head.reset(num_classes)
 
 
+def replace_conv_b(make: Callable[[int, int, int], nn.Module], *, every: int = 1) -> Callable[[int, Bottleneck], None]:
+    """A ``customize`` hook for :class:`ResNet3d`: ``make(in_channels, out_channels, spatial_stride)`` takes the
+    place of conv_b in every ``every``-th residual block (GST, CoST, FAST 3D)."""
+
+    def hook(index: int, block: Bottleneck) -> None:
+        if index % every == 0:
+            conv = block.conv_b
+            block.conv_b = make(conv.in_channels, conv.out_channels, conv.stride[1])
+
+    return hook
+
+
 @register_model(paper="Wang et al., CVPR 2018 (non-local networks, C2D baseline)", **_CARD)
 def c2d_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True) -> ResNet3d:
     """C2D ResNet-50: 2D kernels only, temporal max-pool after res2, features averaged over time; 24,327,632
