@@ -173,8 +173,12 @@ def generate(folder: Path, spec: SyntheticSpec, expected: dict, todo: list[str],
                 _build_video(spec, str(folder), rel, split, index)
                 bar.update()
         else:
-            # fork: workers inherit the imported modules (torch included) instead of re-importing them.
-            context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+            # Not fork: a child forked from a process that has run torch ops (a test session, a
+            # notebook) can hang in its first array operation (seen under pytest). The fork server is
+            # a clean process that imports this module once and forks the workers from there.
+            context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else None)
+            if sys.platform.startswith("linux"):
+                context.set_forkserver_preload([__name__])
             pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
             try:
                 futures = [pool.submit(_build_video, spec, str(folder), rel, split, index)

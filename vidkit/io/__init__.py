@@ -16,9 +16,10 @@ BACKENDS = ("pyav", "decord")
 
 
 def open_video(path: str | os.PathLike, backend: str = "pyav", *, apply_rotation: bool = True,
-               timeout_s: float = 60.0, threads: int = 0) -> VideoReader:
+               timeout_s: float = 60.0, threads: int = 0, short_side: int | None = None) -> VideoReader:
     """Open ``path`` with a decoding backend: ``"pyav"`` (streaming, default) or ``"decord"``
-    (random access). Raises :class:`VideoDecodeError` naming the file and the reason when it
+    (random access). ``short_side`` scales every frame so its shorter side has that many pixels
+    (in the decoder's RGB conversion; None keeps the stored size). Raises :class:`VideoDecodeError` naming the file and the reason when it
     cannot be read."""
     if backend == "pyav":
         from vidkit.io.pyav_reader import PyAVReader as reader
@@ -26,7 +27,7 @@ def open_video(path: str | os.PathLike, backend: str = "pyav", *, apply_rotation
         from vidkit.io.decord_reader import DecordReader as reader
     else:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    return reader(path, apply_rotation=apply_rotation, timeout_s=timeout_s, threads=threads)
+    return reader(path, apply_rotation=apply_rotation, timeout_s=timeout_s, threads=threads, short_side=short_side)
 
 
 def probe(path: str | os.PathLike, *, timeout_s: float = 60.0) -> VideoInfo:

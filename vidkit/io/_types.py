@@ -7,6 +7,13 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 
+def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """``(height, width)`` scaled so the shorter side is ``short_side``, the aspect ratio kept (the
+    longer side rounded, and never below ``short_side``)."""
+    scale = short_side / min(height, width)
+    return max(short_side, round(height * scale)), max(short_side, round(width * scale))
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What the decoder sees in a file, before decoding it all.

@@ -35,9 +35,11 @@ class DecordReader(VideoReader):
 
     backend = "decord"
 
-    def __init__(self, path, *, apply_rotation: bool = True, timeout_s: float = 60.0, threads: int = 0):
+    def __init__(self, path, *, apply_rotation: bool = True, timeout_s: float = 60.0, threads: int = 0,
+                 short_side: int | None = None):
         decord = _import_decord()
-        self._pyav = PyAVReader(path, apply_rotation=apply_rotation, timeout_s=timeout_s)
+        self._pyav = PyAVReader(path, apply_rotation=apply_rotation, timeout_s=timeout_s, short_side=short_side)
+        self.short_side = short_side
         info = self._pyav.info
         self.path = info.path
         self.apply_rotation = apply_rotation
@@ -48,7 +50,9 @@ class DecordReader(VideoReader):
             self.info = type(info)(**{**info.__dict__, "backend": "decord", "warnings": tuple(self.warnings)})
             return
         try:
-            self._vr = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=threads)
+            height, width = self._pyav.output_size()  # not rotated: decord scales the stored frames
+            size = {"width": width, "height": height} if short_side is not None else {}
+            self._vr = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=threads, **size)
             self._pts = self._exact_times(self._vr.get_frame_timestamp(np.arange(len(self._vr)))[:, 0])
         except decord.DECORDError as e:
             self.close()

@@ -19,7 +19,7 @@ import torch
 
 from vidkit.errors import DecodeTimeoutError, VideoDecodeError
 from vidkit.io._checks import check_path, describe_open_failure
-from vidkit.io._types import Frames, VideoInfo
+from vidkit.io._types import Frames, VideoInfo, short_side_size
 from vidkit.io.reader import VideoReader
 
 # How many packets the probe demuxes to judge frame-rate variability and B-frame reordering.
@@ -39,12 +39,17 @@ class PyAVReader(VideoReader):
         timeout_s: a decode that makes no progress (no frame out) for this long raises
             :class:`DecodeTimeoutError`; FFmpeg's own blocking reads are bounded by it too.
         threads: decoder threads (0 lets FFmpeg choose).
+        short_side: scale frames so their shorter (upright) side has this many pixels, in the same
+            FFmpeg pass that converts them to RGB (bilinear); None keeps the stored size. Testing
+            at one scale (``vidkit eval``) needs no full-size frames, which can be 10x larger.
     """
 
     backend = "pyav"
 
-    def __init__(self, path, *, apply_rotation: bool = True, timeout_s: float = 60.0, threads: int = 0):
+    def __init__(self, path, *, apply_rotation: bool = True, timeout_s: float = 60.0, threads: int = 0,
+                 short_side: int | None = None):
         self.path = check_path(path)
+        self.short_side = short_side
         self.apply_rotation = apply_rotation
         self.timeout_s = timeout_s
         self.threads = threads
@@ -63,6 +68,12 @@ class PyAVReader(VideoReader):
         except BaseException:
             self.close()
             raise
+        self._rgb = {"format": "rgb24", "threads": self._sws_threads}
+        if short_side is not None:
+            height, width = short_side_size(*self.info.display_size, short_side)
+            if self.info.rotation in (90, 270):  # scaled before it is turned upright
+                height, width = width, height
+            self._rgb.update(width=width, height=height, interpolation="BILINEAR")
 
     # -- container management -------------------------------------------------------------
     def _open(self) -> None:
@@ -306,7 +317,7 @@ class PyAVReader(VideoReader):
                 continue
             if end_s is not None and timed.time >= end_s:
                 break
-            batch.append(timed.frame.to_ndarray(format="rgb24", threads=self._sws_threads))
+            batch.append(timed.frame.to_ndarray(**self._rgb))
             times.append(timed.time)
             if len(batch) == chunk_size:
                 yield self._pack(batch, times)
@@ -314,7 +325,7 @@ class PyAVReader(VideoReader):
         if batch:
             yield self._pack(batch, times)
         elif self._pending:  # nothing left to yield but the news of why
-            height, width = self.info.display_size if self.apply_rotation else (self.info.height, self.info.width)
+            height, width = self.output_size()
             empty = torch.empty((0, height, width, 3), dtype=torch.uint8)
             yield Frames(empty, torch.empty(0, dtype=torch.float64), self._take_pending())
 
@@ -355,16 +366,16 @@ class PyAVReader(VideoReader):
             for j in range(i, len(targets)):
                 chosen[j] = prev
 
+        # Each distinct frame is converted to RGB once, and the output is stacked in the requested
+        # order directly: one copy, however the requests repeat or interleave.
         arrays, times, cache = [], [], {}
-        for timed in chosen:
-            if id(timed) not in cache:  # convert each distinct frame to RGB once
-                cache[id(timed)] = timed.frame.to_ndarray(format="rgb24", threads=self._sws_threads)
+        for position in np.searchsorted(targets, requested).tolist():
+            timed = chosen[position]
+            if id(timed) not in cache:
+                cache[id(timed)] = timed.frame.to_ndarray(**self._rgb)
             arrays.append(cache[id(timed)])
             times.append(timed.time)
-        positions = np.searchsorted(targets, requested)
-        unique = self._pack(arrays, times)
-        index = torch.from_numpy(positions)
-        return Frames(unique.data[index], unique.pts[index], unique.warnings)
+        return self._pack(arrays, times)
 
     def _keyframe_between(self, now: float, target: float) -> bool:
         """True when seeking saves work: a keyframe lies well after ``now`` and at or before ``target``."""

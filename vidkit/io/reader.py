@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Iterator, Sequence
 
-from vidkit.io._types import Frames, VideoInfo
+from vidkit.io._types import Frames, VideoInfo, short_side_size
 
 
 class VideoReader(abc.ABC):
@@ -22,6 +22,16 @@ class VideoReader(abc.ABC):
 
     path: str
     info: VideoInfo
+    apply_rotation: bool = True
+    short_side: int | None = None
+
+    def output_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the frames this reader returns (upright or as stored, scaled or not)."""
+        i = self.info
+        height, width = i.display_size if self.apply_rotation else (i.height, i.width)
+        if self.short_side is None:
+            return height, width
+        return short_side_size(height, width, self.short_side)
 
     @abc.abstractmethod
     def stream(self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None) -> Iterator[Frames]:

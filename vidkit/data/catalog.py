@@ -1,0 +1,202 @@
+"""Datasets as they are distributed: one entry per annotated video, found (or not) on disk.
+
+A :class:`Catalog` is what a downloaded dataset holds for one split, read from its own annotation
+files (Kinetics CSVs, Something-Something-v2 JSON, ``path label`` lists) or from a folder per class::
+
+    catalog = open_catalog("kinetics400", root="~/data/kinetics400", split="val")
+    catalog.classes[:2]          # ('abseiling', 'air drumming'): sorted, as the usual checkpoints expect
+    len(catalog.missing)         # videos the CSV lists that are not on disk
+    dataset = ClipDataset(catalog.samples(), sampler)
+
+``vidkit scan`` (:mod:`vidkit.data.scan`) probes every found video and writes a manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidkit.errors import ConfigError
+
+DATASETS = ("kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list")
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".3gp"})
+
+# Canonical split -> the words that name it in file and folder names.
+SPLIT_SYNONYMS = {
+    "train": ("train", "training"),
+    "val": ("val", "validate", "validation", "valid"),
+    "test": ("test", "testing"),
+}
+_SPLIT_OF = {word: split for split, words in SPLIT_SYNONYMS.items() for word in words}
+# A split folder: "val", "validation", "train_256", "val-320" (resized copies keep their size suffix).
+_SPLIT_FOLDER = re.compile(r"^(?P<word>[a-z]+)(?:[_-]?\d+)?$")
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """One annotated video. ``key`` is the dataset's own id (Kinetics ``<youtube_id>_<start:06d>_<end:06d>``,
+    SSv2 ``<id>``, lists and folders the path as listed); ``path`` the file on disk, None when missing;
+    ``label`` the class index, -1 in an unlabelled split."""
+
+    key: str
+    path: str | None
+    label: int
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """One split of a dataset as found on disk. ``flip_label_map`` maps a class to its mirror image
+    (SSv2's "from left to right" <-> "from right to left"), for label swapping under horizontal flips;
+    ``default_flip`` says whether flipping is a sound augmentation for this dataset."""
+
+    name: str
+    split: str
+    classes: tuple[str, ...]
+    entries: tuple[VideoEntry, ...]
+    annotations: str | None
+    videos_root: str
+    flip_label_map: dict[int, int] = field(default_factory=dict)
+    default_flip: bool = True
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def found(self) -> list[VideoEntry]:
+        return [e for e in self.entries if e.path is not None]
+
+    @property
+    def missing(self) -> list[VideoEntry]:
+        return [e for e in self.entries if e.path is None]
+
+    def samples(self) -> list[tuple[str, int]]:
+        """``(path, label)`` of the videos on disk, as :class:`vidkit.data.datasets.ClipDataset` takes them."""
+        return [(e.path, e.label) for e in self.entries if e.path is not None]
+
+
+def canonical_split(split: str) -> str:
+    """``"validation"`` -> ``"val"``, ``"training"`` -> ``"train"``, ``"testing"`` -> ``"test"``."""
+    name = _SPLIT_OF.get(str(split).strip().lower())
+    if name is None:
+        words = ", ".join(w for words in SPLIT_SYNONYMS.values() for w in words)
+        raise ConfigError(f"split {split!r}: choose train, val or test (also accepted: {words})")
+    return name
+
+
+def split_of_folder(name: str) -> str | None:
+    """The split a folder name stands for (``"val_256"`` -> ``"val"``), or None for any other folder."""
+    m = _SPLIT_FOLDER.match(name.lower())
+    return _SPLIT_OF.get(m["word"]) if m else None
+
+
+def name_words(filename: str) -> list[str]:
+    """The words of a file name, lower case: ``"kinetics-400_validate.csv"`` -> ``["kinetics", "400", "validate"]``."""
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    return [w for w in re.split(r"[^a-z0-9]+|(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])", stem.lower()) if w]
+
+
+def is_video(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
+
+
+def walk_videos(root: str | os.PathLike) -> list[str]:
+    """Every video file under ``root`` (absolute paths, sorted), hidden folders skipped. One
+    ``os.scandir`` per folder, so it stays quick over the ~650k files of Kinetics-700."""
+    found: list[str] = []
+    stack = [os.path.abspath(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                for item in it:
+                    if item.name.startswith("."):
+                        continue
+                    if item.is_dir():
+                        stack.append(item.path)
+                    elif is_video(item.name) and item.is_file():
+                        found.append(item.path)
+        except (PermissionError, NotADirectoryError, FileNotFoundError):
+            continue
+    found.sort()
+    return found
+
+
+def index_by_stem(paths: list[str]) -> dict[str, list[str]]:
+    """File stem -> the paths with that stem (in the order given)."""
+    index: dict[str, list[str]] = {}
+    for path in paths:
+        index.setdefault(os.path.splitext(os.path.basename(path))[0], []).append(path)
+    return index
+
+
+def pick_for_split(paths: list[str], *, root: str, split: str) -> str:
+    """Of several files with one stem, the one inside a folder of ``split`` (e.g. under ``val/``
+    rather than ``train/``), else the first."""
+    if len(paths) == 1:
+        return paths[0]
+    for path in paths:
+        parts = Path(os.path.relpath(path, root)).parts[:-1]
+        if any(split_of_folder(p) == split for p in parts):
+            return path
+    return paths[0]
+
+
+def mirror_map(classes: tuple[str, ...] | list[str]) -> dict[int, int]:
+    """Class index -> the index of the same class with "left" and "right" swapped, where that class
+    exists: ``"Pushing something from left to right"`` <-> ``"Pushing something from right to left"``."""
+    index = {name: i for i, name in enumerate(classes)}
+    swap = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
+    out = {}
+    for i, name in enumerate(classes):
+        mirrored = re.sub(r"\b(left|right|Left|Right|LEFT|RIGHT)\b", lambda m: swap[m[1]], name)
+        if mirrored != name and mirrored in index:
+            out[i] = index[mirrored]
+    return out
+
+
+def require_folder(path: str | os.PathLike, what: str) -> str:
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if not os.path.isdir(path):
+        raise ConfigError(f"{what} {path}: no such folder")
+    return path
+
+
+def open_catalog(data: str, *, root: str | os.PathLike | None = None, annotations: str | os.PathLike | None = None,
+                 videos: str | os.PathLike | None = None, split: str = "val") -> Catalog:
+    """Read one split of a dataset laid out as it is distributed.
+
+    ``data`` is one of :data:`DATASETS`; ``root`` the dataset folder as downloaded; ``annotations``
+    (a file or a folder) and ``videos`` (a folder) override what is found in ``root``. ``split``
+    accepts synonyms (``"validation"``, ``"training"``...). Raises :class:`ConfigError` naming the
+    file and line of anything it cannot read.
+    """
+    if data not in DATASETS:
+        raise ConfigError(f"dataset {data!r}: choose one of {', '.join(DATASETS)}")
+    split = canonical_split(split)
+    root = require_folder(root, "--data-root") if root is not None else None
+    videos = require_folder(videos, "--videos") if videos is not None else None
+    if annotations is not None:
+        annotations = os.path.abspath(os.path.expanduser(os.fspath(annotations)))
+        if not os.path.exists(annotations):
+            raise ConfigError(f"--annotations {annotations}: no such file or folder")
+    if data.startswith("kinetics"):
+        from vidkit.data.kinetics import open_kinetics
+
+        return open_kinetics(data, root=root, annotations=annotations, videos=videos, split=split)
+    if data == "ssv2":
+        from vidkit.data.ssv2 import open_ssv2
+
+        return open_ssv2(root=root, annotations=annotations, videos=videos, split=split)
+    from vidkit.data import lists
+
+    if data == "folder":
+        return lists.open_folder(root=root, videos=videos, split=split)
+    if annotations is None or os.path.isdir(annotations):
+        raise ConfigError("list: pass the list file with --annotations FILE (lines '<path> <label>')")
+    if videos is None and root is None:
+        root = os.path.dirname(annotations)
+    return lists.open_list(annotations, videos=videos or root, split=split)
+
+
+__all__ = ["DATASETS", "VIDEO_EXTENSIONS", "Catalog", "VideoEntry", "canonical_split", "mirror_map", "open_catalog"]
