@@ -16,16 +16,20 @@ from vidkit._paths import cache_dir
 from vidkit.io import open_video
 
 
-def default_bench_video(*, width: int = 640, height: int = 360, num_frames: int = 600, fps: float = 30.0) -> Path:
-    """A moving-texture H.264 clip (x264 defaults: long GOP, B-frames), generated once into the cache."""
+def default_bench_video(*, width: int = 640, height: int = 360, num_frames: int = 600, fps: float = 30.0,
+                        gop: int | None = None) -> Path:
+    """A moving-texture H.264 clip, generated once into the cache: x264 defaults (long GOP,
+    B-frames), or a keyframe every ``gop`` frames."""
     from vidkit.io.encode import write_video
 
-    path = cache_dir("bench") / f"h264_{width}x{height}_{num_frames}f.mp4"
+    suffix = f"_gop{gop}" if gop else ""
+    path = cache_dir("bench") / f"h264_{width}x{height}_{num_frames}f{suffix}.mp4"
     if not path.exists():
         rng = np.random.default_rng(0)
         texture = rng.integers(0, 256, (height, width * 2, 3), dtype=np.uint8)
         frames = (np.roll(texture, -2 * i, axis=1)[:, :width] for i in range(num_frames))
-        write_video(path, frames, fps=fps, options={"preset": "veryfast"})
+        options = {"preset": "veryfast", **({"g": str(gop), "keyint_min": str(gop)} if gop else {})}
+        write_video(path, frames, fps=fps, options=options)
     return path
 
 

@@ -13,7 +13,6 @@ from vidkit.errors import VidkitError
 
 # Commands whose issue has not landed yet: they exist so that `vidkit --help` shows the whole tool.
 _PLANNED = {
-    "eval": "evaluate a checkpoint with the multi-view protocol",
     "tag": "label every video in a folder",
     "mv": "extract compressed-domain motion vectors",
     "prepare": "re-encode a dataset for fast sampling",
@@ -40,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidkit", description="Video understanding on today's PyTorch.")
     parser.add_argument("--version", action="version", version=f"vidkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_info, _add_models, _add_bench):
+    for add in (_add_train, _add_eval, _add_scan, _add_info, _add_models, _add_bench):
         add(commands)
     for name, summary in _PLANNED.items():
         sub = commands.add_parser(name, help=f"{summary} (not yet available)", description=f"{summary}. Not yet available.")
@@ -128,6 +127,28 @@ def _add_train(commands) -> None:
 
     sub = commands.add_parser("train", help="train a model (built-in synthetic data by default)",
                               description="Train a video model. With no data arguments it trains on the built-in synthetic-motion set.")
+    add_arguments(sub)
+    sub.set_defaults(run=run)
+
+
+# -- vidkit eval --------------------------------------------------------------------------------
+def _add_eval(commands) -> None:
+    from pipelines.evaluate import add_arguments, run
+
+    sub = commands.add_parser("eval", help="test a checkpoint with the multi-view protocol (Kinetics, SSv2, folders, synthetic)",
+                              description="Test a checkpoint on a dataset as downloaded, with the standard multi-view protocol "
+                                          "(Kinetics: 10 clips x 3 crops; SSv2: 2 x 3), each video decoded once for all its views.")
+    add_arguments(sub)
+    sub.set_defaults(run=run)
+
+
+# -- vidkit scan --------------------------------------------------------------------------------
+def _add_scan(commands) -> None:
+    from pipelines.scan import add_arguments, run
+
+    sub = commands.add_parser("scan", help="check a dataset: videos found, missing, undecodable; write its manifest",
+                              description="Check a dataset as downloaded: which listed videos are there, missing or undecodable "
+                                          "(and why), their durations and frame rates; writes a manifest (path, size, duration, fps).")
     add_arguments(sub)
     sub.set_defaults(run=run)
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from vidkit.io._types import short_side_size
+
 # ImageNet statistics, which the published video backbones (and their checkpoints) expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,6 +61,16 @@ class ClipTransform:
                 x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
         else:
             x = _indexed_crop(x, self.crop_size, crop_index, num_crops)
+        return self._normalize(x)
+
+    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
+        """Clips already cut to size (``vidkit eval``'s views): uint8 ``[B, T, H, W, 3]`` → float32
+        ``[B, 3, T, H, W]``, normalised; no resize, no crop."""
+        if frames.dim() != 5 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames [B, T, H, W, 3], got {tuple(frames.shape)}")
+        return self._normalize(rearrange(frames, "b t h w c -> b c t h w").float())
+
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1, 1) * 255
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1, 1) * 255
         return (x - mean) / std
@@ -66,11 +78,10 @@ class ClipTransform:
 
 def _resize_short_side(x: torch.Tensor, short: int) -> torch.Tensor:
     h, w = x.shape[-2:]
-    scale = short / min(h, w)
-    size = (max(short, round(h * scale)), max(short, round(w * scale)))
+    size = short_side_size(h, w, short)
     if size == (h, w):
         return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=short < min(h, w))
 
 
 def _random_crop(x: torch.Tensor, size: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -80,21 +91,28 @@ def _random_crop(x: torch.Tensor, size: int, generator: torch.Generator | None) 
     return x[..., top : top + size, left : left + size]
 
 
+def crop_box(height: int, width: int, size: int, index: int, num_crops: int) -> tuple[int, int]:
+    """``(top, left)`` of square crop ``index`` of ``num_crops`` in a ``height`` × ``width`` frame:
+    spread evenly along the long side from one end to the other (three crops: left, centre, right —
+    top, centre, bottom for portrait frames), centred across the short side; one crop is centred.
+    PySlowFast's ``uniform_crop`` for its 3-crop test."""
+    if size > min(height, width):
+        raise ValueError(f"a {size}x{size} crop does not fit a {height}x{width} frame")
+    if not 0 <= index < num_crops:
+        raise ValueError(f"crop_index {index} out of range for {num_crops} crops")
+    along = index / (num_crops - 1) if num_crops > 1 else 0.5
+    if height > width:
+        return round((height - size) * along), (width - size) // 2
+    return (height - size) // 2, round((width - size) * along)
+
+
 def _indexed_crop(x: torch.Tensor, size: int, crop_index, num_crops: int) -> torch.Tensor:
-    """Crop ``crop_index[i]`` of ``num_crops`` for clip i, spread along the long side (PySlowFast's
-    three-crop test); the short side is centred."""
+    """Crop ``crop_index[i]`` of ``num_crops`` for clip i (:func:`crop_box`)."""
     b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     if crop_index is None:
         crop_index = [num_crops // 2] * b
-    crop_index = [int(i) for i in crop_index]
     out = []
     for i, k in enumerate(crop_index):
-        if not 0 <= k < num_crops:
-            raise ValueError(f"crop_index {k} out of range for {num_crops} crops")
-        along = k / (num_crops - 1) if num_crops > 1 else 0.5
-        if h >= w:
-            top, left = round((h - size) * along), (w - size) // 2
-        else:
-            top, left = (h - size) // 2, round((w - size) * along)
+        top, left = crop_box(h, w, size, int(k), num_crops)
         out.append(x[i, :, :, top : top + size, left : left + size])
     return torch.stack(out)

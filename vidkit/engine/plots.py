@@ -39,3 +39,40 @@ def plot_curves(log_path: str | Path, png_path: str | Path) -> Path:
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return png_path
+
+
+def plot_confusion(confusion, classes: list[str], png_path: str | Path, *, title: str = "") -> Path:
+    """The confusion matrix as a heat map of row-normalised shares (row = true class), on a log colour
+    scale so that a few confusions among hundreds of classes stand out. Up to 60 classes are named on
+    the axes; beyond that the axes give class indices (``per_class.csv`` names them) and the image
+    keeps one cell per few pixels, so 400 classes stay readable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    counts = np.asarray(confusion, dtype=np.float64)
+    c = counts.shape[0]
+    rows = counts.sum(1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    floor = 1e-3
+    side = min(max(6.0, c * 0.03 + 4), 16.0)
+    fig, ax = plt.subplots(figsize=(side + 1.5, side), constrained_layout=True)
+    image = ax.imshow(np.maximum(share, floor), cmap="viridis", norm=LogNorm(vmin=floor, vmax=1.0), interpolation="nearest")
+    if c <= 60:
+        ax.set_xticks(range(c), classes, rotation=90, fontsize=max(4, min(9, 400 // c)))
+        ax.set_yticks(range(c), classes, fontsize=max(4, min(9, 400 // c)))
+    else:
+        step = 50 if c > 200 else 10
+        ax.set_xticks(range(0, c, step))
+        ax.set_yticks(range(0, c, step))
+    ax.set_xlabel("predicted class" + (" (index)" if c > 60 else ""))
+    ax.set_ylabel("true class" + (" (index)" if c > 60 else ""))
+    ax.set_title(title or f"confusion, {c} classes (share of each true class; log scale)")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class's videos")
+    png_path = Path(png_path)
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return png_path

@@ -1,0 +1,140 @@
+"""Multi-view testing data: every view of a video from one decode.
+
+PySlowFast's test loader decodes a video once per view — 30 times for 10 clips × 3 crops. Here a
+data-loader item is a whole video: :class:`~vidkit.data.samplers.MultiViewSampler` plans all the
+views, the reader decodes the times of all the distinct temporal clips in one forward pass (and
+scales the frames to the test scale as it converts them to RGB), and the item carries those clips
+plus the crop box of each view. The crops are cut on the model's device, where they are views of
+the clips, not copies.
+
+``per_view=True`` reads the same views the PySlowFast way, reopening and decoding the video for each
+view; it exists as the reference the benchmark (``tools/bench_eval_decode.py``) and the tests
+compare against.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from vidkit.data.samplers import MultiViewSampler
+from vidkit.data.transforms import crop_box
+from vidkit.errors import VideoDecodeError
+
+__all__ = ["ViewSpec", "VideoViews", "crop_views"]
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """How test views are cut: ``num_clips`` uniform temporal clips of ``num_frames`` frames
+    ``interval_s`` apart, × ``num_crops`` square crops of ``crop_size`` from frames whose short side
+    is scaled to ``test_scale``."""
+
+    num_clips: int
+    num_crops: int
+    num_frames: int
+    interval_s: float
+    crop_size: int
+    test_scale: int
+
+    def __post_init__(self) -> None:
+        if self.test_scale < self.crop_size:
+            raise ValueError(f"test_scale {self.test_scale} is smaller than crop_size {self.crop_size}: "
+                             "the crops would not fit")
+
+    @property
+    def num_views(self) -> int:
+        return self.num_clips * self.num_crops
+
+    def sampler(self) -> MultiViewSampler:
+        from vidkit.data.samplers import UniformClipSampler
+
+        return MultiViewSampler(temporal=UniformClipSampler(num_clips=self.num_clips, num_frames=self.num_frames,
+                                                            interval_s=self.interval_s), num_crops=self.num_crops)
+
+
+class VideoViews(Dataset):
+    """One item per video, with all its test views::
+
+        {"index", "label", "clips": uint8 [C, T, H, W, 3] (the distinct temporal clips, scaled),
+         "clip_of_view": long [V], "boxes": long [V, 2] (top, left of each view's crop in its clip),
+         "timestamps": float64 [V, T] (planned), "pts": float64 [V, T] (decoded), "padded": bool [V],
+         "info": VideoInfo, "warnings": [...]}
+
+    or ``{"index", "label", "error"}`` when the video is missing or cannot be decoded (``info`` too
+    when it opened). Views are clip-major: view ``v`` is clip ``v // num_crops``, crop ``v % num_crops``.
+    """
+
+    def __init__(self, samples: Sequence[tuple[str | os.PathLike | None, int]], spec: ViewSpec, *,
+                 backend: str = "pyav", timeout_s: float = 60.0, per_view: bool = False):
+        self.samples = [(None if p is None else os.fspath(p), int(label)) for p, label in samples]
+        self.spec = spec
+        self.sampler = spec.sampler()
+        self.backend = backend
+        self.timeout_s = timeout_s
+        self.per_view = per_view
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        path, label = self.samples[index]
+        item: dict = {"index": index, "label": label}
+        if path is None:
+            return {**item, "error": "missing: not found on disk"}
+        if not os.path.exists(path):
+            return {**item, "error": "missing: " + ("a dangling link" if os.path.islink(path) else "no such file")}
+        try:
+            info, views = self._read(path)
+        except VideoDecodeError as e:
+            return {**item, "error": e.reason}
+        except ValueError as e:  # a container without timing the samplers can use
+            return {**item, "error": str(e)}
+        return {**item, **views, "info": info}
+
+    def _read(self, path: str) -> tuple[object, dict]:
+        from vidkit.io import open_video
+
+        def opened():
+            return open_video(path, backend=self.backend, timeout_s=self.timeout_s, short_side=self.spec.test_scale)
+
+        with opened() as video:
+            info = video.info
+            plans = self.sampler(info)
+            if self.per_view:
+                reads = None
+            else:  # one read_at for every distinct clip, in clip order: the result is the clips, end to end
+                temporal = list(dict.fromkeys(plan.timestamps for plan in plans))
+                reads = [video.read_at([t for times in temporal for t in times])]
+        if reads is None:  # PySlowFast's way: open and decode the video again for every view
+            temporal = [plan.timestamps for plan in plans]
+            reads = []
+            for times in temporal:
+                with opened() as video:
+                    reads.append(video.read_at(times))
+        t = self.spec.num_frames
+        data = torch.cat([r.data for r in reads]) if len(reads) > 1 else reads[0].data
+        pts = torch.cat([r.pts for r in reads]) if len(reads) > 1 else reads[0].pts
+        clip_of = {times: i for i, times in enumerate(temporal)}
+        height, width = data.shape[1:3]
+        boxes = [crop_box(height, width, self.spec.crop_size, plan.crop_index, plan.num_crops) for plan in plans]
+        clip_of_view = list(range(len(plans))) if self.per_view else [clip_of[plan.timestamps] for plan in plans]
+        return info, {
+            "clips": data.view(len(temporal), t, height, width, 3), "clip_of_view": torch.tensor(clip_of_view),
+            "boxes": torch.tensor(boxes, dtype=torch.long),
+            "timestamps": torch.tensor([plan.timestamps for plan in plans], dtype=torch.float64),
+            "pts": pts.view(len(temporal), t)[clip_of_view], "padded": torch.tensor([plan.padded for plan in plans]),
+            "warnings": sorted({w for r in reads for w in r.warnings}),
+        }
+
+
+def crop_views(clips: torch.Tensor, clip_of_view: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Cut every view of one video: ``clips`` uint8 ``[C, T, H, W, 3]`` (on any device) → ``[V, T, size, size, 3]``."""
+    views = [clips[c, :, top : top + size, left : left + size]
+             for c, (top, left) in zip(clip_of_view.tolist(), boxes.tolist())]
+    return torch.stack(views)
+
