@@ -30,7 +30,7 @@ class SyntheticConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: Literal["synthetic"]
+    name: Literal["synthetic", "kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list"]
     root: str | None
     backend: Literal["pyav", "decord"]
     num_frames: int
@@ -38,10 +38,14 @@ class DataConfig:
     crop_size: int
     train_scale: tuple[int, int]
     test_scale: int
-    flip: bool
+    flip: bool | None
     batch_size: int
     workers: int
     synthetic: SyntheticConfig
+    # Added after the first release: defaults here, so a saved config from before still resumes.
+    annotations: str | None = None
+    videos: str | None = None
+    flip_swap_labels: bool = False
 
 
 @dataclass(frozen=True)

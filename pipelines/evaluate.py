@@ -121,9 +121,13 @@ def open_dataset(data: str, args: argparse.Namespace, loaded: LoadedModel):
         return synthetic_catalog(loaded.config or {}, split=args.split, root=args.data_root)
     from vidkit.data.catalog import open_catalog
 
-    if args.data_root is None and args.annotations is None and args.videos is None:
+    where = {"root": args.data_root, "annotations": args.annotations, "videos": args.videos}
+    trained = (loaded.config or {}).get("data") or {}
+    if not any(where.values()) and trained.get("name") == data:  # where the checkpoint was trained from
+        where = {k: trained.get(k) for k in where}
+    if not any(where.values()):
         raise ConfigError(f"--data {data} needs --data-root DIR (the dataset folder as downloaded), or --annotations and --videos")
-    return open_catalog(data, root=args.data_root, annotations=args.annotations, videos=args.videos, split=args.split)
+    return open_catalog(data, **where, split=args.split)
 
 
 def synthetic_catalog(config: dict, *, split: str, root: str | None):

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<date>-<time>)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     parser.add_argument("--weights", metavar="PATH", help="start from these weights (vidkit, pytorchvideo or PySlowFast checkpoint)")
-    parser.add_argument("--data-root", metavar="DIR", help="where the dataset lives")
+    parser.add_argument("--data", metavar="NAME", help="synthetic (default), kinetics400|600|700, kinetics, ssv2, folder, list")
+    parser.add_argument("--data-root", metavar="DIR", help="where the dataset lives (the folder as downloaded)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--workers", type=int, help="data-loader processes")
     parser.add_argument("--seed", type=int)
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _flag_values(args: argparse.Namespace) -> dict:
     return {"model": {"weights": args.weights}, "epochs": args.epochs, "out": args.out, "device": args.device,
             "seed": args.seed, "wandb": args.wandb,
-            "data": {"root": args.data_root, "batch_size": args.batch_size, "workers": args.workers}}
+            "data": {"name": args.data, "root": args.data_root, "batch_size": args.batch_size, "workers": args.workers}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +73,7 @@ def resume_checkpoint(path: Path) -> Path:
 def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=None) -> dict:
     """Train as configured (continuing ``resume``, a ``last.pt`` or its loaded contents, when given); returns the final and
     best validation metrics. ``dataset`` (a :class:`~vidkit.data.SyntheticDataset`) replaces the
-    configured synthetic set, for tests."""
+    configured data, for tests."""
     import torch
     import yaml
 
@@ -92,6 +93,8 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
         dataset = dataset or _dataset(config, progress=ctx.is_main and sys.stderr.isatty())
         classes = list(dataset.classes)
         train_set, val_set, transform = _clip_data(config, dataset)
+        _, mirrors = _flip(config, dataset)
+        flip_labels = torch.tensor(mirrors) if mirrors else None
 
         torch.manual_seed(config.seed)
         model = _build_model(config, num_classes=len(classes))
@@ -118,7 +121,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
                           batch_size=config.data.batch_size, workers=config.data.workers, seed=config.seed,
                           precision=precision, label_smoothing=config.optim.label_smoothing,
                           clip_grad_norm=config.optim.clip_grad_norm, checkpoint_every_steps=config.checkpoint_every_steps,
-                          log_every_steps=config.log_every_steps, logger=logger)
+                          log_every_steps=config.log_every_steps, logger=logger, flip_labels=flip_labels)
         total = config.epochs * trainer.steps_per_epoch
         trainer.scheduler = warmup_cosine(optimizer, total_steps=total,
                                           warmup_steps=round(config.optim.warmup_epochs * trainer.steps_per_epoch),
@@ -159,6 +162,8 @@ def _run_dir(config: TrainConfig, ctx) -> Path:
 
 
 def _dataset(config: TrainConfig, *, progress: bool):
+    if config.data.name != "synthetic":
+        return _Downloaded.open(config.data)
     from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 
     s = config.data.synthetic
@@ -167,18 +172,61 @@ def _dataset(config: TrainConfig, *, progress: bool):
     return synthetic_dataset(spec, root=config.data.root, progress=progress)
 
 
+class _Downloaded:
+    """A dataset as downloaded (:func:`vidkit.data.catalog.open_catalog`): its train and val splits,
+    with the interface of the synthetic set (``classes``, ``samples(split)``)."""
+
+    def __init__(self, train, val):
+        if tuple(train.classes) != tuple(val.classes):
+            raise ConfigError(f"{train.name}: the train split has {len(train.classes)} classes and the val split "
+                              f"{len(val.classes)}, in a different order; point --annotations at matching files")
+        self.splits = {"train": train, "val": val}
+        self.classes = train.classes
+        self.default_flip = train.default_flip
+        self.flip_label_map = train.flip_label_map
+
+    @classmethod
+    def open(cls, d) -> "_Downloaded":
+        from vidkit.data.catalog import open_catalog
+
+        train, val = (open_catalog(d.name, root=d.root, annotations=d.annotations, videos=d.videos, split=split)
+                      for split in ("train", "val"))
+        for catalog in (train, val):
+            for w in catalog.warnings:
+                print(f"vidkit train: warning: {w}", file=sys.stderr)
+            if catalog.missing:
+                print(f"vidkit train: {len(catalog.missing)} of the {len(catalog.entries)} {catalog.split} videos listed "
+                      f"are missing (`vidkit scan` lists them); training on the {len(catalog.found)} found", file=sys.stderr)
+        return cls(train, val)
+
+    def samples(self, split: str) -> list[tuple[str, int]]:
+        return self.splits[split].samples()
+
+
+def _flip(config: TrainConfig, dataset) -> tuple[bool, list[int] | None]:
+    """Whether to flip, and the class each class becomes when flipped (None: labels kept)."""
+    d = config.data
+    if d.flip_swap_labels:
+        mirrors = getattr(dataset, "flip_label_map", None) or {}
+        if not mirrors:
+            raise ConfigError(f"data.flip_swap_labels: {d.name} has no left/right class pairs to swap")
+        return True, [mirrors.get(i, i) for i in range(len(dataset.classes))]
+    return (d.flip if d.flip is not None else getattr(dataset, "default_flip", False)), None
+
+
 def _clip_data(config: TrainConfig, dataset):
     from vidkit.data import RandomClipSampler, UniformClipSampler
     from vidkit.data.datasets import ClipDataset
     from vidkit.data.transforms import ClipTransform
 
     d = config.data
+    flip, _ = _flip(config, dataset)
     train_set = ClipDataset(dataset.samples("train"), RandomClipSampler(num_frames=d.num_frames, interval_s=d.interval_s),
                             backend=d.backend, seed=config.seed)
     val_set = ClipDataset(dataset.samples("val"), UniformClipSampler(num_clips=1, num_frames=d.num_frames, interval_s=d.interval_s),
                           backend=d.backend)
     transform = ClipTransform(crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale,
-                              flip_prob=0.5 if d.flip else 0.0)
+                              flip_prob=0.5 if flip else 0.0)
     return train_set, val_set, transform
 
 

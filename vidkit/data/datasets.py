@@ -65,15 +65,15 @@ class ClipDataset(Dataset):
 
 
 def collate_clips(items: list[dict]) -> dict:
-    """Stack the decodable items; list the others' errors under ``"errors"``."""
+    """Stack the decodable items (a list of clips when their sizes differ); list the others' errors
+    under ``"errors"``."""
     good = [it for it in items if "error" not in it]
     batch: dict = {"errors": [it["error"] for it in items if "error" in it]}
     if not good:
         return batch
     shapes = {tuple(it["frames"].shape) for it in good}
-    if len(shapes) > 1:
-        raise ValueError(f"clips of different shapes in one batch {sorted(shapes)}: resize videos to one size first")
-    batch["frames"] = torch.stack([it["frames"] for it in good])
+    # Videos of different sizes (real datasets) stay a list; the device transform scales each to one size.
+    batch["frames"] = torch.stack([it["frames"] for it in good]) if len(shapes) == 1 else [it["frames"] for it in good]
     for key in ("label", "index", "view", "crop_index"):
         batch[key] = torch.tensor([it[key] for it in good])
     batch["padded"] = torch.tensor([it["padded"] for it in good])

@@ -40,9 +40,20 @@ class ClipTransform:
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
 
-    def __call__(self, frames: torch.Tensor, *, train: bool, crop_index: torch.Tensor | list[int] | None = None,
-                 num_crops: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``frames`` uint8 ``[B, T, H, W, 3]`` (any device) → float32 ``[B, 3, T, crop, crop]``."""
+    def __call__(self, frames: torch.Tensor | list[torch.Tensor], *, train: bool,
+                 crop_index: torch.Tensor | list[int] | None = None, num_crops: int = 1,
+                 generator: torch.Generator | None = None, return_flips: bool = False):
+        """``frames`` uint8 ``[B, T, H, W, 3]`` (any device) → float32 ``[B, 3, T, crop, crop]``; with
+        ``return_flips`` also the bool ``[B]`` of the clips flipped (to swap left/right labels).
+
+        Clips of different sizes (videos of several resolutions, as real datasets have) come as a
+        list of ``[T, H, W, 3]`` tensors and are scaled and cropped one by one."""
+        if isinstance(frames, (list, tuple)):
+            crops = [None] * len(frames) if crop_index is None else [[int(k)] for k in crop_index]
+            parts = [self(f[None], train=train, crop_index=k, num_crops=num_crops, generator=generator, return_flips=True)
+                     for f, k in zip(frames, crops)]
+            x, flips = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            return (x, flips) if return_flips else x
         if frames.dim() != 5 or frames.shape[-1] != 3:
             raise ValueError(f"expected uint8 frames [B, T, H, W, 3], got {tuple(frames.shape)}")
         b, t = frames.shape[:2]
@@ -54,6 +65,7 @@ class ClipTransform:
             short = self.test_scale
         x = _resize_short_side(x, short)
         x = rearrange(x, "(b t) c h w -> b c t h w", b=b, t=t)
+        flip = torch.zeros(b, dtype=torch.bool)
         if train:
             x = _random_crop(x, self.crop_size, generator)
             flip = torch.rand(b, generator=generator) < self.flip_prob
@@ -61,7 +73,8 @@ class ClipTransform:
                 x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
         else:
             x = _indexed_crop(x, self.crop_size, crop_index, num_crops)
-        return self._normalize(x)
+        x = self._normalize(x)
+        return (x, flip) if return_flips else x
 
     def normalize(self, frames: torch.Tensor) -> torch.Tensor:
         """Clips already cut to size (``vidkit eval``'s views): uint8 ``[B, T, H, W, 3]`` → float32

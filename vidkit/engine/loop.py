@@ -126,17 +126,22 @@ class Meter:
 def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, *,
                transform: Callable[..., torch.Tensor], device: torch.device, precision: Precision,
                scaler: torch.amp.GradScaler | None, label_smoothing: float, clip_grad_norm: float | None,
-               generator: torch.Generator, meter: Meter) -> float | None:
+               generator: torch.Generator, meter: Meter, flip_labels: torch.Tensor | None = None) -> float | None:
     """One optimiser step on one batch; returns the loss (None when every clip failed to decode).
 
     Crops, flips and scales are drawn from ``generator`` (a CPU generator the caller seeds per step).
+    ``flip_labels`` (``[num_classes]``: each class's mirror class, itself when it has none) relabels
+    the clips the transform flipped: "pushing left to right" flipped is "pushing right to left".
     """
     meter.skipped += batch["errors"]
     if "frames" not in batch:
         return None
-    x = transform(batch["frames"].to(device, non_blocking=True), train=True, generator=generator)
+    x, flipped = transform(to_device(batch["frames"], device), train=True, generator=generator, return_flips=True)
     x = precision.prepare(x)
-    y = batch["label"].to(device, non_blocking=True)
+    y = batch["label"]
+    if flip_labels is not None:
+        y = torch.where(flipped, flip_labels[y], y)
+    y = y.to(device, non_blocking=True)
     with precision.autocast(device):
         logits = model(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
@@ -160,6 +165,13 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
     return loss_value
 
 
+def to_device(frames: torch.Tensor | list[torch.Tensor], device: torch.device):
+    """A batch's frames on ``device``: one tensor, or a list of clips of different sizes."""
+    if isinstance(frames, (list, tuple)):
+        return [f.to(device, non_blocking=True) for f in frames]
+    return frames.to(device, non_blocking=True)
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: Iterable[dict], *, transform: Callable[..., torch.Tensor], device: torch.device,
              precision: Precision = Precision(), ctx: DistContext | None = None, num_classes: int | None = None) -> Meter:
@@ -171,7 +183,7 @@ def evaluate(model: nn.Module, loader: Iterable[dict], *, transform: Callable[..
         meter.skipped += batch["errors"]
         if "frames" not in batch:
             continue
-        x = precision.prepare(transform(batch["frames"].to(device, non_blocking=True), train=False))
+        x = precision.prepare(transform(to_device(batch["frames"], device), train=False))
         y = batch["label"].to(device)
         with precision.autocast(device):
             logits = model(x).float()

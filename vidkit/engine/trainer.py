@@ -68,6 +68,7 @@ class Trainer:
     checkpoint_every_steps: int = 0
     log_every_steps: int = 10
     logger: RunLogger | None = None
+    flip_labels: torch.Tensor | None = None  # each class's mirror class, for flipped clips (train_step)
 
     def __post_init__(self) -> None:
         self.scaler = torch.amp.GradScaler(self.ctx.device.type) if self.precision.needs_scaler else None
@@ -121,7 +122,8 @@ class Trainer:
                 generator.manual_seed(seed)
                 loss = train_step(self.model, batch, self.optimizer, transform=self.transform, device=self.ctx.device,
                                   precision=self.precision, scaler=self.scaler, label_smoothing=self.label_smoothing,
-                                  clip_grad_norm=self.clip_grad_norm, generator=generator, meter=meter)
+                                  clip_grad_norm=self.clip_grad_norm, generator=generator, meter=meter,
+                                  flip_labels=self.flip_labels)
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.scheduler.step()
                 pos.step, pos.global_step = step + 1, pos.global_step + 1
