@@ -13,7 +13,6 @@ from vidkit.errors import VidkitError
 
 # Commands whose issue has not landed yet: they exist so that `vidkit --help` shows the whole tool.
 _PLANNED = {
-    "tag": "label every video in a folder",
     "mv": "extract compressed-domain motion vectors",
     "prepare": "re-encode a dataset for fast sampling",
 }
@@ -39,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidkit", description="Video understanding on today's PyTorch.")
     parser.add_argument("--version", action="version", version=f"vidkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_eval, _add_scan, _add_info, _add_models, _add_bench):
+    for add in (_add_train, _add_eval, _add_tag, _add_scan, _add_info, _add_models, _add_bench):
         add(commands)
     for name, summary in _PLANNED.items():
         sub = commands.add_parser(name, help=f"{summary} (not yet available)", description=f"{summary}. Not yet available.")
@@ -138,6 +137,18 @@ def _add_eval(commands) -> None:
     sub = commands.add_parser("eval", help="test a checkpoint with the multi-view protocol (Kinetics, SSv2, folders, synthetic)",
                               description="Test a checkpoint on a dataset as downloaded, with the standard multi-view protocol "
                                           "(Kinetics: 10 clips x 3 crops; SSv2: 2 x 3), each video decoded once for all its views.")
+    add_arguments(sub)
+    sub.set_defaults(run=run)
+
+
+# -- vidkit tag ---------------------------------------------------------------------------------
+def _add_tag(commands) -> None:
+    from pipelines.tag import add_arguments, run
+
+    sub = commands.add_parser("tag", help="label every video in folders or lists (resumable; broken files recorded)",
+                              description="Label every video found under PATHs: one record per file, appended as made; "
+                                          "files that cannot be decoded get a record with the reason. Run the same "
+                                          "command again after a kill to finish the rest.")
     add_arguments(sub)
     sub.set_defaults(run=run)
 

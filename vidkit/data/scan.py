@@ -14,14 +14,12 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import multiprocessing
 import os
-import signal
 import sys
 import time
-from multiprocessing.connection import wait
 
 from vidkit._files import DEFAULT_FILE_MODE, atomic_write_text, default_workers
+from vidkit._pool import isolated_map
 from vidkit.data.catalog import Catalog, VideoEntry
 from vidkit.errors import ConfigError, VideoDecodeError
 from vidkit.io import VideoInfo, open_video, probe
@@ -86,117 +84,30 @@ def scan(catalog: Catalog, *, workers: int = 0, timeout_s: float = 30.0, verify:
     if todo:
         bar = _Progress(len(todo), f"scan {catalog.name} {catalog.split}", enabled=progress)
         try:
-            _run_pool(todo, results, workers=min(workers or default_workers(), len(todo)),
-                      timeout_s=timeout_s, verify=verify, done=bar.update)
+            results = _examine_all(todo, workers=workers or default_workers(), timeout_s=timeout_s,
+                                   verify=verify, done=bar.update)
         finally:
             bar.close()
     return [record_for(e, **dict(zip(("info", "error"), results.get(i, (None, None))))) for i, e in enumerate(catalog.entries)]
 
 
-def _worker(conn, timeout_s: float, verify: bool) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        index, path = task
-        result = examine(path, timeout_s=timeout_s, verify=verify, beat=lambda: conn.send((index, None)))
-        conn.send((index, result))
+def _examine_all(todo, *, workers: int, timeout_s: float, verify: bool, done) -> dict:
+    """``{index: (info, error)}`` for the ``(index, path)`` pairs, each examined in a worker process."""
+    def work(task, beat):
+        # ``examine`` is looked up in the (forked) worker, so a test may replace it.
+        return examine(task[1], timeout_s=timeout_s, verify=verify, beat=beat)
 
-
-class _Slot:
-    """One worker process, the task it is on and when it last spoke."""
-
-    def __init__(self, context, timeout_s: float, verify: bool):
-        self.conn, child = context.Pipe()
-        self.proc = context.Process(target=_worker, args=(child, timeout_s, verify), daemon=True)
-        self.proc.start()
-        child.close()
-        self.task: tuple[int, str] | None = None
-        self.heard = time.monotonic()
-
-    def give(self, task) -> None:
-        self.task, self.heard = task, time.monotonic()
-        try:
-            self.conn.send(task)
-        except OSError:  # the worker died idle: the liveness check records the task as a crash
-            pass
-
-    def stop(self, *, kill: bool = False) -> None:
-        if kill:
-            self.proc.kill()
-        else:
-            try:
-                self.conn.send(None)
-            except OSError:
-                pass
-        self.proc.join(5)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join()
-        self.conn.close()
-
-
-def _run_pool(todo, results, *, workers: int, timeout_s: float, verify: bool, done) -> None:
-    # fork: workers inherit the imported modules (PyAV, torch) instead of importing them again.
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-    silence = 2 * timeout_s + 2
-    queue = collections.deque(todo)
-    slots = [_Slot(context, timeout_s, verify) for _ in range(workers)]
-    try:
-        for slot in slots:
-            if queue:
-                slot.give(queue.popleft())
-        while any(s.task is not None for s in slots):
-            busy = [s for s in slots if s.task is not None]
-            wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=min(1.0, silence))
-            for n, slot in enumerate(slots):
-                if slot.task is None:
-                    continue
-                failure = None
-                if slot.conn.poll():
-                    try:
-                        index, result = slot.conn.recv()
-                    except (EOFError, OSError):
-                        failure = _death(slot.proc)
-                    else:
-                        slot.heard = time.monotonic()
-                        if result is None:  # a heartbeat from a long verify decode
-                            continue
-                        results[index] = result
-                        slot.task = None
-                elif not slot.proc.is_alive():
-                    failure = _death(slot.proc)
-                elif time.monotonic() - slot.heard > silence:
-                    failure = f"the decoder hung (no progress for {silence:g} s); its worker was killed"
-                if failure is not None:
-                    results[slot.task[0]] = (None, failure)
-                    slot.task = None
-                    slot.stop(kill=True)
-                    slots[n] = slot = _Slot(context, timeout_s, verify)
-                if slot.task is None:
-                    done()
-                    if queue:
-                        slot.give(queue.popleft())
-    finally:
-        for slot in slots:
-            slot.stop(kill=slot.task is not None)
-
-
-def _death(proc) -> str:
-    proc.join(1)
-    code = proc.exitcode
-    if code is not None and code < 0:
-        try:
-            how = f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            how = f"killed by signal {-code}"
-    else:
-        how = f"exit code {code}"
-    return f"the decoder crashed ({how})"
+    results = {}
+    for (index, _), kind, value in isolated_map(work, todo, workers=workers, silence_s=2 * timeout_s + 2,
+                                                what="decoder"):
+        if kind == "done":
+            results[index] = value
+        elif kind == "failed":  # "the decoder crashed (killed by SIGSEGV)", "the decoder hung (...)"
+            results[index] = (None, value.reason)
+        else:  # "error": examine catches everything, so only a result that would not pickle lands here
+            results[index] = (None, f"unexpected error while decoding: {value}")
+        done()
+    return results
 
 
 class _Progress:

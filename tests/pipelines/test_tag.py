@@ -1,0 +1,252 @@
+"""`vidkit tag` on a folder the test builds: good videos of several codecs and containers under
+unusual names, and every kind of bad file; one record per file with the right reason; kill and
+resume; the per-file timeout; long videos streamed segment by segment."""
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from vidkit._pool import isolated_map
+from vidkit.cli import main
+from vidkit.data.views import ViewSpec
+from vidkit.engine.tagger import Tagger, decode_for_tagging, find_videos
+from vidkit.io.encode import write_video
+from vidkit.models import build
+
+CLASSES = ["walk", "run", "jump", "sit"]
+CLIP = ["--num-frames", "4", "--interval-s", "0.1", "--crop-size", "32"]
+
+
+def _frames(n, seed, size=(32, 48)):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, *size, 3), dtype=torch.uint8, generator=g)
+
+
+def _audio_only(path):
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        for i in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """``(root, expected)``: a folder of videos and what each file's record must say (None = tagged)."""
+    root = tmp_path_factory.mktemp("library")
+    good = {
+        "a.mp4": ("libx264", {}),
+        "nested/deeper/b.mkv": ("libx264", {}),
+        "nested/c.webm": ("libvpx-vp9", {}),
+        "nested/d.avi": ("mpeg4", {}),
+        "Holiday Clip UPPER.MP4": ("libx264", {}),
+        "vidéos/été à la plage.mp4": ("libx264", {}),
+    }
+    expected = {}
+    for i, (name, (codec, options)) in enumerate(good.items()):
+        write_video(root / name, _frames(12, i), fps=10, codec=codec, options=options)
+        expected[str(root / name)] = None
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "empty.mp4").write_bytes(b"")
+    expected[str(bad / "empty.mp4")] = "empty file"
+    (bad / "notes.mp4").write_text("not a video\n" * 50)
+    expected[str(bad / "notes.mp4")] = ""  # some reason, FFmpeg's words
+    _audio_only(bad / "speech.mp4")
+    expected[str(bad / "speech.mp4")] = "no video stream"
+    whole = write_video(bad / "whole.mp4", _frames(40, 9), fps=10, options={"movflags": ""}).read_bytes()
+    (bad / "whole.mp4").unlink()
+    (bad / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    expected[str(bad / "cut.mp4")] = ""
+    os.symlink(bad / "gone.mp4", bad / "dangling.mp4")
+    expected[str(bad / "dangling.mp4")] = "a dangling link"
+    (bad / "folder.mp4").mkdir()  # a folder named like a video is not an input
+    (root / "readme.txt").write_text("not listed: not a video extension")
+    return root, expected
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    torch.save(build("c2d_r50", num_classes=len(CLASSES)).state_dict(), folder / "c2d.pt")
+    (folder / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    return ["--model", "c2d_r50", "--weights", str(folder / "c2d.pt"), "--classes", str(folder / "classes.txt")]
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_find_videos_takes_extensions_case_insensitively_and_keeps_dangling_links(library):
+    root, expected = library
+    assert find_videos([root]) == sorted(expected)
+    assert find_videos([root], glob="*.MP4") == [str(root / "Holiday Clip UPPER.MP4")]
+
+
+def test_one_record_per_file_with_the_reason(library, weights, tmp_path, capsys):
+    root, expected = library
+    out = tmp_path / "tags.jsonl"
+    rc = main(["tag", str(root), "--out", str(out), "--workers", "2", "--top-k", "3", "--timeout", "20", *weights, *CLIP])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    records = _records(out)
+    assert sorted(r["path"] for r in records) == sorted(expected)  # every file once
+    for r in records:
+        reason = expected[r["path"]]
+        if reason is None:
+            assert r["error"] is None, r
+            assert len(r["labels"]) == 3 and {x["label"] for x in r["labels"]} <= set(CLASSES)
+            assert r["video"]["codec"] and r["duration_s"] == pytest.approx(1.2, abs=0.11) and r["clips"] == 3
+        else:
+            assert r["error"] and reason in r["error"], r
+            assert r["labels"] == []
+    assert "6 tagged, 5 failed" in err
+    # the same command again: nothing left to do, nothing written twice
+    assert main(["tag", str(root), "--out", str(out), "--workers", "1", *weights, *CLIP]) == 0
+    assert len(_records(out)) == len(expected)
+    assert "11 already in" in capsys.readouterr().err
+
+
+def test_csv_output_and_shards_concatenate_to_the_whole(library, weights, tmp_path):
+    root, expected = library
+    parts = []
+    for k in range(3):
+        out = tmp_path / f"part{k}.csv"
+        assert main(["tag", str(root), "--out", str(out), "--shard", f"{k}/3", "--workers", "1", *weights, *CLIP]) == 0
+        lines = out.read_text(encoding="utf-8").splitlines()
+        assert lines[0].startswith("path,label,score")
+        parts.append(lines[1:])
+    import csv
+
+    rows = list(csv.reader(line for part in parts for line in part))
+    assert sorted(r[0] for r in rows) == sorted(expected)
+
+
+def test_a_file_that_hangs_the_decoder_is_abandoned(tmp_path, weights, capsys, monkeypatch):
+    # FFmpeg has no file that reliably hangs it (vidkit already refuses pipes and devices), so the
+    # decode of one file is made to block forever, in the worker process, as a stuck network mount would
+    import vidkit.engine.tagger as tagger
+
+    real = tagger.decode_for_tagging
+
+    def stalls(path, **kwargs):
+        if path.endswith("stuck.mp4"):
+            time.sleep(3600)
+        return (yield from real(path, **kwargs))
+
+    monkeypatch.setattr(tagger, "decode_for_tagging", stalls)
+    for name in ("fine.mp4", "stuck.mp4", "after.mp4"):
+        write_video(tmp_path / name, _frames(12, 0), fps=10)
+    out = tmp_path / "tags.jsonl"
+    start = time.monotonic()
+    assert main(["tag", str(tmp_path), "--out", str(out), "--timeout", "2", "--workers", "1", *weights, *CLIP]) == 0
+    assert time.monotonic() - start < 60
+    records = {os.path.basename(r["path"]): r for r in _records(out)}
+    assert records["fine.mp4"]["error"] is None and records["after.mp4"]["error"] is None  # the run went on
+    assert "hung" in records["stuck.mp4"]["error"]
+    assert "1 x the decoder hung" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(600)
+def test_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, weights):
+    source = tmp_path / "videos"
+    for i in range(16):
+        write_video(source / f"v{i:02d}.mp4", _frames(20, i), fps=10)
+    command = [sys.executable, "-m", "vidkit.cli", "tag", str(source), "--workers", "1", "--batch-size", "3", *weights, *CLIP]
+    whole = tmp_path / "whole.jsonl"
+    assert subprocess.run(command + ["--out", str(whole)], capture_output=True).returncode == 0
+
+    out = tmp_path / "resumed.jsonl"
+    proc = subprocess.Popen(command + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 4):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its decoding workers, mid-way
+    proc.wait()
+    done_before = out.read_text().count("\n")
+    assert 4 <= done_before < 16
+    with out.open("a") as f:
+        f.write('{"path": "/half/written')  # what a kill in the middle of a write leaves
+    result = subprocess.run(command + ["--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"{done_before} already in" in result.stderr
+    a, b = ({r["path"]: r for r in _records(p)} for p in (whole, out))
+    assert len(_records(out)) == 16 and sorted(a) == sorted(b)  # none lost, none twice, no broken line
+    for path in a:
+        assert [x["label"] for x in a[path]["labels"]] == [x["label"] for x in b[path]["labels"]]
+        np.testing.assert_allclose([x["score"] for x in a[path]["labels"]], [x["score"] for x in b[path]["labels"]], atol=1e-4)
+
+
+class _Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, len(CLASSES))
+
+    def forward(self, x):
+        return self.fc(x.mean((2, 3, 4)))
+
+
+def _peak_rss_of_tagging(path, spec, segment_s):
+    """Tag ``path`` segment by segment with a tiny model; the decoding worker reports how much its
+    peak memory grew while it decoded."""
+
+    def work(task, beat):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        outcome = yield from decode_for_tagging(task, spec=spec, segment_s=segment_s)
+        return {**outcome, "grew_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before}
+
+    grew = []
+
+    def events():
+        for event in isolated_map(work, [str(path)], workers=1, silence_s=30, prefetch=2):
+            if event[1] == "done":
+                grew.append(event[2]["grew_kib"])
+            time.sleep(0.002)  # a slower consumer: back-pressure, not a pile of clips
+            yield event
+
+    [result] = list(Tagger(_Tiny(), spec=spec, device=torch.device("cpu"), batch_size=4).run(events()))
+    return result, grew[0]
+
+
+def test_long_video_segments_stream_in_bounded_memory(tmp_path):
+    spec = ViewSpec(num_clips=1, num_crops=1, num_frames=4, interval_s=0.1, crop_size=96, test_scale=96)
+    short = write_video(tmp_path / "short.mp4", _frames(50, 0, (96, 128)), fps=10, options={"preset": "ultrafast"})
+    long = write_video(tmp_path / "long.mp4", (_frames(1, k % 7, (96, 128))[0] for k in range(3000)), fps=10,
+                       options={"preset": "ultrafast"})
+    a, grew_short = _peak_rss_of_tagging(short, spec, 1.0)
+    b, grew_long = _peak_rss_of_tagging(long, spec, 1.0)
+    assert len(a.segments) == 5 and len(b.segments) == 300
+    assert [round(s[0], 3) for s in b.segments[:3]] == [0.0, 1.0, 2.0] and b.segments[-1][1] == pytest.approx(300.0)
+    # all of the long video's clips together are 300 x 4 x 96 x 128 x 3 bytes = 44 MB; streamed, the
+    # worker's peak grows by about what the short one needs
+    assert grew_long - grew_short < 20_000, (grew_short, grew_long)
+    assert b.scores.shape == (len(CLASSES),) and torch.isclose(b.scores.sum(), torch.tensor(1.0))
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path, weights, capsys):
+    assert main(["tag", str(tmp_path), "--out", str(tmp_path / "o.jsonl")]) == 1
+    assert "--checkpoint" in capsys.readouterr().err
+    (tmp_path / "o.jsonl").write_text("this is someone else's file\n")
+    assert main(["tag", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), *weights, *CLIP]) == 1
+    assert "o.jsonl:1: not a vidkit tag record" in capsys.readouterr().err
+    assert (tmp_path / "o.jsonl").read_text() == "this is someone else's file\n"  # left as it was
+    assert main(["tag", str(tmp_path), "--out", str(tmp_path / "p.jsonl"), "--shard", "3/3", *weights, *CLIP]) == 1
+    assert "--shard 3/3" in capsys.readouterr().err

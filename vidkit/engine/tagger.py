@@ -1,0 +1,248 @@
+"""Batch tagging: every video of a list decoded in crash-isolated worker processes, clips of many
+videos batched through the model, one result per video.
+
+Workers (:func:`vidkit._pool.isolated_map`) only decode: :func:`decode_for_tagging` opens a video
+with frames scaled to the test scale and yields its clips — all at once for a whole-video label, or
+window by window with ``segment_s``, so a long video streams through in bounded memory. The parent
+(:class:`Tagger`) cuts the crops on the model's device, packs clips of consecutive videos into
+batches, and emits a video's result once all its clips have been through the model. A video whose
+worker crashed or hung, or that could not be decoded, gets a result with its ``error``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Sequence
+
+import torch
+import torch.nn as nn
+
+from vidkit.data.catalog import VIDEO_EXTENSIONS
+from vidkit.data.transforms import crop_box
+from vidkit.data.views import ViewSpec, crop_views
+from vidkit.engine.loop import Precision
+
+__all__ = ["TagResult", "Tagger", "decode_for_tagging", "find_videos"]
+
+_WINDOWS_PER_READ = 8  # segment windows decoded per read_at: bounds memory, amortises seeking back to a keyframe
+
+
+def find_videos(paths: Sequence[str | os.PathLike], *, glob: str | None = None) -> list[str]:
+    """Every video named by ``paths`` — files as given, folders searched recursively, ``.txt``/``.lst``
+    files read as lists of paths (one per line) — as absolute paths, sorted, without repeats.
+
+    In folders a file is a video by its extension (case-insensitive, :data:`VIDEO_EXTENSIONS`) or,
+    with ``glob``, by matching that pattern (``"*.mp4"``, ``"cam*/**/*.MOV"``, matched against the
+    path relative to the folder and against the name). Hidden entries are skipped. Dangling links
+    are kept: they are inputs too, and get a result saying so.
+    """
+    found: set[str] = set()
+    for given in paths:
+        given = os.path.abspath(os.path.expanduser(os.fspath(given)))
+        if os.path.isdir(given):
+            found.update(_walk(given, glob))
+        elif os.path.splitext(given)[1].lower() in (".txt", ".lst") and os.path.isfile(given):
+            base = os.path.dirname(given)
+            with open(given, encoding="utf-8") as f:
+                for line in f:
+                    line = line.strip()
+                    if line and not line.startswith("#"):
+                        found.add(os.path.abspath(os.path.join(base, os.path.expanduser(line))))
+        else:
+            found.add(given)  # a file, a link (dangling or not), or nothing: each gets a result
+    return sorted(found)
+
+
+def _walk(root: str, glob: str | None) -> Iterator[str]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.startswith("."):
+                continue
+            path = os.path.join(folder, name)
+            if glob is not None:
+                relative = os.path.relpath(path, root)
+                if fnmatch.fnmatch(relative, glob) or fnmatch.fnmatch(name, glob):
+                    yield path
+            elif os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS:
+                yield path
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The timing of one segment, in the terms a clip sampler reads."""
+
+    start_s: float
+    duration_s: float
+    fps: float
+
+
+def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = None, backend: str = "pyav",
+                       timeout_s: float = 60.0):
+    """A generator for the worker processes: yields ``{"segment", "clips", "clip_of_view", "boxes"}``
+    for the whole video, or for each ``segment_s`` window (``segment`` = ``(index, start_s, end_s)``),
+    and returns ``{"info": ..., "error": None}`` — or ``{"info": None, "error": reason}`` when the video
+    cannot be read (decoding errors are results, not crashes)."""
+    from vidkit.errors import VideoDecodeError
+    from vidkit.io import open_video
+
+    if os.path.islink(path) and not os.path.exists(path):
+        return {"info": None, "error": f"a dangling link (to {os.readlink(path)})"}
+    try:
+        with open_video(path, backend=backend, timeout_s=timeout_s, short_side=spec.test_scale) as video:
+            info = video.info
+            sampler = spec.sampler()
+            if segment_s is None:
+                windows = [(None, info)]
+            else:
+                end = info.start_s + info.duration_s
+                count = max(1, int(-(-(info.duration_s - 1e-6) // segment_s)))
+                windows = [((k, info.start_s + k * segment_s, min(info.start_s + (k + 1) * segment_s, end)),
+                            _Window(info.start_s + k * segment_s,
+                                    max(min(segment_s, end - info.start_s - k * segment_s), 1.0 / (info.fps or 25)),
+                                    info.fps)) for k in range(count)]
+            for first in range(0, len(windows), _WINDOWS_PER_READ):
+                group = windows[first: first + _WINDOWS_PER_READ]
+                plans = [sampler(timing) for _, timing in group]
+                temporal = [list(dict.fromkeys(p.timestamps for p in window)) for window in plans]
+                frames = video.read_at([t for window in temporal for times in window for t in times])
+                offset = 0
+                for (segment, _), window_plans, window_times in zip(group, plans, temporal):
+                    n = len(window_times)
+                    clips = frames.data[offset * spec.num_frames: (offset + n) * spec.num_frames]
+                    offset += n
+                    clips = clips.reshape(n, spec.num_frames, *clips.shape[1:]).clone()
+                    where = {times: i for i, times in enumerate(window_times)}
+                    height, width = clips.shape[2:4]
+                    yield {"segment": segment, "clips": clips,
+                           "clip_of_view": torch.tensor([where[p.timestamps] for p in window_plans]),
+                           "boxes": torch.tensor([crop_box(height, width, spec.crop_size, p.crop_index, p.num_crops)
+                                                  for p in window_plans])}
+            return {"info": _describe(info, video.warnings), "error": None}
+    except VideoDecodeError as e:
+        return {"info": None, "error": e.reason}
+    except ValueError as e:  # no usable timing (the samplers say why)
+        return {"info": None, "error": str(e)}
+
+
+def _describe(info, warnings) -> dict:
+    keep = ("container", "codec", "width", "height", "fps", "duration_s", "num_frames", "num_frames_exact", "is_vfr",
+            "rotation", "has_b_frames", "keyframe_interval_s")
+    d = {k: getattr(info, k) for k in keep}
+    d["warnings"] = sorted(set(warnings))
+    return d
+
+
+@dataclass
+class TagResult:
+    """One video's result: ``scores`` (mean class probabilities over its clips) or ``error``;
+    ``segments``: ``[(start_s, end_s, scores)]`` with ``segment_s``."""
+
+    path: str
+    scores: torch.Tensor | None = None
+    error: str | None = None
+    info: dict | None = None
+    clips: int = 0
+    segments: list[tuple[float, float, torch.Tensor]] = field(default_factory=list)
+
+
+@dataclass
+class _Video:
+    path: str
+    waiting: int = 0  # clips queued, not yet through the model
+    total: torch.Tensor | None = None
+    clips: int = 0
+    segments: dict[int, list] = field(default_factory=dict)  # index -> [start, end, summed probs, clip count]
+    outcome: dict | None = None  # the worker's return value (or failure), once it finished
+
+
+class Tagger:
+    """Consume :func:`vidkit._pool.isolated_map` events of :func:`decode_for_tagging` and yield a
+    :class:`TagResult` per video, as soon as its last clip has been through the model."""
+
+    def __init__(self, model: nn.Module, *, spec: ViewSpec, device: torch.device, precision: Precision = Precision(),
+                 batch_size: int = 32, transform=None):
+        from vidkit.data.transforms import ClipTransform
+
+        self.model = model.eval()
+        self.spec = spec
+        self.device = device
+        self.precision = precision
+        self.batch_size = batch_size
+        self.transform = transform or ClipTransform()
+        self.clips_done = 0
+
+    @torch.inference_mode()
+    def run(self, events: Iterable[tuple[str, str, object]]) -> Iterator[TagResult]:
+        videos: dict[str, _Video] = {}
+        queue: list[tuple[_Video, int | None, torch.Tensor]] = []  # (video, segment, views [V, 3, T, S, S])
+        queued = 0
+        for path, kind, value in events:
+            video = videos.setdefault(path, _Video(path))
+            if kind == "item":
+                views = crop_views(value["clips"].to(self.device, non_blocking=True), value["clip_of_view"],
+                                   value["boxes"], self.spec.crop_size)
+                segment = value["segment"]
+                if segment is not None:
+                    video.segments[segment[0]] = [segment[1], segment[2], None, 0]
+                queue.append((video, None if segment is None else segment[0], self.transform.normalize(views)))
+                video.waiting += 1
+                queued += len(views)
+                if queued >= self.batch_size:
+                    yield from self._flush(queue, videos)
+                    queued = 0
+                continue
+            video.outcome = {"error": _failure_text(kind, value)} if kind != "done" else value
+            if video.waiting == 0:
+                yield self._result(videos.pop(path))
+        yield from self._flush(queue, videos)
+        for path in list(videos):  # events ended (closed pool): whatever finished is reported
+            if videos[path].outcome is not None and videos[path].waiting == 0:
+                yield self._result(videos.pop(path))
+
+    def _flush(self, queue: list, videos: dict) -> Iterator[TagResult]:
+        if not queue:
+            return
+        x = torch.cat([views for _, _, views in queue])
+        probs = []
+        for chunk in x.split(self.batch_size):
+            with self.precision.autocast(self.device):
+                probs.append(self.model(self.precision.prepare(chunk)).float().softmax(-1))
+        probs = torch.cat(probs).cpu()
+        self.clips_done += len(x)
+        offset = 0
+        for video, segment, views in queue:
+            p = probs[offset: offset + len(views)]
+            offset += len(views)
+            mean = p.mean(0)
+            video.total = mean if video.total is None else video.total + mean
+            video.clips += len(views)
+            if segment is not None:
+                entry = video.segments[segment]
+                entry[2] = p.sum(0) if entry[2] is None else entry[2] + p.sum(0)
+                entry[3] += len(views)
+            video.waiting -= 1
+        queue.clear()
+        for path in [p for p, v in videos.items() if v.outcome is not None and v.waiting == 0]:
+            yield self._result(videos.pop(path))
+
+    @staticmethod
+    def _result(video: _Video) -> TagResult:
+        outcome = video.outcome or {}
+        error = outcome.get("error")
+        items = max(1, (len(video.segments) or 1))
+        scores = None if error or video.total is None else video.total / items
+        segments = [(start, end, summed / count) for _, (start, end, summed, count) in sorted(video.segments.items())
+                    if summed is not None] if not error else []
+        if error is None and scores is None:
+            error = "no clips could be read"
+        return TagResult(path=video.path, scores=scores, error=error, info=outcome.get("info"), clips=video.clips,
+                         segments=segments)
+
+
+def _failure_text(kind: str, value) -> str:
+    if kind == "failed":
+        return getattr(value, "reason", str(value))
+    return f"unexpected error while decoding ({value})"  # "error": an exception the worker did not expect
