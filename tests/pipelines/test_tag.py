@@ -139,9 +139,10 @@ def test_csv_output_and_shards_concatenate_to_the_whole(library, weights, tmp_pa
     assert sorted(r[0] for r in rows) == sorted(expected)
 
 
-def test_a_file_that_hangs_the_decoder_is_abandoned(tmp_path, weights, capsys, monkeypatch):
-    # FFmpeg has no file that reliably hangs it (vidkit already refuses pipes and devices), so the
-    # decode of one file is made to block forever, in the worker process, as a stuck network mount would
+def test_a_file_that_hangs_or_crashes_the_decoder_costs_only_that_file(tmp_path, weights, capsys, monkeypatch):
+    # FFmpeg has no file that reliably hangs or crashes it (vidkit already refuses pipes and devices),
+    # so in the worker process the decode of one file blocks forever, as a stuck network mount would,
+    # and another's kills its process, as a decoder segfault does
     import vidkit.engine.tagger as tagger
 
     real = tagger.decode_for_tagging
@@ -149,10 +150,12 @@ def test_a_file_that_hangs_the_decoder_is_abandoned(tmp_path, weights, capsys, m
     def stalls(path, **kwargs):
         if path.endswith("stuck.mp4"):
             time.sleep(3600)
+        if path.endswith("crash.mp4"):
+            os.kill(os.getpid(), signal.SIGSEGV)
         return (yield from real(path, **kwargs))
 
     monkeypatch.setattr(tagger, "decode_for_tagging", stalls)
-    for name in ("fine.mp4", "stuck.mp4", "after.mp4"):
+    for name in ("crash.mp4", "fine.mp4", "stuck.mp4", "after.mp4"):
         write_video(tmp_path / name, _frames(12, 0), fps=10)
     out = tmp_path / "tags.jsonl"
     start = time.monotonic()
@@ -161,7 +164,9 @@ def test_a_file_that_hangs_the_decoder_is_abandoned(tmp_path, weights, capsys, m
     records = {os.path.basename(r["path"]): r for r in _records(out)}
     assert records["fine.mp4"]["error"] is None and records["after.mp4"]["error"] is None  # the run went on
     assert "hung" in records["stuck.mp4"]["error"]
-    assert "1 x the decoder hung" in capsys.readouterr().err
+    assert records["crash.mp4"]["error"] == "the decoder crashed (killed by SIGSEGV)"
+    err = capsys.readouterr().err
+    assert "1 x the decoder hung" in err and "1 x the decoder crashed" in err and "2 tagged, 2 failed" in err
 
 
 @pytest.mark.timeout(600)
