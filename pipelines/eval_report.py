@@ -36,7 +36,7 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
     from vidkit.data.transforms import ClipTransform
     from vidkit.data.views import VideoViews
     from vidkit.engine import distributed
-    from vidkit.engine.evaluator import predict_views, views_loader
+    from vidkit.engine.evaluator import decoded_views, predict_views
     from vidkit.engine.loop import resolve_precision
 
     started = time.monotonic()
@@ -49,7 +49,7 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
         model = model.to(ctx.device, memory_format=torch.channels_last_3d if precision.channels_last else torch.preserve_format)
         dataset = VideoViews(samples, spec, backend=backend, timeout_s=timeout_s)
         mine = range(ctx.rank, len(entries), ctx.world_size)
-        loader = views_loader(dataset, indices=mine, workers=workers, pin_memory=ctx.device.type == "cuda")
+        items = decoded_views(dataset, mine, workers=workers, silence_s=timeout_s + 30)
         transform = ClipTransform()  # normalisation only: the views arrive scaled and cropped
         if ctx.is_main:
             print(f"vidkit eval: {loaded.name} on {catalog.name} {catalog.split} ({len(entries)} videos listed, "
@@ -60,7 +60,7 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
                 print(f"vidkit eval: warning: {w}", file=sys.stderr)
         part = {"index": [], "logits": [], "records": {}}
         bar = _progress(len(mine), enabled=ctx.is_main)
-        for result in predict_views(model, loader, transform=transform, crop_size=spec.crop_size, device=ctx.device,
+        for result in predict_views(model, items, transform=transform, crop_size=spec.crop_size, device=ctx.device,
                                     precision=precision, batch_size=batch_size):
             part["records"][result.index] = _record(entries[result.index], result)
             if result.error is None:

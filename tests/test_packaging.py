@@ -24,11 +24,11 @@ def test_configs_ship_inside_the_package():
 
 def test_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "vidkit.cli", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("train", "eval", "tag", "info", "mv", "models", "bench", "prepare"):
+    for command in ("train", "eval", "tag", "scan", "info", "mv", "models", "bench", "prepare"):
         assert f"    {command} " in out, command
 
 
 def test_planned_command_says_not_yet_and_fails():
-    result = subprocess.run([sys.executable, "-m", "vidkit.cli", "tag", "x"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "vidkit.cli", "mv", "x"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "not yet available" in result.stderr

@@ -213,3 +213,27 @@ def test_eval_on_a_folder_per_class_dataset(trained, tiny_root, tmp_path, capsys
     a, b = (np.load(d / "scores.npz") for d in (same, out))
     np.testing.assert_allclose(a["logits"][np.argsort(a["labels"], kind="stable")],
                                b["logits"][np.argsort(b["labels"], kind="stable")], atol=1e-5)
+
+
+def test_a_decoder_crash_costs_only_its_video(trained, kinetics_root, tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from vidkit.data import views
+
+    root, _, _ = kinetics_root
+    real = views.VideoViews._read
+    victim = sorted(p for p in (root / "val").rglob("*.mp4"))[-1]
+
+    def crashing(self, path):
+        if path == str(victim):
+            os.kill(os.getpid(), signal.SIGSEGV)  # in the decoding worker, as a segfaulting decoder would
+        return real(self, path)
+
+    monkeypatch.setattr(views.VideoViews, "_read", crashing)
+    out = tmp_path / "eval"
+    assert main(["eval", "--checkpoint", str(trained), "--data", "kinetics", "--data-root", str(root), "--views", "1x1",
+                 "--workers", "1", "--out", str(out)]) == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["videos"]["evaluated"] == 5 and results["videos"]["undecodable"] == 2
+    assert any("the decoder crashed (killed by SIGSEGV)" in f for f in results["failed"])

@@ -1,26 +1,24 @@
 """Multi-view inference: per-view logits for every video of a :class:`~vidkit.data.views.VideoViews` set.
 
-Each loader item is one video with all its views (decoded once, in a worker); on the model's device
+Each item is one video with all its views (decoded once, in a worker process); on the model's device
 the views are cut from the clips and normalised, views of several videos are packed into batches of
-``batch_size`` clips, and each video's logits come back in input order — with the videos that could
-not be read in their place, carrying their error.
+``batch_size`` clips, and each video's logits come back in the order the items came — with the videos
+that could not be read in their place, carrying their error.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader
 
 from vidkit.data.transforms import ClipTransform
 from vidkit.data.views import VideoViews, crop_views
 from vidkit.engine.loop import Precision
 
-__all__ = ["VideoResult", "predict_views", "views_loader"]
+__all__ = ["VideoResult", "decoded_views", "predict_views"]
 
 
 @dataclass
@@ -35,19 +33,25 @@ class VideoResult:
     warnings: tuple[str, ...] = ()
 
 
-def _one(items: list[dict]) -> dict:
-    return items[0]
+def decoded_views(dataset: VideoViews, indices: Iterable[int], *, workers: int = 0, silence_s: float = 120.0) -> Iterator[dict]:
+    """The items of ``dataset`` at ``indices``, decoded in ``workers`` crash-isolated processes
+    (:func:`vidkit._pool.isolated_map`), in the order they finish; with ``workers=0`` in this process,
+    in order. A video whose decoder crashes or stalls for ``silence_s`` comes back as an error item,
+    and the run goes on."""
+    if workers == 0:
+        yield from (dataset[i] for i in indices)
+        return
+    from vidkit._pool import isolated_map
 
+    def work(index, beat):
+        return dataset[index]
 
-def views_loader(dataset: VideoViews, *, indices: Iterable[int] | None = None, workers: int = 0, pin_memory: bool = False,
-                 prefetch: int = 2) -> DataLoader:
-    """Videos one by one (all views each), decoded in ``workers`` processes, in ``indices`` order."""
-    from torch.utils.data import Subset
-
-    data = dataset if indices is None else Subset(dataset, list(indices))
-    return DataLoader(data, batch_size=1, collate_fn=_one, num_workers=workers, pin_memory=pin_memory,
-                      prefetch_factor=prefetch if workers else None, persistent_workers=False,
-                      multiprocessing_context="fork" if workers and os.name == "posix" else None)
+    for index, kind, value in isolated_map(work, list(indices), workers=workers, silence_s=silence_s, what="decoder"):
+        if kind == "done":
+            yield value
+        elif kind in ("failed", "error"):
+            reason = getattr(value, "reason", None) or f"unexpected error while decoding ({value})"
+            yield {"index": index, "label": dataset.samples[index][1], "error": reason}
 
 
 @torch.inference_mode()
