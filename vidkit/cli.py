@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidkit", description="Video understanding on today's PyTorch.")
     parser.add_argument("--version", action="version", version=f"vidkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_eval, _add_tag, _add_scan, _add_info, _add_models, _add_bench):
+    for name in _PIPELINES:
+        _add_pipeline(commands, name)
+    for add in (_add_info, _add_models, _add_bench):
         add(commands)
     for name, summary in _PLANNED.items():
         sub = commands.add_parser(name, help=f"{summary} (not yet available)", description=f"{summary}. Not yet available.")
@@ -120,48 +122,31 @@ def _describe(r: dict) -> str:
     return "\n".join([r["path"]] + [f"  {k:<10} {v}" for k, v in rows])
 
 
-# -- vidkit train -------------------------------------------------------------------------------
-def _add_train(commands) -> None:
-    from pipelines.train import add_arguments, run
-
-    sub = commands.add_parser("train", help="train a model (built-in synthetic data by default)",
-                              description="Train a video model. With no data arguments it trains on the built-in synthetic-motion set.")
-    add_arguments(sub)
-    sub.set_defaults(run=run)
-
-
-# -- vidkit eval --------------------------------------------------------------------------------
-def _add_eval(commands) -> None:
-    from pipelines.evaluate import add_arguments, run
-
-    sub = commands.add_parser("eval", help="test a checkpoint with the multi-view protocol (Kinetics, SSv2, folders, synthetic)",
-                              description="Test a checkpoint on a dataset as downloaded, with the standard multi-view protocol "
-                                          "(Kinetics: 10 clips x 3 crops; SSv2: 2 x 3), each video decoded once for all its views.")
-    add_arguments(sub)
-    sub.set_defaults(run=run)
+# -- the jobs in pipelines/: train, eval, tag, scan ------------------------------------------------
+# Each pipelines module adds its own arguments and runs from the parsed namespace.
+_PIPELINES = {
+    "train": ("pipelines.train", "train a model (built-in synthetic data by default)",
+              "Train a video model. With no data arguments it trains on the built-in synthetic-motion set."),
+    "eval": ("pipelines.evaluate", "test a checkpoint with the multi-view protocol (Kinetics, SSv2, folders, synthetic)",
+             "Test a checkpoint on a dataset as downloaded, with the standard multi-view protocol "
+             "(Kinetics: 10 clips x 3 crops; SSv2: 2 x 3), each video decoded once for all its views."),
+    "tag": ("pipelines.tag", "label every video in folders or lists (resumable; broken files recorded)",
+            "Label every video found under PATHs: one record per file, appended as made; files that cannot be "
+            "decoded get a record with the reason. Run the same command again after a kill to finish the rest."),
+    "scan": ("pipelines.scan", "check a dataset: videos found, missing, undecodable; write its manifest",
+             "Check a dataset as downloaded: which listed videos are there, missing or undecodable (and why), their "
+             "durations and frame rates; writes a manifest (path, size, duration, fps)."),
+}
 
 
-# -- vidkit tag ---------------------------------------------------------------------------------
-def _add_tag(commands) -> None:
-    from pipelines.tag import add_arguments, run
+def _add_pipeline(commands, name: str) -> None:
+    import importlib
 
-    sub = commands.add_parser("tag", help="label every video in folders or lists (resumable; broken files recorded)",
-                              description="Label every video found under PATHs: one record per file, appended as made; "
-                                          "files that cannot be decoded get a record with the reason. Run the same "
-                                          "command again after a kill to finish the rest.")
-    add_arguments(sub)
-    sub.set_defaults(run=run)
-
-
-# -- vidkit scan --------------------------------------------------------------------------------
-def _add_scan(commands) -> None:
-    from pipelines.scan import add_arguments, run
-
-    sub = commands.add_parser("scan", help="check a dataset: videos found, missing, undecodable; write its manifest",
-                              description="Check a dataset as downloaded: which listed videos are there, missing or undecodable "
-                                          "(and why), their durations and frame rates; writes a manifest (path, size, duration, fps).")
-    add_arguments(sub)
-    sub.set_defaults(run=run)
+    module_name, summary, description = _PIPELINES[name]
+    module = importlib.import_module(module_name)
+    sub = commands.add_parser(name, help=summary, description=description)
+    module.add_arguments(sub)
+    sub.set_defaults(run=module.run)
 
 
 # -- vidkit models ------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ import subprocess
 import sys
 import time
 
-import av
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
+from tests.io.conftest import _write_audio
 from vidkit._pool import isolated_map
 from vidkit.cli import main
 from vidkit.data.views import ViewSpec
@@ -30,20 +30,6 @@ CLIP = ["--num-frames", "4", "--interval-s", "0.1", "--crop-size", "32"]
 def _frames(n, seed, size=(32, 48)):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (n, *size, 3), dtype=torch.uint8, generator=g)
-
-
-def _audio_only(path):
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("aac", rate=16000)
-        stream.layout = "mono"
-        for i in range(8):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +54,7 @@ def library(tmp_path_factory):
     expected[str(bad / "empty.mp4")] = "empty file"
     (bad / "notes.mp4").write_text("not a video\n" * 50)
     expected[str(bad / "notes.mp4")] = ""  # some reason, FFmpeg's words
-    _audio_only(bad / "speech.mp4")
+    _write_audio(bad / "speech.mp4")
     expected[str(bad / "speech.mp4")] = "no video stream"
     whole = write_video(bad / "whole.mp4", _frames(40, 9), fps=10, options={"movflags": ""}).read_bytes()
     (bad / "whole.mp4").unlink()

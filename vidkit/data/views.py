@@ -21,11 +21,11 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from vidkit.data.samplers import MultiViewSampler
+from vidkit.data.samplers import ClipPlan, MultiViewSampler
 from vidkit.data.transforms import crop_box
 from vidkit.errors import VideoDecodeError
 
-__all__ = ["ViewSpec", "VideoViews", "crop_views"]
+__all__ = ["ViewSpec", "VideoViews", "crop_views", "read_views"]
 
 
 @dataclass(frozen=True)
@@ -105,31 +105,41 @@ class VideoViews(Dataset):
         with opened() as video:
             info = video.info
             plans = self.sampler(info)
-            if self.per_view:
-                reads = None
-            else:  # one read_at for every distinct clip, in clip order: the result is the clips, end to end
-                temporal = list(dict.fromkeys(plan.timestamps for plan in plans))
-                reads = [video.read_at([t for times in temporal for t in times])]
-        if reads is None:  # PySlowFast's way: open and decode the video again for every view
-            temporal = [plan.timestamps for plan in plans]
-            reads = []
-            for times in temporal:
-                with opened() as video:
-                    reads.append(video.read_at(times))
-        t = self.spec.num_frames
-        data = torch.cat([r.data for r in reads]) if len(reads) > 1 else reads[0].data
-        pts = torch.cat([r.pts for r in reads]) if len(reads) > 1 else reads[0].pts
-        clip_of = {times: i for i, times in enumerate(temporal)}
-        height, width = data.shape[1:3]
-        boxes = [crop_box(height, width, self.spec.crop_size, plan.crop_index, plan.num_crops) for plan in plans]
-        clip_of_view = list(range(len(plans))) if self.per_view else [clip_of[plan.timestamps] for plan in plans]
-        return info, {
-            "clips": data.view(len(temporal), t, height, width, 3), "clip_of_view": torch.tensor(clip_of_view),
-            "boxes": torch.tensor(boxes, dtype=torch.long),
-            "timestamps": torch.tensor([plan.timestamps for plan in plans], dtype=torch.float64),
-            "pts": pts.view(len(temporal), t)[clip_of_view], "padded": torch.tensor([plan.padded for plan in plans]),
-            "warnings": sorted({w for r in reads for w in r.warnings}),
-        }
+            if not self.per_view:
+                return info, read_views(video, [plans], self.spec.crop_size)[0]
+        views = []
+        for plan in plans:  # PySlowFast's way: open and decode the video again for every view
+            with opened() as video:
+                views += read_views(video, [[plan]], self.spec.crop_size)
+        merged = {key: torch.cat([v[key] for v in views]) for key in ("clips", "boxes", "timestamps", "pts", "padded")}
+        return info, {**merged, "clip_of_view": torch.arange(len(views)),
+                      "warnings": sorted({w for v in views for w in v["warnings"]})}
+
+
+def read_views(video, groups: Sequence[Sequence[ClipPlan]], crop_size: int) -> list[dict]:
+    """Read the views of every group of plans (a video's test views; or a tagging window's) with one
+    ``read_at`` over the groups' distinct clips, and describe each group as a :class:`VideoViews`
+    item does: ``clips`` uint8 ``[C, T, H, W, 3]``, ``clip_of_view``, ``boxes``, ``timestamps``,
+    ``pts``, ``padded``, ``warnings``. The crops of one clip share its frames; ``clips`` are views of
+    the one decoded tensor (``clone()`` one to keep it alone)."""
+    temporal = [list(dict.fromkeys(plan.timestamps for plan in plans)) for plans in groups]
+    frames = video.read_at([t for clips in temporal for times in clips for t in times])
+    num_frames = len(groups[0][0].timestamps)
+    height, width = frames.data.shape[1:3]
+    data = frames.data.view(-1, num_frames, height, width, 3)
+    pts = frames.pts.view(-1, num_frames)
+    out, first = [], 0
+    for plans, clips in zip(groups, temporal):
+        where = {times: first + i for i, times in enumerate(clips)}
+        index = [where[plan.timestamps] for plan in plans]
+        out.append({
+            "clips": data[first: first + len(clips)], "clip_of_view": torch.tensor(index) - first,
+            "boxes": torch.tensor([crop_box(height, width, crop_size, p.crop_index, p.num_crops) for p in plans],
+                                  dtype=torch.long),
+            "timestamps": torch.tensor([p.timestamps for p in plans], dtype=torch.float64), "pts": pts[index],
+            "padded": torch.tensor([p.padded for p in plans]), "warnings": list(frames.warnings)})
+        first += len(clips)
+    return out
 
 
 def crop_views(clips: torch.Tensor, clip_of_view: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:

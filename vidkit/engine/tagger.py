@@ -20,8 +20,7 @@ import torch
 import torch.nn as nn
 
 from vidkit.data.catalog import VIDEO_EXTENSIONS
-from vidkit.data.transforms import crop_box
-from vidkit.data.views import ViewSpec, crop_views
+from vidkit.data.views import ViewSpec, crop_views, read_views
 from vidkit.engine.loop import Precision
 
 __all__ = ["TagResult", "Tagger", "decode_for_tagging", "find_videos"]
@@ -105,21 +104,11 @@ def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = N
                                     info.fps)) for k in range(count)]
             for first in range(0, len(windows), _WINDOWS_PER_READ):
                 group = windows[first: first + _WINDOWS_PER_READ]
-                plans = [sampler(timing) for _, timing in group]
-                temporal = [list(dict.fromkeys(p.timestamps for p in window)) for window in plans]
-                frames = video.read_at([t for window in temporal for times in window for t in times])
-                offset = 0
-                for (segment, _), window_plans, window_times in zip(group, plans, temporal):
-                    n = len(window_times)
-                    clips = frames.data[offset * spec.num_frames: (offset + n) * spec.num_frames]
-                    offset += n
-                    clips = clips.reshape(n, spec.num_frames, *clips.shape[1:]).clone()
-                    where = {times: i for i, times in enumerate(window_times)}
-                    height, width = clips.shape[2:4]
-                    yield {"segment": segment, "clips": clips,
-                           "clip_of_view": torch.tensor([where[p.timestamps] for p in window_plans]),
-                           "boxes": torch.tensor([crop_box(height, width, spec.crop_size, p.crop_index, p.num_crops)
-                                                  for p in window_plans])}
+                views = read_views(video, [sampler(timing) for _, timing in group], spec.crop_size)
+                for (segment, _), item in zip(group, views):
+                    # cloned: a window's clips alone cross the pipe, not the whole group's frames
+                    yield {"segment": segment, "clips": item["clips"].clone(), "clip_of_view": item["clip_of_view"],
+                           "boxes": item["boxes"]}
             return {"info": _describe(info, video.warnings), "error": None}
     except VideoDecodeError as e:
         return {"info": None, "error": e.reason}
