@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--glob", metavar="PATTERN", help="in folders, take files matching this (e.g. '*.MOV') instead of known video extensions")
     parser.add_argument("--top-k", type=int, default=5, help="labels per video (default 5)")
     parser.add_argument("--segments", type=float, metavar="SECONDS", help="also label each window of this length (long videos stream)")
+    parser.add_argument("--stride", type=float, metavar="SECONDS", help="with --segments: a window starts every STRIDE s (default: "
+                                                                        "the window length; shorter slides overlapping windows)")
     parser.add_argument("--views", metavar="NxM", help="clips x crops per video (or per segment): default 3x1 (1x1 with --segments)")
     parser.add_argument("--num-frames", type=int)
     parser.add_argument("--interval-s", type=float)
@@ -80,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
           f"{spec.num_clips}x{spec.num_crops} views of {spec.num_frames} frames"
           + (f" per {args.segments:g} s segment" if args.segments else ""), file=sys.stderr)
     workers = args.workers if args.workers is not None else max(1, min(8, (os.cpu_count() or 2) - 1))
-    work = partial(_decode, spec=spec, segment_s=args.segments, backend=args.backend, timeout_s=args.timeout)
+    if args.stride is not None and (not args.segments or args.stride <= 0):
+        raise ConfigError("--stride goes with --segments, and is a positive number of seconds")
+    work = partial(_decode, spec=spec, segment_s=args.segments, stride_s=args.stride, backend=args.backend,
+                   timeout_s=args.timeout)
     tagger = Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size)
     failures: collections.Counter = collections.Counter()
     tagged = 0

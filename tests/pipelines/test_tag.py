@@ -241,3 +241,15 @@ def test_bad_arguments_are_one_line_errors(tmp_path, weights, capsys):
     assert (tmp_path / "o.jsonl").read_text() == "this is someone else's file\n"  # left as it was
     assert main(["tag", str(tmp_path), "--out", str(tmp_path / "p.jsonl"), "--shard", "3/3", *weights, *CLIP]) == 1
     assert "--shard 3/3" in capsys.readouterr().err
+
+
+def test_sliding_windows_with_a_stride(tmp_path, weights, capsys):
+    write_video(tmp_path / "ten.mp4", _frames(100, 0), fps=10)  # 10 s
+    out = tmp_path / "tags.jsonl"
+    assert main(["tag", str(tmp_path), "--out", str(out), "--segments", "4", "--stride", "2", "--workers", "1",
+                 "--top-k", "1", *weights, *CLIP]) == 0, capsys.readouterr().err
+    [record] = _records(out)
+    assert [(s["start_s"], s["end_s"]) for s in record["segments"]] == [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0), (6.0, 10.0)]
+    assert record["clips"] == 4 and len(record["labels"]) == 1
+    assert main(["tag", str(tmp_path), "--out", str(tmp_path / "x.jsonl"), "--stride", "2", *weights, *CLIP]) == 1
+    assert "--stride goes with --segments" in capsys.readouterr().err

@@ -78,10 +78,11 @@ class _Window:
     fps: float
 
 
-def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = None, backend: str = "pyav",
-                       timeout_s: float = 60.0):
+def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = None, stride_s: float | None = None,
+                       backend: str = "pyav", timeout_s: float = 60.0):
     """A generator for the worker processes: yields ``{"segment", "clips", "clip_of_view", "boxes"}``
-    for the whole video, or for each ``segment_s`` window (``segment`` = ``(index, start_s, end_s)``),
+    for the whole video, or for each ``segment_s`` window (``segment`` = ``(index, start_s, end_s)``;
+    windows start every ``stride_s``, default ``segment_s``: a shorter stride slides overlapping windows),
     and returns ``{"info": ..., "error": None}`` — or ``{"info": None, "error": reason}`` when the video
     cannot be read (decoding errors are results, not crashes)."""
     from vidkit.errors import VideoDecodeError
@@ -93,15 +94,7 @@ def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = N
         with open_video(path, backend=backend, timeout_s=timeout_s, short_side=spec.test_scale) as video:
             info = video.info
             sampler = spec.sampler()
-            if segment_s is None:
-                windows = [(None, info)]
-            else:
-                end = info.start_s + info.duration_s
-                count = max(1, int(-(-(info.duration_s - 1e-6) // segment_s)))
-                windows = [((k, info.start_s + k * segment_s, min(info.start_s + (k + 1) * segment_s, end)),
-                            _Window(info.start_s + k * segment_s,
-                                    max(min(segment_s, end - info.start_s - k * segment_s), 1.0 / (info.fps or 25)),
-                                    info.fps)) for k in range(count)]
+            windows = [(None, info)] if segment_s is None else _windows(info, segment_s, stride_s or segment_s)
             for first in range(0, len(windows), _WINDOWS_PER_READ):
                 group = windows[first: first + _WINDOWS_PER_READ]
                 views = read_views(video, [sampler(timing) for _, timing in group], spec.crop_size)
@@ -114,6 +107,20 @@ def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = N
         return {"info": None, "error": e.reason}
     except ValueError as e:  # no usable timing (the samplers say why)
         return {"info": None, "error": str(e)}
+
+
+def _windows(info, length: float, stride: float) -> list[tuple[tuple[int, float, float], _Window]]:
+    """Windows of ``length`` seconds starting every ``stride`` seconds, the last one ending at the video's
+    end (shorter when the video is), each with the timing its clips are planned in."""
+    first, end = info.start_s, info.start_s + info.duration_s
+    count = 1 + max(0, int(-(-(info.duration_s - length - 1e-6) // stride)))
+    frame = 1.0 / (info.fps or 25)
+    out = []
+    for k in range(count):
+        start = first + k * stride
+        stop = min(start + length, end)
+        out.append(((k, start, stop), _Window(start, max(stop - start, frame), info.fps)))
+    return out
 
 
 def _describe(info, warnings) -> dict:
