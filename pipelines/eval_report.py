@@ -136,7 +136,7 @@ def _gather(part: dict, ctx, out: Path) -> dict:
 
 def write_report(out: Path, *, loaded, catalog, entries, spec, preset, classes, merged, aggregate_how, seconds, device,
                  world_size) -> dict:
-    from vidkit.data.scan import manifest_hash, write_manifest
+    from vidkit.data.scan import write_manifest
     from vidkit.engine.metrics import aggregate, classification_report
     from vidkit.engine.plots import plot_confusion
 

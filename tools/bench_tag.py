@@ -22,7 +22,7 @@ import torch
 
 from vidkit._pool import isolated_map
 from vidkit.bench import default_bench_video
-from vidkit.data.views import ViewSpec, crop_views
+from vidkit.data.views import ViewSpec
 from vidkit.engine.loop import resolve_precision
 from vidkit.engine.tagger import Tagger, decode_for_tagging, find_videos
 from vidkit.models import build
