@@ -29,6 +29,6 @@ def test_help_lists_every_command():
 
 
 def test_planned_command_says_not_yet_and_fails():
-    result = subprocess.run([sys.executable, "-m", "vidkit.cli", "mv", "x"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "vidkit.cli", "prepare", "x"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "not yet available" in result.stderr

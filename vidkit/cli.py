@@ -13,7 +13,6 @@ from vidkit.errors import VidkitError
 
 # Commands whose issue has not landed yet: they exist so that `vidkit --help` shows the whole tool.
 _PLANNED = {
-    "mv": "extract compressed-domain motion vectors",
     "prepare": "re-encode a dataset for fast sampling",
 }
 
@@ -40,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _PIPELINES:
         _add_pipeline(commands, name)
-    for add in (_add_info, _add_models, _add_bench):
+    for add in (_add_info, _add_mv, _add_models, _add_bench):
         add(commands)
     for name, summary in _PLANNED.items():
         sub = commands.add_parser(name, help=f"{summary} (not yet available)", description=f"{summary}. Not yet available.")
@@ -147,6 +146,64 @@ def _add_pipeline(commands, name: str) -> None:
     sub = commands.add_parser(name, help=summary, description=description)
     module.add_arguments(sub)
     sub.set_defaults(run=module.run)
+
+
+# -- vidkit mv ----------------------------------------------------------------------------------
+def _add_mv(commands) -> None:
+    sub = commands.add_parser("mv", help="extract the motion vectors the codec stored, as dense fields",
+                              description="Write every frame's motion-vector field (from the bitstream, no optical flow) to an "
+                                          ".npz: mv [T, 2, H/grid, W/grid] in pixels (the codec's vector: from a block to where "
+                                          "it came from in the past reference), mv_future for B-frames' future references, "
+                                          "pts_s, pict_type; and optionally a picture of them over the frame.")
+    sub.add_argument("path", metavar="FILE")
+    sub.add_argument("--out", required=True, metavar="NPZ")
+    sub.add_argument("--png", metavar="PNG", help="also draw the vectors over a frame (the one with the most motion, or --frame)")
+    sub.add_argument("--frame", type=int, metavar="K", help="the frame to draw (index in presentation order)")
+    sub.add_argument("--grid", type=int, default=4, choices=(4, 8, 16), help="cell size in pixels (4: every block; 16: macroblocks)")
+    sub.set_defaults(run=_run_mv)
+
+
+def _run_mv(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    import numpy as np
+
+    from vidkit.io.motion import motion_fields
+
+    frames = list(motion_fields(args.path, grid=args.grid))
+    if not frames:
+        raise VidkitError(f"{args.path}: no frames decoded")
+    past = np.stack([f.past for f in frames])
+    arrays = {"mv": past, "mv_mask": np.stack([f.past_mask for f in frames]),
+              "mv_future": np.stack([f.future for f in frames]), "mv_future_mask": np.stack([f.future_mask for f in frames]),
+              "pts_s": np.array([f.pts_s for f in frames]), "pict_type": np.array([f.pict_type for f in frames]),
+              "grid": np.array(args.grid)}
+    out = os.path.abspath(args.out)
+    fd, tmp = tempfile.mkstemp(prefix=".mv.", suffix=".npz", dir=os.path.dirname(out))
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    kinds = {k: int((arrays["pict_type"] == k).sum()) for k in ("I", "P", "B") if (arrays["pict_type"] == k).any()}
+    print(f"vidkit mv: {len(frames)} frames ({', '.join(f'{n} {k}' for k, n in kinds.items())}), fields "
+          f"{past.shape[2]}x{past.shape[3]} ({args.grid}-pixel cells) -> {out}", file=sys.stderr)
+    if args.png:
+        from vidkit.engine.plots import plot_motion
+        from vidkit.io import open_video
+
+        k = args.frame if args.frame is not None else int(np.abs(past).sum((1, 2, 3)).argmax())
+        if not 0 <= k < len(frames):
+            raise VidkitError(f"--frame {k}: the video has frames 0..{len(frames) - 1}")
+        with open_video(args.path) as video:
+            image = video.read_at([frames[k].pts_s]).data[0].numpy()
+        plot_motion(image, past[k], arrays["mv_mask"][k], args.png, grid=args.grid,
+                    title=f"frame {k} ({frames[k].pict_type}, {frames[k].pts_s:.2f} s): where the content moved")
+        print(f"vidkit mv: picture of frame {k} -> {args.png}", file=sys.stderr)
+    return 0
 
 
 # -- vidkit models ------------------------------------------------------------------------------

@@ -76,3 +76,35 @@ def plot_confusion(confusion, classes: list[str], png_path: str | Path, *, title
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return png_path
+
+
+def plot_motion(frame, past, mask, png_path: str | Path, *, grid: int = 4, title: str = "") -> Path:
+    """A decoded frame (uint8 ``[H, W, 3]``) with its motion vectors as arrows, one per ``grid`` cell
+    that has one (thinned so arrows stay apart). Arrows show where the content moved: minus the
+    codec's vector, which points back to where the block came from."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    height, width = frame.shape[:2]
+    step = max(1, int(np.ceil(max(past.shape[1:]) / 48)))  # at most ~48 arrows across
+    ys, xs = np.nonzero(mask[::step, ::step])
+    dx, dy = past[0, ::step, ::step][ys, xs], past[1, ::step, ::step][ys, xs]
+    moving = np.hypot(dx, dy) > 0.25
+    cx = (xs * step + 0.5) * grid
+    cy = (ys * step + 0.5) * grid
+    fig, ax = plt.subplots(figsize=(8, 8 * height / width + 0.6), constrained_layout=True)
+    ax.imshow(frame)
+    ax.quiver(cx[moving], cy[moving], -dx[moving], -dy[moving], color="yellow", angles="xy", scale_units="xy", scale=1,
+              width=0.003)
+    ax.scatter(cx[~moving], cy[~moving], s=1, c="cyan", alpha=0.4)
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.set_title(title or "motion vectors (arrows: where the content moved; dots: blocks that stayed)")
+    ax.axis("off")
+    png_path = Path(png_path)
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return png_path
