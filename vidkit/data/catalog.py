@@ -155,6 +155,17 @@ def mirror_map(classes: tuple[str, ...] | list[str]) -> dict[int, int]:
     return out
 
 
+def annotation_places(name: str, *, root: str | None, annotations: str | None) -> tuple[str | None, list[str]]:
+    """``(the annotation file given, or None; the folders to look in)``: ``--annotations`` naming a file
+    wins; otherwise the folder it names (or the dataset root) and its ``annotations/`` subfolder."""
+    if annotations is not None and os.path.isfile(annotations):
+        return annotations, [os.path.dirname(annotations)]
+    base = annotations or root
+    if base is None:
+        raise ConfigError(f"{name}: pass the dataset folder with --data-root DIR (or --annotations and --videos DIR)")
+    return None, [base, os.path.join(base, "annotations")]
+
+
 def require_folder(path: str | os.PathLike, what: str) -> str:
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if not os.path.isdir(path):

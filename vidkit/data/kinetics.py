@@ -22,6 +22,7 @@ from vidkit.data.catalog import (
     SPLIT_SYNONYMS,
     Catalog,
     VideoEntry,
+    annotation_places,
     index_by_stem,
     name_words,
     pick_for_split,
@@ -35,15 +36,8 @@ _REQUIRED = ("youtube_id", "time_start", "time_end")
 
 def open_kinetics(name: str, *, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:
     """One split of Kinetics: see the module docstring for the layouts understood."""
-    if annotations is not None and os.path.isfile(annotations):
-        csv_path = annotations
-        folders = [os.path.dirname(annotations)]
-    else:
-        base = annotations or root
-        if base is None:
-            raise ConfigError(f"{name}: pass the dataset folder with --data-root DIR (or --annotations FILE and --videos DIR)")
-        folders = [base, os.path.join(base, "annotations")]
-        csv_path = find_split_file(folders, split, name=name)
+    csv_path, folders = annotation_places(name, root=root, annotations=annotations)
+    csv_path = csv_path or find_split_file(folders, split, name=name)
     videos_root = videos or _videos_root(root)
     if videos_root is None:
         raise ConfigError(f"{name}: pass the videos folder with --videos DIR (or --data-root DIR)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 
-from vidkit.data.catalog import Catalog, VideoEntry, index_by_stem, mirror_map, walk_videos
+from vidkit.data.catalog import Catalog, VideoEntry, annotation_places, index_by_stem, mirror_map, walk_videos
 from vidkit.data.lists import classes_from_indices
 from vidkit.errors import ConfigError
 
@@ -27,16 +27,9 @@ _VIDEO_FOLDERS = ("20bn-something-something-v2", "videos")
 
 def open_ssv2(*, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:
     """One split of Something-Something-v2; ``annotations`` may be the split's JSON or the folder holding them."""
-    if annotations is not None and os.path.isfile(annotations):
-        split_file = annotations
-        folders = [os.path.dirname(annotations)]
-    else:
-        base = annotations or root
-        if base is None:
-            raise ConfigError("ssv2: pass the dataset folder with --data-root DIR (or --annotations and --videos)")
-        folders = [base, os.path.join(base, "annotations")]
-        split_file = _find(folders, [f"{_PREFIX}{n}.json" for n in _SPLIT_FILES[split]]
-                           + [f"{n}.json" for n in _SPLIT_FILES[split]], what=f"the {split} split")
+    split_file, folders = annotation_places("ssv2", root=root, annotations=annotations)
+    split_file = split_file or _find(folders, [f"{_PREFIX}{n}.json" for n in _SPLIT_FILES[split]]
+                                     + [f"{n}.json" for n in _SPLIT_FILES[split]], what=f"the {split} split")
     labels_file = _find(folders, [f"{_PREFIX}labels.json", "labels.json"], what="the labels")
     classes = read_labels(labels_file)
     videos_root = videos or _videos_root(root)
