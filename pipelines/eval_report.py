@@ -33,6 +33,8 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
              backend: str = "pyav", timeout_s: float = 60.0, limit: int | None = None, device: str = "auto",
              out: Path) -> dict | None:
     """Evaluate, write the report to ``out`` (rank 0) and return the results (None on other ranks)."""
+    from tqdm import tqdm
+
     from vidkit.data.transforms import ClipTransform
     from vidkit.data.views import VideoViews
     from vidkit.engine import distributed
@@ -59,7 +61,8 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
             for w in catalog.warnings:
                 print(f"vidkit eval: warning: {w}", file=sys.stderr)
         part = {"index": [], "logits": [], "records": {}}
-        bar = _progress(len(mine), enabled=ctx.is_main)
+        bar = tqdm(total=len(mine), unit="video", desc="vidkit eval", file=sys.stderr, dynamic_ncols=True,
+                   disable=not (ctx.is_main and sys.stderr.isatty()))
         for result in predict_views(model, items, transform=transform, crop_size=spec.crop_size, device=ctx.device,
                                     precision=precision, batch_size=batch_size):
             part["records"][result.index] = _record(entries[result.index], result)
@@ -81,10 +84,10 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
 
 def _model_and_labels(loaded, catalog):
     """The model, its class names, and the map from the dataset's label indices to the model's."""
-    from vidkit.models import build
+    from pipelines.evaluate import build_peer
 
     if loaded.model is None:  # peer weights: the dataset says how many classes
-        model = build(loaded.name, num_classes=len(catalog.classes), weights=loaded.path)
+        model = build_peer(loaded, len(catalog.classes))
         return model, tuple(catalog.classes), lambda label: label
     model, classes = loaded.model, loaded.classes
     if classes is None or tuple(classes) == tuple(catalog.classes):
@@ -226,19 +229,3 @@ def _print_summary(r: dict, out: Path) -> None:
           f"  manifest     {out / 'manifest.jsonl'}", file=sys.stderr)
     for c in r["top_confusions"][:5]:
         print(f"  confused     {c['true']} -> {c['predicted']}: {c['count']} ({c['share']:.0%})", file=sys.stderr)
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, *, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="video", desc="vidkit eval", file=sys.stderr, dynamic_ncols=True)

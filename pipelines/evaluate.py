@@ -73,6 +73,7 @@ class LoadedModel:
     classes: tuple[str, ...] | None  # None: the weights do not name their classes (peer checkpoints)
     config: dict | None  # the training config of a vidkit checkpoint
     sha256: str
+    weights: object = None  # peer weights, as read (built into a model once the class count is known)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.checkpoint, model=args.model)
     data = args.data or _trained_on(loaded)
     catalog = open_dataset(data, args, loaded)
-    spec, preset = view_spec(args, loaded, data)
+    spec, preset = view_spec(args, loaded.name, loaded.config, data)
     evaluate(loaded, catalog, spec, preset=preset, aggregate_how=args.aggregate, batch_size=args.batch_size,
              workers=_workers(args.workers), backend=args.backend, timeout_s=args.timeout, limit=args.limit,
              device=args.device, out=_out_dir(args.out, loaded.name, data))
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 def load_model(path: str, *, model: str | None = None) -> LoadedModel:
     """A vidkit checkpoint builds its own model (name, classes, options from the file); any other
     weights need ``model`` and are loaded once the dataset's class count is known — so the build of
-    those is deferred: ``LoadedModel.model`` is then None."""
+    those is deferred: ``LoadedModel.model`` is then None and ``LoadedModel.weights`` holds them, read."""
     from vidkit.models import build, resolve
     from vidkit.models.weights import read_checkpoint
 
@@ -112,7 +113,18 @@ def load_model(path: str, *, model: str | None = None) -> LoadedModel:
     if model is None:
         raise ConfigError(f"{path} is not a vidkit training checkpoint, so it does not say which model it holds: "
                           "name it with --model (e.g. --model slowfast_r50)")
-    return LoadedModel(None, resolve(model), path, None, None, digest)
+    return LoadedModel(None, resolve(model), path, None, None, digest, weights=saved)
+
+
+def build_peer(loaded: LoadedModel, num_classes: int):
+    """The model for peer weights (``load_model`` deferred it), now that the class count is known;
+    errors name the weights file."""
+    from vidkit.models import build
+
+    try:
+        return build(loaded.name, num_classes=num_classes, weights=loaded.weights)
+    except CheckpointError as e:
+        raise CheckpointError(loaded.path, e.reason) from None
 
 
 def open_dataset(data: str, args: argparse.Namespace, loaded: LoadedModel):
@@ -151,8 +163,9 @@ def synthetic_catalog(config: dict, *, split: str, root: str | None):
                    default_flip=False, warnings=())
 
 
-def view_spec(args: argparse.Namespace, loaded: LoadedModel, data: str):
-    """The views to test with, and the preset's name (or ``"NxM"``)."""
+def view_spec(args: argparse.Namespace, name: str, config: dict | None, data: str):
+    """The views to test with, and the preset's name (or ``"NxM"``): ``args`` override the clip settings
+    of ``config`` (a vidkit checkpoint's training config), which override model ``name``'s card."""
     from vidkit.data.views import ViewSpec
     from vidkit.models import model_card
 
@@ -164,8 +177,8 @@ def view_spec(args: argparse.Namespace, loaded: LoadedModel, data: str):
         if not match or int(match[1]) < 1 or int(match[2]) < 1:
             raise ConfigError(f"--views {preset}: expected NxM (temporal clips x crops, e.g. 10x3) or one of {', '.join(VIEW_PRESETS)}")
         clips, crops = int(match[1]), int(match[2])
-    trained = (loaded.config or {}).get("data") or {}
-    card = model_card(loaded.name)
+    trained = (config or {}).get("data") or {}
+    card = model_card(name)
     num_frames = args.num_frames or trained.get("num_frames") or card.input_frames
     crop = args.crop_size or trained.get("crop_size") or card.input_size
     if args.sampling_rate is not None:
@@ -173,7 +186,7 @@ def view_spec(args: argparse.Namespace, loaded: LoadedModel, data: str):
     else:
         interval = args.interval_s or trained.get("interval_s")
     if not num_frames or not crop or not interval:
-        raise ConfigError(f"{loaded.name}: say how clips are cut — --num-frames, --interval-s (or --sampling-rate) and "
+        raise ConfigError(f"{name}: say how clips are cut — --num-frames, --interval-s (or --sampling-rate) and "
                           "--crop-size (a vidkit checkpoint carries them; these weights do not)")
     try:
         spec = ViewSpec(num_clips=clips, num_crops=crops, num_frames=int(num_frames), interval_s=float(interval),
@@ -205,4 +218,4 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-__all__ = ["DATA_CHOICES", "VIEW_PRESETS", "LoadedModel", "add_arguments", "load_model", "open_dataset", "run", "view_spec"]
+__all__ = ["DATA_CHOICES", "VIEW_PRESETS", "LoadedModel", "add_arguments", "build_peer", "load_model", "open_dataset", "run", "view_spec"]

@@ -60,16 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
+    from tqdm import tqdm
 
     from pipelines.evaluate import load_model, view_spec
     from vidkit._pool import isolated_map
     from vidkit.engine.loop import resolve_precision
-    from vidkit.engine.tagger import Tagger, decode_for_tagging, find_videos
+    from vidkit.engine.tagger import Tagger, find_videos
 
     started = time.monotonic()
     model, name, classes, config = _model(args, load_model)
     args.views = args.views or ("1x1" if args.segments else "3x1")
-    spec, _ = view_spec(args, _Loaded(name, config), "tag")
+    spec, _ = view_spec(args, name, config, "tag")
     fmt = args.format or ("csv" if str(args.out).lower().endswith(".csv") else "jsonl")
     videos = _shard(find_videos(args.paths, glob=args.glob), args.shard)
     results = ResultsFile(Path(args.out), fmt)
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     tagger = Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size)
     failures: collections.Counter = collections.Counter()
     tagged = 0
-    bar = _Bar(len(todo))
+    bar = tqdm(total=len(todo), unit="video", desc="vidkit tag", file=sys.stderr, dynamic_ncols=True,
+               disable=not sys.stderr.isatty())
     events = isolated_map(work, todo, workers=min(workers, max(1, len(todo))), silence_s=args.timeout + 5, what="decoder")
     try:
         for result in tagger.run(events):
@@ -98,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 failures[_reason_kind(result.error)] += 1
             else:
                 tagged += 1
-            bar.update(tagger.clips_done)
+            bar.update()
+            bar.set_postfix_str(f"{tagger.clips_done / max(time.monotonic() - started, 1e-9):.1f} clips/s", refresh=False)
     finally:
         events.close()
         bar.close()
@@ -114,44 +117,31 @@ def _decode(path, beat, **kwargs):
     return (yield from decode_for_tagging(path, **kwargs))
 
 
-class _Loaded:
-    """What :func:`pipelines.evaluate.view_spec` reads of a loaded model."""
-
-    def __init__(self, name: str, config: dict | None):
-        self.name, self.config = name, config
-
-
 def _model(args, load_model):
     """(model, registered name, class names, training config)."""
-    from vidkit.models import build, resolve
+    from pipelines.evaluate import build_peer
 
-    if args.checkpoint:
-        if args.weights:
-            raise ConfigError("give --checkpoint (a vidkit checkpoint) or --model with --weights, not both")
-        loaded = load_model(args.checkpoint, model=args.model)
-        if loaded.model is not None:
-            classes = list(loaded.classes or [str(i) for i in range(_classifier_size(loaded.model))])
-            return loaded.model, loaded.name, classes, loaded.config
-        args.weights = args.checkpoint  # not a vidkit checkpoint: peer weights for --model
-    if not (args.model and args.weights):
+    if args.checkpoint and args.weights:
+        raise ConfigError("give --checkpoint (a vidkit checkpoint) or --model with --weights, not both")
+    if not (args.checkpoint or (args.model and args.weights)):
         raise ConfigError("name the model: --checkpoint run/best.pt, or --model NAME --weights FILE [--classes FILE]")
+    loaded = load_model(args.checkpoint or args.weights, model=args.model)  # peer weights are read once, here
+    if loaded.model is not None:
+        classes = list(loaded.classes or [str(i) for i in range(_classifier_size(loaded.model))])
+        return loaded.model, loaded.name, classes, loaded.config
     if args.classes:
         try:
             classes = [line.strip() for line in Path(args.classes).read_text().splitlines() if line.strip()]
         except OSError as e:
             raise ConfigError(f"--classes {args.classes}: {e.strerror}") from None
     else:
-        from vidkit.models.weights import read_checkpoint
-
         classes = None
-        state = read_checkpoint(args.weights)
-        for key, value in _tensors(state):
+        for key, value in _tensors(loaded.weights):
             if key.endswith(("proj.weight", "fc.weight", "head.weight", "cls_head.fc_cls.weight")) and value.dim() == 2:
                 classes = [str(i) for i in range(value.shape[0])]
         if classes is None:
-            raise ConfigError(f"{args.weights}: cannot tell the number of classes; list them with --classes FILE")
-    model = build(args.model, num_classes=len(classes), weights=args.weights)
-    return model, resolve(args.model), classes, None
+            raise ConfigError(f"{loaded.path}: cannot tell the number of classes; list them with --classes FILE")
+    return build_peer(loaded, len(classes)), loaded.name, classes, None
 
 
 def _tensors(state, prefix=""):
@@ -260,25 +250,6 @@ def _csv_line(values) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(values)
     return buffer.getvalue()
-
-
-class _Bar:
-    def __init__(self, total: int):
-        self.bar = None
-        self.start = time.monotonic()
-        if sys.stderr.isatty() and total:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="video", desc="vidkit tag", file=sys.stderr, dynamic_ncols=True)
-
-    def update(self, clips: int) -> None:
-        if self.bar is not None:
-            self.bar.update()
-            self.bar.set_postfix_str(f"{clips / max(time.monotonic() - self.start, 1e-9):.1f} clips/s", refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _summary(tagged: int, failures: collections.Counter, *, skipped: int, out: str, seconds: float, clips: int) -> None:

@@ -352,4 +352,11 @@ def _death(proc, what: str) -> str:
     return f"the {what} crashed ({how})"
 
 
-__all__ = ["Failure", "isolated_map"]
+__all__ = ["Failure", "failure_reason", "isolated_map"]
+
+
+def failure_reason(kind: str, value: object) -> str:
+    """A task's failure as one line, from its ``"failed"`` (a :class:`Failure`) or ``"error"`` event."""
+    if kind == "failed":
+        return value.reason
+    return f"unexpected error while decoding ({value})"

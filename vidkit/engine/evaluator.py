@@ -18,7 +18,7 @@ from vidkit.data.transforms import ClipTransform
 from vidkit.data.views import VideoViews, crop_views
 from vidkit.engine.loop import Precision
 
-__all__ = ["VideoResult", "decoded_views", "predict_views"]
+__all__ = ["VideoResult", "decoded_views", "forward_in_batches", "predict_views"]
 
 
 @dataclass
@@ -41,7 +41,7 @@ def decoded_views(dataset: VideoViews, indices: Iterable[int], *, workers: int =
     if workers == 0:
         yield from (dataset[i] for i in indices)
         return
-    from vidkit._pool import isolated_map
+    from vidkit._pool import failure_reason, isolated_map
 
     def work(index, beat):
         return dataset[index]
@@ -50,8 +50,7 @@ def decoded_views(dataset: VideoViews, indices: Iterable[int], *, workers: int =
         if kind == "done":
             yield value
         elif kind in ("failed", "error"):
-            reason = getattr(value, "reason", None) or f"unexpected error while decoding ({value})"
-            yield {"index": index, "label": dataset.samples[index][1], "error": reason}
+            yield {"index": index, "label": dataset.samples[index][1], "error": failure_reason(kind, value)}
 
 
 @torch.inference_mode()
@@ -67,7 +66,7 @@ def predict_views(model: nn.Module, items: Iterable[dict], *, transform: ClipTra
         nonlocal queued
         inputs = [x for _, x in pending if x is not None]
         if inputs:
-            logits = _forward(model, torch.cat(inputs), precision=precision, device=device, batch_size=batch_size)
+            logits = forward_in_batches(model, torch.cat(inputs), precision=precision, device=device, batch_size=batch_size)
             offset = 0
             for result, x in pending:
                 if x is not None:
@@ -91,7 +90,9 @@ def predict_views(model: nn.Module, items: Iterable[dict], *, transform: ClipTra
     yield from flush()
 
 
-def _forward(model: nn.Module, x: torch.Tensor, *, precision: Precision, device: torch.device, batch_size: int) -> torch.Tensor:
+def forward_in_batches(model: nn.Module, x: torch.Tensor, *, precision: Precision, device: torch.device,
+                       batch_size: int) -> torch.Tensor:
+    """``model(x)`` as float32 logits on the CPU, ``batch_size`` clips at a time (eval and tag)."""
     out = []
     for chunk in x.split(batch_size):
         with precision.autocast(device):

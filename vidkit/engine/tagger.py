@@ -19,8 +19,10 @@ from typing import Iterable, Iterator, Sequence
 import torch
 import torch.nn as nn
 
+from vidkit._pool import failure_reason
 from vidkit.data.catalog import VIDEO_EXTENSIONS
 from vidkit.data.views import ViewSpec, crop_views, read_views
+from vidkit.engine.evaluator import forward_in_batches
 from vidkit.engine.loop import Precision
 
 __all__ = ["TagResult", "Tagger", "decode_for_tagging", "find_videos"]
@@ -190,7 +192,7 @@ class Tagger:
                     yield from self._flush(queue, videos)
                     queued = 0
                 continue
-            video.outcome = {"error": _failure_text(kind, value)} if kind != "done" else value
+            video.outcome = {"error": failure_reason(kind, value)} if kind != "done" else value
             if video.waiting == 0:
                 yield self._result(videos.pop(path))
         yield from self._flush(queue, videos)
@@ -202,11 +204,8 @@ class Tagger:
         if not queue:
             return
         x = torch.cat([views for _, _, views in queue])
-        probs = []
-        for chunk in x.split(self.batch_size):
-            with self.precision.autocast(self.device):
-                probs.append(self.model(self.precision.prepare(chunk)).float().softmax(-1))
-        probs = torch.cat(probs).cpu()
+        probs = forward_in_batches(self.model, x, precision=self.precision, device=self.device,
+                                   batch_size=self.batch_size).softmax(-1)
         self.clips_done += len(x)
         offset = 0
         for video, segment, views in queue:
@@ -228,17 +227,10 @@ class Tagger:
     def _result(video: _Video) -> TagResult:
         outcome = video.outcome or {}
         error = outcome.get("error")
-        items = max(1, (len(video.segments) or 1))
-        scores = None if error or video.total is None else video.total / items
+        scores = None if error or video.total is None else video.total / (len(video.segments) or 1)
         segments = [(start, end, summed / count) for _, (start, end, summed, count) in sorted(video.segments.items())
                     if summed is not None] if not error else []
         if error is None and scores is None:
             error = "no clips could be read"
         return TagResult(path=video.path, scores=scores, error=error, info=outcome.get("info"), clips=video.clips,
                          segments=segments)
-
-
-def _failure_text(kind: str, value) -> str:
-    if kind == "failed":
-        return getattr(value, "reason", str(value))
-    return f"unexpected error while decoding ({value})"  # "error": an exception the worker did not expect
