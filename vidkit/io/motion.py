@@ -28,7 +28,9 @@ from vidkit.errors import VideoDecodeError
 EXPORTING_CODECS = frozenset({"h264", "mpeg4", "mpeg2video", "mpeg1video", "h263", "h263p", "msmpeg4v2", "msmpeg4v3",
                               "wmv1", "wmv2", "flv1"})
 
-__all__ = ["EXPORTING_CODECS", "MotionFrame", "dense_field", "motion_fields"]
+__all__ = ["EXPORTING_CODECS", "MotionFrame", "dense_field", "motion_fields", "decoded_with_vectors"]
+
+PICT_TYPES = {1: "I", 2: "P", 3: "B", 4: "S", 5: "SI", 6: "SP", 7: "BI"}
 
 
 @dataclass
@@ -39,6 +41,7 @@ class MotionFrame:
 
     pts_s: float
     pict_type: str  # "I", "P", "B" (or "S", "SI", "SP", "BI" for the rarer kinds)
+    gop: int  # which group of pictures: 0 up to the second key frame, then 1, ... (presentation order)
     past: np.ndarray
     future: np.ndarray
     past_mask: np.ndarray
@@ -83,6 +86,30 @@ def motion_fields(path: str | os.PathLike, *, grid: int = 4, timeout_s: float = 
 
     Raises :class:`VideoDecodeError` for a file that cannot be read and for a codec whose FFmpeg
     decoder exports no vectors (HEVC, VP9, AV1, ...)."""
+    for d in decoded_with_vectors(path, timeout_s=timeout_s):
+        past, future, past_mask, future_mask = dense_field(d.vectors, d.height, d.width, grid=grid)
+        yield MotionFrame(d.pts_s, d.pict_type, d.gop, past, future, past_mask, future_mask)
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded picture with what the codec stored about it: ``frame`` is PyAV's (convert it only
+    when its pixels are wanted), ``vectors`` PyAV's structured block array (empty for I-frames)."""
+
+    frame: object  # av.VideoFrame
+    vectors: np.ndarray
+    pts_s: float
+    pict_type: str
+    gop: int
+    key: bool
+    height: int
+    width: int
+
+
+def decoded_with_vectors(path: str | os.PathLike, *, timeout_s: float = 60.0) -> Iterator[DecodedFrame]:
+    """Decode ``path`` with vector export on and stream each frame with its vectors, picture type
+    and GOP index, in presentation order: the one decoding loop under :func:`motion_fields` and
+    :mod:`vidkit.io.compressed`. Raises :class:`VideoDecodeError` as :func:`motion_fields` does."""
     import av
 
     from vidkit.io import open_video
@@ -93,20 +120,21 @@ def motion_fields(path: str | os.PathLike, *, grid: int = 4, timeout_s: float = 
         raise VideoDecodeError(path, f"FFmpeg's {codec} decoder exports no motion vectors (it does for "
                                      f"{', '.join(sorted(c for c in EXPORTING_CODECS if c in ('h264', 'mpeg4', 'mpeg2video')))}); "
                                      "re-encode it to H.264 or MPEG-4 Part 2 first")
-    types = {1: "I", 2: "P", 3: "B", 4: "S", 5: "SI", 6: "SP", 7: "BI"}
     with av.open(os.fspath(path), timeout=timeout_s) as container:
         stream = container.streams.video[0]
         stream.codec_context.options = {"flags2": "+export_mvs"}
         height, width = stream.codec_context.height, stream.codec_context.width
+        gop = -1
         try:
             for frame in container.decode(stream):
                 side = frame.side_data.get("MOTION_VECTORS")
                 vectors = side.to_ndarray() if side is not None else np.zeros(0, dtype=_EMPTY_DTYPE)
-                past, future, past_mask, future_mask = dense_field(vectors, height, width, grid=grid)
                 pict = frame.pict_type
-                name = types.get(int(pict), str(pict)) if not isinstance(pict, str) else pict
-                yield MotionFrame(float(frame.time) if frame.time is not None else float("nan"), name, past, future,
-                                  past_mask, future_mask)
+                name = PICT_TYPES.get(int(pict), str(pict)) if not isinstance(pict, str) else pict
+                key = bool(frame.key_frame) or name == "I"
+                gop += key or gop < 0
+                yield DecodedFrame(frame, vectors, float(frame.time) if frame.time is not None else float("nan"), name,
+                                   gop, key, height, width)
         except av.error.FFmpegError as e:
             raise VideoDecodeError(path, f"decoding stopped: {e}") from None
 
