@@ -323,3 +323,23 @@ def _write_audio(path: Path) -> Path:
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def textured_motion(dx: int, dy: int, *, n: int = 16, height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
+    """uint8 ``[n, H, W, 3]``: a 32x32 textured square moving by exactly ``(dx, dy)`` pixels per frame
+    (top-left at ``(48 + dx t, 32 + dy t)``) over a static textured background — motion whose true
+    field we know at every pixel, with texture for the encoder's motion search to lock onto."""
+    rng = np.random.default_rng(seed)
+    background = np.kron(rng.integers(30, 90, (height // 8, width // 8, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+    texture = np.kron(rng.integers(100, 255, (8, 8, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    frames = np.repeat(background[None], n, axis=0)
+    for t in range(n):
+        x, y = 48 + dx * t, 32 + dy * t
+        frames[t, y:y + 32, x:x + 32] = texture
+    return frames
+
+
+@pytest.fixture
+def moving_square() -> Callable[..., np.ndarray]:
+    """:func:`textured_motion`, for tests."""
+    return textured_motion

@@ -39,6 +39,28 @@ def _moving_square(n=24, height=64, width=96):
     return frames
 
 
+# CoViAR's format (MPEG-4 Part 2, GOP 12, no B-frames) and H.264 with one reference frame
+SINGLE_REFERENCE = [("libx264", "gt.mp4", {"bf": "0", "refs": "1", "g": "12"}), ("mpeg4", "gt.avi", {"g": "12", "qscale": "2"})]
+
+
+@pytest.mark.parametrize("codec, name, options", SINGLE_REFERENCE)
+@pytest.mark.parametrize("dx, dy", [(2, 0), (-3, 0), (0, 1), (0, 0), (1, -2), (3, 2)])
+def test_fields_match_the_known_motion_of_a_textured_square(tmp_path, moving_square, codec, name, options, dx, dy):
+    path = write_video(tmp_path / name, moving_square(dx, dy), fps=10, codec=codec, options=options)
+    frames = list(motion_fields(path))
+    assert [f.gop for f in frames] == [0] * 12 + [1] * 4
+    for t, f in enumerate(frames):
+        if f.pict_type != "P":
+            assert f.pict_type == "I" and t % 12 == 0 and not f.past_mask.any()
+            continue
+        x, y = 48 + dx * t, 32 + dy * t  # the square's top-left; its content came from (x - dx, y - dy)
+        inside = f.past[:, (y + 4) // 4:(y + 28) // 4, (x + 4) // 4:(x + 28) // 4].reshape(2, -1)
+        assert np.abs(np.median(inside, axis=1) - [-dx, -dy]).max() <= 1.0, (t, np.median(inside, axis=1))
+        away = np.ones(f.past.shape[1:], bool)
+        away[max(y - 8, 0) // 4:(y + 40) // 4, max(x - 8, 0) // 4:(x + 40) // 4] = False
+        assert np.median(np.abs(f.past[:, away])) == 0.0 and np.percentile(np.abs(f.past[:, away]), 90) <= 1.0
+
+
 @pytest.mark.parametrize("codec, name, options", [("libx264", "sq.mp4", {"bf": "0", "refs": "1", "g": "12"}),
                                                    ("mpeg4", "sq.avi", {"g": "12"})])
 def test_a_square_moving_right_has_vectors_pointing_left(tmp_path, codec, name, options):
@@ -58,12 +80,23 @@ def test_a_square_moving_right_has_vectors_pointing_left(tmp_path, codec, name, 
     assert all(np.isfinite(f.pts_s) for f in frames) and frames[5].pts_s == pytest.approx(0.5)
 
 
-def test_b_frames_carry_future_references(tmp_path):
-    path = write_video(tmp_path / "b.mp4", _moving_square(), fps=10, options={"bf": "2", "g": "12"})
+def test_b_frames_carry_future_references(tmp_path, moving_square):
+    dx = 2
+    path = write_video(tmp_path / "b.mp4", moving_square(dx, 0), fps=10,
+                       options={"bf": "2", "refs": "1", "g": "12", "x264-params": "b-pyramid=none:b-adapt=0"})
     frames = list(motion_fields(path))
     assert {"I", "P", "B"} <= {f.pict_type for f in frames}
     assert any(f.future_mask.any() for f in frames if f.pict_type == "B")
     assert not any(f.future_mask.any() for f in frames if f.pict_type == "P")
+    # a P-frame after B-frames predicts from the previous I/P-frame, several frames back: the vectors
+    # span the whole distance (2 px per frame times the frames between them)
+    anchors = [t for t, f in enumerate(frames) if f.pict_type in ("I", "P")]
+    for previous, t in zip(anchors, anchors[1:]):
+        if frames[t].pict_type != "P":
+            continue
+        x = 48 + dx * t
+        inside = frames[t].past[0, 10:14, (x + 4) // 4:(x + 28) // 4]
+        assert np.median(inside) == pytest.approx(-dx * (t - previous), abs=1.0), (t, previous)
 
 
 @pytest.mark.parametrize("codec, name", [("libvpx-vp9", "v.webm"), ("libx265", "h.mp4")])
