@@ -102,6 +102,12 @@ class PyAVReader(VideoReader):
         self._head = None
 
     def close(self) -> None:
+        # Drop the decoder generator held for the next stream: it refers back to this reader, and a
+        # cycle left for the garbage collector can be collected in a forked child (a data-loader
+        # worker), whose freeing of the inherited decoder waits forever on threads it does not have.
+        head, self._head = getattr(self, "_head", None), None
+        if head is not None and hasattr(head[1], "close"):
+            head[1].close()
         if self._container is not None:
             self._container.close()
             self._container = None
