@@ -79,7 +79,7 @@ class LoadedModel:
 def run(args: argparse.Namespace) -> int:
     from pipelines.eval_report import evaluate
 
-    loaded = load_model(args.checkpoint, model=args.model)
+    loaded = require_rgb(load_model(args.checkpoint, model=args.model))
     data = args.data or _trained_on(loaded)
     catalog = open_dataset(data, args, loaded)
     spec, preset = view_spec(args, loaded.name, loaded.config, data)
@@ -114,6 +114,16 @@ def load_model(path: str, *, model: str | None = None) -> LoadedModel:
         raise ConfigError(f"{path} is not a vidkit training checkpoint, so it does not say which model it holds: "
                           "name it with --model (e.g. --model slowfast_r50)")
     return LoadedModel(None, resolve(model), path, None, None, digest, weights=saved)
+
+
+def require_rgb(loaded: LoadedModel) -> LoadedModel:
+    """``loaded``, if its model takes RGB clips; a one-line error for one that reads the compressed domain."""
+    from vidkit.models import model_card
+
+    if model_card(loaded.name).input_kind == "compressed":
+        raise ConfigError(f"{loaded.path}: {loaded.name} reads the compressed domain (I-frames, motion vectors, residuals), "
+                          "not the RGB clips vidkit eval and vidkit tag decode; evaluate it with tools/coviar_table.py")
+    return loaded
 
 
 def build_peer(loaded: LoadedModel, num_classes: int):

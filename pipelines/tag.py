@@ -119,13 +119,13 @@ def _decode(path, beat, **kwargs):
 
 def _model(args, load_model):
     """(model, registered name, class names, training config)."""
-    from pipelines.evaluate import build_peer
+    from pipelines.evaluate import build_peer, require_rgb
 
     if args.checkpoint and args.weights:
         raise ConfigError("give --checkpoint (a vidkit checkpoint) or --model with --weights, not both")
     if not (args.checkpoint or (args.model and args.weights)):
         raise ConfigError("name the model: --checkpoint run/best.pt, or --model NAME --weights FILE [--classes FILE]")
-    loaded = load_model(args.checkpoint or args.weights, model=args.model)  # peer weights are read once, here
+    loaded = require_rgb(load_model(args.checkpoint or args.weights, model=args.model))  # peer weights are read once, here
     if loaded.model is not None:
         classes = list(loaded.classes or [str(i) for i in range(_classifier_size(loaded.model))])
         return loaded.model, loaded.name, classes, loaded.config

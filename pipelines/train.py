@@ -150,6 +150,13 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
         distributed.teardown(ctx)
 
 
+def build_data(config: TrainConfig, *, progress: bool = False):
+    """``(dataset, train_set, val_set, transform)`` as :func:`train` builds them from ``config`` — for
+    tools that evaluate a run's model on its own validation split (tools/coviar_table.py)."""
+    dataset = _dataset(config, progress=progress)
+    return (dataset, *_clip_data(config, dataset))
+
+
 def _run_dir(config: TrainConfig, ctx) -> Path:
     if config.out:
         return Path(config.out)
@@ -218,15 +225,39 @@ def _clip_data(config: TrainConfig, dataset):
     from vidkit.data import RandomClipSampler, UniformClipSampler
     from vidkit.data.datasets import ClipDataset
     from vidkit.data.transforms import ClipTransform
+    from vidkit.models import model_card
 
     d = config.data
     flip, _ = _flip(config, dataset)
+    if model_card(config.model.name).input_kind == "compressed":
+        return _compressed_data(config, dataset, flip)
     train_set = ClipDataset(dataset.samples("train"), RandomClipSampler(num_frames=d.num_frames, interval_s=d.interval_s),
                             backend=d.backend, seed=config.seed)
     val_set = ClipDataset(dataset.samples("val"), UniformClipSampler(num_clips=1, num_frames=d.num_frames, interval_s=d.interval_s),
                           backend=d.backend)
     transform = ClipTransform(crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale,
                               flip_prob=0.5 if flip else 0.0)
+    return train_set, val_set, transform
+
+
+def _compressed_data(config: TrainConfig, dataset, flip: bool):
+    """CoViAR's inputs: ``data.num_frames`` TSN segments per video of I-frame, accumulated motion
+    vectors and residual. The synthetic set is re-encoded once to CoViAR's format beside itself (its
+    H.264 files have B-frames, along which residuals are not exact); a downloaded set is read as it is
+    — convert it first with tools/reencode_coviar.py and point --data-root at the copy."""
+    from vidkit.data.compressed import CompressedClipDataset, CompressedTransform, coviar_format
+
+    d = config.data
+    train, val = dataset.samples("train"), dataset.samples("val")
+    root = getattr(dataset, "root", None)
+    if d.name == "synthetic" and root is not None:
+        dest = f"{root}-coviar"
+        progress = sys.stderr.isatty()
+        train, val = (coviar_format(s, root=root, dest=dest, progress=progress) for s in (train, val))
+    train_set = CompressedClipDataset(train, num_segments=d.num_frames, train=True, seed=config.seed)
+    val_set = CompressedClipDataset(val, num_segments=d.num_frames, train=False)
+    transform = CompressedTransform(crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale,
+                                    flip_prob=0.5 if flip else 0.0)
     return train_set, val_set, transform
 
 
@@ -252,4 +283,4 @@ def _summary(result: dict, run_dir: Path, curves: Path, *, seconds: float) -> No
           f"  next         vidkit tag VIDEOS... --checkpoint {run_dir / 'best.pt'} --out tags.jsonl", file=sys.stderr)
 
 
-__all__ = ["TrainConfig", "add_arguments", "load_train_config", "run", "train"]
+__all__ = ["TrainConfig", "add_arguments", "build_data", "load_train_config", "run", "train"]

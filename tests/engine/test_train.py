@@ -2,6 +2,7 @@
 checkpoints that load without unpickling arbitrary objects; clear one-line errors."""
 
 import json
+from pathlib import Path
 
 import torch
 import yaml
@@ -78,3 +79,25 @@ def test_zoo_models_train_from_the_cli_and_their_best_checkpoint_loads(tiny, tmp
         assert f"vidkit train: {model} on synthetic" in result.stderr
         loaded = build(model, num_classes=8, weights=out / "best.pt")
         assert type(loaded).__name__ in ("TSM", "AttentionClusterNet")
+
+
+def test_coviar_trains_from_the_cli_on_the_set_in_coviar_format(tiny, tmp_path):
+    """`vidkit train --model coviar`: the synthetic set is re-encoded to MPEG-4 GOP 12 beside itself
+    once, and the model trains on I-frames, accumulated vectors and residuals with its per-stream losses."""
+    from vidkit.io import probe
+    from vidkit.models import build
+
+    out = tmp_path / "coviar"
+    args = tiny.args(out, "--set", "data.num_frames=3", "--set", "model.options.iframe_arch=resnet18", epochs=1, workers=1)
+    args[args.index("--model") + 1] = "coviar"
+    result = tiny.run(args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "vidkit train: coviar on synthetic" in result.stderr
+    copies = sorted(Path(tiny.root).glob("*-coviar/**/*.avi"))
+    assert len(copies) == 8 * 3 and probe(copies[0]).codec == "mpeg4"
+    loaded = build("coviar", num_classes=8, iframe_arch="resnet18", weights=out / "best.pt")
+    assert type(loaded).__name__ == "CoViAR"
+    # eval and tag decode RGB clips: they say so in one line rather than feed RGB to CoViAR
+    refused = tiny.run(["eval", "--checkpoint", str(out / "best.pt"), "--data-root", str(tiny.root)])
+    assert refused.returncode == 1 and "reads the compressed domain" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

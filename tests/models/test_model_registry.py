@@ -13,7 +13,7 @@ from vidkit.models import build, list_models, model_card
 def test_every_model_trains_on_a_tiny_clip(name):
     torch.manual_seed(0)
     model = build(name, num_classes=5).train()
-    clip = torch.randn(2, 3, 8, 32, 32)  # 8 frames: a multiple of every SlowFast alpha
+    clip = torch.randn(2, model_card(name).input_channels, 8, 32, 32)  # 8 frames: a multiple of every SlowFast alpha
     before = clip.clone()
     logits = model(clip)
     assert logits.shape == (2, 5)
@@ -28,7 +28,7 @@ def test_every_model_trains_on_a_tiny_clip(name):
 def test_every_model_has_a_card_with_a_default_input_and_a_paper(name):
     card = model_card(name)
     assert card.name == name
-    assert card.input_shape is not None and card.input_shape[:2] == (1, 3)
+    assert card.input_shape is not None and card.input_shape[:2] == (1, card.input_channels)
     assert card.paper
 
 

@@ -54,8 +54,7 @@ class ClipTransform:
                      for f, k in zip(frames, crops)]
             x, flips = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
             return (x, flips) if return_flips else x
-        if frames.dim() != 5 or frames.shape[-1] != 3:
-            raise ValueError(f"expected uint8 frames [B, T, H, W, 3], got {tuple(frames.shape)}")
+        self._check(frames)
         b, t = frames.shape[:2]
         x = rearrange(frames, "b t h w c -> (b t) c h w").float()
         if train:
@@ -63,24 +62,39 @@ class ClipTransform:
             short = int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
         else:
             short = self.test_scale
+        height = x.shape[-2]
         x = _resize_short_side(x, short)
+        x = self._resized(x, x.shape[-2] / height)
         x = rearrange(x, "(b t) c h w -> b c t h w", b=b, t=t)
         flip = torch.zeros(b, dtype=torch.bool)
         if train:
             x = _random_crop(x, self.crop_size, generator)
             flip = torch.rand(b, generator=generator) < self.flip_prob
             if flip.any():
-                x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
+                index = flip.to(x.device)
+                x[index] = self._flipped(x[index].flip(-1))
         else:
             x = _indexed_crop(x, self.crop_size, crop_index, num_crops)
         x = self._normalize(x)
         return (x, flip) if return_flips else x
 
+    # What a subclass with other channels changes (vidkit.data.compressed: CoViAR's motion vectors
+    # scale with the picture and turn with it): the input check, and what a resize by ``factor`` and
+    # a horizontal flip do to the values (nothing, for colours).
+    def _check(self, frames: torch.Tensor) -> None:
+        if frames.dim() != 5 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames [B, T, H, W, 3], got {tuple(frames.shape)}")
+
+    def _resized(self, x: torch.Tensor, factor: float) -> torch.Tensor:
+        return x
+
+    def _flipped(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
     def normalize(self, frames: torch.Tensor) -> torch.Tensor:
         """Clips already cut to size (``vidkit eval``'s views): uint8 ``[B, T, H, W, 3]`` → float32
         ``[B, 3, T, H, W]``, normalised; no resize, no crop."""
-        if frames.dim() != 5 or frames.shape[-1] != 3:
-            raise ValueError(f"expected uint8 frames [B, T, H, W, 3], got {tuple(frames.shape)}")
+        self._check(frames)
         return self._normalize(rearrange(frames, "b t h w c -> b c t h w").float())
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:

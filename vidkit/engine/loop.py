@@ -7,6 +7,7 @@ data-loader workers only decode.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from contextlib import nullcontext
@@ -17,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidkit.engine.checkpoint import unwrap
 from vidkit.engine.distributed import DistContext, all_reduce_sum
 
 
@@ -143,8 +145,11 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
         y = torch.where(flipped, flip_labels[y], y)
     y = y.to(device, non_blocking=True)
     with precision.autocast(device):
-        logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        if has_own_objective(model):
+            logits, loss = model(x, targets=y, label_smoothing=label_smoothing)
+        else:
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     loss_value = float(loss.detach())
     if not math.isfinite(loss_value):
         raise FloatingPointError(f"the loss became {loss_value}; lower optim.lr or set optim.clip_grad_norm")
@@ -163,6 +168,13 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
         optimizer.step()
     meter.add(logits.detach().float(), y, loss_value)
     return loss_value
+
+
+def has_own_objective(model: nn.Module) -> bool:
+    """Whether ``model`` trains on an objective of its own: its ``forward`` takes ``targets`` (and
+    ``label_smoothing``) and then returns ``(logits, loss)`` — CoViAR's per-stream losses; every
+    other model is trained on the cross-entropy of its logits. Looks through DDP and compile wrappers."""
+    return "targets" in inspect.signature(unwrap(model).forward).parameters
 
 
 def to_device(frames: torch.Tensor | list[torch.Tensor], device: torch.device):

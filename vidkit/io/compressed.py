@@ -89,7 +89,8 @@ def downsample(field: np.ndarray, grid: int) -> np.ndarray:
         return field
     _, height, width = field.shape
     gh, gw = -(-height // grid), -(-width // grid)
-    padded = np.pad(field, ((0, 0), (0, gh * grid - height), (0, gw * grid - width)))
+    padded = field if (gh * grid, gw * grid) == (height, width) else \
+        np.pad(field, ((0, 0), (0, gh * grid - height), (0, gw * grid - width)))
     sums = padded.reshape(2, gh, grid, gw, grid).sum(axis=(2, 4), dtype=np.float32)
     rows = np.minimum(grid, height - np.arange(gh) * grid)
     cols = np.minimum(grid, width - np.arange(gw) * grid)
@@ -146,6 +147,7 @@ def coviar_frames(path: str | os.PathLike, *, grid: int = 4, residuals: bool = T
     Raises :class:`VideoDecodeError` for a file that cannot be read or a codec that exports no
     vectors (see :func:`vidkit.io.motion.motion_fields`)."""
     for frame, decoded, per_pixel in _walk(path, grid=grid, timeout_s=timeout_s):
+        frame.mv = downsample(per_pixel, grid)
         if residuals:
             frame.residual = residual_of(decoded.frame, frame.iframe, per_pixel)
         yield frame
@@ -158,8 +160,9 @@ def residual_of(av_frame, iframe: np.ndarray, field: np.ndarray) -> np.ndarray:
 
 
 def _walk(path, *, grid: int, timeout_s: float):
-    """``(CompressedFrame without residual, DecodedFrame, per-pixel field)`` for every frame: the
-    accumulation, at pixel resolution (CoViAR's), then averaged over ``grid``-pixel cells."""
+    """``(CompressedFrame, DecodedFrame, per-pixel field)`` for every frame: the accumulation, at pixel
+    resolution (CoViAR's). The frame's ``mv`` (the field averaged over ``grid``-pixel cells) and
+    ``residual`` are left for the caller to fill in, for the frames it hands out."""
     refs, refs_known = reference_frames(path, timeout_s=timeout_s)
     if refs is None:
         stream_note = refs_known
@@ -176,7 +179,7 @@ def _walk(path, *, grid: int, timeout_s: float):
         elif iframe is None:  # leading frames of an open GOP: their references were never decoded
             empty = np.zeros((2, d.height, d.width), np.float32)
             yield CompressedFrame(d.pts_s, d.pict_type, d.gop, np.zeros((d.height, d.width, 3), np.uint8),
-                                  downsample(empty, grid), None, "no I-frame decoded before this frame"), d, empty
+                                  None, None, "no I-frame decoded before this frame"), d, empty
             continue
         else:
             past, _, past_mask, _ = dense_field(d.vectors, d.height, d.width, grid=1)
@@ -196,7 +199,7 @@ def _walk(path, *, grid: int, timeout_s: float):
             note = "the stream has B-frames: a P-frame may predict from a reference B-frame, which is not followed"
         else:
             note = None
-        yield CompressedFrame(d.pts_s, d.pict_type, d.gop, iframe, downsample(field, grid), None, note), d, field
+        yield CompressedFrame(d.pts_s, d.pict_type, d.gop, iframe, None, None, note), d, field
 
 
 @dataclass
@@ -242,6 +245,7 @@ def read_compressed_at(path: str | os.PathLike, times_s: Sequence[float], *, gri
     for f, d, per_pixel in frames:
         key = id(f)
         if key not in residual_cache:
+            f.mv = downsample(per_pixel, grid)
             residual_cache[key] = residual_of(d.frame, f.iframe, per_pixel)
         residuals.append(residual_cache[key])
     return CompressedClip(np.stack([f[0].iframe for f in frames]), np.stack([f[0].mv for f in frames]),

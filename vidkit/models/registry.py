@@ -30,17 +30,23 @@ class ModelCard:
     input_frames: int | None = None
     input_size: int | None = None
     paper: str = ""
+    input_kind: str = "rgb"  # "rgb" clips, or "compressed": I-frames, motion vectors, residuals (vidkit.data.compressed)
+
+    @property
+    def input_channels(self) -> int:
+        return 8 if self.input_kind == "compressed" else 3
 
     @property
     def input_shape(self) -> tuple[int, int, int, int, int] | None:
-        """``(1, 3, T, H, W)``: one clip at the default input, or None when the card has none."""
+        """``(1, C, T, H, W)``: one clip at the default input, or None when the card has none."""
         if self.input_frames is None or self.input_size is None:
             return None
-        return (1, 3, self.input_frames, self.input_size, self.input_size)
+        return (1, self.input_channels, self.input_frames, self.input_size, self.input_size)
 
 
 def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = (),
-                   input_frames: int | None = None, input_size: int | None = None, paper: str = ""):
+                   input_frames: int | None = None, input_size: int | None = None, paper: str = "",
+                   input_kind: str = "rgb"):
     """Register a keyword-only builder under its function name (and ``aliases``) with its card; a
     duplicate name raises. ``@register_model`` alone works; so does ``@register_model(aliases=..., ...)``."""
 
@@ -50,7 +56,10 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple
                 raise ValueError(f"model name {name!r} is registered twice")
         for alias in aliases:
             _ALIASES[alias] = builder.__name__
-        _CARDS[builder.__name__] = ModelCard(builder.__name__, builder, tuple(aliases), input_frames, input_size, paper)
+        if input_kind not in ("rgb", "compressed"):
+            raise ValueError(f"input_kind must be 'rgb' or 'compressed', not {input_kind!r}")
+        _CARDS[builder.__name__] = ModelCard(builder.__name__, builder, tuple(aliases), input_frames, input_size, paper,
+                                             input_kind)
         return builder
 
     return register(fn) if fn is not None else register
