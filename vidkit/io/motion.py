@@ -16,7 +16,11 @@ none, which :func:`motion_fields` says up front rather than returning empty fiel
 
 from __future__ import annotations
 
+import contextlib
+import operator
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -54,31 +58,83 @@ def dense_field(vectors: np.ndarray, height: int, width: int, *, grid: int = 4) 
     vector (blocks are at least 4×4, so ``grid=4`` loses nothing; ``grid=16`` samples one value per
     macroblock, at its top-left 4x4 corner's block)."""
     gh, gw = -(-height // grid), -(-width // grid)
-    fields = np.zeros((2, 2, gh, gw), np.float32)
-    masks = np.zeros((2, gh, gw), bool)
-    if len(vectors):
-        w, h = vectors["w"].astype(np.int64), vectors["h"].astype(np.int64)
-        x0 = vectors["dst_x"].astype(np.int64) - w // 2
-        y0 = vectors["dst_y"].astype(np.int64) - h // 2
-        scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1.0)
-        dx = vectors["motion_x"].astype(np.float32) / scale
-        dy = vectors["motion_y"].astype(np.float32) / scale
-        direction = (vectors["source"] > 0).astype(np.int64)  # 0 past, 1 future
-        # cells whose top-left pixel lies inside each block: [c0, c1) in each axis
-        cx0, cx1 = np.clip(-(-x0 // grid), 0, gw), np.clip(-(-(x0 + w) // grid), 0, gw)
-        cy0, cy1 = np.clip(-(-y0 // grid), 0, gh), np.clip(-(-(y0 + h) // grid), 0, gh)
-        nx, ny = np.maximum(cx1 - cx0, 0), np.maximum(cy1 - cy0, 0)
-        counts = nx * ny
-        block = np.repeat(np.arange(len(vectors)), counts)
-        # position of each cell within its block, without a loop: offsets from the block's first cell
-        k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        cx = cx0[block] + k % np.maximum(nx[block], 1)
-        cy = cy0[block] + k // np.maximum(nx[block], 1)
-        d = direction[block]
-        fields[d, 0, cy, cx] = dx[block]
-        fields[d, 1, cy, cx] = dy[block]
-        masks[d, cy, cx] = True
-    return fields[0], fields[1], masks[0], masks[1]
+    if not len(vectors):
+        return (np.zeros((2, gh, gw), np.float32), np.zeros((2, gh, gw), np.float32), np.zeros((gh, gw), bool),
+                np.zeros((gh, gw), bool))
+    # block edges as rows: left, top, right, bottom
+    edges = np.empty((4, len(vectors)), np.int32)
+    edges[2], edges[3] = vectors["w"], vectors["h"]
+    edges[0], edges[1] = vectors["dst_x"], vectors["dst_y"]
+    edges[:2] -= edges[2:] >> 1
+    edges[2:] += edges[:2]
+    # When every block edge falls on a multiple of u * grid pixels (H.264's and MPEG-4's blocks are
+    # 8 or 16 pixels on an 8-pixel lattice), the cells come in u x u squares that one block covers
+    # whole: paint those squares (u^2 times fewer cells) and repeat each u x u times, the same field.
+    common = int(np.bitwise_or.reduce(edges, axis=None))
+    step = common & -common  # the largest power of two dividing every edge (0 when all are 0)
+    u = step // grid if step >= grid and step % grid == 0 else 1
+    cell_px, rows_out, cols_out = u * grid, -(-gh // u), -(-gw // u)
+    # cells whose top-left pixel lies inside each block: [c0, c1) in each axis
+    cells = (edges + (cell_px - 1)) // cell_px
+    np.minimum(np.maximum(cells, 0, out=cells), np.array([[cols_out], [rows_out]] * 2, np.int32), out=cells)
+    cx0, cy0, cx1, cy1 = cells
+    nx, ny = cx1 - cx0, cy1 - cy0  # >= 0: both ends are clipped to the same range
+    scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1.0)
+    dx = vectors["motion_x"].astype(np.float32) / scale
+    dy = vectors["motion_y"].astype(np.float32) / scale
+    direction = vectors["source"] > 0  # False past, True future
+
+    # every block as a window of cells the size of the largest block's, the cells past its own size
+    # masked off: one broadcast, no per-block loop. Laid out [window cell, block] for speed, which
+    # paints in a different order than block by block: the same field unless blocks of one direction
+    # overlap (never in what FFmpeg exports), which the painted count tells, and then block order it is.
+    my, mx = int(ny.max()), int(nx.max())
+    window = np.arange(my * mx, dtype=np.int32)
+    wr, wc = window // max(mx, 1), window % max(mx, 1)
+    inside = (wr[:, None] < ny) & (wc[:, None] < nx)  # [my * mx, n]
+    # fields are painted as [x/y, direction, H, W] (x of both directions first), masks as [direction, H, W]
+    plane = rows_out * cols_out
+    first = direction * plane + cy0 * cols_out + cx0  # each block's first cell in masks
+    offsets = wr * cols_out + wc
+    cell = (first + offsets[:, None])[inside]
+    fields = np.zeros((2, 2, rows_out, cols_out), np.float32)
+    masks = np.zeros((2, rows_out, cols_out), bool)
+    _paint(fields, masks, cell, np.broadcast_to(dx, inside.shape)[inside], np.broadcast_to(dy, inside.shape)[inside])
+    if np.count_nonzero(masks) != len(cell):  # overlapping blocks: the last one in the list wins
+        cell = (first[:, None] + offsets)[inside.T]
+        fields[:], masks[:] = 0, False
+        _paint(fields, masks, cell, np.repeat(dx, np.count_nonzero(inside, axis=0)),
+               np.repeat(dy, np.count_nonzero(inside, axis=0)))
+    # [x/y, H, W] and [H, W] per direction; one that no block used (P-frames' future) stays zeros
+    out = []
+    for d, used in enumerate((not direction.all(), bool(direction.any()))):
+        if not used:
+            out.append((np.zeros((2, gh, gw), np.float32), np.zeros((gh, gw), bool)))
+        elif u > 1:
+            out.append((_repeat_cells(fields[:, d], u, gh, gw), _repeat_cells(masks[d], u, gh, gw)))
+        else:
+            out.append((np.ascontiguousarray(fields[:, d]), masks[d]))
+    (past, past_mask), (future, future_mask) = out
+    return past, future, past_mask, future_mask
+
+
+def _paint(fields: np.ndarray, masks: np.ndarray, cell: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> None:
+    """Set the cells at flat indices ``cell`` of ``masks [2, H, W]`` and their vectors in ``fields [2 (x, y), 2, H, W]``."""
+    flat = fields.reshape(-1)
+    flat[cell] = dx
+    flat[cell + masks.size] = dy
+    masks.reshape(-1)[cell] = True
+
+
+def _repeat_cells(a: np.ndarray, u: int, height: int, width: int) -> np.ndarray:
+    """``a [..., h, w]`` with every cell repeated ``u x u`` times, cut to ``[..., height, width]``: a new
+    C-contiguous array, whatever the layout of ``a``."""
+    a = np.ascontiguousarray(a)  # np.repeat is quickest from C order
+    h, w = a.shape[-2:]
+    # the last row and column of squares can hang over the edge: they repeat fewer times
+    rows = u if h * u == height else np.append(np.full(h - 1, u), height - (h - 1) * u)
+    cols = u if w * u == width else np.append(np.full(w - 1, u), width - (w - 1) * u)
+    return np.repeat(np.repeat(a, cols, axis=-1), rows, axis=-2)
 
 
 def motion_fields(path: str | os.PathLike, *, grid: int = 4, timeout_s: float = 60.0) -> Iterator[MotionFrame]:
@@ -86,7 +142,7 @@ def motion_fields(path: str | os.PathLike, *, grid: int = 4, timeout_s: float = 
 
     Raises :class:`VideoDecodeError` for a file that cannot be read and for a codec whose FFmpeg
     decoder exports no vectors (HEVC, VP9, AV1, ...)."""
-    for d in decoded_with_vectors(path, timeout_s=timeout_s):
+    for d in _decoded_ahead(path, timeout_s=timeout_s, pictures=False):  # the pictures are never looked at
         past, future, past_mask, future_mask = dense_field(d.vectors, d.height, d.width, grid=grid)
         yield MotionFrame(d.pts_s, d.pict_type, d.gop, past, future, past_mask, future_mask)
 
@@ -109,25 +165,69 @@ class DecodedFrame:
 def decoded_with_vectors(path: str | os.PathLike, *, timeout_s: float = 60.0) -> Iterator[DecodedFrame]:
     """Decode ``path`` with vector export on and stream each frame with its vectors, picture type
     and GOP index, in presentation order: the one decoding loop under :func:`motion_fields` and
-    :mod:`vidkit.io.compressed`. Raises :class:`VideoDecodeError` as :func:`motion_fields` does."""
+    :mod:`vidkit.io.compressed`. Raises :class:`VideoDecodeError` as :func:`motion_fields` does.
+
+    FFmpeg decodes in one thread (slice threads at most), never frame threads: with those, a frame
+    whose output waits for later ones (H.264's reference B-frames) has its vectors exported before
+    its own decoding thread is done, incomplete or stale in its lower rows, differently from run to
+    run. The decoding runs instead a few frames ahead of the consumer, in a thread of its own (FFmpeg
+    decodes without holding the GIL), so that what is done with one frame overlaps decoding the next."""
+    yield from _decoded_ahead(path, timeout_s=timeout_s, pictures=True)
+
+
+def _decoded_ahead(path: str | os.PathLike, *, timeout_s: float, pictures: bool) -> Iterator[DecodedFrame]:
+    """:func:`decoded_with_vectors`; without ``pictures``, FFmpeg skips what only the pixels need
+    (deblocking, the residuals' inverse transform), which no vector depends on."""
+    with contextlib.closing(_decode_with_vectors(path, timeout_s=timeout_s, pictures=pictures)) as frames:
+        first = next(frames, None)  # opening the file, and its errors, in the caller's thread
+        if first is not None:
+            yield first
+            yield from _read_ahead(frames, depth=_READ_AHEAD)
+
+
+# Frames decoded ahead of the consumer: enough to ride out uneven frames, few enough for 4K frames.
+_READ_AHEAD = 4
+
+
+def _decode_with_vectors(path: str | os.PathLike, *, timeout_s: float, pictures: bool) -> Iterator[DecodedFrame]:
     import av
 
-    from vidkit.io import open_video
+    from vidkit.errors import DecodeTimeoutError
+    from vidkit.io._checks import check_path
 
-    with open_video(path, timeout_s=timeout_s) as video:  # the checks and messages of the reader
-        codec = video.info.codec
-    if codec not in EXPORTING_CODECS:
-        raise VideoDecodeError(path, f"FFmpeg's {codec} decoder exports no motion vectors (it does for "
-                                     f"{', '.join(sorted(c for c in EXPORTING_CODECS if c in ('h264', 'mpeg4', 'mpeg2video')))}); "
-                                     "re-encode it to H.264 or MPEG-4 Part 2 first")
-    with av.open(os.fspath(path), timeout=timeout_s) as container:
+    try:
+        # A container of side data of our own: PyAV's frame.side_data caches one that refers back to
+        # the frame, a cycle that leaves every decoded picture to the garbage collector, tens of them
+        # alive and out of FFmpeg's buffer pool at any time (decoding a third slower).
+        from av.sidedata.sidedata import SideDataContainer as side_data
+    except ImportError:  # pragma: no cover - a PyAV without it
+        side_data = operator.attrgetter("side_data")
+
+    # One open, no probe: what the reader would say about a file is asked of it only when this fails.
+    container = None
+    try:
+        container = av.open(check_path(path), metadata_errors="ignore", timeout=timeout_s)
         stream = container.streams.video[0]
-        stream.codec_context.options = {"flags2": "+export_mvs"}
+        codec = stream.codec_context.codec.canonical_name
+    except av.error.ExitError:  # FFmpeg's interrupt callback: the timeout ran out while opening
+        raise DecodeTimeoutError(path, f"timed out opening it (no data within {timeout_s:g} s)") from None
+    except (av.error.FFmpegError, IndexError, AttributeError) as e:
+        if container is not None:
+            container.close()
+        raise _reader_error(path, timeout_s) or VideoDecodeError(path, f"cannot be opened ({e})") from None
+    with container:
+        if codec not in EXPORTING_CODECS:
+            raise VideoDecodeError(path, f"FFmpeg's {codec} decoder exports no motion vectors (it does for "
+                                         f"{', '.join(sorted(c for c in EXPORTING_CODECS if c in ('h264', 'mpeg4', 'mpeg2video')))}); "
+                                         "re-encode it to H.264 or MPEG-4 Part 2 first")
+        stream.thread_type = "SLICE"  # see decoded_with_vectors: frame threads export wrong vectors
+        stream.codec_context.options = {"flags2": "+export_mvs",
+                                        **({} if pictures else {"skip_loop_filter": "all", "skip_idct": "all"})}
         height, width = stream.codec_context.height, stream.codec_context.width
         gop = -1
         try:
             for frame in container.decode(stream):
-                side = frame.side_data.get("MOTION_VECTORS")
+                side = side_data(frame).get("MOTION_VECTORS")
                 vectors = side.to_ndarray() if side is not None else np.zeros(0, dtype=_EMPTY_DTYPE)
                 pict = frame.pict_type
                 name = PICT_TYPES.get(int(pict), str(pict)) if not isinstance(pict, str) else pict
@@ -136,7 +236,65 @@ def decoded_with_vectors(path: str | os.PathLike, *, timeout_s: float = 60.0) ->
                 yield DecodedFrame(frame, vectors, float(frame.time) if frame.time is not None else float("nan"), name,
                                    gop, key, height, width)
         except av.error.FFmpegError as e:
+            if gop < 0:  # not one frame: the reader's probe tells what is wrong with the file
+                raise _reader_error(path, timeout_s) or VideoDecodeError(path, f"decoding stopped: {e}") from None
             raise VideoDecodeError(path, f"decoding stopped: {e}") from None
+        if gop < 0 and (error := _reader_error(path, timeout_s)) is not None:
+            raise error
+
+
+def _reader_error(path: str | os.PathLike, timeout_s: float) -> VideoDecodeError | None:
+    """What :func:`vidkit.io.open_video` (its checks and probe) says is wrong with ``path``, if anything."""
+    from vidkit.io import open_video
+
+    try:
+        with open_video(path, timeout_s=timeout_s):
+            return None
+    except VideoDecodeError as e:
+        return e
+
+
+def _read_ahead(items: Iterator, *, depth: int) -> Iterator:
+    """``items``, advanced by a thread of their own up to ``depth`` items ahead of the consumer; an
+    exception comes out where it happened in the sequence. Closing this generator stops the thread
+    and closes ``items`` there."""
+    ahead: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as e:  # handed to the consumer, raised there
+            put((False, e))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="vidkit-decode-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = ahead.get()
+            if more:
+                yield item
+            elif item is None:
+                return
+            else:
+                raise item
+    finally:
+        stop.set()
+        thread.join()
 
 
 _EMPTY_DTYPE = np.dtype({"names": ["source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "flags", "motion_x", "motion_y",
