@@ -1,26 +1,16 @@
 """tools/bench_mv.py: every row measured on a tiny generated clip, the table and its goals, and the
 rows of a missing optional package skipped with the install hint."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_mv", ROOT / "tools" / "bench_mv.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+def bench(load_tool):
+    return load_tool("bench_mv")
 
 
 @pytest.fixture(scope="module")

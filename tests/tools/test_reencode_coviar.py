@@ -2,7 +2,6 @@
 with a bad file reported, resumable (a second run redoes nothing), crash-isolated."""
 
 import faulthandler
-import importlib.util
 import os
 import signal
 import subprocess
@@ -20,11 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("reencode_coviar", ROOT / "tools" / "reencode_coviar.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tool(load_tool):
+    return load_tool("reencode_coviar")
 
 
 def _frames(n=14, seed=0):

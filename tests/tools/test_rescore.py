@@ -1,22 +1,16 @@
 """tools/rescore.py: saved per-view scores re-aggregated by hand-checkable rules."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def rescore():
-    spec = importlib.util.spec_from_file_location("rescore", ROOT / "tools" / "rescore.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+def rescore(load_tool):
+    return load_tool("rescore").main
 
 
 def _scores(path, logits, keys, labels):

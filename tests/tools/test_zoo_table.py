@@ -1,20 +1,14 @@
 """tools/zoo_table.py: the within-pair accuracy that tells order-blind models apart, and the table."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["grow", "move_down", "move_left", "move_right", "move_up", "rotate_ccw", "rotate_cw", "shrink"]
 
 
 @pytest.fixture(scope="module")
-def zoo():
-    spec = importlib.util.spec_from_file_location("zoo_table", ROOT / "tools" / "zoo_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def zoo(load_tool):
+    return load_tool("zoo_table")
 
 
 def _confusion(right: int, swapped: int, elsewhere: int = 0) -> list[list[int]]:
