@@ -2,6 +2,8 @@
 the picture and turn with a flip), the dataset on a real MPEG-4 file, and the one-time conversion of
 a set to CoViAR's format."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -69,6 +71,17 @@ def test_dataset_reads_segments_of_a_real_file(tmp_path):
     assert "bad.avi" in ds[1]["error"]
     train = CompressedClipDataset([(path, 3)], num_segments=4, train=True, seed=1)
     assert train[0]["frames"].shape == (4, 64, 96, 8)
+
+
+def test_a_stream_outside_coviars_chain_is_counted_and_warned_about_once(tmp_path):
+    path = write_video(tmp_path / "b.mp4", _square(), fps=10, options={"bf": "2", "g": "12"})
+    ds = CompressedClipDataset([(path, 0), (path, 0)], num_segments=4, train=False)
+    with pytest.warns(UserWarning, match=r"b\.mp4: \d of 4 frames are not in CoViAR's chain .*reencode_coviar"):
+        first = ds[0]
+    assert first["inexact"] >= 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ds[1]["inexact"] == first["inexact"]  # no second warning
 
 
 def test_coviar_format_converts_once(tmp_path):

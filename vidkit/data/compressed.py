@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -52,11 +53,13 @@ class CompressedClipDataset(ClipDataset):
     """One item per video: ``num_segments`` TSN segments, one frame each (a random one per segment
     in training, the centre one in test; :class:`~vidkit.data.samplers.SegmentSampler`), packed by
     :func:`pack` under ``"frames"``; ``"inexact"`` counts the frames whose stream does not follow
-    CoViAR's chain (B-frames, several references: see :mod:`vidkit.io.compressed`)."""
+    CoViAR's chain (B-frames, several references: see :mod:`vidkit.io.compressed`), and the first such
+    video a process reads gets a warning that says how to convert the set."""
 
     def __init__(self, samples, *, num_segments: int, train: bool, grid: int = 4, seed: int = 0):
         super().__init__(samples, SegmentSampler(num_segments=num_segments, mode="train" if train else "test"), seed=seed)
         self.grid = grid
+        self._warned = False
 
     def __getitem__(self, item: int) -> dict:
         from vidkit.io import probe
@@ -69,8 +72,14 @@ class CompressedClipDataset(ClipDataset):
             clip = read_compressed_at(path, list(plan.timestamps), grid=self.grid)
         except VideoDecodeError as e:
             return {"index": item, "error": str(e)}
+        inexact = [n for n in clip.inexact if n is not None]
+        if inexact and not self._warned:
+            self._warned = True  # once per worker process: a dataset as downloaded has this on every file
+            warnings.warn(f"{path}: {len(inexact)} of {len(clip.inexact)} frames are not in CoViAR's chain "
+                          f"({inexact[0]}); convert the set with tools/reencode_coviar.py (MPEG-4, GOP 12, no B-frames)",
+                          stacklevel=2)
         return {"frames": pack(clip.iframes, clip.mv, clip.residual), "label": label, "index": item, "view": 0,
-                "crop_index": -1, "padded": False, "inexact": sum(n is not None for n in clip.inexact)}
+                "crop_index": -1, "padded": False, "inexact": len(inexact)}
 
 
 @dataclass(frozen=True)
