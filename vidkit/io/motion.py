@@ -294,6 +294,13 @@ def _read_ahead(items: Iterator, *, depth: int) -> Iterator:
                 raise item
     finally:
         stop.set()
+        # A producer blocked on the full queue would notice only at its next 0.1 s poll: make room, so
+        # a consumer that stops early (read_compressed_at, after its last frame) never waits for that.
+        while True:
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                break
         thread.join()
 
 
