@@ -280,7 +280,7 @@ def test_generation_waits_for_the_lock(tmp_path):
 # Variants
 
 
-def test_long_variant_moves_only_inside_the_evidence_window(tmp_path):
+def test_long_variant_shows_the_object_only_inside_the_evidence_window(tmp_path):
     spec = SyntheticSpec(variant="long", num_train_per_class=1, num_val_per_class=0, size=(64, 64),
                          num_frames=60, evidence_s=(0.4, 0.8))
     ds = synthetic_dataset(spec, root=tmp_path, progress=False)
@@ -292,21 +292,25 @@ def test_long_variant_moves_only_inside_the_evidence_window(tmp_path):
     for row, video in zip(rows, ds.train):
         start_s, end_s = float(row["evidence_start_s"]), float(row["evidence_end_s"])
         assert video.evidence_s == pytest.approx((start_s, end_s))
-        assert 0.4 - 1e-9 <= end_s - start_s <= 0.8 + 1e-9
+        assert 0.4 - 1e-9 <= end_s - start_s - 1 / spec.fps <= 0.8 + 1e-9  # length + 1 frames are shown
         a, b = round(start_s * spec.fps), round(end_s * spec.fps)
-        frames = render_video(spec, split="train", index=video.index).frames
-        changes = np.any(frames[1:] != frames[:-1], axis=(1, 2, 3))  # between frame t and t+1
-        assert not changes[:a].any() and not changes[b:].any(), "object moved outside the window"
-        assert changes[a:b].all(), "object paused inside the window"
+        render = render_video(spec, split="train", index=video.index, masks=True)
+        shown = render.masks[:, 1].any(axis=(1, 2))  # object 1 is the class's; object 0 the distractor
+        assert np.array_equal(np.flatnonzero(shown), np.arange(a, b)), "object visible outside its window"
+        object_moves = np.any(render.boxes[1:, 1] != render.boxes[:-1, 1], axis=1)
+        assert object_moves[a:b - 1].all(), "object paused inside the window"
+        # the distractor is there all along and keeps moving, so a frame outside the window is never still
+        assert render.masks[:, 0].any(axis=(1, 2)).all()
+        assert np.any(render.frames[1:] != render.frames[:-1], axis=(1, 2, 3)).all()
         starts.append(a)
     assert len(set(starts)) > 1  # the window is placed at random
     decoded, _, _ = _decode(ds.train[0].path)
     assert decoded.shape == (60, 64, 64, 3)
-    # The reversal property holds with the window mirrored.
+    # The reversal property holds with the window (and the distractor's path) mirrored.
     backward = render_video(spec, split="train", index=CLASSES.index("shrink"))
     forward = render_video(spec, split="train", index=CLASSES.index("shrink"), label="grow")
     assert np.array_equal(backward.frames, forward.frames[::-1])
-    assert backward.evidence_frames == (59 - forward.evidence_frames[1], 59 - forward.evidence_frames[0])
+    assert backward.evidence_frames == (60 - forward.evidence_frames[1], 60 - forward.evidence_frames[0])
 
 
 def test_actors_variant_writes_ava_boxes_that_fit_the_objects(tmp_path):

@@ -56,7 +56,8 @@ class Sprite:
     """One object over a whole clip: its look and its per-frame state (arrays of length T).
 
     ``x``, ``y`` are the centre, ``radius`` the circumradius (the shape always lies within the disc
-    of that radius), ``angle`` the orientation; all in pixels/radians, float64.
+    of that radius; 0 hides the object in that frame), ``angle`` the orientation; all in
+    pixels/radians, float64.
     """
 
     shape: str
@@ -117,6 +118,8 @@ def _coverage(sprite: Sprite, t: int, height: int, width: int):
     is half covered.
     """
     cx, cy, r, th = sprite.state(t)
+    if r <= 0:  # hidden in this frame (the long variant's object outside its window)
+        return None
     x0, x1 = max(math.floor(cx - r - 1), 0), min(math.ceil(cx + r + 1) + 1, width)
     y0, y1 = max(math.floor(cy - r - 1), 0), min(math.ceil(cy + r + 1) + 1, height)
     if x0 >= x1 or y0 >= y1:

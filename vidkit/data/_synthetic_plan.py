@@ -59,10 +59,11 @@ def _rng_seed(spec: SyntheticSpec, split: str, index: int) -> np.random.SeedSequ
 
 
 def _draw_sprite(rng: np.random.Generator, *, cls: str, progress: np.ndarray, height: int, width: int,
-                 scale: float, background: np.ndarray) -> Sprite:
+                 scale: float, background: np.ndarray, visible: np.ndarray | None = None) -> Sprite:
     """Draw one object doing ``cls``: ``progress`` (0 -> 1 over the frames) moves the class's
     quantity from ``lo`` to ``hi``; the backward class of a pair makes the identical draws and is
-    reversed in time. Objects stay entirely inside the frame."""
+    reversed in time. Objects stay entirely inside the frame; where ``visible`` (bool per frame) is
+    False the object is hidden (radius 0)."""
     attribute = _ATTRIBUTE[_FORWARD[cls]]
     short = min(height, width)
     # A turning circle shows its turn only through the small marker disc, which a 32-pixel crop
@@ -96,8 +97,34 @@ def _draw_sprite(rng: np.random.Generator, *, cls: str, progress: np.ndarray, he
     def path(lo: float, hi: float) -> np.ndarray:
         return lo + (hi - lo) * progress if hi != lo else np.full(progress.shape, lo)
 
-    sprite = Sprite(shape, color, marker, path(x_lo, x_hi), path(y_lo, y_hi), path(r_lo, r_hi), path(a_lo, a_hi))
+    radius = path(r_lo, r_hi)
+    if visible is not None:
+        radius = np.where(visible, radius, 0.0)
+    sprite = Sprite(shape, color, marker, path(x_lo, x_hi), path(y_lo, y_hi), radius, path(a_lo, a_hi))
     return sprite.reversed() if cls != _FORWARD[cls] else sprite
+
+
+# The long variant's distractor: a new random waypoint every this many seconds.
+_DISTRACTOR_LEG_S = 0.8
+
+
+def _draw_distractor(rng: np.random.Generator, *, frames: int, fps: float, height: int, width: int,
+                     background: np.ndarray) -> Sprite:
+    """A grey object without a marker that wanders over the whole clip — straight legs between
+    random waypoints, turning and changing size as it goes — so that any frame outside the evidence
+    window shows motion that says nothing about the class."""
+    short = min(height, width)
+    shape = _render.SHAPES[rng.integers(len(_render.SHAPES))]
+    color, _ = _render.pick_colors(rng, background)
+    grey = float(np.rint(0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]))
+    grey = grey if abs(grey - float(np.mean(background))) >= 60 else (grey + 128) % 256
+    legs = max(int(np.ceil(frames / (_DISTRACTOR_LEG_S * fps))), 1)
+    r_max = 0.16 * short
+    points = np.stack([rng.uniform(r_max + 1, width - r_max - 1, legs + 1), rng.uniform(r_max + 1, height - r_max - 1, legs + 1),
+                       rng.uniform(0.08 * short, r_max, legs + 1), rng.uniform(0, 2 * math.pi, legs + 1)])
+    at = np.linspace(0, legs, frames)
+    x, y, radius, angle = (np.interp(at, np.arange(legs + 1), p) for p in points)
+    return Sprite(shape, (grey,) * 3, (grey,) * 3, x, y, radius, angle)
 
 
 def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str | None = None) -> Plan:
@@ -127,23 +154,31 @@ def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str 
         return Plan(video_id(spec, split, index), split, index, labels, sprites, colors, background_seed, None)
 
     cls = index % len(CLASSES) if label is None else _class_index(label)
-    progress = ramp
-    if spec.variant == "long":
-        lo_s, hi_s = spec.evidence_s
-        length = min(max(round(rng.uniform(lo_s, hi_s) * spec.fps), 1), t_count - 1)
-        start = int(rng.integers(0, t_count - length))
-        progress = np.clip((np.arange(t_count) - start) / length, 0.0, 1.0)
+    if spec.variant != "long":
+        sprite = _draw_sprite(rng, cls=CLASSES[cls], progress=ramp, height=height, width=width, scale=1.0,
+                              background=colors)
+        return Plan(video_id(spec, split, index), split, index, (cls,), (sprite,), colors, background_seed, None)
+    # The long variant: the object appears only for its motion (the evidence window, at a random time)
+    # and a distractor wanders over the whole clip, so few uniformly spaced frames miss the evidence.
+    lo_s, hi_s = spec.evidence_s
+    length = min(max(round(rng.uniform(lo_s, hi_s) * spec.fps), 1), t_count - 1)
+    start = int(rng.integers(0, t_count - length))
+    frame = np.arange(t_count)
+    progress = np.clip((frame - start) / length, 0.0, 1.0)
     sprite = _draw_sprite(rng, cls=CLASSES[cls], progress=progress, height=height, width=width, scale=1.0,
-                          background=colors)
-    evidence = _moving_span(sprite) if spec.variant == "long" else None
-    return Plan(video_id(spec, split, index), split, index, (cls,), (sprite,), colors, background_seed, evidence)
+                          background=colors, visible=(frame >= start) & (frame <= start + length))
+    distractor = _draw_distractor(rng, frames=t_count, fps=spec.fps, height=height, width=width, background=colors)
+    if CLASSES[cls] != _FORWARD[CLASSES[cls]]:
+        distractor = distractor.reversed()  # the whole clip plays backwards, distractor included
+    evidence = _visible_span(sprite)
+    return Plan(video_id(spec, split, index), split, index, (cls,), (distractor, sprite), colors, background_seed,
+                evidence)
 
 
-def _moving_span(sprite: Sprite) -> tuple[int, int]:
-    """First and last frame of the span in which the sprite changes (static before and after)."""
-    state = np.stack([sprite.x, sprite.y, sprite.radius, sprite.angle], axis=1)
-    changed = np.flatnonzero(np.any(state[1:] != state[:-1], axis=1))
-    return int(changed[0]), int(changed[-1]) + 1
+def _visible_span(sprite: Sprite) -> tuple[int, int]:
+    """First visible frame and one past the last: where the sprite shows (hidden before and after)."""
+    shown = np.flatnonzero(sprite.radius > 0)
+    return int(shown[0]), int(shown[-1]) + 1
 
 
 def render_background(spec: SyntheticSpec, plan: Plan) -> np.ndarray:

@@ -14,7 +14,7 @@ from vidkit.errors import ConfigError
 # Bump when a change to the synthetic modules (synthetic.py, _synthetic_*.py, _render.py) changes the
 # videos or annotations they write: the folder name hashes it, so existing caches are left alone and
 # a fresh set is generated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # Sorted, as Kinetics-style loaders index classes; the label index is the position here.
 CLASSES = ("grow", "move_down", "move_left", "move_right", "move_up", "rotate_ccw", "rotate_cw", "shrink")

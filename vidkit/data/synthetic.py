@@ -20,8 +20,10 @@ miniature)::
 Three variants share the renderer (``SyntheticSpec.variant``):
 
 * ``"motion"`` (default): 48 frames (~2 s) at 25 fps, 128x128, the motion spans the whole clip.
-* ``"long"``: 250 frames (10 s); the object is static except in one 1-2 s window at a random
-  position (the *evidence window*, written to the CSVs), for adaptive frame selection.
+* ``"long"``: 250 frames (10 s); the object shows only during its motion, one 1-2 s window at a
+  random time (the *evidence window*, written to the CSVs), while a grey unmarked distractor
+  wanders over the whole clip: a few uniformly spaced frames miss the evidence, which is what
+  adaptive frame selection (AdaFrame) is for.
 * ``"actors"``: 100 frames (4 s) with 2-3 objects, each doing its own motion, annotated in the AVA
   format (Gu et al., CVPR 2018): one box per object per keyframe, at integer seconds.
 
@@ -129,8 +131,8 @@ class RenderedVideo:
     """A video rendered in memory, with its ground truth.
 
     ``frames`` uint8 ``[T, H, W, 3]``; ``boxes`` float64 ``[T, K, 4]`` exact object extents
-    ``(x1, y1, x2, y2)`` in pixels for the K objects; ``evidence_frames`` the first and last frame
-    of the long variant's motion (static before and after); ``background`` uint8 ``[H, W, 3]``, what
+    ``(x1, y1, x2, y2)`` in pixels for the K objects; ``evidence_frames`` the first frame of the
+    long variant's object and one past its last (hidden before and after; its distractor is object 0); ``background`` uint8 ``[H, W, 3]``, what
     every pixel no object touches shows; ``masks`` bool ``[T, K, H, W]`` (pixel centres inside each
     object, occlusion ignored) when asked for.
     """
