@@ -26,6 +26,7 @@ class SyntheticConfig:
     num_frames: int
     seed: int
     background: Literal["texture", "dark"]
+    variant: Literal["motion", "long"] = "motion"  # added with AdaFrame: a default, so older saved configs still load
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
         entries = list(catalog.entries[:limit] if limit else catalog.entries)
         samples = [(e.path, label_of(e.label)) for e in entries]
         precision = resolve_precision("auto", "auto", ctx.device)
-        model = model.to(ctx.device, memory_format=torch.channels_last_3d if precision.channels_last else torch.preserve_format)
+        model = precision.place(model, ctx.device)
         dataset = VideoViews(samples, spec, backend=backend, timeout_s=timeout_s)
         mine = range(ctx.rank, len(entries), ctx.world_size)
         items = decoded_views(dataset, mine, workers=workers, silence_s=timeout_s + 30)

@@ -189,18 +189,22 @@ def view_spec(args: argparse.Namespace, name: str, config: dict | None, data: st
         clips, crops = int(match[1]), int(match[2])
     trained = (config or {}).get("data") or {}
     card = model_card(name)
+    segments = card.sampling == "segments"
+    if segments:  # frames over the whole video (AdaFrame): one temporal clip, the crops as asked
+        clips = 1
     num_frames = args.num_frames or trained.get("num_frames") or card.input_frames
     crop = args.crop_size or trained.get("crop_size") or card.input_size
     if args.sampling_rate is not None:
         interval = args.sampling_rate / args.target_fps
     else:
-        interval = args.interval_s or trained.get("interval_s")
+        interval = args.interval_s or trained.get("interval_s") or (1.0 if segments else None)
     if not num_frames or not crop or not interval:
         raise ConfigError(f"{name}: say how clips are cut — --num-frames, --interval-s (or --sampling-rate) and "
                           "--crop-size (a vidkit checkpoint carries them; these weights do not)")
     try:
         spec = ViewSpec(num_clips=clips, num_crops=crops, num_frames=int(num_frames), interval_s=float(interval),
-                        crop_size=int(crop), test_scale=int(args.test_scale or crop))
+                        crop_size=int(crop), test_scale=int(args.test_scale or crop), segments=segments,
+                        snippet=int((((config or {}).get("model") or {}).get("options") or {}).get("snippet", 1)))
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return spec, preset

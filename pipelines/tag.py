@@ -66,27 +66,37 @@ def run(args: argparse.Namespace) -> int:
     from vidkit._pool import isolated_map
     from vidkit.engine.loop import resolve_precision
     from vidkit.engine.tagger import Tagger, find_videos
+    from vidkit.models import model_card
 
     started = time.monotonic()
     model, name, classes, config = _model(args, load_model)
     args.views = args.views or ("1x1" if args.segments else "3x1")
     spec, _ = view_spec(args, name, config, "tag")
+    adaptive = model_card(name).sampling == "segments"  # AdaFrame: the workers run the policy, on the CPU
+    if adaptive and args.segments:
+        raise ConfigError(f"{name} chooses its frames over the whole video; --segments does not apply to it")
     fmt = args.format or ("csv" if str(args.out).lower().endswith(".csv") else "jsonl")
     videos = _shard(find_videos(args.paths, glob=args.glob), args.shard)
     results = ResultsFile(Path(args.out), fmt)
     todo = [p for p in videos if p not in results.done]
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    if adaptive:
+        device = torch.device("cpu")
     precision = resolve_precision("auto", "auto", device)
-    model = model.to(device, memory_format=torch.channels_last_3d if precision.channels_last else torch.preserve_format)
+    model = precision.place(model, device)
     print(f"vidkit tag: {len(videos)} videos{f' (shard {args.shard})' if args.shard else ''}, {len(videos) - len(todo)} "
           f"already in {args.out}, {len(todo)} to tag with {name} ({len(classes)} classes) on {device}; "
-          f"{spec.num_clips}x{spec.num_crops} views of {spec.num_frames} frames"
+          + (f"up to {model.steps} of {spec.num_frames} candidate frames per video, chosen and decoded in the workers"
+             if adaptive else f"{spec.num_clips}x{spec.num_crops} views of {spec.num_frames} frames")
           + (f" per {args.segments:g} s segment" if args.segments else ""), file=sys.stderr)
     workers = args.workers if args.workers is not None else max(1, min(8, (os.cpu_count() or 2) - 1))
     if args.stride is not None and (not args.segments or args.stride <= 0):
         raise ConfigError("--stride goes with --segments, and is a positive number of seconds")
-    work = partial(_decode, spec=spec, segment_s=args.segments, stride_s=args.stride, backend=args.backend,
-                   timeout_s=args.timeout)
+    if adaptive:  # each worker looks at its video with its own copy of the model, decoding only what it looks at
+        work = partial(_look, model=model, spec=spec, backend=args.backend, timeout_s=args.timeout)
+    else:
+        work = partial(_decode, spec=spec, segment_s=args.segments, stride_s=args.stride, backend=args.backend,
+                       timeout_s=args.timeout)
     tagger = Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size)
     failures: collections.Counter = collections.Counter()
     tagged = 0
@@ -115,6 +125,12 @@ def _decode(path, beat, **kwargs):
     from vidkit.engine.tagger import decode_for_tagging
 
     return (yield from decode_for_tagging(path, **kwargs))
+
+
+def _look(path, beat, **kwargs):
+    from vidkit.engine.tagger import look_for_tagging
+
+    return (yield from look_for_tagging(path, **kwargs))
 
 
 def _model(args, load_model):

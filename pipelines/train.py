@@ -99,7 +99,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
         torch.manual_seed(config.seed)
         model = _build_model(config, num_classes=len(classes))
         precision = resolve_precision(config.amp, config.channels_last, ctx.device)
-        model = model.to(ctx.device, memory_format=torch.channels_last_3d if precision.channels_last else torch.preserve_format)
+        model = precision.place(model, ctx.device)
         optimizer = build_optimizer(model, name=config.optim.name, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
                                     momentum=config.optim.momentum, nesterov=config.optim.nesterov)
         if ctx.distributed:
@@ -174,8 +174,8 @@ def _dataset(config: TrainConfig, *, progress: bool):
     from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 
     s = config.data.synthetic
-    spec = SyntheticSpec(num_train_per_class=s.train_per_class, num_val_per_class=s.val_per_class, size=s.size,
-                         num_frames=s.num_frames, seed=s.seed, background=s.background)
+    spec = SyntheticSpec(variant=s.variant, num_train_per_class=s.train_per_class, num_val_per_class=s.val_per_class,
+                         size=s.size, num_frames=s.num_frames, seed=s.seed, background=s.background)
     return synthetic_dataset(spec, root=config.data.root, progress=progress)
 
 
@@ -222,19 +222,25 @@ def _flip(config: TrainConfig, dataset) -> tuple[bool, list[int] | None]:
 
 
 def _clip_data(config: TrainConfig, dataset):
-    from vidkit.data import RandomClipSampler, UniformClipSampler
+    from vidkit.data import RandomClipSampler, SegmentSampler, UniformClipSampler
     from vidkit.data.datasets import ClipDataset
     from vidkit.data.transforms import ClipTransform
     from vidkit.models import model_card
 
     d = config.data
     flip, _ = _flip(config, dataset)
-    if model_card(config.model.name).input_kind == "compressed":
+    card = model_card(config.model.name)
+    if card.input_kind == "compressed":
         return _compressed_data(config, dataset, flip)
-    train_set = ClipDataset(dataset.samples("train"), RandomClipSampler(num_frames=d.num_frames, interval_s=d.interval_s),
-                            backend=d.backend, seed=config.seed)
-    val_set = ClipDataset(dataset.samples("val"), UniformClipSampler(num_clips=1, num_frames=d.num_frames, interval_s=d.interval_s),
-                          backend=d.backend)
+    if card.sampling == "segments":  # frames over the whole video: a random one per segment, the centres in validation
+        snippet = dict(snippet=int(config.model.options.get("snippet", 1)), interval_s=d.interval_s)
+        train_sampler = SegmentSampler(num_segments=d.num_frames, mode="train", **snippet)
+        val_sampler = SegmentSampler(num_segments=d.num_frames, mode="test", **snippet)
+    else:
+        train_sampler = RandomClipSampler(num_frames=d.num_frames, interval_s=d.interval_s)
+        val_sampler = UniformClipSampler(num_clips=1, num_frames=d.num_frames, interval_s=d.interval_s)
+    train_set = ClipDataset(dataset.samples("train"), train_sampler, backend=d.backend, seed=config.seed)
+    val_set = ClipDataset(dataset.samples("val"), val_sampler, backend=d.backend)
     transform = ClipTransform(crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale,
                               flip_prob=0.5 if flip else 0.0)
     return train_set, val_set, transform

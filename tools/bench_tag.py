@@ -57,8 +57,7 @@ def main() -> None:
                     test_scale=args.crop)
     device = torch.device(args.device)
     precision = resolve_precision("auto", "auto", device)
-    model = build(args.model, num_classes=400).to(device, memory_format=torch.channels_last_3d if precision.channels_last
-                                                   else torch.preserve_format).eval()
+    model = precision.place(build(args.model, num_classes=400), device).eval()
     work = partial(_decode, spec=spec)
     workers = min(args.workers, len(videos))
 

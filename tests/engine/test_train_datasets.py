@@ -91,3 +91,18 @@ def test_flipped_clips_take_the_mirror_label(swap):
                flip_labels=torch.tensor([1, 0, 2]) if swap else None)
     # every clip is flipped; with the swap its label 0 becomes 1, the class the model predicts
     assert meter.top1 == (2 if swap else 0)
+
+
+def test_channels_last_fits_the_rank_of_the_models_convolutions():
+    """The 3D format for 3D convolutions, the 2D one for 2D models (CoViAR, AdaFrame): torch refuses
+    channels_last_3d for rank-4 weights, which broke placing a 2D model on a CUDA device."""
+    from vidkit.models import build
+
+    on = Precision(channels_last=True)
+    conv3d = on.place(torch.nn.Conv3d(3, 4, 3), "cpu")
+    assert conv3d.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    two_d = on.place(build("adaframe", num_classes=3, backbone="resnet18", memory_size=32, hidden=16, embed=8), "cpu")
+    assert two_d.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    mixed = on.place(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv3d(4, 4, 3)), "cpu")
+    assert mixed[0].weight.is_contiguous() and mixed[1].weight.is_contiguous()
+    assert Precision().place(torch.nn.Conv3d(3, 4, 3), "cpu").weight.is_contiguous()

@@ -253,3 +253,32 @@ def test_sliding_windows_with_a_stride(tmp_path, weights, capsys):
     assert record["clips"] == 4 and len(record["labels"]) == 1
     assert main(["tag", str(tmp_path), "--out", str(tmp_path / "x.jsonl"), "--stride", "2", *weights, *CLIP]) == 1
     assert "--stride goes with --segments" in capsys.readouterr().err
+
+
+def test_adaframe_tags_from_the_frames_it_looks_at(library, tmp_path, capsys):
+    """The workers run AdaFrame's policy themselves and decode only its frames: the memory's 16 and at
+    most K steps, fewer than the 25 candidates a batched pass would decode; bad files get their reasons."""
+    root, expected = library
+    torch.manual_seed(0)
+    options = {"backbone": "resnet18", "memory_size": 32, "hidden": 16, "embed": 8, "steps": 3}
+    model = build("adaframe", num_classes=len(CLASSES), **options)
+    checkpoint = tmp_path / "adaframe.pt"
+    torch.save({"model": model.state_dict(), "model_name": "adaframe", "num_classes": len(CLASSES), "classes": CLASSES,
+                "config": {"model": {"name": "adaframe", "options": options},
+                           "data": {"num_frames": 25, "crop_size": 32, "interval_s": 0.1}}}, checkpoint)
+    out = tmp_path / "tags.jsonl"
+    rc = main(["tag", str(root), "--out", str(out), "--workers", "2", "--top-k", "2", "--checkpoint", str(checkpoint)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    records = _records(out)
+    assert sorted(r["path"] for r in records) == sorted(expected)
+    for r in records:
+        if expected[r["path"]] is None:
+            assert r["error"] is None and len(r["labels"]) == 2, r
+            assert 1 <= r["video"]["frames_looked_at"] <= 3
+            assert r["video"]["frames_decoded"] == 16 + r["video"]["frames_looked_at"]
+        else:
+            assert r["error"] and expected[r["path"]] in r["error"], r
+    assert "6 tagged, 5 failed" in err
+    assert main(["tag", str(root), "--out", str(tmp_path / "x.jsonl"), "--checkpoint", str(checkpoint), "--segments", "1"]) == 1
+    assert "--segments does not apply" in capsys.readouterr().err and not (tmp_path / "x.jsonl").exists()

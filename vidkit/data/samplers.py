@@ -260,13 +260,21 @@ class SegmentSampler:
     frame of a segment is equally likely. Returned times are clamped to ``[start_s, last_s]``,
     which does not change the frame they select. A video with fewer frames than segments repeats
     frames; ``padded`` stays False, since the plan still covers the whole video.
+
+    ``snippet`` > 1 takes that many frames ``interval_s`` apart around each segment's time instead of
+    one (TSN's snippets; AdaFrame's "frames" may be such stacks), segment by segment in the plan.
     """
 
     num_segments: int
     mode: Literal["train", "test"]
+    snippet: int = 1
+    interval_s: float = 0.0
 
     def __post_init__(self) -> None:
         _check_count("num_segments", self.num_segments)
+        _check_count("snippet", self.snippet)
+        if self.snippet > 1:
+            _check_seconds("interval_s", self.interval_s)
         if self.mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {self.mode!r}")
 
@@ -282,7 +290,8 @@ class SegmentSampler:
             wanted = [origin + (k + 0.5) * seg for k in range(n)]
         else:
             wanted = [origin + (k + rng.random()) * seg for k in range(n)]
-        times = tuple(min(max(t, span.first_s), span.last_s) for t in wanted)
+        offsets = [(j - (self.snippet - 1) / 2) * self.interval_s for j in range(self.snippet)]
+        times = tuple(min(max(t + o, span.first_s), span.last_s) for t in wanted for o in offsets)
         return [ClipPlan(timestamps=times, start_s=span.first_s, end_s=span.end_s)]
 
 

@@ -32,7 +32,9 @@ __all__ = ["ViewSpec", "VideoViews", "crop_views", "read_views"]
 class ViewSpec:
     """How test views are cut: ``num_clips`` uniform temporal clips of ``num_frames`` frames
     ``interval_s`` apart, × ``num_crops`` square crops of ``crop_size`` from frames whose short side
-    is scaled to ``test_scale``."""
+    is scaled to ``test_scale``. With ``segments``, the one temporal clip is ``num_frames`` frames
+    spread over the whole video instead, the centres of as many TSN segments — or snippets of
+    ``snippet`` frames ``interval_s`` apart around them."""
 
     num_clips: int
     num_crops: int
@@ -40,19 +42,27 @@ class ViewSpec:
     interval_s: float
     crop_size: int
     test_scale: int
+    segments: bool = False
+    snippet: int = 1
 
     def __post_init__(self) -> None:
         if self.test_scale < self.crop_size:
             raise ValueError(f"test_scale {self.test_scale} is smaller than crop_size {self.crop_size}: "
                              "the crops would not fit")
+        if self.segments and self.num_clips != 1:
+            raise ValueError(f"{self.num_clips} temporal clips: a model that sees frames from the whole video "
+                             "(segment sampling) takes one, e.g. --views 1x3")
 
     @property
     def num_views(self) -> int:
         return self.num_clips * self.num_crops
 
     def sampler(self) -> MultiViewSampler:
-        from vidkit.data.samplers import UniformClipSampler
+        from vidkit.data.samplers import SegmentSampler, UniformClipSampler
 
+        if self.segments:
+            return MultiViewSampler(temporal=SegmentSampler(num_segments=self.num_frames, mode="test", snippet=self.snippet,
+                                                            interval_s=self.interval_s), num_crops=self.num_crops)
         return MultiViewSampler(temporal=UniformClipSampler(num_clips=self.num_clips, num_frames=self.num_frames,
                                                             interval_s=self.interval_s), num_crops=self.num_crops)
 

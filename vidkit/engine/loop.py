@@ -39,6 +39,16 @@ class Precision:
             return nullcontext()
         return torch.autocast(device_type=device.type, dtype=self.dtype)
 
+    def place(self, model: nn.Module, device: torch.device | str) -> nn.Module:
+        """``model`` on ``device``, channels-last when asked: the 3D format for a model of 3D convolutions,
+        the 2D one for a model of 2D convolutions (CoViAR, AdaFrame: torch refuses the 3D format for
+        rank-4 weights), and as it is for a mix of both."""
+        if not self.channels_last:
+            return model.to(device)
+        ranks = frozenset(p.dim() for p in model.parameters() if p.dim() in (4, 5))
+        layout = {frozenset({5}): torch.channels_last_3d, frozenset({4}): torch.channels_last}.get(ranks)
+        return model.to(device, memory_format=layout or torch.preserve_format)
+
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else x
 

@@ -25,7 +25,7 @@ from vidkit.data.views import ViewSpec, crop_views, read_views
 from vidkit.engine.evaluator import forward_in_batches
 from vidkit.engine.loop import Precision
 
-__all__ = ["TagResult", "Tagger", "decode_for_tagging", "find_videos"]
+__all__ = ["TagResult", "Tagger", "decode_for_tagging", "find_videos", "look_for_tagging"]
 
 _WINDOWS_PER_READ = 8  # segment windows decoded per read_at: bounds memory, amortises seeking back to a keyframe
 
@@ -87,6 +87,44 @@ def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = N
     windows start every ``stride_s``, default ``segment_s``: a shorter stride slides overlapping windows),
     and returns ``{"info": ..., "error": None}`` — or ``{"info": None, "error": reason}`` when the video
     cannot be read (decoding errors are results, not crashes)."""
+
+    def clips(video):
+        info = video.info
+        sampler = spec.sampler()
+        windows = [(None, info)] if segment_s is None else _windows(info, segment_s, stride_s or segment_s)
+        for first in range(0, len(windows), _WINDOWS_PER_READ):
+            group = windows[first: first + _WINDOWS_PER_READ]
+            views = read_views(video, [sampler(timing) for _, timing in group], spec.crop_size)
+            for (segment, _), item in zip(group, views):
+                # cloned: a window's clips alone cross the pipe, not the whole group's frames
+                yield {"segment": segment, "clips": item["clips"].clone(), "clip_of_view": item["clip_of_view"],
+                       "boxes": item["boxes"]}
+        return {}
+
+    return (yield from _tag_video(path, clips, spec=spec, backend=backend, timeout_s=timeout_s))
+
+
+def look_for_tagging(path: str, *, model: nn.Module, spec: ViewSpec, backend: str = "pyav", timeout_s: float = 60.0):
+    """:func:`decode_for_tagging` for an adaptive frame selector (AdaFrame): the worker runs the policy
+    itself (on the CPU, one thread), decoding only the frames it looks at, and yields the video's
+    ``{"segment": None, "scores"}``; the info it returns says how many frames were decoded."""
+    from vidkit.data.adaframe import look
+    from vidkit.data.transforms import ClipTransform
+
+    transform = ClipTransform(crop_size=spec.crop_size, test_scale=spec.test_scale, flip_prob=0.0)
+
+    def looked(video):
+        with torch.inference_mode():
+            seen = look(model, video, transform, num_candidates=spec.num_frames, interval_s=spec.interval_s)
+        yield {"segment": None, "scores": seen.logits.softmax(-1)}
+        return {"frames_looked_at": seen.frames, "frames_decoded": seen.decoded}
+
+    return (yield from _tag_video(path, looked, spec=spec, backend=backend, timeout_s=timeout_s))
+
+
+def _tag_video(path: str, items, *, spec: ViewSpec, backend: str, timeout_s: float):
+    """Open ``path`` scaled to the test scale and yield what ``items(video)`` yields; return the video's
+    info (with what ``items`` returned added) or the reason it could not be read."""
     from vidkit.errors import VideoDecodeError
     from vidkit.io import open_video
 
@@ -94,17 +132,8 @@ def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = N
         return {"info": None, "error": f"a dangling link (to {os.readlink(path)})"}
     try:
         with open_video(path, backend=backend, timeout_s=timeout_s, short_side=spec.test_scale) as video:
-            info = video.info
-            sampler = spec.sampler()
-            windows = [(None, info)] if segment_s is None else _windows(info, segment_s, stride_s or segment_s)
-            for first in range(0, len(windows), _WINDOWS_PER_READ):
-                group = windows[first: first + _WINDOWS_PER_READ]
-                views = read_views(video, [sampler(timing) for _, timing in group], spec.crop_size)
-                for (segment, _), item in zip(group, views):
-                    # cloned: a window's clips alone cross the pipe, not the whole group's frames
-                    yield {"segment": segment, "clips": item["clips"].clone(), "clip_of_view": item["clip_of_view"],
-                           "boxes": item["boxes"]}
-            return {"info": _describe(info, video.warnings), "error": None}
+            extra = yield from items(video)
+            return {"info": {**_describe(video.info, video.warnings), **extra}, "error": None}
     except VideoDecodeError as e:
         return {"info": None, "error": e.reason}
     except ValueError as e:  # no usable timing (the samplers say why)
@@ -179,6 +208,10 @@ class Tagger:
         queued = 0
         for path, kind, value in events:
             video = videos.setdefault(path, _Video(path))
+            if kind == "item" and "scores" in value:  # scored in the worker (an adaptive frame selector)
+                video.total = value["scores"].to(self.device)
+                video.clips += 1
+                continue
             if kind == "item":
                 views = crop_views(value["clips"].to(self.device, non_blocking=True), value["clip_of_view"],
                                    value["boxes"], self.spec.crop_size)

@@ -31,6 +31,9 @@ class ModelCard:
     input_size: int | None = None
     paper: str = ""
     input_kind: str = "rgb"  # "rgb" clips, or "compressed": I-frames, motion vectors, residuals (vidkit.data.compressed)
+    # "clip": input_frames consecutive frames a fixed interval apart; "segments": input_frames frames
+    # spread over the whole video, one per TSN segment (AdaFrame's candidate frames)
+    sampling: str = "clip"
 
     @property
     def input_channels(self) -> int:
@@ -46,7 +49,7 @@ class ModelCard:
 
 def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = (),
                    input_frames: int | None = None, input_size: int | None = None, paper: str = "",
-                   input_kind: str = "rgb"):
+                   input_kind: str = "rgb", sampling: str = "clip"):
     """Register a keyword-only builder under its function name (and ``aliases``) with its card; a
     duplicate name raises. ``@register_model`` alone works; so does ``@register_model(aliases=..., ...)``."""
 
@@ -58,8 +61,10 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple
             _ALIASES[alias] = builder.__name__
         if input_kind not in ("rgb", "compressed"):
             raise ValueError(f"input_kind must be 'rgb' or 'compressed', not {input_kind!r}")
+        if sampling not in ("clip", "segments"):
+            raise ValueError(f"sampling must be 'clip' or 'segments', not {sampling!r}")
         _CARDS[builder.__name__] = ModelCard(builder.__name__, builder, tuple(aliases), input_frames, input_size, paper,
-                                             input_kind)
+                                             input_kind, sampling)
         return builder
 
     return register(fn) if fn is not None else register

@@ -110,7 +110,9 @@ def _unwrap(checkpoint: Any, source: str) -> tuple[str, dict[str, torch.Tensor],
             raise CheckpointError(source, f"no state dict in it (looked under 'model', 'model_state', 'state_dict'; "
                                           f"its keys: {keys})")
     state = {_strip(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    if any(k.startswith("blocks.") and (".multipathway_" in k or ".res_blocks." in k) for k in state):
+    if meta_name is not None:  # vidkit's own checkpoint says what it holds (AdaFrame's "backbone.layer1." is not mmaction2's)
+        layout = "vidkit"
+    elif any(k.startswith("blocks.") and (".multipathway_" in k or ".res_blocks." in k) for k in state):
         layout = "pytorchvideo"
     elif any(re.match(r"s1\.pathway\d_stem\.", k) for k in state):
         layout = "PySlowFast"

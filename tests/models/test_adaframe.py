@@ -1,0 +1,161 @@
+"""AdaFrame's parts against hand-computed values: the reward, the returns, the policy's log-probability
+and gradient, the memory attention, the exit rule, and the training and inference episodes."""
+
+import math
+
+import pytest
+import torch
+
+from vidkit.models import build, model_card
+from vidkit.models.adaframe import (exit_steps, future_returns, log_prob, margins, reinforce, rewards, time_encoding,
+                                    trunk, warm_start)
+
+SMALL = dict(backbone="resnet18", memory_arch="mobilenet_v2", memory_size=32, hidden=32, embed=16, steps=5)
+
+
+def small(**overrides):
+    torch.manual_seed(0)
+    return build("adaframe", num_classes=4, **{**SMALL, **overrides})
+
+
+def test_margin_is_the_true_class_probability_minus_the_best_other():
+    p = torch.tensor([[[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]])  # one video, two steps
+    m = margins(p.log(), torch.tensor([0]))
+    assert m[0].tolist() == pytest.approx([0.5 - 0.3, 0.1 - 0.6])
+
+
+def test_reward_is_the_gain_over_the_best_margin_so_far():
+    m = torch.tensor([[0.2, 0.1, 0.5, 0.4, 0.9], [-0.5, -0.2, 0.1, 0.05, 0.3]])
+    # best before each step: 0 (a uniform guess), then the running maximum
+    r = rewards(m)
+    assert r[0].tolist() == pytest.approx([0.2, 0.0, 0.3, 0.0, 0.4])
+    assert r[1].tolist() == pytest.approx([0.0, 0.0, 0.1, 0.0, 0.2])
+
+
+def test_returns_discount_the_rewards_still_to_come():
+    r = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    g = future_returns(r, gamma=0.5)
+    assert g[0].tolist() == pytest.approx([2 + 0.5 * 3 + 0.25 * 4, 3 + 0.5 * 4, 4.0, 0.0])
+
+
+def test_policy_log_probability_and_gradient_match_the_gaussian():
+    mean = torch.tensor([[0.3, 0.7]], requires_grad=True)
+    sample = torch.tensor([[0.45, 0.6]])
+    std = 0.1
+    expected = torch.distributions.Normal(mean.detach(), std).log_prob(sample)
+    assert torch.allclose(log_prob(mean.detach(), sample, std), expected)
+    advantage = torch.tensor([[2.0, -1.0]])
+    reinforce(mean, sample, advantage, std).backward()
+    # d/dmean of −A·log N(s; mean, std), averaged over the 2 entries: −A (s − mean) / std² / 2
+    want = -advantage * (sample - mean.detach()) / std ** 2 / 2
+    assert torch.allclose(mean.grad, want)
+    assert mean.grad[0, 0] < 0 and mean.grad[0, 1] < 0  # a descent step moves 0.3 up toward 0.45 (better), 0.7 up away from 0.6 (worse)
+
+
+def test_memory_attention_is_a_softmax_of_scaled_dot_products_keyed_on_the_hidden_state():
+    model = small()
+    b, m, d = 2, 16, model.embed
+    memory = torch.randn(b, m, d)
+    h = torch.randn(b, model.lstm.hidden_size)
+    read, weights = model.read(memory, h)
+    q = model.query(h)
+    want = torch.softmax((memory @ q[:, :, None]).squeeze(-1) / math.sqrt(d), dim=-1)
+    assert torch.allclose(weights, want, atol=1e-6)
+    assert torch.allclose(weights.sum(-1), torch.ones(b))
+    assert torch.allclose(read, (want[:, :, None] * memory).sum(1), atol=1e-6)
+    # a memory slot aligned with the query takes the attention
+    memory[0, 5] = q[0] * 50
+    _, weights = model.read(memory, h)
+    assert weights[0].argmax() == 5 and weights[0, 5] > 0.99
+
+
+def test_memory_sees_uniformly_spaced_frames_with_their_times():
+    model = small()
+    assert model.memory_indices(25) == [round(i * 24 / 15) for i in range(16)]
+    assert model.memory_indices(25)[0] == 0 and model.memory_indices(25)[-1] == 24
+    model.eval()
+    same = torch.rand(1, 3, 1, 64, 64).expand(1, 3, 16, 64, 64)
+    memory = model.memory(same)  # the same picture at every slot: the slots differ by their time encoding only
+    assert memory.shape == (1, 16, model.embed)
+    diff = memory[0] - memory[0, :1]
+    tau = torch.linspace(0, 1, 16)
+    assert torch.allclose(diff, time_encoding(tau, model.embed) - time_encoding(tau[:1], model.embed), atol=1e-5)
+
+
+def test_exit_rule_stops_after_patience_steps_without_a_new_high():
+    u = torch.tensor([[0.5, 0.6, 0.55, 0.58, 0.9, 1.0],    # stalls at steps 2 and 3: stops after 4 frames
+                      [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],      # always rising: the whole budget
+                      [0.9, 0.1, 0.1, 0.1, 0.1, 0.1]])     # stalls at once: stops after 3 frames
+    assert exit_steps(u, margin=0.0, patience=2).tolist() == [4, 6, 3]
+    # a margin turns small rises into stalls
+    assert exit_steps(u, margin=0.15, patience=2).tolist() == [3, 3, 3]
+    assert exit_steps(u, margin=0.0, patience=1).tolist() == [3, 6, 2]
+
+
+def test_inference_stops_where_the_exit_rule_says_and_keeps_that_steps_logits():
+    x = torch.randn(3, 3, 25, 64, 64)
+    never = small(exit_patience=99).eval()
+    full = never.infer(x)
+    assert full.frames.tolist() == [5, 5, 5] and not full.utilities.isnan().any()
+    for patience in (1, 2):
+        model = small(exit_patience=patience).eval()
+        model.load_state_dict(never.state_dict())
+        got = model.infer(x)
+        want = exit_steps(full.utilities, margin=0.0, patience=patience)
+        assert got.frames.tolist() == want.tolist()
+        for i, n in enumerate(want.tolist()):
+            assert torch.equal(got.locations[i, :n], full.locations[i, :n])  # same path until it stops
+            assert got.locations[i, n:].isnan().all()
+    assert torch.allclose(model(x), got.logits)  # forward() in eval mode is inference
+
+
+def test_training_episode_trains_every_head():
+    model = small().train()
+    x, y = torch.randn(4, 3, 25, 64, 64), torch.tensor([0, 1, 2, 3])
+    logits, loss = model(x, targets=y)
+    assert logits.shape == (4, 4) and loss.ndim == 0
+    loss.backward()
+    for name in ("selector", "utility", "classifier", "query", "memory_proj", "frame_proj"):
+        assert getattr(model, name).weight.grad.abs().sum() > 0, name
+
+
+def test_uniform_baseline_looks_at_fixed_uniform_frames_through_the_same_lstm():
+    model = small(policy="uniform", steps=4).eval()
+    assert not hasattr(model, "memory_net") and model.memory_frames == 0
+    seen = model.infer(torch.randn(2, 3, 25, 64, 64))
+    assert seen.frames.tolist() == [4, 4]
+    assert torch.allclose(seen.locations, torch.tensor([0, 1 / 3, 2 / 3, 1]).expand(2, 4))
+    model.train()
+    _, loss = model(torch.randn(2, 3, 25, 64, 64), targets=torch.tensor([0, 1]))
+    loss.backward()
+    assert model.selector.weight.grad is None  # nothing selects: no policy loss
+
+
+def test_card_and_arguments():
+    card = model_card("adaframe")
+    assert card.sampling == "segments" and card.input_frames == 25
+    with pytest.raises(ValueError, match="policy"):
+        small(policy="random")
+    with pytest.raises(ValueError, match="unknown 2D backbone"):
+        trunk("resnet_999")
+    net, width = trunk("mobilenet_v3_small")  # a classifier block: features before its last linear layer
+    assert net.eval()(torch.randn(1, 3, 32, 32)).shape == (1, width)
+    with pytest.raises(ValueError, match=r"\[B, 3, T, H, W\]"):
+        small()(torch.randn(1, 3, 64, 64))
+
+
+def test_warm_start_from_the_uniform_baseline_computes_what_it_did():
+    """AdaFrame started from a uniform run's weights: the memory's read-out enters the LSTM with zero
+    weights, so every step computes what the uniform model computes on the same frames."""
+    uniform = small(policy="uniform", steps=5).eval()
+    adaptive = small()
+    copied = warm_start(adaptive, uniform.state_dict())
+    assert "lstm.weight_ih" in copied and "backbone.conv1.weight" in copied and "classifier.weight" in copied
+    adaptive.eval()
+    x = torch.randn(2, 3, 25, 64, 64)
+    location = torch.tensor([0.25, 0.75])
+    state = adaptive.initial_state(2, x.device)
+    frame = x[:, :, 6]
+    a = adaptive.step(frame, location, state, adaptive.memory(x[:, :, adaptive.memory_indices(25)]))
+    b = uniform.step(frame, location, uniform.initial_state(2, x.device), None)
+    assert torch.allclose(a.logits, b.logits, atol=1e-5)

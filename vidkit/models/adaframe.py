@@ -1,0 +1,465 @@
+"""AdaFrame: "Adaptive Frame Selection for Fast Video Recognition" (Wu et al., CVPR 2019).
+
+A memory-augmented LSTM looks at one frame per step and decides where to look next and when to stop
+(§3). Its parts, as in the paper:
+
+* **Global memory** (§3.1): a light network (MobileNetV2) over ``memory_frames`` (16) uniformly
+  spaced frames downsampled to ``memory_size`` (112²), each feature projected and given a positional
+  encoding of its time; read with soft attention keyed on the previous hidden state.
+* **The LSTM** (§3.1): at step t it takes the main backbone's feature of the frame it is looking at
+  and the memory read-out — and here also the encoding of the frame's time, without which a motion
+  seen at t=0.6 then t=0.4 cannot be told from its reverse (the paper's FCVID classes need no order;
+  synthetic-motion's reversal pairs do). Three heads read its hidden state: a classifier (a
+  prediction at every step), the selection network (a sigmoid location in normalised time for the
+  next frame; in training drawn from a Gaussian around it, standard deviation 0.1) and the utility
+  network (the expected future reward).
+* **Reward** (§3.2): ``r_t = max(0, m_t − max_{t'<t} m_t')``, ``m_t`` the margin of the ground-truth
+  class's probability over the largest other one. The loss: cross-entropy at every step, REINFORCE
+  for the selection network with the utility as baseline, and the utility regressed onto the
+  discounted return (``gamma`` 0.9), over ``steps`` steps (K = 10 in the paper).
+* **Adaptive lookahead inference** (§3.3): stop once the predicted utility has not exceeded its
+  running maximum by ``exit_margin`` for ``exit_patience`` consecutive steps, or at ``steps`` frames.
+
+Input — the model contract's one tensor, the video's candidate frames::
+
+    x            [B, 3, T·S, H, W]  T candidates spread over the whole video (TSN segment centres; 25 in
+                                    the paper), each a snippet of S frames (``snippet``; 1 in the paper)
+    memory       the middle frame of candidates round(linspace(0, T-1, 16)) → memory_size² → light net → [B, 16, d]
+    step t       candidate round(loc_t · (T-1)), its S frames stacked on channels [B, 3·S, H, W]
+                 → backbone → LSTM → logits_t, loc_{t+1}, utility_t
+    output       the logits at the step each video stopped          [B, num_classes]
+
+Snippets follow the paper's footnote 1 ("frame" may mean stacked RGB images): a 2D backbone on one
+still frame cannot tell which way synthetic-motion's objects move, and its global pooling hardly
+keeps where they are; three frames stacked show the motion itself.
+
+``policy="uniform"`` is the paper's baseline with the same networks: the LSTM over ``steps`` frames
+at fixed uniform locations, no memory, no early exit. :mod:`vidkit.data.adaframe` runs either on a
+video file, decoding only the frames the policy asks for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from einops import rearrange
+
+from vidkit.models.registry import register_model
+
+POLICIES = ("adaptive", "uniform")
+
+
+def trunk(arch: str, in_channels: int = 3) -> tuple[nn.Module, int]:
+    """A torchvision 2D classification network without its last linear layer, and its feature width:
+    any of ``torchvision.models.list_models(torchvision.models)`` with a ``fc`` or ``classifier`` head;
+    its first convolution takes ``in_channels`` (a snippet of frames stacked on channels)."""
+    try:
+        net = torchvision.models.get_model(arch, weights=None)
+    except ValueError:
+        raise ValueError(f"unknown 2D backbone {arch!r}: use a torchvision classification model name, e.g. "
+                         "resnet18, resnet50, mobilenet_v2, efficientnet_b0") from None
+    head_name = "fc" if isinstance(getattr(net, "fc", None), nn.Linear) else "classifier"
+    head = getattr(net, head_name, None)
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)] if isinstance(head, nn.Module) else []
+    if not linears:
+        raise ValueError(f"2D backbone {arch!r} has no linear classifier (fc or classifier) to take features before")
+    if head is linears[-1]:
+        setattr(net, head_name, nn.Identity())
+    else:  # a classifier block: keep what comes before its last linear layer
+        parent = next(m for m in head.modules() if any(c is linears[-1] for c in m.children()))
+        name = next(n for n, c in parent.named_children() if c is linears[-1])
+        setattr(parent, name, nn.Identity())
+    if in_channels != 3:
+        parent, name, first = next((m, n, c) for m in net.modules() for n, c in m.named_children() if isinstance(c, nn.Conv2d))
+        setattr(parent, name, nn.Conv2d(in_channels, first.out_channels, first.kernel_size, first.stride, first.padding,
+                                        bias=first.bias is not None))
+    return net, linears[-1].in_features
+
+
+def stack_snippet(frames: torch.Tensor) -> torch.Tensor:
+    """A snippet's frames ``[B, 3, S, H, W]`` stacked on channels for a 2D backbone: ``[B, 3·S, H, W]``."""
+    return rearrange(frames, "b c s h w -> b (s c) h w")
+
+
+def candidate_index(location: torch.Tensor, num_candidates: int) -> torch.Tensor:
+    """The candidate frame nearest to each ``location`` in normalised time: ``[B]`` long."""
+    return (location.detach().float().clamp(0, 1) * (num_candidates - 1)).round().long()
+
+
+def time_encoding(tau: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal encoding ``[..., dim]`` of normalised times ``tau`` in [0, 1] (frequencies π·1 … π·64,
+    geometric: the slowest tells the start from the end, the fastest neighbouring frames apart)."""
+    freqs = math.pi * torch.logspace(0, math.log10(64), dim // 2, device=tau.device, dtype=torch.float32)
+    angles = tau.float()[..., None] * freqs
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def margins(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``m``: the ground-truth class's probability minus the largest other one, per step: ``logits
+    [B, K, C]`` → ``[B, K]`` in [-1, 1]."""
+    p = logits.float().softmax(-1)
+    truth = p.gather(-1, targets[:, None, None].expand(-1, p.shape[1], 1)).squeeze(-1)
+    others = p.scatter(-1, targets[:, None, None].expand(-1, p.shape[1], 1), -1.0).amax(-1)
+    return truth - others
+
+
+def rewards(m: torch.Tensor) -> torch.Tensor:
+    """``r_t = max(0, m_t − max_{t'<t} m_t')`` (§3.2) for margins ``[B, K]``; the best margin before the
+    first step is 0, what a uniform guess has."""
+    before = torch.cat([torch.zeros_like(m[:, :1]), m[:, :-1]], dim=1).cummax(dim=1).values.clamp(min=0)
+    return (m - before).clamp(min=0)
+
+
+def future_returns(r: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``G_t = Σ_{k>t} γ^{k−t−1} r_k``: the discounted reward of the frames still to come after step t
+    (what the location chosen at step t earns, and what the utility predicts), ``[B, K]``, 0 at the last step."""
+    out = torch.zeros_like(r)
+    running = torch.zeros_like(r[:, 0])
+    for t in range(r.shape[1] - 2, -1, -1):
+        running = r[:, t + 1] + gamma * running
+        out[:, t] = running
+    return out
+
+
+def log_prob(mean: torch.Tensor, sample: torch.Tensor, std: float) -> torch.Tensor:
+    """Log-density of ``sample`` under the selection policy, a Gaussian of ``std`` around ``mean``."""
+    return -0.5 * ((sample - mean) / std) ** 2 - math.log(std * math.sqrt(2 * math.pi))
+
+
+def reinforce(mean: torch.Tensor, sample: torch.Tensor, advantage: torch.Tensor, std: float) -> torch.Tensor:
+    """REINFORCE with a baseline (Williams 1992): ``−mean(advantage · log π(sample | mean))``, whose
+    gradient moves each ``mean [B, K-1]`` toward samples that did better than the utility expected
+    (``advantage`` = return − utility, held constant)."""
+    return -(advantage.detach() * log_prob(mean, sample.detach(), std)).mean()
+
+
+def exit_steps(utility: torch.Tensor, *, margin: float, patience: int) -> torch.Tensor:
+    """Adaptive lookahead (§3.3) on utilities ``[B, K]``: the number of frames each video looks at — the
+    first step at which the utility has failed, ``patience`` steps running, to exceed the maximum of
+    the ones before by more than ``margin`` (``K`` when that never happens)."""
+    b, k = utility.shape
+    used = torch.full((b,), k, dtype=torch.long, device=utility.device)
+    best = torch.full((b,), -math.inf, device=utility.device)
+    stalled = torch.zeros(b, dtype=torch.long, device=utility.device)
+    for t in range(k):
+        best, stalled = lookahead(utility[:, t].float(), best, stalled, margin=margin)
+        used = torch.where((stalled >= patience) & (used == k), torch.full_like(used, t + 1), used)
+    return used
+
+
+def lookahead(utility: torch.Tensor, best: torch.Tensor, stalled: torch.Tensor, *, margin: float):
+    """One step of the exit rule: the running maximum of the utilities and the count of steps in a row
+    that did not beat the one before it by more than ``margin``."""
+    stalled = torch.where(utility > best + margin, torch.zeros_like(stalled), stalled + 1)
+    return torch.maximum(best, utility), stalled
+
+
+@dataclass
+class Step:
+    """One step's outputs: ``logits [B, C]``, ``location [B]`` (where the policy wants to look next, in
+    [0, 1]), ``utility [B]``, the memory ``attention [B, M]`` (None without memory)."""
+
+    logits: torch.Tensor
+    location: torch.Tensor
+    utility: torch.Tensor
+    attention: torch.Tensor | None
+    state: tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class Result:
+    """What inference did per video: ``logits [B, C]`` at the stopping step, ``frames [B]`` the backbone
+    frames it looked at, ``locations [B, K]`` where (NaN after it stopped)."""
+
+    logits: torch.Tensor
+    frames: torch.Tensor
+    locations: torch.Tensor
+    memory_frames: int = 0
+    utilities: torch.Tensor = field(default=None, repr=False)
+
+
+class AdaFrame(nn.Module):
+    def __init__(self, *, num_classes: int, backbone: str = "resnet101", memory_arch: str = "mobilenet_v2",
+                 memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256,
+                 steps: int = 10, policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
+                 policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0,
+                 exit_patience: int = 2, dropout: float = 0.5, snippet: int = 1):
+        super().__init__()
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        if steps < 1 or memory_frames < 0 or snippet < 1:
+            raise ValueError(f"steps ({steps}) and snippet ({snippet}) must be >= 1 and memory_frames ({memory_frames}) >= 0")
+        self.snippet = int(snippet)
+        self.policy, self.steps, self.start, self.std, self.gamma = policy, steps, float(start), float(std), float(gamma)
+        self.policy_weight, self.utility_weight = float(policy_weight), float(utility_weight)
+        self.exit_margin, self.exit_patience = float(exit_margin), int(exit_patience)
+        self.memory_frames = memory_frames if policy == "adaptive" else 0
+        self.memory_size, self.embed = memory_size, embed
+        self.backbone, width = trunk(backbone, 3 * self.snippet)
+        self.frame_proj = nn.Linear(width, embed)
+        if self.memory_frames:
+            self.memory_net, memory_width = trunk(memory_arch)
+            self.memory_proj = nn.Linear(memory_width, embed)
+            self.query = nn.Linear(hidden, embed, bias=False)
+        self.lstm = nn.LSTMCell(embed * (3 if self.memory_frames else 2), hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_classes)
+        self.selector = nn.Linear(hidden, 1)
+        self.utility = nn.Linear(hidden, 1)
+
+    # -- the parts a step is made of ----------------------------------------------------------------
+
+    def memory_indices(self, num_candidates: int) -> list[int]:
+        """Which of ``num_candidates`` frames the global memory sees: uniformly spaced, first and last included."""
+        m = self.memory_frames
+        return [round(i * (num_candidates - 1) / max(m - 1, 1)) for i in range(m)] if m else []
+
+    def memory(self, frames: torch.Tensor) -> torch.Tensor | None:
+        """The global memory ``[B, M, embed]`` from ``frames [B, 3, M, H, W]`` (the memory's frames, at any
+        size: downsampled here to ``memory_size``); None for a model without one."""
+        if not self.memory_frames:
+            return None
+        b, _, m = frames.shape[:3]
+        small = rearrange(frames, "b c m h w -> (b m) c h w")
+        if small.shape[-2:] != (self.memory_size, self.memory_size):
+            small = F.interpolate(small, size=(self.memory_size, self.memory_size), mode="bilinear", antialias=True,
+                                  align_corners=False)
+        features = rearrange(self.memory_proj(self.memory_net(small)), "(b m) d -> b m d", b=b)
+        tau = torch.linspace(0, 1, m, device=frames.device) if m > 1 else torch.zeros(1, device=frames.device)
+        return features + time_encoding(tau, self.embed).to(features.dtype)
+
+    def read(self, memory: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Soft attention over ``memory [B, M, d]`` keyed on the hidden state ``h [B, hidden]``: the read-out
+        ``[B, d]`` and the weights ``[B, M]`` (scaled dot product)."""
+        scores = torch.einsum("bmd,bd->bm", memory, self.query(h)) / math.sqrt(self.embed)
+        weights = scores.float().softmax(-1).to(memory.dtype)
+        return torch.einsum("bm,bmd->bd", weights, memory), weights
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32):
+        h = torch.zeros(batch, self.lstm.hidden_size, device=device, dtype=dtype)
+        return h, torch.zeros_like(h)
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """The backbone's projected features ``[N, embed]`` of frames ``[N, 3, H, W]``."""
+        return self.frame_proj(self.backbone(frames))
+
+    def step(self, frame: torch.Tensor | None, location: torch.Tensor, state, memory: torch.Tensor | None,
+             features: torch.Tensor | None = None) -> Step:
+        """Look at ``frame [B, 3, H, W]`` (at ``location [B]`` in normalised time) from ``state``; or at
+        its ``features`` when they were computed in advance (the uniform baseline's, all in one batch)."""
+        h, c = state
+        parts = [self.features(frame) if features is None else features]
+        attention = None
+        if memory is not None:
+            context, attention = self.read(memory, h)
+            parts.append(context)
+        parts.append(time_encoding(location, self.embed).to(parts[0].dtype))
+        h, c = self.lstm(torch.cat(parts, dim=-1), (h, c))
+        logits = self.classifier(self.dropout(h))
+        return Step(logits, torch.sigmoid(self.selector(h)).squeeze(-1), self.utility(h).squeeze(-1), attention, (h, c))
+
+    def uniform_locations(self, device: torch.device) -> torch.Tensor:
+        k = self.steps
+        return torch.linspace(0, 1, k, device=device) if k > 1 else torch.full((1,), 0.5, device=device)
+
+    def first_location(self, batch: int, device: torch.device) -> torch.Tensor:
+        if self.policy == "uniform":
+            return self.uniform_locations(device)[:1].expand(batch)
+        return torch.full((batch,), self.start, device=device)
+
+    def next_location(self, step: Step, t: int) -> torch.Tensor:
+        """Where to look at step ``t + 1``: the policy's location at inference, the baseline's fixed one."""
+        if self.policy == "uniform":
+            return self.uniform_locations(step.logits.device)[t + 1].expand(step.logits.shape[0])
+        return step.location
+
+    # -- training and inference on a tensor of candidate frames ---------------------------------------
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None, label_smoothing: float = 0.0):
+        """Logits ``[B, C]``; with ``targets`` in training mode, ``(logits of the last step, loss)``."""
+        if x.ndim != 5 or x.shape[1] != 3 or x.shape[2] % self.snippet:
+            raise ValueError(f"AdaFrame takes candidate frames [B, 3, T, H, W] (T a multiple of its snippet of "
+                             f"{self.snippet}), got shape {tuple(x.shape)}")
+        if targets is None:
+            return self.infer(x).logits
+        return self._train_episode(x, targets, label_smoothing)
+
+    def _candidates(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, 3, T·S, H, W]`` as ``[B, 3, T, S, H, W]``: T candidates of S frames (S = snippet)."""
+        return rearrange(x, "b c (t s) h w -> b c t s h w", s=self.snippet)
+
+    def _memory_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """The global memory's frames ``[B, 3, M, H, W]``: the middle frame of each of its candidates."""
+        candidates = self._candidates(x)
+        return candidates[:, :, self.memory_indices(candidates.shape[2]), self.snippet // 2]
+
+    def _uniform_features(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The uniform baseline's frames are known up front: their features ``[B, K, embed]`` in one
+        backbone pass (several times quicker than K passes over B frames); None for the adaptive policy."""
+        if self.policy != "uniform":
+            return None
+        candidates = self._candidates(x)
+        index = candidate_index(self.uniform_locations(x.device), candidates.shape[2])
+        frames = rearrange(candidates[:, :, index], "b c k s h w -> (b k) (s c) h w")
+        return rearrange(self.features(frames), "(b k) d -> b k d", b=x.shape[0])
+
+    def _frames_at(self, x: torch.Tensor, location: torch.Tensor) -> torch.Tensor:
+        """The candidate nearest to each video's ``location``, as the backbone takes it: ``[B, 3·S, H, W]``."""
+        candidates = self._candidates(x)
+        index = candidate_index(location, candidates.shape[2])
+        return stack_snippet(candidates[torch.arange(x.shape[0], device=x.device), :, index])
+
+    def _train_episode(self, x: torch.Tensor, targets: torch.Tensor, label_smoothing: float):
+        b = x.shape[0]
+        memory = self.memory(self._memory_frames(x))
+        state = self.initial_state(b, x.device, x.dtype)
+        location = self.first_location(b, x.device)
+        known = self._uniform_features(x)
+        logits, utilities, means, samples = [], [], [], []
+        for t in range(self.steps):
+            if known is not None:
+                step = self.step(None, location, state, memory, features=known[:, t])
+            else:
+                step = self.step(self._frames_at(x, location), location, state, memory)
+            state = step.state
+            logits.append(step.logits)
+            utilities.append(step.utility)
+            if t + 1 < self.steps:
+                if self.policy == "adaptive":
+                    mean = step.location.float()
+                    sample = mean.detach() + self.std * torch.randn_like(mean)
+                    means.append(mean)
+                    samples.append(sample)
+                    location = sample.clamp(0, 1)
+                else:
+                    location = self.next_location(step, t)
+        logits = torch.stack(logits, dim=1)  # [B, K, C]
+        utility = torch.stack(utilities, dim=1).float()
+        loss = F.cross_entropy(rearrange(logits.float(), "b k c -> (b k) c"), targets.repeat_interleave(self.steps),
+                               label_smoothing=label_smoothing)
+        if self.policy == "adaptive":
+            returns = future_returns(rewards(margins(logits.detach(), targets)), self.gamma)
+            if means:
+                advantage = (returns - utility.detach())[:, :-1]
+                loss = loss + self.policy_weight * reinforce(torch.stack(means, 1), torch.stack(samples, 1), advantage,
+                                                             self.std)
+            loss = loss + self.utility_weight * F.mse_loss(utility, returns)
+        return logits[:, -1], loss
+
+    @torch.no_grad()
+    def infer(self, x: torch.Tensor) -> Result:
+        """Adaptive lookahead inference on candidate frames ``x [B, 3, T, H, W]``: each video stops on its
+        own, and the backbone runs only on the frames still looked at."""
+        if x.ndim != 5 or x.shape[2] % self.snippet:
+            raise ValueError(f"AdaFrame takes candidate frames [B, 3, T, H, W] (T a multiple of its snippet of "
+                             f"{self.snippet}), got shape {tuple(x.shape)}")
+        episode = Episode(self, self.memory(self._memory_frames(x)), batch=x.shape[0], device=x.device, dtype=x.dtype)
+        known = self._uniform_features(x)
+        if known is not None:
+            for k in range(self.steps):
+                episode.observe(None, features=known[:, k])
+            return episode.result()
+        while not episode.done:
+            active = episode.active
+            episode.observe(self._frames_at(x[active], episode.location[active]))
+        return episode.result()
+
+
+def warm_start(model: AdaFrame, state: dict[str, torch.Tensor]) -> list[str]:
+    """Start ``model`` from another AdaFrame's weights (``state``, e.g. a uniform baseline's — the
+    paper's backbone is fine-tuned on the target set before the policy is trained): every tensor whose
+    name and shape match is copied, and an LSTM that gains or loses the memory's read-out keeps its
+    frame and time inputs, the read-out's weights starting at zero so the start computes what the
+    source did. Returns the names copied."""
+    own = model.state_dict()
+    copied = []
+    for name, value in state.items():
+        target = own.get(name)
+        if target is None:
+            continue
+        if target.shape == value.shape:
+            target.copy_(value)
+        elif name == "lstm.weight_ih" and target.shape[0] == value.shape[0]:
+            e = model.embed
+            blocks = {"frame": slice(0, e), "time": slice(target.shape[1] - e, target.shape[1])}
+            theirs = {"frame": slice(0, e), "time": slice(value.shape[1] - e, value.shape[1])}
+            target.zero_()
+            for part in blocks:
+                target[:, blocks[part]] = value[:, theirs[part]]
+        else:
+            continue
+        copied.append(name)
+    return copied
+
+
+class Episode:
+    """A batch of videos being looked at, one frame per step, until each stops — the inference loop
+    shared by :meth:`AdaFrame.infer` (frames from a tensor) and :mod:`vidkit.data.adaframe` (frames
+    decoded on demand). ``location[active]`` says where to look next; :meth:`observe` takes those frames."""
+
+    def __init__(self, model: AdaFrame, memory: torch.Tensor | None, *, batch: int, device: torch.device,
+                 dtype: torch.dtype = torch.float32):
+        self.model, self.memory = model, memory
+        self.state = model.initial_state(batch, device, dtype)
+        self.location = model.first_location(batch, device).clone()
+        self.active = torch.ones(batch, dtype=torch.bool, device=device)
+        k = model.steps
+        self.logits = None
+        self.frames = torch.zeros(batch, dtype=torch.long, device=device)
+        self.locations = torch.full((batch, k), math.nan, device=device)
+        self.utilities = torch.full((batch, k), math.nan, device=device)
+        self._best = torch.full((batch,), -math.inf, device=device)
+        self._stalled = torch.zeros(batch, dtype=torch.long, device=device)
+
+    @property
+    def done(self) -> bool:
+        return not bool(self.active.any())
+
+    @torch.no_grad()
+    def observe(self, frames: torch.Tensor | None, *, features: torch.Tensor | None = None) -> None:
+        """Take the frames ``[A, 3, H, W]`` of the active videos (at ``location[active]``), in batch order
+        (or their backbone ``features``, computed in advance)."""
+        model, idx = self.model, self.active.nonzero().squeeze(1)
+        t = self.frames[idx]  # every active video is at the same step
+        step = model.step(frames, self.location[idx], (self.state[0][idx], self.state[1][idx]),
+                          None if self.memory is None else self.memory[idx], features=features)
+        if self.logits is None:
+            self.logits = torch.zeros(self.active.shape[0], step.logits.shape[-1], device=self.active.device)
+        self.logits[idx] = step.logits.float()
+        self.state[0][idx], self.state[1][idx] = step.state
+        self.locations[idx, t] = self.location[idx]
+        self.utilities[idx, t] = step.utility.float()
+        self.frames[idx] += 1
+        n = int(t[0]) + 1
+        stop = self.frames[idx] >= model.steps
+        if model.policy == "adaptive":
+            self._best[idx], self._stalled[idx] = lookahead(step.utility.float(), self._best[idx], self._stalled[idx],
+                                                            margin=model.exit_margin)
+            stop |= self._stalled[idx] >= model.exit_patience
+        if n < model.steps:
+            self.location[idx] = model.next_location(step, n - 1).to(self.location.dtype)
+        self.active[idx[stop]] = False
+
+    def result(self) -> Result:
+        return Result(self.logits, self.frames, self.locations, self.model.memory_frames, self.utilities)
+
+
+@register_model(paper="Wu et al., CVPR 2019 (AdaFrame)", input_frames=25, input_size=224, sampling="segments")
+def adaframe(*, num_classes: int = 400, backbone: str = "resnet101", memory_arch: str = "mobilenet_v2",
+             memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256, steps: int = 10,
+             policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
+             policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0, exit_patience: int = 2,
+             dropout: float = 0.5, snippet: int = 1) -> AdaFrame:
+    """AdaFrame over 25 candidate frames: a ResNet-101 per frame (``backbone``: any torchvision 2D
+    network), MobileNetV2 global memory of 16 frames at 112², K = 10 steps; ``policy="uniform"`` is
+    the baseline of ``steps`` uniformly spaced frames through the same LSTM. ``snippet`` > 1 makes
+    each candidate that many frames stacked on channels (the data's segments then give as many)."""
+    return AdaFrame(num_classes=num_classes, backbone=backbone, memory_arch=memory_arch, memory_frames=memory_frames,
+                    memory_size=memory_size, hidden=hidden, embed=embed, steps=steps, policy=policy, start=start,
+                    std=std, gamma=gamma, policy_weight=policy_weight, utility_weight=utility_weight,
+                    exit_margin=exit_margin, exit_patience=exit_patience, dropout=dropout, snippet=snippet)
