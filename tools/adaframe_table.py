@@ -31,15 +31,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # pipelines/ when run from a checkout
 
 UNIFORM = (4, 8, 16, 25)
-PRETRAIN = "pretrain_uniform25"
+PRETRAIN = "pretrain_motion"
+# The shared pretraining: the synthetic-motion set itself (48-frame clips whose object moves all along,
+# no distractor), 8 candidates through the uniform model — the backbone learns what motion looks like
+# where every snippet shows it, as the paper's backbone is trained before its policy.
+PRETRAIN_SET = ["model.options.policy=uniform", "model.options.steps=8", "data.num_frames=8",
+                "data.synthetic.variant=motion", "data.synthetic.num_frames=48", "data.synthetic.train_per_class=100"]
 
 
 def runs() -> dict[str, list[str]]:
     """Run name → its ``--set`` overrides on top of the preset."""
-    out = {"adaframe": []}
-    for k in UNIFORM:
-        out[f"uniform{k}"] = ["model.options.policy=uniform", f"model.options.steps={k}"]
-    return out
+    out = {f"uniform{k}": ["model.options.policy=uniform", f"model.options.steps={k}"] for k in sorted(UNIFORM, reverse=True)}
+    return {"adaframe": [], **out}
 
 
 def train(name: str, overrides: list[str], *, epochs: int, out: Path, weights: Path | None = None) -> Path:
@@ -61,7 +64,7 @@ def train(name: str, overrides: list[str], *, epochs: int, out: Path, weights: P
 
 def start_from(pretrained: Path, overrides: list[str], dest: Path) -> Path:
     """A checkpoint for the run with ``overrides``: its model as the preset builds it, started from the
-    pretrained uniform-25 run's weights (:func:`vidkit.models.adaframe.warm_start`)."""
+    pretrained run's weights (:func:`vidkit.models.adaframe.warm_start`)."""
     import torch
 
     from pipelines.config import load_train_config
@@ -123,16 +126,17 @@ def write_table(rows: dict, meta: dict, path: Path) -> None:
         "Regenerate with `python tools/adaframe_table.py` (this file and adaframe.json; the runs go to runs/adaframe_table).",
         "",
         "The data: the long variant of the built-in set (`data.synthetic.variant: long`), 10 s videos at 64² whose "
-        "object shows only during its 1-2 s motion, at a random time, while a grey distractor wanders the whole clip; "
+        "object shows only during its 1-2 s motion, at a random time, while a grey distractor sits elsewhere, jumping to a new place every 2 s; "
         f"8 classes (4 reversal pairs), {meta['train_videos']} training and {meta['videos']} validation videos. Every "
-        "model sees 25 candidates per video, each a snippet of 3 frames 0.16 s apart stacked on channels, at 32².",
+        "model sees 25 candidates per video, each a snippet of 3 frames 0.24 s apart stacked on channels, at 32².",
         "",
-        "The budget, the same for every row: the backbone and LSTM first learn on all 25 candidates (`policy=uniform, "
-        f"steps=25`, {meta['pretrain_epochs']} epochs from scratch; the paper fine-tunes its backbone on the target set "
-        "before training the policy), then each run continues from those weights for "
-        f"{meta['epochs']} epochs of its own: AdaFrame (K = 10, its global memory and selection, utility and "
-        "memory-attention weights new) and the uniform baselines with K = 4, 8, 16, 25 through the same networks. "
-        "All with configs/synthetic/adaframe.yaml; see `runs()` and `start_from()` in the tool.",
+        "The budget, the same for every row: the backbone and LSTM first learn motion on the synthetic-motion set "
+        f"itself (48-frame clips whose object moves all along, no distractor; 800 videos, 8 candidates, "
+        f"{meta['pretrain_epochs']} epochs from scratch — the paper's backbone is trained before its policy), then each "
+        f"run continues from those weights on the long variant for {meta['epochs']} epochs of its own: AdaFrame "
+        "(K = 10; its global memory, selection and utility heads start new) and the uniform baselines with K = 4, 8, "
+        "16, 25 through the same networks. All with configs/synthetic/adaframe.yaml; see `PRETRAIN_SET`, `runs()` "
+        "and `start_from()` in the tool.",
         "",
         "Held-out: each validation video classified from its file by `vidkit.data.adaframe.look`, which decodes only "
         "what the policy looks at. Frames: the candidates the backbone saw (each a 3-frame snippet); decoded: the frames "
@@ -158,14 +162,22 @@ def verdict(rows: dict) -> str:
     ada = {k: r for k, r in rows.items() if k.startswith("adaframe")}
     if full is None or not ada:
         return "Goal: not checked (uniform K=25 or AdaFrame missing)."
+    caveat = ""
+    if full["top1"] < 0.5:
+        caveat = (f" Chance is 12.5% (8 classes): uniform K=25 itself, at {full['top1']:.1%}, is far from solving the set "
+                  "in this budget, so the comparison says little yet about AdaFrame's claim — a longer run (more "
+                  "epochs, or a GPU) comes first.")
     met = [k for k, r in ada.items() if r["top1"] >= full["top1"] - 0.01 and r["frames"] <= 25 / 3]
     if met:
         r = ada[met[0]]
         return (f"Goal met: {met[0]} reaches {r['top1']:.1%} with {r['frames']:.2f} frames, against uniform K=25's "
-                f"{full['top1']:.1%} with 25.")
+                f"{full['top1']:.1%} with 25.{caveat}")
     best = max(ada.items(), key=lambda kv: kv[1]["top1"])
+    if best[1]["top1"] >= full["top1"] - 0.01:
+        return (f"Goal missed on frames: {best[0]} reaches {best[1]['top1']:.1%} (uniform K=25: {full['top1']:.1%}) but "
+                f"looks at {best[1]['frames']:.2f} frames, more than a third of 25.{caveat}")
     return (f"Goal missed: the best AdaFrame setting, {best[0]}, reaches {best[1]['top1']:.1%} with {best[1]['frames']:.2f} "
-            f"frames, against uniform K=25's {full['top1']:.1%} ({(full['top1'] - best[1]['top1']) * 100:+.1f} points short).")
+            f"frames, against uniform K=25's {full['top1']:.1%} ({(full['top1'] - best[1]['top1']) * 100:.1f} points short).{caveat}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,12 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, nargs="+", default=[1, 2, 3], help="AdaFrame exit patiences to sweep")
     parser.add_argument("--limit", type=int, help="evaluate on the first N validation videos only")
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "adaframe.md")
+    parser.add_argument("--rewrite", action="store_true", help="only rewrite the page from the figures in its .json")
     args = parser.parse_args(argv)
+    if args.rewrite:
+        saved = json.loads(args.table.with_suffix(".json").read_text())
+        write_table(saved["rows"], saved["meta"], args.table)
+        return 0
 
     if not args.no_train:
-        # 1. the backbone and LSTM learn on all 25 candidates (the paper's backbone is fine-tuned on the
-        #    target set before the policy is trained); 2. every run goes on from there for the same epochs
-        pretrained = train(PRETRAIN, runs()["uniform25"], epochs=args.pretrain_epochs, out=args.out)
+        # 1. the backbone and LSTM learn motion on the synthetic-motion set (the paper's backbone is
+        #    trained before its policy); 2. every run goes on from there, on the long variant, for the same epochs
+        pretrained = train(PRETRAIN, PRETRAIN_SET, epochs=args.pretrain_epochs, out=args.out)
         for name, overrides in runs().items():
             init = start_from(pretrained, overrides, args.out / "init" / f"{name}.pt")
             train(name, overrides, epochs=args.epochs, out=args.out, weights=init)

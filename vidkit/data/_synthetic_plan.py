@@ -104,26 +104,26 @@ def _draw_sprite(rng: np.random.Generator, *, cls: str, progress: np.ndarray, he
     return sprite.reversed() if cls != _FORWARD[cls] else sprite
 
 
-# The long variant's distractor: a new random waypoint every this many seconds.
-_DISTRACTOR_LEG_S = 0.8
+# The long variant's distractor: a new random place, size and turn every this many seconds.
+_DISTRACTOR_HOLD_S = 2.0
 
 
 def _draw_distractor(rng: np.random.Generator, *, frames: int, fps: float, height: int, width: int,
                      background: np.ndarray) -> Sprite:
-    """A grey object without a marker that wanders over the whole clip — straight legs between
-    random waypoints, turning and changing size as it goes — so that any frame outside the evidence
-    window shows motion that says nothing about the class."""
+    """A grey object without a marker, there over the whole clip and still, but for a jump to a random
+    new place, size and angle every ``_DISTRACTOR_HOLD_S`` — so a frame outside the evidence window
+    shows an object that says nothing about the class (a moving one would look like a class's motion)."""
     short = min(height, width)
     shape = _render.SHAPES[rng.integers(len(_render.SHAPES))]
     color, _ = _render.pick_colors(rng, background)
     grey = float(np.rint(0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]))
     grey = grey if abs(grey - float(np.mean(background))) >= 60 else (grey + 128) % 256
-    legs = max(int(np.ceil(frames / (_DISTRACTOR_LEG_S * fps))), 1)
+    hold = max(round(_DISTRACTOR_HOLD_S * fps), 1)
+    poses = -(-frames // hold)
     r_max = 0.16 * short
-    points = np.stack([rng.uniform(r_max + 1, width - r_max - 1, legs + 1), rng.uniform(r_max + 1, height - r_max - 1, legs + 1),
-                       rng.uniform(0.08 * short, r_max, legs + 1), rng.uniform(0, 2 * math.pi, legs + 1)])
-    at = np.linspace(0, legs, frames)
-    x, y, radius, angle = (np.interp(at, np.arange(legs + 1), p) for p in points)
+    x, y, radius, angle = (np.repeat(p, hold)[:frames] for p in (
+        rng.uniform(r_max + 1, width - r_max - 1, poses), rng.uniform(r_max + 1, height - r_max - 1, poses),
+        rng.uniform(0.08 * short, r_max, poses), rng.uniform(0, 2 * math.pi, poses)))
     return Sprite(shape, (grey,) * 3, (grey,) * 3, x, y, radius, angle)
 
 
@@ -159,7 +159,7 @@ def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str 
                               background=colors)
         return Plan(video_id(spec, split, index), split, index, (cls,), (sprite,), colors, background_seed, None)
     # The long variant: the object appears only for its motion (the evidence window, at a random time)
-    # and a distractor wanders over the whole clip, so few uniformly spaced frames miss the evidence.
+    # and a still distractor, jumping every 2 s, is there all along: few uniformly spaced frames miss the evidence.
     lo_s, hi_s = spec.evidence_s
     length = min(max(round(rng.uniform(lo_s, hi_s) * spec.fps), 1), t_count - 1)
     start = int(rng.integers(0, t_count - length))

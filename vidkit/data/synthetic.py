@@ -22,8 +22,8 @@ Three variants share the renderer (``SyntheticSpec.variant``):
 * ``"motion"`` (default): 48 frames (~2 s) at 25 fps, 128x128, the motion spans the whole clip.
 * ``"long"``: 250 frames (10 s); the object shows only during its motion, one 1-2 s window at a
   random time (the *evidence window*, written to the CSVs), while a grey unmarked distractor
-  wanders over the whole clip: a few uniformly spaced frames miss the evidence, which is what
-  adaptive frame selection (AdaFrame) is for.
+  sits elsewhere, jumping to a new place every 2 s: a few uniformly spaced frames miss the
+  evidence, which is what adaptive frame selection (AdaFrame) is for.
 * ``"actors"``: 100 frames (4 s) with 2-3 objects, each doing its own motion, annotated in the AVA
   format (Gu et al., CVPR 2018): one box per object per keyframe, at integer seconds.
 
