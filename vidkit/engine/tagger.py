@@ -211,6 +211,7 @@ class Tagger:
             if kind == "item" and "scores" in value:  # scored in the worker (an adaptive frame selector)
                 video.total = value["scores"].to(self.device)
                 video.clips += 1
+                self.clips_done += 1
                 continue
             if kind == "item":
                 views = crop_views(value["clips"].to(self.device, non_blocking=True), value["clip_of_view"],
