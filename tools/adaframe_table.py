@@ -68,13 +68,13 @@ def start_from(pretrained: Path, overrides: list[str], dest: Path) -> Path:
     import torch
 
     from pipelines.config import load_train_config
-    from pipelines.train import _build_model
+    from vidkit.models import build
     from vidkit.engine.checkpoint import load_checkpoint
     from vidkit.models.adaframe import warm_start
 
     config = load_train_config(model="adaframe", overrides=overrides)
     saved = load_checkpoint(pretrained)
-    model = _build_model(config, num_classes=int(saved["num_classes"]))
+    model = build(config.model.name, num_classes=int(saved["num_classes"]), **config.model.options)
     copied = warm_start(model, saved["model"])
     fresh = sorted({k.split(".")[0] for k in model.state_dict() if k not in copied})
     print(f"{dest.name}: {len(copied)} tensors from {pretrained}; fresh: {', '.join(fresh) or 'none'}", file=sys.stderr)

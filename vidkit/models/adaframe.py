@@ -162,12 +162,11 @@ def lookahead(utility: torch.Tensor, best: torch.Tensor, stalled: torch.Tensor, 
 @dataclass
 class Step:
     """One step's outputs: ``logits [B, C]``, ``location [B]`` (where the policy wants to look next, in
-    [0, 1]), ``utility [B]``, the memory ``attention [B, M]`` (None without memory)."""
+    [0, 1]), ``utility [B]`` and the LSTM's new ``state``."""
 
     logits: torch.Tensor
     location: torch.Tensor
     utility: torch.Tensor
-    attention: torch.Tensor | None
     state: tuple[torch.Tensor, torch.Tensor]
 
 
@@ -179,7 +178,6 @@ class Result:
     logits: torch.Tensor
     frames: torch.Tensor
     locations: torch.Tensor
-    memory_frames: int = 0
     utilities: torch.Tensor = field(default=None, repr=False)
 
 
@@ -254,14 +252,12 @@ class AdaFrame(nn.Module):
         its ``features`` when they were computed in advance (the uniform baseline's, all in one batch)."""
         h, c = state
         parts = [self.features(frame) if features is None else features]
-        attention = None
         if memory is not None:
-            context, attention = self.read(memory, h)
-            parts.append(context)
+            parts.append(self.read(memory, h)[0])
         parts.append(time_encoding(location, self.embed).to(parts[0].dtype))
         h, c = self.lstm(torch.cat(parts, dim=-1), (h, c))
         logits = self.classifier(self.dropout(h))
-        return Step(logits, torch.sigmoid(self.selector(h)).squeeze(-1), self.utility(h).squeeze(-1), attention, (h, c))
+        return Step(logits, torch.sigmoid(self.selector(h)).squeeze(-1), self.utility(h).squeeze(-1), (h, c))
 
     def uniform_locations(self, device: torch.device) -> torch.Tensor:
         k = self.steps
@@ -446,7 +442,7 @@ class Episode:
         self.active[idx[stop]] = False
 
     def result(self) -> Result:
-        return Result(self.logits, self.frames, self.locations, self.model.memory_frames, self.utilities)
+        return Result(self.logits, self.frames, self.locations, self.utilities)
 
 
 @register_model(paper="Wu et al., CVPR 2019 (AdaFrame)", input_frames=25, input_size=224, sampling="segments")
