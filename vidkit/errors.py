@@ -40,3 +40,17 @@ class CheckpointError(VidkitError):
 
     def __reduce__(self):
         return (type(self), (self.path, self.reason))
+
+
+class AnnotationError(ConfigError):
+    """A line of an annotation file is missing a field or holds a bad value, named by file and line:
+    ``AnnotationError: ava_val.csv:12: x2=0.31 is left of x1=0.52``. ``line`` is 1-based (0: the file as a whole)."""
+
+    def __init__(self, path: str | os.PathLike, line: int, reason: str):
+        self.path = os.fspath(path)
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{self.path}:{line}: {reason}" if line else f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.line, self.reason))
