@@ -26,12 +26,12 @@ class SyntheticConfig:
     num_frames: int
     seed: int
     background: Literal["texture", "dark"]
-    variant: Literal["motion", "long"] = "motion"  # added with AdaFrame: a default, so older saved configs still load
+    variant: Literal["motion", "long", "actors"] = "motion"  # added with AdaFrame: a default, so older saved configs still load
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: Literal["synthetic", "kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list"]
+    name: Literal["synthetic", "kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list", "ava"]
     root: str | None
     backend: Literal["pyav", "decord"]
     num_frames: int
@@ -47,6 +47,7 @@ class DataConfig:
     annotations: str | None = None
     videos: str | None = None
     flip_swap_labels: bool = False
+    keyframe_offset_s: float = 0.0  # AVA: annotation time minus time in the video file (900 for the 15-minute cuts)
 
 
 @dataclass(frozen=True)

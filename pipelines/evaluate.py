@@ -31,7 +31,8 @@ VIEW_PRESETS = {
     "single": (1, 1),  # one centred clip, centre crop: what `vidkit train` validates with
 }
 DEFAULT_PRESET = {"ssv2": "ssv2"}  # every other dataset: "kinetics"
-DATA_CHOICES = ("synthetic", "kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list")
+DATA_CHOICES = ("synthetic", "kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list", "ava",
+                "synthetic-actors")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up on a video whose decoding stalls this long")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N videos listed (a quick look)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1")
+    parser.add_argument("--boxes", metavar="CSV", help="person-action models: score these person boxes (AVA box file with "
+                                                       "detector scores) instead of the annotated ones")
+    parser.add_argument("--min-score", type=float, default=0.0, help="with --boxes: drop boxes scored below this")
     parser.add_argument("--out", metavar="DIR", help="where the report goes (default runs/eval-<model>-<data>-<date>-<time>)")
 
 
@@ -79,7 +83,13 @@ class LoadedModel:
 def run(args: argparse.Namespace) -> int:
     from pipelines.eval_report import evaluate
 
+    from vidkit.models import model_card
+
     loaded = require_rgb(load_model(args.checkpoint, model=args.model))
+    if model_card(loaded.name).task == "persons":
+        from pipelines.persons import evaluate_checkpoint
+
+        return evaluate_checkpoint(args, loaded)
     data = args.data or _trained_on(loaded)
     catalog = open_dataset(data, args, loaded)
     spec, preset = view_spec(args, loaded.name, loaded.config, data)
@@ -155,14 +165,10 @@ def open_dataset(data: str, args: argparse.Namespace, loaded: LoadedModel):
 def synthetic_catalog(config: dict, *, split: str, root: str | None):
     """The built-in set the checkpoint was trained on (its config's spec), as a catalog."""
     from vidkit.data.catalog import Catalog, VideoEntry
-    from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
+    from vidkit.data.synthetic import synthetic_dataset
 
     data = config.get("data") or {}
-    s = data.get("synthetic") or {}
-    fields = {"num_train_per_class": s.get("train_per_class"), "num_val_per_class": s.get("val_per_class"),
-              "size": tuple(s["size"]) if s.get("size") else None, "num_frames": s.get("num_frames"), "seed": s.get("seed"),
-              "background": s.get("background")}
-    spec = SyntheticSpec(**{k: v for k, v in fields.items() if v is not None})
+    spec = synthetic_spec(config)
     split = {"validation": "val", "validate": "val"}.get(split, split)
     if split not in ("train", "val"):
         raise ConfigError(f"--split {split}: the synthetic set has train and val")
@@ -171,6 +177,17 @@ def synthetic_catalog(config: dict, *, split: str, root: str | None):
     return Catalog(name="synthetic", split=split, classes=tuple(dataset.classes), entries=entries,
                    annotations=str(dataset.annotations(split)), videos_root=str(dataset.root), flip_label_map={},
                    default_flip=False, warnings=())
+
+
+def synthetic_spec(config: dict):
+    """The :class:`~vidkit.data.SyntheticSpec` a training config (a checkpoint's) generated its data with."""
+    from vidkit.data.synthetic import SyntheticSpec
+
+    s = (config.get("data") or {}).get("synthetic") or {}
+    fields = {"num_train_per_class": s.get("train_per_class"), "num_val_per_class": s.get("val_per_class"),
+              "size": tuple(s["size"]) if s.get("size") else None, "num_frames": s.get("num_frames"), "seed": s.get("seed"),
+              "background": s.get("background"), "variant": s.get("variant")}
+    return SyntheticSpec(**{k: v for k, v in fields.items() if v is not None})
 
 
 def view_spec(args: argparse.Namespace, name: str, config: dict | None, data: str):
@@ -232,4 +249,5 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-__all__ = ["DATA_CHOICES", "VIEW_PRESETS", "LoadedModel", "add_arguments", "build_peer", "load_model", "open_dataset", "run", "view_spec"]
+__all__ = ["DATA_CHOICES", "VIEW_PRESETS", "LoadedModel", "add_arguments", "build_peer", "load_model", "open_dataset", "run",
+           "synthetic_spec", "view_spec"]

@@ -141,7 +141,12 @@ def _model(args, load_model):
         raise ConfigError("give --checkpoint (a vidkit checkpoint) or --model with --weights, not both")
     if not (args.checkpoint or (args.model and args.weights)):
         raise ConfigError("name the model: --checkpoint run/best.pt, or --model NAME --weights FILE [--classes FILE]")
+    from vidkit.models import model_card
+
     loaded = require_rgb(load_model(args.checkpoint or args.weights, model=args.model))  # peer weights are read once, here
+    if model_card(loaded.name).task == "persons":
+        raise ConfigError(f"{loaded.name} labels people by their boxes on keyframes, not whole videos; score it with "
+                          "vidkit eval (--boxes for a person-box file)")
     if loaded.model is not None:
         classes = list(loaded.classes or [str(i) for i in range(_classifier_size(loaded.model))])
         return loaded.model, loaded.name, classes, loaded.config
@@ -151,19 +156,13 @@ def _model(args, load_model):
         except OSError as e:
             raise ConfigError(f"--classes {args.classes}: {e.strerror}") from None
     else:
-        classes = None
-        for key, value in _tensors(loaded.weights):
-            if key.endswith(("proj.weight", "fc.weight", "head.weight", "cls_head.fc_cls.weight")) and value.dim() == 2:
-                classes = [str(i) for i in range(value.shape[0])]
-        if classes is None:
+        from vidkit.models.weights import classifier_classes
+
+        count = classifier_classes(loaded.weights)
+        if count is None:
             raise ConfigError(f"{loaded.path}: cannot tell the number of classes; list them with --classes FILE")
+        classes = [str(i) for i in range(count)]
     return build_peer(loaded, len(classes)), loaded.name, classes, None
-
-
-def _tensors(state, prefix=""):
-    if isinstance(state, dict):
-        for k, v in state.items():
-            yield from _tensors(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
 
 
 def _classifier_size(model) -> int:

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<date>-<time>)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     parser.add_argument("--weights", metavar="PATH", help="start from these weights (vidkit, pytorchvideo or PySlowFast checkpoint)")
-    parser.add_argument("--data", metavar="NAME", help="synthetic (default), kinetics400|600|700, kinetics, ssv2, folder, list")
+    parser.add_argument("--data", metavar="NAME", help="synthetic (default), synthetic-actors, kinetics400|600|700, kinetics, "
+                                                       "ssv2, folder, list, ava (person-action models)")
     parser.add_argument("--data-root", metavar="DIR", help="where the dataset lives (the folder as downloaded)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--workers", type=int, help="data-loader processes")
@@ -37,9 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _flag_values(args: argparse.Namespace) -> dict:
+    data = {"name": args.data, "root": args.data_root, "batch_size": args.batch_size, "workers": args.workers}
+    if args.data == "synthetic-actors":  # the built-in set's actors variant (AVA-format boxes)
+        data.update(name="synthetic", synthetic={"variant": "actors"})
     return {"model": {"weights": args.weights}, "epochs": args.epochs, "out": args.out, "device": args.device,
-            "seed": args.seed, "wandb": args.wandb,
-            "data": {"name": args.data, "root": args.data_root, "batch_size": args.batch_size, "workers": args.workers}}
+            "seed": args.seed, "wandb": args.wandb, "data": data}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,8 +94,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
     try:
         run_dir = _run_dir(config, ctx)
         dataset = dataset or _dataset(config, progress=ctx.is_main and sys.stderr.isatty())
-        classes = list(dataset.classes)
-        train_set, val_set, transform = _clip_data(config, dataset)
+        classes, train_set, val_set, transform, task = _task_data(config, dataset)
         _, mirrors = _flip(config, dataset)
         flip_labels = torch.tensor(mirrors) if mirrors else None
 
@@ -121,7 +123,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
                           batch_size=config.data.batch_size, workers=config.data.workers, seed=config.seed,
                           precision=precision, label_smoothing=config.optim.label_smoothing,
                           clip_grad_norm=config.optim.clip_grad_norm, checkpoint_every_steps=config.checkpoint_every_steps,
-                          log_every_steps=config.log_every_steps, logger=logger, flip_labels=flip_labels)
+                          log_every_steps=config.log_every_steps, logger=logger, flip_labels=flip_labels, task=task)
         total = config.epochs * trainer.steps_per_epoch
         trainer.scheduler = warmup_cosine(optimizer, total_steps=total,
                                           warmup_steps=round(config.optim.warmup_epochs * trainer.steps_per_epoch),
@@ -169,6 +171,10 @@ def _run_dir(config: TrainConfig, ctx) -> Path:
 
 
 def _dataset(config: TrainConfig, *, progress: bool):
+    if config.data.name == "ava":
+        from pipelines.persons import AvaData
+
+        return AvaData(config.data.root, annotations=config.data.annotations, videos=config.data.videos)
     if config.data.name != "synthetic":
         return _Downloaded.open(config.data)
     from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
@@ -219,6 +225,27 @@ def _flip(config: TrainConfig, dataset) -> tuple[bool, list[int] | None]:
             raise ConfigError(f"data.flip_swap_labels: {d.name} has no left/right class pairs to swap")
         return True, [mirrors.get(i, i) for i in range(len(dataset.classes))]
     return (d.flip if d.flip is not None else getattr(dataset, "default_flip", False)), None
+
+
+def _task_data(config: TrainConfig, dataset):
+    """``(classes, train_set, val_set, transform, task)``: clips with one label each, or clips with
+    person boxes for the models whose card says ``task="persons"`` (pipelines.persons)."""
+    from vidkit.engine.tasks import VideoTask
+    from vidkit.models import model_card
+
+    card = model_card(config.model.name)
+    persons = config.data.name == "ava" or getattr(getattr(dataset, "spec", None), "variant", None) == "actors"
+    if card.task == "persons":
+        if not persons:
+            raise ConfigError(f"{card.name} classifies people by their boxes: train it on AVA-format data "
+                              f"(--data synthetic-actors, or --data ava --data-root DIR), not on {config.data.name}")
+        from pipelines.persons import person_data
+
+        return person_data(config, dataset, flip_labels=_flip(config, dataset)[1])
+    if persons:
+        raise ConfigError(f"{config.data.name} data has person boxes and per-person labels; {card.name} classifies "
+                          f"whole clips (person models: action_transformer, i3d_roi_head)")
+    return (list(dataset.classes), *_clip_data(config, dataset), VideoTask())
 
 
 def _clip_data(config: TrainConfig, dataset):
@@ -282,8 +309,11 @@ def _build_model(config: TrainConfig, *, num_classes: int):
 def _summary(result: dict, run_dir: Path, curves: Path, *, seconds: float) -> None:
     best, last = result["best"], result["last"]
     minutes, secs = divmod(round(seconds), 60)
-    print(f"\nvidkit train: done in {minutes}m{secs:02d}s — best val top-1 {best['top1']:.1%} (epoch {best['epoch']}), "
-          f"last {last.get('val_top1', float('nan')):.1%}\n"
+    if "map" in best:
+        figures = f"best val frame mAP {best['map']:.3f} (epoch {best['epoch']}), last {last.get('val_map', float('nan')):.3f}"
+    else:
+        figures = f"best val top-1 {best['top1']:.1%} (epoch {best['epoch']}), last {last.get('val_top1', float('nan')):.1%}"
+    print(f"\nvidkit train: done in {minutes}m{secs:02d}s — {figures}\n"
           f"  checkpoints  {run_dir / 'best.pt'}  {run_dir / 'last.pt'}\n"
           f"  metrics      {run_dir / 'log.jsonl'}  (curves: {curves})\n"
           f"  next         vidkit tag VIDEOS... --checkpoint {run_dir / 'best.pt'} --out tags.jsonl", file=sys.stderr)

@@ -143,3 +143,71 @@ def _indexed_crop(x: torch.Tensor, size: int, crop_index, num_crops: int) -> tor
         top, left = crop_box(h, w, size, int(k), num_crops)
         out.append(x[i, :, :, top : top + size, left : left + size])
     return torch.stack(out)
+
+
+@dataclass(frozen=True)
+class PersonClipTransform:
+    """Resize, crop, flip and normalise a batch of clips together with their person boxes (AVA-style
+    data: boxes ``[K, 5]`` = clip index in the batch, then ``x1, y1, x2, y2`` normalised to the frame).
+
+    ``train=True``: scale the short side to a random size in ``train_scale``, take one random
+    ``crop_size`` square for the batch (as :class:`ClipTransform`) and move the boxes into it,
+    clipped to its edges; flip clips horizontally with probability ``flip_prob``, mirroring their
+    boxes. ``train=False``: scale the short side to ``test_scale`` and keep the whole frame, as
+    PySlowFast tests on AVA: a centre crop would cut off the people at the sides. Clips of
+    different sizes (a list) are all scaled to the size the first one gets, so they batch.
+    """
+
+    crop_size: int = 224
+    train_scale: tuple[int, int] = (256, 320)
+    test_scale: int = 256
+    flip_prob: float = 0.0
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
+
+    def __call__(self, frames: torch.Tensor | list[torch.Tensor], boxes: torch.Tensor, *, train: bool,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """uint8 ``[B, T, H, W, 3]`` (or a list of ``[T, H, W, 3]``) and boxes ``[K, 5]`` → float32
+        ``[B, 3, T, h, w]``, the boxes in the output's frame, and the bool ``[B]`` of clips flipped."""
+        clips = list(frames) if isinstance(frames, (list, tuple)) else list(frames.unbind(0))
+        if not clips or clips[0].dim() != 4 or clips[0].shape[-1] != 3:
+            raise ValueError("expected uint8 frames [B, T, H, W, 3] or a list of [T, H, W, 3]")
+        height, width = clips[0].shape[1:3]
+        if train:
+            lo, hi = self.train_scale
+            short = int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
+        else:
+            short = self.test_scale
+        size = short_side_size(height, width, short)
+        x = torch.cat([_resized_clip(c, size) for c in clips])              # [B, 3, T, h, w]
+        boxes = boxes.to(device=x.device, dtype=torch.float32).clone()
+        flip = torch.zeros(x.shape[0], dtype=torch.bool)
+        if train:
+            x = _random_crop_at(x, self.crop_size, generator, boxes)
+            flip = torch.rand(x.shape[0], generator=generator) < self.flip_prob
+            if flip.any():
+                x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
+                mirrored = flip.to(boxes.device)[boxes[:, 0].long()]
+                boxes[mirrored, 1], boxes[mirrored, 3] = 1 - boxes[mirrored, 3], 1 - boxes[mirrored, 1]
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1, 1) * 255
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1, 1) * 255
+        return (x - mean) / std, boxes, flip
+
+
+def _resized_clip(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 ``[T, H, W, 3]`` → float ``[1, 3, T, *size]``."""
+    x = rearrange(clip, "t h w c -> t c h w").float()
+    if tuple(x.shape[-2:]) != tuple(size):
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=size[0] < x.shape[-2])
+    return rearrange(x, "t c h w -> 1 c t h w")
+
+
+def _random_crop_at(x: torch.Tensor, size: int, generator: torch.Generator | None, boxes: torch.Tensor) -> torch.Tensor:
+    """A random ``size`` square of every clip (one place for the batch); ``boxes`` (normalised to the
+    uncropped frame) are rewritten in place, normalised to the crop and clipped to it."""
+    h, w = x.shape[-2:]
+    top = int(torch.randint(0, h - size + 1, (1,), generator=generator).item())
+    left = int(torch.randint(0, w - size + 1, (1,), generator=generator).item())
+    boxes[:, [1, 3]] = ((boxes[:, [1, 3]] * w - left) / size).clamp(0, 1)
+    boxes[:, [2, 4]] = ((boxes[:, [2, 4]] * h - top) / size).clamp(0, 1)
+    return x[..., top : top + size, left : left + size]

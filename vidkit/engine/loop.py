@@ -160,6 +160,15 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
         else:
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    loss_value = optimizer_step(model, loss, optimizer, scaler=scaler, clip_grad_norm=clip_grad_norm)
+    meter.add(logits.detach().float(), y, loss_value)
+    return loss_value
+
+
+def optimizer_step(model: nn.Module, loss: torch.Tensor, optimizer: torch.optim.Optimizer, *,
+                   scaler: torch.amp.GradScaler | None, clip_grad_norm: float | None) -> float:
+    """Backward and one optimiser step (loss scaling and gradient clipping as asked); returns the loss.
+    A loss that is not finite stops the run with what to change."""
     loss_value = float(loss.detach())
     if not math.isfinite(loss_value):
         raise FloatingPointError(f"the loss became {loss_value}; lower optim.lr or set optim.clip_grad_norm")
@@ -176,7 +185,6 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
         scaler.update()
     else:
         optimizer.step()
-    meter.add(logits.detach().float(), y, loss_value)
     return loss_value
 
 

@@ -8,7 +8,7 @@ from vidkit.engine.logging import read_log
 
 
 def plot_curves(log_path: str | Path, png_path: str | Path) -> Path:
-    """Loss (per logged step and per epoch), top-1 accuracy and learning rate against epochs."""
+    """Loss (per logged step and per epoch), top-1 accuracy (frame mAP for person models) and learning rate against epochs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,10 +26,17 @@ def plot_curves(log_path: str | Path, png_path: str | Path) -> Path:
         x = [r["epoch"] for r in epochs]
         ax_loss.plot(x, [r["train_loss"] for r in epochs], "o-", label="train (epoch)")
         ax_loss.plot(x, [r["val_loss"] for r in epochs], "s-", label="val")
-        ax_acc.plot(x, [100 * r["train_top1"] for r in epochs], "o-", label="train")
-        ax_acc.plot(x, [100 * r["val_top1"] for r in epochs], "s-", label="val")
+        if "val_map" in epochs[0]:  # person-action runs: frame mAP, validation only
+            score = "frame mAP (%)"
+            ax_acc.plot(x, [100 * r["val_map"] for r in epochs], "s-", label="val")
+        else:
+            score = "top-1 (%)"
+            ax_acc.plot(x, [100 * r["train_top1"] for r in epochs], "o-", label="train")
+            ax_acc.plot(x, [100 * r["val_top1"] for r in epochs], "s-", label="val")
         ax_acc.set_ylim(0, 100)
-    for ax, title in ((ax_loss, "loss"), (ax_acc, "top-1 (%)"), (ax_lr, "learning rate")):
+    else:
+        score = "top-1 (%)"
+    for ax, title in ((ax_loss, "loss"), (ax_acc, score), (ax_lr, "learning rate")):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

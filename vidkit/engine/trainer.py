@@ -19,11 +19,12 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from vidkit.data.datasets import ClipDataset, collate_clips
+from vidkit.data.datasets import ClipDataset
 from vidkit.engine.checkpoint import save_checkpoint
 from vidkit.engine.distributed import DistContext, ResumableSampler, ShardSampler, step_seed
 from vidkit.engine.logging import RunLogger
-from vidkit.engine.loop import Meter, Precision, evaluate, train_step
+from vidkit.engine.loop import Precision
+from vidkit.engine.tasks import VideoTask
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Position:
     epoch: int = 0
     step: int = 0
     global_step: int = 0
-    best_top1: float = -1.0
+    best_top1: float = -1.0  # the best validation score: top-1, or frame mAP for person models (the task's score)
     best_epoch: int = 0
     meter: dict | None = None  # the partial epoch's training sums, when stopped mid-epoch
 
@@ -69,6 +70,7 @@ class Trainer:
     log_every_steps: int = 10
     logger: RunLogger | None = None
     flip_labels: torch.Tensor | None = None  # each class's mirror class, for flipped clips (train_step)
+    task: Any = field(default_factory=VideoTask)  # what is learned: vidkit.engine.tasks (clip labels or person actions)
 
     def __post_init__(self) -> None:
         self.scaler = torch.amp.GradScaler(self.ctx.device.type) if self.precision.needs_scaler else None
@@ -112,7 +114,7 @@ class Trainer:
             self.sampler.set_epoch(epoch)
             self.sampler.set_start(pos.step * self.batch_size)
             loader = self._loader(self.train_set, self.sampler, drop_last=True)
-            meter = Meter.from_state(pos.meter) if pos.meter else Meter()
+            meter = self.task.meter(pos.meter)
             bar = self._bar(epoch, initial=pos.step)
             self.model.train()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -120,7 +122,7 @@ class Trainer:
                 seed = step_seed(self.seed, epoch, step, self.ctx.rank)
                 torch.manual_seed(seed)
                 generator.manual_seed(seed)
-                loss = train_step(self.model, batch, self.optimizer, transform=self.transform, device=self.ctx.device,
+                loss = self.task.train_step(self.model, batch, self.optimizer, transform=self.transform, device=self.ctx.device,
                                   precision=self.precision, scaler=self.scaler, label_smoothing=self.label_smoothing,
                                   clip_grad_norm=self.clip_grad_norm, generator=generator, meter=meter,
                                   flip_labels=self.flip_labels)
@@ -139,25 +141,22 @@ class Trainer:
             if bar is not None:
                 bar.close()
             train = meter.merged(self.ctx).summary()
-            val = evaluate(self.model, self.val_loader, transform=self.transform, device=self.ctx.device,
-                           precision=self.precision, ctx=self.ctx, num_classes=len(self.meta.get("classes") or []) or None)
+            val = self.task.evaluate(self.model, self.val_loader, transform=self.transform, device=self.ctx.device,
+                                     precision=self.precision, ctx=self.ctx, classes=list(self.meta.get("classes") or []))
             val_summary = val.summary()
             pos.epoch, pos.step, pos.meter = epoch + 1, 0, None
-            record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1": train["top1"],
-                      "val_loss": val_summary["loss"], "val_top1": val_summary["top1"], "val_top5": val_summary["top5"],
-                      "val_clips": val_summary["clips"], "lr": lr, "train_clips_per_s": train["clips_per_s"],
+            record = {"epoch": epoch + 1, "train_loss": train["loss"], **self.task.figures(train, val_summary),
+                      "lr": lr, "train_clips_per_s": train["clips_per_s"],
                       "epoch_s": train["seconds"], "skipped": len(meter.skipped) + len(val.skipped),
                       "skipped_examples": (meter.skipped + val.skipped)[:20]}
-            if "confusion" in val_summary:
-                record["val_confusion"] = val_summary["confusion"]  # row = true class, column = predicted
-            improved = val_summary["top1"] > pos.best_top1
+            score = val_summary[self.task.score]
+            improved = score > pos.best_top1
             if improved:
-                pos.best_top1, pos.best_epoch = val_summary["top1"], epoch + 1
+                pos.best_top1, pos.best_epoch = score, epoch + 1
             if self.ctx.is_main:
                 if self.logger:
                     self.logger.log("epoch", step=pos.global_step, **record)
-                print(f"epoch {epoch + 1}/{self.epochs}: train loss {train['loss']:.3f} top-1 {train['top1']:.1%} | "
-                      f"val loss {val_summary['loss']:.3f} top-1 {val_summary['top1']:.1%} | "
+                print(f"epoch {epoch + 1}/{self.epochs}: {self.task.line(train, val_summary)} | "
                       f"{train['clips_per_s']:.1f} clips/s", file=sys.stderr)
                 if record["skipped"]:
                     print(f"  {record['skipped']} clip(s) could not be decoded, e.g. {record['skipped_examples'][0]}",
@@ -166,11 +165,11 @@ class Trainer:
             if improved:
                 self._checkpoint("best.pt", full=False, metrics=record)
             self._checkpoint("last.pt", full=True, metrics=record)
-        return {"last": record, "best": {"top1": pos.best_top1, "epoch": pos.best_epoch}}
+        return {"last": record, "best": {self.task.score: pos.best_top1, "epoch": pos.best_epoch}}
 
     def _loader(self, dataset: ClipDataset, sampler, *, drop_last: bool) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=drop_last,
-                          num_workers=self.workers, collate_fn=collate_clips,
+                          num_workers=self.workers, collate_fn=self.task.collate,
                           pin_memory=self.ctx.device.type == "cuda", prefetch_factor=4 if self.workers else None)
 
     def _bar(self, epoch: int, *, initial: int) -> "_Progress | None":

@@ -5,7 +5,7 @@ loading a checkpoint; ``model_card(name)`` says its default input and paper; ``c
 ``gflops`` give the figures ``vidkit models`` prints.
 """
 
-from vidkit.models import (adaframe, attention_clusters, cost, coviar, fast3d, gst, resnet, slowfast, tsm,  # noqa: F401  (register their models)
+from vidkit.models import (action_transformer, adaframe, attention_clusters, cost, coviar, fast3d, gst, resnet, slowfast, tsm,  # noqa: F401  (register their models)
                            tv_resnet3d)
 from vidkit.models.complexity import count_params, gflops
 from vidkit.models.inflate import inflate, inflate_weight

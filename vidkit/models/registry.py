@@ -34,6 +34,9 @@ class ModelCard:
     # "clip": input_frames consecutive frames a fixed interval apart; "segments": input_frames frames
     # spread over the whole video, one per TSN segment (AdaFrame's candidate frames)
     sampling: str = "clip"
+    # "video": one label per clip (logits [B, num_classes]); "persons": labels per person box, multi-label
+    # (the Action Transformer: model(clip, boxes), trained on AVA-format data and scored by frame mAP)
+    task: str = "video"
 
     @property
     def input_channels(self) -> int:
@@ -49,7 +52,7 @@ class ModelCard:
 
 def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = (),
                    input_frames: int | None = None, input_size: int | None = None, paper: str = "",
-                   input_kind: str = "rgb", sampling: str = "clip"):
+                   input_kind: str = "rgb", sampling: str = "clip", task: str = "video"):
     """Register a keyword-only builder under its function name (and ``aliases``) with its card; a
     duplicate name raises. ``@register_model`` alone works; so does ``@register_model(aliases=..., ...)``."""
 
@@ -63,8 +66,10 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple
             raise ValueError(f"input_kind must be 'rgb' or 'compressed', not {input_kind!r}")
         if sampling not in ("clip", "segments"):
             raise ValueError(f"sampling must be 'clip' or 'segments', not {sampling!r}")
+        if task not in ("video", "persons"):
+            raise ValueError(f"task must be 'video' or 'persons', not {task!r}")
         _CARDS[builder.__name__] = ModelCard(builder.__name__, builder, tuple(aliases), input_frames, input_size, paper,
-                                             input_kind, sampling)
+                                             input_kind, sampling, task)
         return builder
 
     return register(fn) if fn is not None else register

@@ -68,6 +68,17 @@ def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[st
     return model
 
 
+def classifier_classes(path_or_state: str | os.PathLike | Mapping[str, Any]) -> int | None:
+    """How many classes a checkpoint's classifier has (its output rows), in any layout :func:`load_weights`
+    reads; None when no classifier is recognised. For building the model a checkpoint fits before loading it."""
+    source = "<state dict>" if isinstance(path_or_state, Mapping) else os.fspath(path_or_state)
+    checkpoint = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(source)
+    _, state, _ = _unwrap(checkpoint, source)
+    heads = [v for k, v in state.items() if v.dim() == 2 and re.search(
+        r"(^|\.)(head|head\.proj|head\.projection|blocks\.\d+\.proj|fc|cls_head\.fc_cls|new_fc)\.weight$", k)]
+    return int(heads[-1].shape[0]) if heads else None
+
+
 # -- reading and unwrapping -----------------------------------------------------------------------
 def read_checkpoint(path: str | os.PathLike) -> Any:
     """``torch.load(path, map_location="cpu", weights_only=True)``, with every failure as one

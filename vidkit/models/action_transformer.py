@@ -1,0 +1,306 @@
+"""Per-person action recognition with person boxes: the Video Action Transformer Network (Girdhar et
+al., "Video Action Transformer Network", CVPR 2019) and the "I3D head" baseline it is compared with.
+
+Both read a clip centred on a keyframe and the boxes of the people on that keyframe, and score every
+person on every action (multi-label: a person may sit and talk at once, so a sigmoid per class, not a
+softmax). The recipe (Sec. 3):
+
+1. **Trunk**: the zoo's I3D ResNet-50 (:func:`vidkit.models.resnet.i3d_r50`) cut after res4, i.e.
+   spatial stride 16, time halved by the pool after res2: a 64-frame 400² clip gives ``[1024, 32, 25, 25]``.
+2. **RoI pooling**: each person's box on the keyframe (the centre time slice of the trunk's map)
+   pooled with RoIAlign (He et al., ICCV 2017; ``torchvision.ops.roi_align``) into 7×7 cells.
+3. **Query preprocessor** (Sec. 3.2) to a 128-d query: "low" average-pools the cells and projects;
+   "high" (the paper's best) reduces the channels with a 1×1 conv, keeps the cells, flattens them and
+   projects.
+4. **Memory**: the whole trunk map projected to 128-d, plus a location embedding of each cell's
+   (t, y, x): the "context" every person looks at.
+5. **Tx units** (Sec. 3.1), ``layers`` × ``heads`` (3 × 2 by default): multi-head scaled dot-product
+   attention of the person's query over the clip's memory, dropout, residual, LayerNorm, a two-layer
+   feed-forward network, dropout, residual, LayerNorm. Each person attends to its own clip only.
+6. A linear classifier on the final query.
+
+The baseline (``i3d_roi_head``) skips 3-6: the RoI features averaged over time and cells, dropout,
+linear. It sees the person's own box only; the transformer also sees where the others are and what
+they do.
+
+Inputs, the one documented place where the person boxes enter (DESIGN.md's model contract):
+``model(clip, boxes)`` with ``clip`` float ``[B, 3, T, H, W]`` and ``boxes`` float ``[K, 5]``, one row per
+person: the index of its clip in the batch, then ``x1, y1, x2, y2`` normalised to [0, 1] (AVA's
+convention, so they hold at any input size). It returns logits ``[K, num_classes]``. ``model(clip)``
+alone treats each clip as one person filling the frame (``[B, num_classes]``), so the registry's
+generic tools (``vidkit models``' GFLOPs, the smoke tests) run it like any classifier.
+
+Shapes for ``action_transformer`` on a 16-frame 224² clip with K people::
+
+    clip        [B, 3, 16, 224, 224]
+    trunk       [B, 1024, 8, 14, 14]             I3D R50 to res4
+    keyframe    [B, 1024, 14, 14]                the centre time slice
+    RoIAlign    [K, 1024, 7, 7]                  each box, on its clip's slice
+    query       [K, 128]                         "high": 1×1 conv to 16, flatten 784, linear
+    memory      [B, 8·14·14, 128] → [K, 1568, 128]   projection + location embedding, each person's clip
+    3 Tx units  [K, 128]                         2 heads each
+    logits      [K, num_classes]
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange, reduce
+from torchvision.ops import roi_align
+
+from vidkit.models._resnet3d import RESNET50_DEPTHS, STAGE_NAMES, ResNetPathway, init_weights
+from vidkit.models.registry import register_model
+from vidkit.models.resnet import I3D_TEMPORAL_KERNELS, ResNet3d
+
+__all__ = ["ActionTransformer", "I3DRoIHead", "Res4Trunk", "TxUnit", "pool_keyframe", "whole_frame_boxes"]
+
+_CARD = dict(input_frames=64, input_size=400, task="persons",  # the paper's clip: 64 frames at 400²
+             paper="Girdhar et al., CVPR 2019 (Video Action Transformer Network)")
+
+
+class Res4Trunk(nn.Module):
+    """The I3D ResNet-50 trunk up to res4 (stride 16): ``stem``, ``res2``, the 2×1×1 temporal max-pool,
+    ``res3``, ``res4``, named as in ``i3d_r50``'s ``backbone`` so its checkpoints load.
+
+    ``width`` is the stem's channels (64 for ResNet-50; a smaller one gives a narrower net of the same
+    shape, for CPU experiments); res4 outputs ``16 × width`` channels."""
+
+    def __init__(self, *, width: int = 64, temporal_padding: str = "zeros"):
+        super().__init__()
+        pathway = ResNetPathway(widths=(width, 4 * width, 8 * width, 16 * width, 32 * width), depths=RESNET50_DEPTHS,
+                                stem_temporal_kernel=5, temporal_kernels=I3D_TEMPORAL_KERNELS, temporal_pool=2,
+                                temporal_padding=temporal_padding)
+        self.stem = pathway.stem
+        for name in STAGE_NAMES[:3]:
+            self.add_module(name, getattr(pathway, name))
+        self.temporal_pool = pathway.temporal_pool
+        self.out_channels = 16 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5:
+            raise ValueError(f"{type(self).__name__} takes clips [B, C, T, H, W]; got shape {tuple(x.shape)}")
+        x = self.res2(self.stem(x))
+        return self.res4(self.res3(self.temporal_pool(x)))
+
+    def load_i3d(self, weights: str | os.PathLike | Mapping[str, Any], *, temporal_padding: str = "zeros") -> None:
+        """Load the trunk from an ``i3d_r50`` checkpoint in any layout :func:`vidkit.models.load_weights`
+        reads (vidkit, pytorchvideo, PySlowFast; a 2D ResNet-50 is inflated): the paper starts from
+        Kinetics-400 I3D. res5 and the classifier are dropped."""
+        from vidkit.models.weights import classifier_classes, load_weights
+
+        width = self.stem.conv.out_channels
+        i3d = ResNet3d(num_classes=classifier_classes(weights) or 400, width=width, stem_temporal_kernel=5,
+                       temporal_kernels=I3D_TEMPORAL_KERNELS, temporal_pool=2, temporal_padding=temporal_padding)
+        load_weights(i3d, weights, model_name="i3d_r50")
+        own = {k: v for k, v in i3d.backbone.state_dict().items() if not k.startswith("res5.")}
+        self.load_state_dict(own)
+
+
+def whole_frame_boxes(batch: int, device: torch.device | None = None) -> torch.Tensor:
+    """One box per clip covering the whole frame, ``[B, 5]``: what ``model(clip)`` uses without boxes."""
+    boxes = torch.tensor([0.0, 0.0, 1.0, 1.0], device=device).repeat(batch, 1)
+    return torch.cat([torch.arange(batch, device=device, dtype=boxes.dtype)[:, None], boxes], dim=1)
+
+
+def pool_keyframe(features: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """RoIAlign of every person's box on its clip's feature map ``[B, C, H', W']`` → ``[K, C, size, size]``.
+
+    ``boxes`` ``[K, 5]`` are (clip index, x1, y1, x2, y2) normalised, scaled here to the map's cells;
+    ``aligned=True`` puts cell centres at half-integers (a box from 1 to 3 covers cells 1 and 2
+    exactly) and ``sampling_ratio=0`` samples each bin adaptively (ceil(bin size) points a side)."""
+    if boxes.ndim != 2 or boxes.shape[1] != 5:
+        raise ValueError(f"boxes must be [K, 5] (clip index, x1, y1, x2, y2); got shape {tuple(boxes.shape)}")
+    h, w = features.shape[-2:]
+    scale = boxes.new_tensor([1.0, w, h, w, h])
+    return roi_align(features, (boxes * scale).to(features.dtype), output_size=size, spatial_scale=1.0,
+                     sampling_ratio=0, aligned=True)
+
+
+def _centre_slice(features: torch.Tensor) -> torch.Tensor:
+    """The keyframe's slice of ``[B, C, T', H', W']``: index T'//2, the slice holding the clip's frame
+    T//2 (where vidkit's person datasets put the keyframe) after the trunk halves time."""
+    return features[:, :, features.shape[2] // 2]
+
+
+class LowResQuery(nn.Module):
+    """Average-pool the RoI cells, then a linear projection to the query size (Sec. 3.2, "LowRes")."""
+
+    def __init__(self, channels: int, dim: int, roi_size: int):
+        super().__init__()
+        self.proj = nn.Linear(channels, dim)
+
+    def forward(self, roi: torch.Tensor) -> torch.Tensor:
+        return self.proj(reduce(roi, "k c h w -> k c", "mean"))
+
+
+class HighResQuery(nn.Module):
+    """Reduce the channels with a 1×1 conv, keep the cells, flatten them, project (Sec. 3.2, "HighRes")."""
+
+    def __init__(self, channels: int, dim: int, roi_size: int, *, reduced: int = 16):
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, reduced, 1)
+        self.proj = nn.Linear(reduced * roi_size * roi_size, dim)
+
+    def forward(self, roi: torch.Tensor) -> torch.Tensor:
+        return self.proj(rearrange(F.relu(self.reduce(roi)), "k c h w -> k (c h w)"))
+
+
+class LocationEmbedding(nn.Module):
+    """A learned embedding of each memory cell's (t, y, x), each in [-1, 1]: a two-layer MLP, so it
+    holds for any clip length and size (a table of positions would fix them)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(3, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+
+    def forward(self, t: int, h: int, w: int, *, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        axes = [torch.linspace(-1, 1, n, device=device, dtype=dtype) if n > 1 else torch.zeros(1, device=device, dtype=dtype)
+                for n in (t, h, w)]
+        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)  # [t, h, w, 3]
+        return self.mlp(rearrange(grid, "t h w c -> (t h w) c"))
+
+
+class TxUnit(nn.Module):
+    """One Action Transformer unit (Sec. 3.1, Fig. 3): the person's query attends over its clip's
+    memory (multi-head scaled dot-product attention, the heads' outputs concatenated and projected),
+    dropout, residual, LayerNorm; then a feed-forward network (two linear layers with a ReLU), dropout,
+    residual, LayerNorm."""
+
+    def __init__(self, dim: int = 128, heads: int = 2, *, dropout: float = 0.3, hidden: int | None = None):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"the query size {dim} must divide into {heads} heads")
+        self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.drop1 = nn.Dropout(dropout)
+        self.norm1 = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, hidden or dim), nn.ReLU(inplace=True), nn.Linear(hidden or dim, dim))
+        self.drop2 = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(dim)
+
+    def forward(self, query: torch.Tensor, memory: torch.Tensor, *, memory_mask: torch.Tensor | None = None,
+                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``query`` ``[K, dim]``, ``memory`` ``[K, N, dim]`` (each person's own clip) → the new query
+        ``[K, dim]`` and, with ``need_weights``, the attention ``[K, heads, N]`` (each row sums to 1).
+        ``memory_mask`` ``[K, N]``, True where a cell must not be attended (padding)."""
+        read, weights = self.attention(query[:, None], memory, memory, key_padding_mask=memory_mask,
+                                       need_weights=need_weights, average_attn_weights=False)
+        q = self.norm1(query + self.drop1(read[:, 0]))
+        q = self.norm2(q + self.drop2(self.ffn(q)))
+        return q, (weights[:, :, 0] if weights is not None else None)
+
+
+class _PersonModel(nn.Module):
+    """What both heads share: the trunk, the box check and the RoI size."""
+
+    def __init__(self, *, width: int, roi_size: int, temporal_padding: str):
+        super().__init__()
+        self.trunk = Res4Trunk(width=width, temporal_padding=temporal_padding)
+        self.roi_size = roi_size
+        self.temporal_padding = temporal_padding
+
+    def _boxes(self, x: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
+        if boxes is None:
+            return whole_frame_boxes(x.shape[0], x.device)
+        if boxes.ndim != 2 or boxes.shape[1] != 5:
+            raise ValueError(f"boxes must be [K, 5] (clip index, x1, y1, x2, y2 normalised); got {tuple(boxes.shape)}")
+        return boxes.to(device=x.device, dtype=torch.float32)
+
+    def load_trunk(self, weights: str | os.PathLike | Mapping[str, Any]) -> None:
+        """The trunk from an ``i3d_r50`` checkpoint (see :meth:`Res4Trunk.load_i3d`)."""
+        self.trunk.load_i3d(weights, temporal_padding=self.temporal_padding)
+
+
+class ActionTransformer(_PersonModel):
+    """The Video Action Transformer Network: see the module docstring for the recipe and shapes.
+
+    Args:
+        query: "high" (1×1 conv to ``query_reduce`` channels, flatten, project) or "low" (average, project).
+        dim: the query, key and value size (128). heads, layers: the Tx units (2 × 3).
+        dropout: in the Tx units (0.3) and before the classifier.
+        width: the trunk's stem width (64: ResNet-50).
+    """
+
+    def __init__(self, *, num_classes: int = 80, query: str = "high", dim: int = 128, heads: int = 2, layers: int = 3,
+                 dropout: float = 0.3, roi_size: int = 7, query_reduce: int = 16, width: int = 64,
+                 temporal_padding: str = "zeros"):
+        super().__init__(width=width, roi_size=roi_size, temporal_padding=temporal_padding)
+        channels = self.trunk.out_channels
+        if query == "high":
+            self.query = HighResQuery(channels, dim, roi_size, reduced=query_reduce)
+        elif query == "low":
+            self.query = LowResQuery(channels, dim, roi_size)
+        else:
+            raise ValueError(f"query must be 'high' or 'low', not {query!r}")
+        self.memory = nn.Conv3d(channels, dim, 1)
+        self.location = LocationEmbedding(dim)
+        self.units = nn.ModuleList(TxUnit(dim, heads, dropout=dropout) for _ in range(layers))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(dim, num_classes)
+        init_weights(self.trunk)
+
+    def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None, *,
+                return_attention: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """``x`` ``[B, 3, T, H, W]``, ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``; with
+        ``return_attention`` also each unit's attention ``[K, heads, T'·H'·W']`` over the memory cells."""
+        boxes = self._boxes(x, boxes)
+        features = self.trunk(x)                                             # [B, C, T', H', W']
+        query = self.query(pool_keyframe(_centre_slice(features), boxes, self.roi_size))   # [K, dim]
+        t, h, w = features.shape[2:]
+        memory = rearrange(self.memory(features), "b d t h w -> b (t h w) d")
+        memory = memory + self.location(t, h, w, device=memory.device, dtype=memory.dtype)
+        memory = memory[boxes[:, 0].long()]                                  # [K, N, dim]: each person's own clip
+        attention = []
+        for unit in self.units:
+            query, weights = unit(query, memory, need_weights=return_attention)
+            attention.append(weights)
+        logits = self.classifier(self.dropout(query))
+        return (logits, attention) if return_attention else logits
+
+
+class I3DRoIHead(_PersonModel):
+    """The paper's baseline "I3D head" as the issue states it: the person's box RoIAligned on the trunk
+    map averaged over time (RoIAlign is linear, so this equals pooling every time slice and averaging),
+    averaged over the cells, dropout, linear. PySlowFast's AVA head is the same recipe on res5."""
+
+    def __init__(self, *, num_classes: int = 80, dropout: float = 0.3, roi_size: int = 7, width: int = 64,
+                 temporal_padding: str = "zeros"):
+        super().__init__(width=width, roi_size=roi_size, temporal_padding=temporal_padding)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.trunk.out_channels, num_classes)
+        init_weights(self.trunk)
+
+    def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
+        boxes = self._boxes(x, boxes)
+        features = reduce(self.trunk(x), "b c t h w -> b c h w", "mean")
+        pooled = reduce(pool_keyframe(features, boxes, self.roi_size), "k c h w -> k c", "mean")
+        return self.classifier(self.dropout(pooled))
+
+
+def _with_trunk(model: _PersonModel, trunk_weights) -> _PersonModel:
+    if trunk_weights is not None:
+        model.load_trunk(trunk_weights)
+    return model
+
+
+@register_model(**_CARD)
+def action_transformer(*, num_classes: int = 80, query: str = "high", dim: int = 128, heads: int = 2, layers: int = 3,
+                       dropout: float = 0.3, roi_size: int = 7, width: int = 64, temporal_padding: str = "zeros",
+                       trunk_weights: str | None = None) -> ActionTransformer:
+    """Action Transformer on the I3D ResNet-50 trunk to res4: HighRes query, 2 heads × 3 layers, 128-d.
+    ``trunk_weights``: an ``i3d_r50`` checkpoint (e.g. Kinetics-400) to start the trunk from, as the paper does."""
+    return _with_trunk(ActionTransformer(num_classes=num_classes, query=query, dim=dim, heads=heads, layers=layers,
+                                         dropout=dropout, roi_size=roi_size, width=width,
+                                         temporal_padding=temporal_padding), trunk_weights)
+
+
+@register_model(**_CARD)
+def i3d_roi_head(*, num_classes: int = 80, dropout: float = 0.3, roi_size: int = 7, width: int = 64,
+                 temporal_padding: str = "zeros", trunk_weights: str | None = None) -> I3DRoIHead:
+    """The I3D-head baseline on the same trunk: RoI features → average pool → linear."""
+    return _with_trunk(I3DRoIHead(num_classes=num_classes, dropout=dropout, roi_size=roi_size, width=width,
+                                  temporal_padding=temporal_padding), trunk_weights)
