@@ -29,12 +29,14 @@ ACTORS = {
 }
 
 
+SPEC = SyntheticSpec(variant="actors", num_train_per_class=2, num_val_per_class=1, size=(32, 32), num_frames=50,
+                     background="dark")
+
+
 @pytest.fixture(scope="module")
 def actors_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("actors")
-    spec = SyntheticSpec(variant="actors", num_train_per_class=2, num_val_per_class=1, size=(32, 32), num_frames=50,
-                         background="dark")
-    synthetic_dataset(spec, root=root, progress=False)
+    synthetic_dataset(SPEC, root=root, progress=False)
     return root
 
 
@@ -82,7 +84,7 @@ def test_resume_continues_a_person_run(trained, tmp_path):
     assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1, 2, 3]
 
 
-def test_eval_reports_per_class_ap_and_writes_ava_predictions(trained, tmp_path):
+def test_eval_reports_per_class_ap_and_writes_ava_predictions(trained, tmp_path, actors_root):
     from tests.engine.conftest import _run
 
     out, _ = trained
@@ -98,12 +100,13 @@ def test_eval_reports_per_class_ap_and_writes_ava_predictions(trained, tmp_path)
     assert len(rows) == report["persons"] * len(CLASSES)
     assert {r[1] for r in rows} == {"0001"} and {int(r[6]) for r in rows} == set(range(1, 9))
     assert all(0.0 <= float(r[7]) <= 1.0 for r in rows)
-    # The same boxes given as a detection file (each with a score) give the same mAP.
+    # The same boxes given as a detection file (each with a score) give the same mAP; the set read as AVA
+    # as downloaded (--data ava: its CSVs, label map and videos found in the folder) is the same set.
     boxes = tmp_path / "boxes.csv"
     seen = sorted({tuple(r[:6]) for r in rows})
     boxes.write_text("".join(f"{','.join(r)},,0.9\n" for r in seen))
     again = _run(["eval", "--checkpoint", str(out / "best.pt"), "--out", str(tmp_path / "eval2"), "--workers", "0",
-                  "--boxes", str(boxes)])
+                  "--boxes", str(boxes), "--data", "ava", "--data-root", str(actors_root / SPEC.name)])
     assert again.returncode == 0, again.stderr[-3000:]
     second = json.loads((tmp_path / "eval2" / "report.json").read_text())
     assert second["boxes"] == str(boxes) and second["map"] == pytest.approx(report["map"], abs=2e-3)

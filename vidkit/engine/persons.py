@@ -30,9 +30,9 @@ class PersonMeter:
     """Running sums of the loss over persons, resumable and summable over processes; after
     :func:`evaluate_persons`, also the frame mAP (``result``)."""
 
-    n: int = 0  # persons
-    clips: int = 0
-    loss_sum: float = 0.0
+    n: int = 0  # clips (keyframes), as Meter.n: the trainer's progress bar reads it
+    persons: int = 0
+    loss_sum: float = 0.0  # over persons
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
     result: FrameMap | None = None
@@ -41,27 +41,27 @@ class PersonMeter:
 
     def add(self, loss: float, *, persons: int, clips: int) -> None:
         self.loss_sum += loss * persons
-        self.n += persons
-        self.clips += clips
+        self.persons += persons
+        self.n += clips
 
     def elapsed(self) -> float:
         return self.seconds + time.perf_counter() - self._since
 
     def merged(self, ctx: DistContext) -> "PersonMeter":
-        n, clips, loss_sum = all_reduce_sum([self.n, self.clips, self.loss_sum], ctx)
-        return PersonMeter(int(n), int(clips), loss_sum, self.elapsed(), list(self.skipped), self.result, self.classes)
+        n, persons, loss_sum = all_reduce_sum([self.n, self.persons, self.loss_sum], ctx)
+        return PersonMeter(int(n), int(persons), loss_sum, self.elapsed(), list(self.skipped), self.result, self.classes)
 
     def summary(self) -> dict:
         seconds = self.elapsed()
-        out = {"loss": self.loss_sum / self.n if self.n else math.nan, "persons": self.n, "clips": self.clips,
-               "seconds": round(seconds, 3), "clips_per_s": round(self.clips / seconds, 2) if seconds else 0.0}
+        out = {"loss": self.loss_sum / self.persons if self.persons else math.nan, "persons": self.persons,
+               "clips": self.n, "seconds": round(seconds, 3), "clips_per_s": round(self.n / seconds, 2) if seconds else 0.0}
         if self.result is not None:
             out["map"] = self.result.map
             out["per_class"] = self.result.as_dict(self.classes)["per_class"]
         return out
 
     def state_dict(self) -> dict:
-        return {"n": self.n, "clips": self.clips, "loss_sum": self.loss_sum, "seconds": self.elapsed(),
+        return {"n": self.n, "persons": self.persons, "loss_sum": self.loss_sum, "seconds": self.elapsed(),
                 "skipped": list(self.skipped)}
 
     @classmethod
