@@ -6,6 +6,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import setuptools
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,13 @@ def test_help_lists_every_command():
         assert f"    {command} " in out, command
 
 
-def test_planned_command_says_not_yet_and_fails():
-    result = subprocess.run([sys.executable, "-m", "vidkit.cli", "prepare", "x"], capture_output=True, text=True)
-    assert result.returncode == 2
-    assert "not yet available" in result.stderr
+def test_planned_command_says_not_yet_and_fails(monkeypatch, capsys):
+    import vidkit.cli
+
+    monkeypatch.setattr(vidkit.cli, "_PLANNED", {"someday": "a later job"})
+    assert vidkit.cli.main(["someday", "x", "--flag"]) == 2
+    assert "vidkit someday: not yet available" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        vidkit.cli.main(["--help"])
+    assert any(line.split() == ["someday", "a", "later", "job", "(not", "yet", "available)"]
+               for line in capsys.readouterr().out.splitlines())  # listed by vidkit --help

@@ -12,9 +12,7 @@ from vidkit import __version__
 from vidkit.errors import VidkitError
 
 # Commands whose issue has not landed yet: they exist so that `vidkit --help` shows the whole tool.
-_PLANNED = {
-    "prepare": "re-encode a dataset for fast sampling",
-}
+_PLANNED: dict[str, str] = {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +119,7 @@ def _describe(r: dict) -> str:
     return "\n".join([r["path"]] + [f"  {k:<10} {v}" for k, v in rows])
 
 
-# -- the jobs in pipelines/: train, eval, tag, scan ------------------------------------------------
+# -- the jobs in pipelines/: train, eval, tag, scan, prepare ---------------------------------------
 # Each pipelines module adds its own arguments and runs from the parsed namespace.
 _PIPELINES = {
     "train": ("pipelines.train", "train a model (built-in synthetic data by default)",
@@ -135,6 +133,10 @@ _PIPELINES = {
     "scan": ("pipelines.scan", "check a dataset: videos found, missing, undecodable; write its manifest",
              "Check a dataset as downloaded: which listed videos are there, missing or undecodable (and why), their "
              "durations and frame rates; writes a manifest (path, size, duration, fps)."),
+    "prepare": ("pipelines.prepare", "re-encode a dataset for fast sampling (short GOPs; resumable)",
+                "Re-encode every video under SRCs into the same tree under --out, with a keyframe every 16 frames and "
+                "the short side 256 by default, so that sparse clip sampling decodes little (mmaction2's "
+                "dense-encoded videos). Parallel and resumable; originals untouched."),
 }
 
 
@@ -242,17 +244,57 @@ def _run_models(args: argparse.Namespace) -> int:
 
 # -- vidkit bench -------------------------------------------------------------------------------
 def _add_bench(commands) -> None:
-    sub = commands.add_parser("bench", help="decode throughput of vidkit's readers against raw PyAV and decord",
-                              description="Decode frames/s of vidkit's readers next to raw PyAV and raw decord, in one run, on the same file.")
+    sub = commands.add_parser("bench", help="decode, data-loading and model throughput, with ratios to the peers",
+                              description="Decode frames/s (vidkit's readers vs raw PyAV and decord), data-loading clips/s "
+                                          "with 0..N workers, and model clips/s and peak memory (fp32, AMP, channels-last, "
+                                          "compile) next to pytorchvideo's SlowFast and I3D: one run, the same inputs.")
     sub.add_argument("paths", nargs="*", metavar="FILE", help="videos to decode (default: a generated 640x360 H.264 clip)")
+    sub.add_argument("--only", metavar="SECTIONS", help="comma-separated: decode, data, models (default: all)")
+    sub.add_argument("--models", metavar="NAMES", help="comma-separated (default: slowfast_r50,i3d_r50,tsm_r50)")
+    sub.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    sub.add_argument("--batch", type=int, default=2, help="clips per model call")
+    sub.add_argument("--frames", type=int, default=8, help="frames per clip for the models")
+    sub.add_argument("--size", type=int, default=64, help="clip side for the models (a multiple of 32)")
+    sub.add_argument("--workers", default="0,1,2", help="data-loader worker counts to measure (comma-separated)")
+    sub.add_argument("--model-paths", metavar="PATHS", help="how the models run, comma-separated, of fp32, channels_last, amp, "
+                                                      "amp+channels_last, compile (default: fp32,channels_last on the CPU, "
+                                                      "and amp,amp+channels_last too on CUDA)")
     sub.add_argument("--repeats", type=int, default=3)
+    sub.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    sub.add_argument("--out", metavar="FILE", help="also save the results as JSON, for a later --compare")
+    sub.add_argument("--compare", metavar="OLD.json", help="print each figure against an earlier run's results")
     sub.set_defaults(run=_run_bench)
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from vidkit.bench import decode_table
+    import torch
 
-    print(decode_table(args.paths, repeats=args.repeats))
+    from vidkit.bench import SECTIONS, format_comparison, format_results, run_bench
+    from vidkit.errors import ConfigError
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device here")
+    old = None
+    if args.compare:
+        try:
+            old = json.loads(open(args.compare).read())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"--compare {args.compare}: cannot read it as a vidkit bench JSON ({e})") from None
+    try:
+        results = run_bench(sections=args.only.split(",") if args.only else SECTIONS, paths=args.paths,
+                            device=args.device, models=args.models.split(",") if args.models else None, batch=args.batch,
+                            frames=args.frames, size=args.size, repeats=args.repeats,
+                            model_paths=args.model_paths.split(",") if args.model_paths else None,
+                            workers=[int(w) for w in args.workers.split(",")])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    print(json.dumps(results, indent=1) if args.json else format_results(results))
+    if args.out:
+        from vidkit._files import atomic_write_text
+
+        atomic_write_text(args.out, json.dumps(results, indent=1) + "\n")
+    if old is not None:
+        print(format_comparison(results, old))
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines import prepare  # the tool's machinery: what a test patches
 from vidkit.io import probe
 from vidkit.io.encode import write_video
 from vidkit.io.motion import decoded_with_vectors
@@ -102,7 +103,7 @@ def test_out_may_not_be_a_source_folder_but_may_lie_inside_one(tree, tool, capsy
 
 def test_a_crashing_decoder_costs_only_its_file(tree, tmp_path, tool, capsys, monkeypatch):
     (tree / "a" / "broken.mp4").unlink()
-    real = tool.reencode
+    real = prepare.reencode
 
     def segfault_on_two(src, dst, **kwargs):  # workers are forked: they run this one
         if src.endswith("two.mkv"):
@@ -110,7 +111,7 @@ def test_a_crashing_decoder_costs_only_its_file(tree, tmp_path, tool, capsys, mo
             os.kill(os.getpid(), signal.SIGSEGV)
         return real(src, dst, **kwargs)
 
-    monkeypatch.setattr(tool, "reencode", segfault_on_two)
+    monkeypatch.setattr(prepare, "reencode", segfault_on_two)
     out = tmp_path / "coviar"
     assert tool.main([str(tree), "--out", str(out), "--workers", "2"]) == 1
     captured = capsys.readouterr()

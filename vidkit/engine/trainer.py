@@ -118,7 +118,8 @@ class Trainer:
             bar = self._bar(epoch, initial=pos.step)
             self.model.train()
             lr = self.optimizer.param_groups[0]["lr"]
-            for step, batch in enumerate(loader, start=pos.step):
+            waited = [0.0]  # seconds this epoch spent waiting for the data loader
+            for step, batch in enumerate(_timed(loader, waited), start=pos.step):
                 seed = step_seed(self.seed, epoch, step, self.ctx.rank)
                 torch.manual_seed(seed)
                 generator.manual_seed(seed)
@@ -147,7 +148,10 @@ class Trainer:
             pos.epoch, pos.step, pos.meter = epoch + 1, 0, None
             record = {"epoch": epoch + 1, "train_loss": train["loss"], **self.task.figures(train, val_summary),
                       "lr": lr, "train_clips_per_s": train["clips_per_s"],
-                      "epoch_s": train["seconds"], "skipped": len(meter.skipped) + len(val.skipped),
+                      "epoch_s": train["seconds"], "data_wait_s": round(waited[0], 3),
+                      # the share of the training time the model computed rather than waited for input
+                      "busy": round(1 - waited[0] / train["seconds"], 4) if train["seconds"] else None,
+                      "skipped": len(meter.skipped) + len(val.skipped),
                       "skipped_examples": (meter.skipped + val.skipped)[:20]}
             score = val_summary[self.task.score]
             improved = score > pos.best_top1
@@ -157,7 +161,8 @@ class Trainer:
                 if self.logger:
                     self.logger.log("epoch", step=pos.global_step, **record)
                 print(f"epoch {epoch + 1}/{self.epochs}: {self.task.line(train, val_summary)} | "
-                      f"{train['clips_per_s']:.1f} clips/s", file=sys.stderr)
+                      f"{train['clips_per_s']:.1f} clips/s, {record['busy'] or 0:.0%} computing (rest: waiting for data)",
+                      file=sys.stderr)
                 if record["skipped"]:
                     print(f"  {record['skipped']} clip(s) could not be decoded, e.g. {record['skipped_examples'][0]}",
                           file=sys.stderr)
@@ -174,6 +179,21 @@ class Trainer:
 
     def _bar(self, epoch: int, *, initial: int) -> "_Progress | None":
         return _Progress(f"epoch {epoch + 1}/{self.epochs}", self.steps_per_epoch, initial) if self.ctx.is_main else None
+
+
+def _timed(loader, waited: list[float]):
+    """The loader's batches, adding the time spent waiting for each to ``waited[0]`` (train_step reads
+    the loss back every step, so on a GPU the wait is measured after the previous step's work ended)."""
+    batches = iter(loader)
+    while True:
+        started = time.perf_counter()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        finally:
+            waited[0] += time.perf_counter() - started
+        yield batch
 
 
 class _Progress:
