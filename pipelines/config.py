@@ -86,6 +86,7 @@ class TrainConfig:
     log_every_steps: int
     wandb: bool
     wandb_project: str
+    compile: bool = False  # added with the performance issue: a default, so older saved configs still load
 
 
 def config_file(*parts: str) -> Path | None:

@@ -102,6 +102,10 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
         model = _build_model(config, num_classes=len(classes))
         precision = resolve_precision(config.amp, config.channels_last, ctx.device)
         model = precision.place(model, ctx.device)
+        if config.compile:
+            from vidkit.engine.loop import compile_model
+
+            model = compile_model(model)
         optimizer = build_optimizer(model, name=config.optim.name, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
                                     momentum=config.optim.momentum, nesterov=config.optim.nesterov)
         if ctx.distributed:
@@ -134,7 +138,8 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
         if ctx.is_main:
             where = f"resuming at epoch {trainer.position.epoch + 1} step {trainer.position.step}" if saved else "starting"
             print(f"vidkit train: {config.model.name} on {config.data.name} ({len(train_set)} train / {len(val_set)} val "
-                  f"clips, {len(classes)} classes) on {ctx.device} x{ctx.world_size}, {precision.describe()}; "
+                  f"clips, {len(classes)} classes) on {ctx.device} x{ctx.world_size}, {precision.describe()}"
+                  f"{', torch.compile' if config.compile else ''}; "
                   f"{where}; run directory {run_dir}", file=sys.stderr)
             logger.log("resume" if saved else "start", step=trainer.position.global_step, **meta,
                        world_size=ctx.world_size, device=str(ctx.device))

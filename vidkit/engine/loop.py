@@ -70,6 +70,16 @@ def resolve_precision(amp: str, channels_last: str, device: torch.device) -> Pre
     return Precision(dtype=dtype, channels_last=cuda if channels_last == "auto" else channels_last == "on")
 
 
+def compile_model(model: nn.Module, *, backend: str = "inductor") -> nn.Module:
+    """``torch.compile(model)`` that never stops a run: a graph the compiler fails on (no C++ compiler,
+    an unsupported op) runs eagerly instead, with dynamo's warning (``suppress_errors``). The compiled
+    module shares the model's parameters; :func:`vidkit.engine.checkpoint.unwrap` finds the model inside."""
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True
+    return torch.compile(model, backend=backend)
+
+
 CONFUSION_MAX_CLASSES = 64  # above this a confusion matrix is too big for a log line
 
 
