@@ -86,7 +86,8 @@ class TrainConfig:
     log_every_steps: int
     wandb: bool
     wandb_project: str
-    compile: bool = False  # added with the performance issue: a default, so older saved configs still load
+    compile: bool = False  # added with the performance issue: defaults, so older saved configs still load
+    activation_checkpointing: bool = False
 
 
 def config_file(*parts: str) -> Path | None:

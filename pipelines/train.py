@@ -100,6 +100,11 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
 
         torch.manual_seed(config.seed)
         model = _build_model(config, num_classes=len(classes))
+        if config.activation_checkpointing:
+            from vidkit.models import set_activation_checkpointing
+
+            if not set_activation_checkpointing(model):
+                raise ConfigError(f"activation_checkpointing: {config.model.name} has no ResNet stages to checkpoint")
         precision = resolve_precision(config.amp, config.channels_last, ctx.device)
         model = precision.place(model, ctx.device)
         if config.compile:

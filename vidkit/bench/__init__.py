@@ -83,7 +83,7 @@ def format_results(results: dict) -> str:
     if "models" in results:
         lines += ["", f"models (clips/s at batch {s['batch']}, {s['frames']} frames of {s['size']}x{s['size']}; ratio: to "
                       "pytorchvideo's fp32 eager, forward / train)",
-                  f"  {'model':<14} {'impl':<13} {'path':<18} {'forward':>8} {'train':>8} {'peak MB':>8} "
+                  f"  {'model':<14} {'impl':<13} {'path':<18} {'forward':>8} {'train':>8} {'peak MB':>8} {'act. MB':>8} "
                   f"{'ratio fwd':>9} {'ratio train':>11} {'max|diff|':>9}"]
         for r in results["models"]:
             if r["error"]:
@@ -92,6 +92,7 @@ def format_results(results: dict) -> str:
             ratio = r["ratio_vs_pytorchvideo"] or {}
             lines.append(f"  {r['model']:<14} {r['impl']:<13} {r['path']:<18} {r['forward_clips_per_s']:>8.2f} "
                          f"{r['train_clips_per_s']:>8.2f} {_num(r['peak_memory_mb'], '.0f'):>8} "
+                         f"{_num(r.get('activations_mb'), '.0f'):>8} "
                          f"{_num(ratio.get('forward'), '.2f'):>9} {_num(ratio.get('train'), '.2f'):>11} "
                          f"{_num(r['max_abs_diff'], '.1e'):>9}")
     return "\n".join(lines)

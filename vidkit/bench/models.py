@@ -6,7 +6,8 @@ Every configuration is timed in turn within each repeat and keeps its best repea
 machine's load hits them alike. Before timing, vidkit's fp32 logits are checked against pytorchvideo's
 (the same weights, loaded through :func:`vidkit.models.load_weights`) and each faster path against
 vidkit's fp32: ``max_abs_diff`` says how close they are. Peak memory is the CUDA allocator's peak
-(not measured on the CPU).
+(not measured on the CPU); ``activations_mb`` what one training forward keeps for the backward pass,
+on any device — the figure activation checkpointing (the ``checkpointing`` path) cuts.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 MODELS = ("slowfast_r50", "i3d_r50", "tsm_r50")
-PATHS = ("fp32", "channels_last", "amp", "amp+channels_last", "compile")
+PATHS = ("fp32", "channels_last", "checkpointing", "amp", "amp+channels_last", "compile")
 # What `vidkit bench` times unless told: bf16 autocast on a CPU runs 3D convolutions without fast kernels
 # (25-100x slower than fp32 on the 2-core x86 machine of docs/performance.md), so the CPU default leaves it out.
-DEFAULT_PATHS = {"cpu": ("fp32", "channels_last"), "cuda": ("fp32", "channels_last", "amp", "amp+channels_last")}
+DEFAULT_PATHS = {"cpu": ("fp32", "channels_last", "checkpointing"),
+                 "cuda": ("fp32", "channels_last", "checkpointing", "amp", "amp+channels_last")}
 
 
 @dataclass
@@ -44,6 +46,7 @@ class ModelRow:
     forward_clips_per_s: float | None = None
     train_clips_per_s: float | None = None
     peak_memory_mb: float | None = None
+    activations_mb: float | None = None  # kept for the backward pass by one training forward (saved_activations_mb)
     max_abs_diff: float | None = None
     ratio_vs_pytorchvideo: dict | None = None
     error: str | None = None
@@ -127,6 +130,10 @@ def _path_runner(model: nn.Module, path: str, device: torch.device) -> tuple[nn.
     autocast = (lambda: torch.autocast(device.type, dtype=_amp_dtype(device))) if path.startswith("amp") else contextlib.nullcontext
     if path.endswith("channels_last"):
         model = model.to(memory_format=torch.channels_last_3d)
+    if path == "checkpointing":  # fp32, every residual block recomputed in the backward pass
+        from vidkit.models import set_activation_checkpointing
+
+        set_activation_checkpointing(model)
     if path == "compile":
         model = torch.compile(model)
     return model, autocast
@@ -189,6 +196,9 @@ def model_rows(names=MODELS, *, batch: int = 2, frames: int = 8, size: int = 64,
                 row.train_clips_per_s = round(rates[key, "train"], 3)
                 row.peak_memory_mb = _round(max(filter(None, [peaks[key, "forward"], peaks[key, "train"]]), default=None))
                 row.max_abs_diff = diffs[key]
+                if path != "compile":
+                    with configs[key][1]():
+                        row.activations_mb = _round(saved_activations_mb(configs[key][0], _memory_format(clip, path)))
                 if ("pytorchvideo", "fp32") in configs:
                     peer_key = ("pytorchvideo", "fp32")
                     row.ratio_vs_pytorchvideo = {m: round(rates[key, m] / rates[peer_key, m], 3) for m in ("forward", "train")}
@@ -218,3 +228,21 @@ def _step(model: nn.Module, autocast, clip: torch.Tensor, labels: torch.Tensor, 
         loss.backward()
 
     return forward if mode == "forward" else train
+
+
+def saved_activations_mb(model: nn.Module, clip: torch.Tensor) -> float:
+    """Megabytes of the tensors autograd keeps for the backward pass of one training forward of ``model``
+    on ``clip`` (each storage once): the activation memory of training, measured the same way on any
+    device, and what activation checkpointing (:func:`vidkit.models.set_activation_checkpointing`) cuts."""
+    seen: dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor):
+        storage = t.untyped_storage()
+        seen[(storage.data_ptr(), t.device)] = storage.nbytes()
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(clip)
+    del out
+    return sum(seen.values()) / 2**20

@@ -17,6 +17,7 @@ never by position, so checkpoints and error messages read.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Sequence
 from typing import Callable
@@ -24,6 +25,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from einops import reduce
 
 Norm = Callable[[int], nn.Module]
@@ -142,6 +144,43 @@ class ResStage(nn.Sequential):
                 in_channels if first else out_channels, inner_channels, out_channels, temporal_kernel=next(kernels),
                 spatial_stride=spatial_stride if first else 1, temporal_stride=temporal_stride if first else 1,
                 groups=groups, norm=norm, temporal_padding=temporal_padding))
+        self.checkpoint = False  # set by set_activation_checkpointing
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.checkpoint and self.training and torch.is_grad_enabled()):
+            return super().forward(x)
+        for block in self:
+            x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False,
+                                                  context_fn=lambda b=block: (contextlib.nullcontext(), _still_bn(b)))
+        return x
+
+
+@contextlib.contextmanager
+def _still_bn(module: nn.Module):
+    """BN running statistics left as they are (momentum 0) while a checkpointed block is recomputed in the
+    backward pass, so they are updated once per step, as without checkpointing."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
+
+
+def set_activation_checkpointing(model: nn.Module, enabled: bool = True) -> int:
+    """Recompute every residual block's activations in the backward pass instead of keeping them
+    (``torch.utils.checkpoint``, non-reentrant), in every ResNet stage of ``model``: training memory for
+    activations drops to the blocks' inputs, for about one more forward pass of compute. Outputs and
+    gradients are unchanged, BN statistics too (see :func:`_still_bn`). Returns the number of stages set."""
+    stages = [m for m in model.modules() if isinstance(m, ResStage)]
+    for stage in stages:
+        stage.checkpoint = enabled
+    return len(stages)
 
 
 class ResNetPathway(nn.Module):
