@@ -249,7 +249,7 @@ def _add_bench(commands) -> None:
                                           "with 0..N workers, and model clips/s and peak memory (fp32, AMP, channels-last, "
                                           "compile) next to pytorchvideo's SlowFast and I3D: one run, the same inputs.")
     sub.add_argument("paths", nargs="*", metavar="FILE", help="videos to decode (default: a generated 640x360 H.264 clip)")
-    sub.add_argument("--only", metavar="SECTIONS", help="comma-separated: decode, data, models (default: all)")
+    sub.add_argument("--only", metavar="SECTIONS", help="comma-separated: decode, data, models, e2e (default: all)")
     sub.add_argument("--models", metavar="NAMES", help="comma-separated (default: slowfast_r50,i3d_r50,tsm_r50)")
     sub.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     sub.add_argument("--batch", type=int, default=2, help="clips per model call")

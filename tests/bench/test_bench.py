@@ -77,3 +77,12 @@ def test_amp_and_channels_last_give_fp32s_predictions_on_a_gpu():
         assert row.error is None, row
         if row.impl == "vidkit" and row.path != "fp32":
             assert row.max_abs_diff < 0.05, row  # within AMP's tolerance of the fp32 logits
+
+
+def test_end_to_end_trains_an_epoch_and_tags_with_its_checkpoint():
+    from vidkit.bench.end_to_end import end_to_end_rows
+
+    train, tag = end_to_end_rows(videos_per_class=2)  # 16 videos: one batch of the default run
+    assert train.error is None and tag.error is None, (train.error, tag.error)
+    assert train.job == "train 1 epoch" and train.clips_per_s > 0 and 0 < train.busy <= 1
+    assert tag.job == "tag" and tag.videos == 16 and tag.clips_per_s > 0

@@ -10,7 +10,9 @@ and printed as tables with ratios (or as JSON, and against an earlier run's JSON
 - models (:mod:`vidkit.bench.models`): forward and forward+backward clips/s and peak memory of
   slowfast_r50, i3d_r50 and tsm_r50 in fp32 eager, channels-last, AMP, AMP + channels-last (AMP on
   CUDA by default) and ``torch.compile`` (when asked), next to pytorchvideo's SlowFast and I3D with
-  the same weights.
+  the same weights;
+- e2e (:mod:`vidkit.bench.end_to_end`): one training epoch and one tagging run on synthetic-motion,
+  each a ``vidkit`` process as a user runs it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from vidkit.bench.decode import decode_rates, decode_table, default_bench_video
 __all__ = ["SECTIONS", "decode_rates", "decode_table", "default_bench_video", "format_comparison", "format_results",
            "run_bench"]
 
-SECTIONS = ("decode", "data", "models")
+SECTIONS = ("decode", "data", "models", "e2e")
 
 
 def machine() -> dict:
@@ -60,6 +62,10 @@ def run_bench(*, sections: Sequence[str] = SECTIONS, paths: Sequence[str] = (), 
 
         results["models"] = [r.as_dict() for r in model_rows(models or MODELS, batch=batch, frames=frames, size=size,
                                                              repeats=repeats, device=device, paths=model_paths)]
+    if "e2e" in sections:
+        from vidkit.bench.end_to_end import end_to_end_rows
+
+        results["e2e"] = [r.as_dict() for r in end_to_end_rows(device=device)]
     return results
 
 
@@ -95,6 +101,15 @@ def format_results(results: dict) -> str:
                          f"{_num(r.get('activations_mb'), '.0f'):>8} "
                          f"{_num(ratio.get('forward'), '.2f'):>9} {_num(ratio.get('train'), '.2f'):>11} "
                          f"{_num(r['max_abs_diff'], '.1e'):>9}")
+    if "e2e" in results:
+        lines += ["", "end to end on synthetic-motion (whole vidkit processes)",
+                  f"  {'job':<14} {'model':<14} {'videos':>6} {'seconds':>8} {'clips/s':>8} {'busy':>6}"]
+        for r in results["e2e"]:
+            if r["error"]:
+                lines.append(f"  {r['job']:<14} {r['model']:<14} failed: {r['error']}")
+                continue
+            lines.append(f"  {r['job']:<14} {r['model']:<14} {r['videos']:>6} {r['seconds']:>8.1f} "
+                         f"{_num(r['clips_per_s'], '.1f'):>8} {_num(r['busy'], '.0%'):>6}")
     return "\n".join(lines)
 
 
@@ -103,7 +118,8 @@ def format_comparison(new: dict, old: dict) -> str:
     lines = [f"against {old.get('machine', {}).get('date', 'an earlier run')} (new / old; > 1 is faster now)"]
     pairs = []
     for section, key, fields in (("decode", ("file", "reader"), ("frames_per_s",)), ("data", ("workers",), ("clips_per_s",)),
-                                 ("models", ("model", "impl", "path"), ("forward_clips_per_s", "train_clips_per_s"))):
+                                 ("models", ("model", "impl", "path"), ("forward_clips_per_s", "train_clips_per_s")),
+                                 ("e2e", ("job", "model"), ("clips_per_s",))):
         before = {tuple(r[k] for k in key): r for r in old.get(section, [])}
         for row in new.get(section, []):
             was = before.get(tuple(row[k] for k in key))
