@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 
 from vidkit.data.catalog import index_by_stem, require_folder, walk_videos
 from vidkit.data.clips import read_clips
+from vidkit.data.datasets import collate_frames
 from vidkit.data.samplers import ClipPlan
 from vidkit.errors import AnnotationError, ConfigError, VideoDecodeError
 
@@ -388,12 +389,9 @@ def collate_persons(items: list[dict]) -> dict:
     of every clip in order (the layout RoIAlign takes), ``targets`` ``[K, C]`` their multi-hot labels,
     ``persons`` ``[B]`` how many rows each clip has; a clip with no person adds frames and no rows.
     """
-    good = [it for it in items if "error" not in it]
-    batch: dict = {"errors": [it["error"] for it in items if "error" in it]}
+    good, batch = collate_frames(items)
     if not good:
         return batch
-    shapes = {tuple(it["frames"].shape) for it in good}
-    batch["frames"] = torch.stack([it["frames"] for it in good]) if len(shapes) == 1 else [it["frames"] for it in good]
     batch["boxes"] = torch.cat([torch.cat([torch.full((len(it["boxes"]), 1), float(b)), it["boxes"].float()], dim=1)
                                 for b, it in enumerate(good)])
     batch["targets"] = torch.cat([it["targets"].float() for it in good])

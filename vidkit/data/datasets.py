@@ -64,16 +64,25 @@ class ClipDataset(Dataset):
         }
 
 
+def collate_frames(items: list[dict]) -> tuple[list[dict], dict]:
+    """``(decodable items, batch)``: the batch lists the others' errors under ``"errors"`` and, when any
+    item decoded, holds their ``"frames"`` stacked (a list of clips when their sizes differ). The
+    start of every collate function here (:func:`collate_clips`, ``vidkit.data.ava.collate_persons``)."""
+    good = [it for it in items if "error" not in it]
+    batch: dict = {"errors": [it["error"] for it in items if "error" in it]}
+    if good:
+        shapes = {tuple(it["frames"].shape) for it in good}
+        # Videos of different sizes (real datasets) stay a list; the device transform scales each to one size.
+        batch["frames"] = torch.stack([it["frames"] for it in good]) if len(shapes) == 1 else [it["frames"] for it in good]
+    return good, batch
+
+
 def collate_clips(items: list[dict]) -> dict:
     """Stack the decodable items (a list of clips when their sizes differ); list the others' errors
     under ``"errors"``."""
-    good = [it for it in items if "error" not in it]
-    batch: dict = {"errors": [it["error"] for it in items if "error" in it]}
+    good, batch = collate_frames(items)
     if not good:
         return batch
-    shapes = {tuple(it["frames"].shape) for it in good}
-    # Videos of different sizes (real datasets) stay a list; the device transform scales each to one size.
-    batch["frames"] = torch.stack([it["frames"] for it in good]) if len(shapes) == 1 else [it["frames"] for it in good]
     for key in ("label", "index", "view", "crop_index"):
         batch[key] = torch.tensor([it[key] for it in good])
     batch["padded"] = torch.tensor([it["padded"] for it in good])
