@@ -89,8 +89,7 @@ def evaluate_checkpoint(args, loaded) -> int:
     from vidkit.data.ava import PersonClipDataset, collate_persons
     from vidkit.data.transforms import PersonClipTransform
     from vidkit.engine.distributed import setup
-    from vidkit.engine.persons import PersonMeter, person_scores
-    from vidkit.engine.frame_map import frame_map
+    from vidkit.engine.persons import PersonMeter, person_scores, score_frame_map
 
     if loaded.model is None or loaded.config is None:
         raise ConfigError(f"{loaded.path}: evaluating {loaded.name} needs a vidkit checkpoint from `vidkit train` "
@@ -125,10 +124,7 @@ def evaluate_checkpoint(args, loaded) -> int:
     loader = DataLoader(dataset_clips, batch_size=args.batch_size, num_workers=workers, collate_fn=collate_persons)
     meter = PersonMeter(classes=split.classes)
     indices, boxes, probs = person_scores(model, loader, transform=transform, device=ctx.device, meter=meter)
-    detections = [(keyframes[i].key, box, c, float(p[c])) for i, box, p in zip(indices, boxes, probs)
-                  for c in range(len(split.classes))]
-    result = frame_map(detections, ((kf.key, b, c) for kf in truth for b, labels in zip(kf.boxes, kf.labels)
-                                    for c in labels), num_classes=len(split.classes))
+    detections, result = score_frame_map(keyframes, truth, indices, boxes, probs, num_classes=len(split.classes))
     out = Path(args.out) if args.out else Path(f"runs/eval-{loaded.name}-{data}")
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(out / "predictions.csv", detections, split.label_ids)

@@ -98,9 +98,14 @@ class ClipTransform:
         return self._normalize(rearrange(frames, "b t h w c -> b c t h w").float())
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1, 1) * 255
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1, 1) * 255
-        return (x - mean) / std
+        return _normalized(x, self.mean, self.std)
+
+
+def _normalized(x: torch.Tensor, mean: tuple[float, float, float], std: tuple[float, float, float]) -> torch.Tensor:
+    """Float clips ``[B, 3, T, H, W]`` of 0-255 values normalised with per-channel ``mean``/``std`` (of 0-1 values)."""
+    mean_t = torch.tensor(mean, device=x.device).view(1, 3, 1, 1, 1) * 255
+    std_t = torch.tensor(std, device=x.device).view(1, 3, 1, 1, 1) * 255
+    return (x - mean_t) / std_t
 
 
 def _resize_short_side(x: torch.Tensor, short: int) -> torch.Tensor:
@@ -189,9 +194,7 @@ class PersonClipTransform:
                 x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
                 mirrored = flip.to(boxes.device)[boxes[:, 0].long()]
                 boxes[mirrored, 1], boxes[mirrored, 3] = 1 - boxes[mirrored, 3], 1 - boxes[mirrored, 1]
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1, 1) * 255
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1, 1) * 255
-        return (x - mean) / std, boxes, flip
+        return _normalized(x, self.mean, self.std), boxes, flip
 
 
 def _resized_clip(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -151,8 +151,15 @@ def evaluate_persons(model: nn.Module, loader: Iterable[dict], *, transform: Cal
         probs = np.concatenate([p[2] for p in parts if len(p[2])] or [probs])
         meter.skipped = [s for p in parts for s in p[3]]
         meter = meter.merged(ctx)
-    detections = ((keyframes[i].key, box, c, float(p[c])) for i, box, p in zip(indices, boxes, probs)
-                  for c in range(num_classes))
-    truth = ((kf.key, box, c) for kf in ground_truth for box, labels in zip(kf.boxes, kf.labels) for c in labels)
-    meter.result = frame_map(detections, truth, num_classes=num_classes)
+    _, meter.result = score_frame_map(keyframes, ground_truth, indices, boxes, probs, num_classes=num_classes)
     return meter
+
+
+def score_frame_map(keyframes: Sequence, ground_truth: Sequence, indices: Sequence[int], boxes: np.ndarray,
+                    probs: np.ndarray, *, num_classes: int) -> tuple[list, FrameMap]:
+    """``(detections, frame mAP)`` of :func:`person_scores`' output: every scored box is a detection of every
+    class, scored by that class's probability (AVA's protocol), against ``ground_truth``'s annotated boxes."""
+    detections = [(keyframes[i].key, box, c, float(p[c])) for i, box, p in zip(indices, boxes, probs)
+                  for c in range(num_classes)]
+    truth = ((kf.key, box, c) for kf in ground_truth for box, labels in zip(kf.boxes, kf.labels) for c in labels)
+    return detections, frame_map(detections, truth, num_classes=num_classes)
