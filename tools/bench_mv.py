@@ -23,10 +23,11 @@ Farneback.
 
 Threading. mvextractor sets ``thread_count = min(hardware threads, 16)`` with FFmpeg's default
 ``thread_type`` (frame and slice threads; neither can be changed from Python); the PyAV RGB rows use
-the same count with ``thread_type="AUTO"``. vidkit decodes in one FFmpeg thread (frame threads export
-incomplete or stale vectors for H.264's delayed-output frames, differently from run to run — see
-:func:`vidkit.io.motion.decoded_with_vectors`) and paints the fields while a second (Python) thread
-decodes ahead. ``motion_fields`` never looks at the pictures, so it has FFmpeg skip the work only
+the same count with ``thread_type="AUTO"``. vidkit decodes a stream that declares no reordering
+(no B-frames: the MPEG-4 input) with the same number of frame threads, and one with B-frames in one
+FFmpeg thread, a second (Python) thread decoding ahead while the fields are painted: frame threads
+export incomplete or stale vectors for H.264's delayed-output frames, differently from run to run
+(see :func:`vidkit.io.motion.decoded_with_vectors`). ``motion_fields`` never looks at the pictures, so it has FFmpeg skip the work only
 they need (deblocking, inverse transforms), which leaves every vector as it is. The "vectors"
 column counts the blocks each vector row received (in its best round); when mvextractor's count
 differs from vidkit's, or varies from round to round, a note says so. OpenCV's Farneback uses its
@@ -334,7 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = [os.fspath(p) for p in args.paths] or [os.fspath(p) for p in generated_inputs()]
     threads = args.threads or decoder_threads()
     header = (f"decoder threads: PyAV RGB rows {threads} (thread_type AUTO); mvextractor {decoder_threads()} "
-              "(min(cpu count, 16), frame + slice); vidkit 1 FFmpeg thread, decoding ahead in a second Python thread; "
+              f"(min(cpu count, 16), frame + slice); vidkit {decoder_threads()} frame threads without B-frames, else 1 FFmpeg "
+              "thread decoding ahead in a second Python thread; "
               f"{os.cpu_count()} CPUs; best of {args.repeat}")
     if _importable("cv2"):
         import cv2

@@ -2,6 +2,8 @@
 square moving 2 px per frame in H.264 and MPEG-4, B-frames' future references, codecs that export
 none, and `vidkit mv`."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ import torch
 from vidkit.cli import main
 from vidkit.errors import VideoDecodeError
 from vidkit.io.encode import write_video
-from vidkit.io.motion import _EMPTY_DTYPE, dense_field, motion_fields
+from vidkit.io import motion
+from vidkit.io.motion import _EMPTY_DTYPE, decoded_with_vectors, dense_field, motion_fields
 
 
 def test_dense_field_paints_each_block_by_hand():
@@ -30,6 +33,53 @@ def test_dense_field_paints_each_block_by_hand():
     p16, _, m16, _ = dense_field(v, 24, 32, grid=16)
     assert p16.shape == (2, 2, 2) and tuple(p16[:, 0, 0]) == (-2.0, 1.0)
     assert m16.sum() == 1  # the corner block does not cover the top-left pixel (16, 16) of its macroblock cell
+
+
+def _paint_block_by_block(v, height, width, grid):
+    """The field as the docstring defines it, one block at a time: each cell whose top-left pixel lies
+    inside a block takes its vector, later blocks over earlier ones."""
+    gh, gw = -(-height // grid), -(-width // grid)
+    fields, masks = np.zeros((2, 2, gh, gw), np.float32), np.zeros((2, gh, gw), bool)
+    for b in v:
+        left, top = int(b["dst_x"]) - int(b["w"]) // 2, int(b["dst_y"]) - int(b["h"]) // 2
+        d = int(b["source"] > 0)
+        scale = np.float32(max(int(b["motion_scale"]), 1))
+        for i in range(gh):
+            for j in range(gw):
+                if left <= j * grid < left + int(b["w"]) and top <= i * grid < top + int(b["h"]):
+                    fields[:, d, i, j] = np.float32(b["motion_x"]) / scale, np.float32(b["motion_y"]) / scale
+                    masks[d, i, j] = True
+    return fields[:, 0], fields[:, 1], masks[0], masks[1]
+
+
+def _blocks(rng, sizes, height, width, lattice):
+    """Random non-overlapping blocks: each ``lattice``-pixel square of the frame is covered by at
+    most one block, of a size from ``sizes`` (multiples of ``lattice``), in raster order."""
+    rows, rows_free = [], np.ones((-(-height // lattice), -(-width // lattice)), bool)
+    for i in range(rows_free.shape[0]):
+        for j in range(rows_free.shape[1]):
+            w, h = (int(x) for x in rng.choice(sizes, 2))
+            a, b = h // lattice, w // lattice
+            if rng.random() < 0.15 or not rows_free[i:i + a, j:j + b].all():
+                continue  # an intra block: no vector
+            rows_free[i:i + a, j:j + b] = False
+            rows.append((int(rng.choice([-1, 1])), w, h, 0, 0, j * lattice + w // 2, i * lattice + h // 2, 0,
+                         int(rng.integers(-64, 65)), int(rng.integers(-64, 65)), int(rng.choice([1, 2, 4]))))
+    return np.array(rows, dtype=_EMPTY_DTYPE)
+
+
+@pytest.mark.parametrize("sizes, lattice", [((16,), 16), ((16, 8), 8), ((4, 8, 16), 4)])
+@pytest.mark.parametrize("grid", [1, 4, 8, 16])
+def test_dense_field_equals_painting_block_by_block(sizes, lattice, grid):
+    # (16,): MPEG-4 without 4MV, the uniform fast path; the others, H.264's partitions
+    rng = np.random.default_rng(lattice * 100 + grid)
+    height, width = 72, 40  # 72: the last macroblock row hangs over the bottom edge
+    v = _blocks(rng, sizes, height, width, lattice)
+    for vectors in (v, v[::-1].copy(), v[::2]):  # any order; a strided array too
+        for got, want in zip(dense_field(vectors, height, width, grid=grid),
+                             _paint_block_by_block(vectors, height, width, grid)):
+            assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
+            np.testing.assert_array_equal(got, want)
 
 
 def _moving_square(n=24, height=64, width=96):
@@ -118,3 +168,36 @@ def test_vidkit_mv_writes_the_fields_and_a_picture(tmp_path, capsys):
     assert png.stat().st_size > 5000
     assert main(["mv", str(tmp_path / "none.mp4"), "--out", str(out)]) == 1
     assert "none.mp4" in capsys.readouterr().err
+
+
+def _fields(path):
+    return [(f.pts_s, f.pict_type, f.gop, f.past, f.future, f.past_mask, f.future_mask) for f in motion_fields(path)]
+
+
+def _assert_same_fields(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x[:3] == y[:3]
+        for p, q in zip(x[3:], y[3:]):
+            np.testing.assert_array_equal(p, q)
+
+
+def test_frame_threads_give_one_threads_vectors(tmp_path, moving_square, monkeypatch):
+    # CoViAR's format declares no reordering: decoded with frame threads when there are cores for them
+    path = write_video(tmp_path / "c.avi", moving_square(2, 1), fps=10, codec="mpeg4", options={"g": "12", "qscale": "2"})
+    first = next(iter(decoded_with_vectors(path)))
+    assert first.frame_threads == ((os.cpu_count() or 1) > 1)
+    threaded = _fields(path)
+    monkeypatch.setattr(motion, "_decoder_threads", lambda stream: 1)
+    assert not next(iter(decoded_with_vectors(path))).frame_threads
+    _assert_same_fields(threaded, _fields(path))
+
+
+def test_b_frames_in_a_stream_said_to_have_none_restart_in_one_thread(tmp_path, moving_square, monkeypatch):
+    path = write_video(tmp_path / "b.mp4", moving_square(2, 0), fps=10,
+                       options={"bf": "2", "refs": "1", "g": "12", "x264-params": "b-pyramid=none:b-adapt=0"})
+    one_thread = _fields(path)
+    monkeypatch.setattr(motion, "_decoder_threads", lambda stream: 2)  # as if the stream had declared no B-frames
+    frames = list(decoded_with_vectors(path))
+    assert frames[0].frame_threads and not frames[-1].frame_threads  # started threaded, finished in one thread
+    _assert_same_fields(one_thread, _fields(path))  # every frame once, in order, with one thread's vectors

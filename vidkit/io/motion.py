@@ -61,6 +61,8 @@ def dense_field(vectors: np.ndarray, height: int, width: int, *, grid: int = 4) 
     if not len(vectors):
         return (np.zeros((2, gh, gw), np.float32), np.zeros((2, gh, gw), np.float32), np.zeros((gh, gw), bool),
                 np.zeros((gh, gw), bool))
+    if (same := _uniform_blocks(vectors, gh, gw, grid)) is not None:
+        return same
     # block edges as rows: left, top, right, bottom
     edges = np.empty((4, len(vectors)), np.int32)
     edges[2], edges[3] = vectors["w"], vectors["h"]
@@ -105,10 +107,64 @@ def dense_field(vectors: np.ndarray, height: int, width: int, *, grid: int = 4) 
         fields[:], masks[:] = 0, False
         _paint(fields, masks, cell, np.repeat(dx, np.count_nonzero(inside, axis=0)),
                np.repeat(dy, np.count_nonzero(inside, axis=0)))
-    # [x/y, H, W] and [H, W] per direction; one that no block used (P-frames' future) stays zeros
+    return _per_direction(fields, masks, (not direction.all(), bool(direction.any())), u, gh, gw)
+
+
+def _uniform_blocks(vectors: np.ndarray, gh: int, gw: int, grid: int):
+    """:func:`dense_field` when every block is one ``b × b`` square on the ``b``-pixel lattice (``b`` a
+    power of two and a multiple of ``grid``; MPEG-4 Part 2 without 4MV: all 16x16): each block is one
+    cell of a grid ``b / grid`` times coarser, painted by one scatter and repeated. ``None`` otherwise."""
+    n, b = len(vectors), int(vectors["w"][0])
+    u = b // grid
+    if u < 1 or b != u * grid or b & (b - 1) or not _all_square(vectors, b):
+        return None
+    x0, y0 = vectors["dst_x"] - (b >> 1), vectors["dst_y"] - (b >> 1)  # top-left corners
+    if ((x0 | y0) & (b - 1)).any():
+        return None
+    shift = b.bit_length() - 1
+    col, row = x0 >> shift, y0 >> shift
+    rows_out, cols_out = -(-gh // u), -(-gw // u)
+    if col.min() < 0 or row.min() < 0 or col.max() >= cols_out or row.max() >= rows_out:
+        return None
+    plane = rows_out * cols_out
+    direction = vectors["source"] > 0
+    cell = row.astype(np.int32) * cols_out + col
+    cell += direction * plane
+    fields = np.zeros((2, 2, rows_out, cols_out), np.float32)  # [x/y, direction, H, W]
+    masks = np.zeros((2, rows_out, cols_out), bool)
+    flat = fields.reshape(-1)
+    flat[cell], flat[cell + 2 * plane] = vectors["motion_x"], vectors["motion_y"]
+    scale = vectors["motion_scale"]
+    if (scale == scale[0]).all():
+        if scale[0] > 1:
+            fields /= np.float32(scale[0])
+    else:
+        divisor = np.maximum(scale, 1).astype(np.float32)
+        flat[cell] /= divisor
+        flat[cell + 2 * plane] /= divisor
+    masks.reshape(-1)[cell] = True
+    if np.count_nonzero(masks) != n:  # overlapping blocks: the general path keeps their order
+        return None
+    future = int(np.count_nonzero(direction))
+    return _per_direction(fields, masks, (future < n, future > 0), u, gh, gw)
+
+
+def _all_square(vectors: np.ndarray, b: int) -> bool:
+    """Whether every block is ``b × b``."""
+    fields = vectors.dtype.fields
+    if vectors.flags.c_contiguous and fields["w"][1] == 4 and fields["h"][1] == 5 and vectors.dtype.itemsize % 2 == 0:
+        # PyAV's layout: w and h are the two bytes of the record's third 16-bit word, one compare tests both
+        return bool((vectors.view(np.uint16).reshape(len(vectors), -1)[:, 2] == b * 257).all())
+    return bool((vectors["w"] == b).all() and (vectors["h"] == b).all())
+
+
+def _per_direction(fields: np.ndarray, masks: np.ndarray, used: tuple[bool, bool], u: int, gh: int, gw: int):
+    """``(past, future, past_mask, future_mask)`` from ``fields [x/y, direction, h, w]`` and ``masks
+    [direction, h, w]`` painted on cells ``u`` times ``grid``; a direction no block used (P-frames'
+    future) is zeros."""
     out = []
-    for d, used in enumerate((not direction.all(), bool(direction.any()))):
-        if not used:
+    for d, in_use in enumerate(used):
+        if not in_use:
             out.append((np.zeros((2, gh, gw), np.float32), np.zeros((gh, gw), bool)))
         elif u > 1:
             out.append((_repeat_cells(fields[:, d], u, gh, gw), _repeat_cells(masks[d], u, gh, gw)))
@@ -160,6 +216,7 @@ class DecodedFrame:
     key: bool
     height: int
     width: int
+    frame_threads: bool = False  # decoded with FFmpeg's frame threads (the stream declares no reordering)
 
 
 def decoded_with_vectors(path: str | os.PathLike, *, timeout_s: float = 60.0) -> Iterator[DecodedFrame]:
@@ -167,11 +224,15 @@ def decoded_with_vectors(path: str | os.PathLike, *, timeout_s: float = 60.0) ->
     and GOP index, in presentation order: the one decoding loop under :func:`motion_fields` and
     :mod:`vidkit.io.compressed`. Raises :class:`VideoDecodeError` as :func:`motion_fields` does.
 
-    FFmpeg decodes in one thread (slice threads at most), never frame threads: with those, a frame
-    whose output waits for later ones (H.264's reference B-frames) has its vectors exported before
-    its own decoding thread is done, incomplete or stale in its lower rows, differently from run to
-    run. The decoding runs instead a few frames ahead of the consumer, in a thread of its own (FFmpeg
-    decodes without holding the GIL), so that what is done with one frame overlaps decoding the next."""
+    Threads. In a stream with B-frames FFmpeg decodes in one thread (slice threads at most), never
+    frame threads: with those, a frame whose output waits for later ones (H.264's reference B-frames)
+    has its vectors exported before its own decoding thread is done, incomplete or stale in its lower
+    rows, differently from run to run; the decoding then runs a few frames ahead of the consumer in a
+    thread of its own (FFmpeg decodes without holding the GIL), so that what is done with one frame
+    overlaps decoding the next. A stream that declares no reordering (CoViAR's MPEG-4, H.264 without
+    B-frames) has no such frame and is decoded with frame threads, with the same vectors as one
+    thread's (tested, run after run); should B-frames turn up in it after all, decoding starts over in
+    one thread, past the frames already given out."""
     yield from _decoded_ahead(path, timeout_s=timeout_s, pictures=True)
 
 
@@ -182,7 +243,8 @@ def _decoded_ahead(path: str | os.PathLike, *, timeout_s: float, pictures: bool)
         first = next(frames, None)  # opening the file, and its errors, in the caller's thread
         if first is not None:
             yield first
-            yield from _read_ahead(frames, depth=_READ_AHEAD)
+            # FFmpeg's frame threads already decode ahead; a thread of ours on top only adds GIL hand-offs
+            yield from frames if first.frame_threads else _read_ahead(frames, depth=_READ_AHEAD)
 
 
 # Frames decoded ahead of the consumer: enough to ride out uneven frames, few enough for 4K frames.
@@ -190,10 +252,66 @@ _READ_AHEAD = 4
 
 
 def _decode_with_vectors(path: str | os.PathLike, *, timeout_s: float, pictures: bool) -> Iterator[DecodedFrame]:
+    """The decoding loop, with frame threads or one thread as :func:`decoded_with_vectors` says."""
+    container, stream, codec = _open_with_vectors(path, timeout_s)
+    threads = _decoder_threads(stream)
+    given = 0  # frames given out so far, skipped after a restart
+    while True:
+        with container:
+            if codec not in EXPORTING_CODECS:
+                raise VideoDecodeError(path, f"FFmpeg's {codec} decoder exports no motion vectors (it does for "
+                                             f"{', '.join(sorted(c for c in EXPORTING_CODECS if c in ('h264', 'mpeg4', 'mpeg2video')))}); "
+                                             "re-encode it to H.264 or MPEG-4 Part 2 first")
+            if threads > 1:
+                stream.thread_type, stream.thread_count = "FRAME", threads
+            else:
+                stream.thread_type = "SLICE"  # see decoded_with_vectors: frame threads export wrong vectors
+            stream.codec_context.options = {"flags2": "+export_mvs",
+                                            **({} if pictures else {"skip_loop_filter": "all", "skip_idct": "all"})}
+            with contextlib.closing(_frames_with_vectors(path, container, stream, timeout_s=timeout_s,
+                                                         threaded=threads > 1)) as frames:
+                for index, frame in enumerate(frames):
+                    if frame is None:  # a B-frame in a stream that said it had none
+                        break
+                    if index >= given:
+                        given += 1
+                        yield frame
+                else:
+                    return
+        threads = 1
+        container, stream, codec = _open_with_vectors(path, timeout_s)
+
+
+def _decoder_threads(stream) -> int:
+    """Frame threads for a stream that declares no reordering, one thread otherwise."""
+    return 1 if stream.codec_context.has_b_frames else min(os.cpu_count() or 1, 16)
+
+
+def _open_with_vectors(path: str | os.PathLike, timeout_s: float):
+    """``(container, its first video stream, the codec's name)``; one open, no probe: what the reader
+    would say about a file is asked of it only when this fails."""
     import av
 
     from vidkit.errors import DecodeTimeoutError
     from vidkit.io._checks import check_path
+
+    container = None
+    try:
+        container = av.open(check_path(path), metadata_errors="ignore", timeout=timeout_s)
+        stream = container.streams.video[0]
+        return container, stream, stream.codec_context.codec.canonical_name
+    except av.error.ExitError:  # FFmpeg's interrupt callback: the timeout ran out while opening
+        raise DecodeTimeoutError(path, f"timed out opening it (no data within {timeout_s:g} s)") from None
+    except (av.error.FFmpegError, IndexError, AttributeError) as e:
+        if container is not None:
+            container.close()
+        raise _reader_error(path, timeout_s) or VideoDecodeError(path, f"cannot be opened ({e})") from None
+
+
+def _frames_with_vectors(path, container, stream, *, timeout_s: float, threaded: bool) -> Iterator[DecodedFrame | None]:
+    """Every frame of an opened ``stream`` with its vectors; ``None`` (and the end) at a B-frame when
+    ``threaded``."""
+    import av
 
     try:
         # A container of side data of our own: PyAV's frame.side_data caches one that refers back to
@@ -203,44 +321,27 @@ def _decode_with_vectors(path: str | os.PathLike, *, timeout_s: float, pictures:
     except ImportError:  # pragma: no cover - a PyAV without it
         side_data = operator.attrgetter("side_data")
 
-    # One open, no probe: what the reader would say about a file is asked of it only when this fails.
-    container = None
+    height, width = stream.codec_context.height, stream.codec_context.width
+    gop = -1
     try:
-        container = av.open(check_path(path), metadata_errors="ignore", timeout=timeout_s)
-        stream = container.streams.video[0]
-        codec = stream.codec_context.codec.canonical_name
-    except av.error.ExitError:  # FFmpeg's interrupt callback: the timeout ran out while opening
-        raise DecodeTimeoutError(path, f"timed out opening it (no data within {timeout_s:g} s)") from None
-    except (av.error.FFmpegError, IndexError, AttributeError) as e:
-        if container is not None:
-            container.close()
-        raise _reader_error(path, timeout_s) or VideoDecodeError(path, f"cannot be opened ({e})") from None
-    with container:
-        if codec not in EXPORTING_CODECS:
-            raise VideoDecodeError(path, f"FFmpeg's {codec} decoder exports no motion vectors (it does for "
-                                         f"{', '.join(sorted(c for c in EXPORTING_CODECS if c in ('h264', 'mpeg4', 'mpeg2video')))}); "
-                                         "re-encode it to H.264 or MPEG-4 Part 2 first")
-        stream.thread_type = "SLICE"  # see decoded_with_vectors: frame threads export wrong vectors
-        stream.codec_context.options = {"flags2": "+export_mvs",
-                                        **({} if pictures else {"skip_loop_filter": "all", "skip_idct": "all"})}
-        height, width = stream.codec_context.height, stream.codec_context.width
-        gop = -1
-        try:
-            for frame in container.decode(stream):
-                side = side_data(frame).get("MOTION_VECTORS")
-                vectors = side.to_ndarray() if side is not None else np.zeros(0, dtype=_EMPTY_DTYPE)
-                pict = frame.pict_type
-                name = PICT_TYPES.get(int(pict), str(pict)) if not isinstance(pict, str) else pict
-                key = bool(frame.key_frame) or name == "I"
-                gop += key or gop < 0
-                yield DecodedFrame(frame, vectors, float(frame.time) if frame.time is not None else float("nan"), name,
-                                   gop, key, height, width)
-        except av.error.FFmpegError as e:
-            if gop < 0:  # not one frame: the reader's probe tells what is wrong with the file
-                raise _reader_error(path, timeout_s) or VideoDecodeError(path, f"decoding stopped: {e}") from None
-            raise VideoDecodeError(path, f"decoding stopped: {e}") from None
-        if gop < 0 and (error := _reader_error(path, timeout_s)) is not None:
-            raise error
+        for frame in container.decode(stream):
+            side = side_data(frame).get("MOTION_VECTORS")
+            vectors = side.to_ndarray() if side is not None else np.zeros(0, dtype=_EMPTY_DTYPE)
+            pict = frame.pict_type
+            name = PICT_TYPES.get(int(pict), str(pict)) if not isinstance(pict, str) else pict
+            if threaded and name == "B":
+                yield None
+                return
+            key = bool(frame.key_frame) or name == "I"
+            gop += key or gop < 0
+            yield DecodedFrame(frame, vectors, float(frame.time) if frame.time is not None else float("nan"), name,
+                               gop, key, height, width, threaded)
+    except av.error.FFmpegError as e:
+        if gop < 0:  # not one frame: the reader's probe tells what is wrong with the file
+            raise _reader_error(path, timeout_s) or VideoDecodeError(path, f"decoding stopped: {e}") from None
+        raise VideoDecodeError(path, f"decoding stopped: {e}") from None
+    if gop < 0 and (error := _reader_error(path, timeout_s)) is not None:
+        raise error
 
 
 def _reader_error(path: str | os.PathLike, timeout_s: float) -> VideoDecodeError | None:
