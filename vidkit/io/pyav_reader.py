@@ -232,6 +232,8 @@ class PyAVReader(VideoReader):
             except StopIteration:
                 self._check_ending(last_time)
                 return
+            except av.error.ExitError:  # FFmpeg's interrupt callback: a read blocked past the timeout
+                raise DecodeTimeoutError(self.path, f"timed out reading after {_fmt(last_time)}") from None
             except av.error.FFmpegError as e:
                 self._warn(f"container damaged after {_fmt(last_time)}; stopped reading ({e})")
                 return
@@ -310,6 +312,20 @@ class PyAVReader(VideoReader):
             first, rest = head
             yield first
             yield from rest
+
+    @property
+    def av_stream(self):
+        """The PyAV video stream being decoded: FFmpeg's own view of it (rates, time base) for callers
+        that hand its frames back to FFmpeg."""
+        return self._stream
+
+    def av_frames(self) -> Iterator[tuple[av.VideoFrame, float]]:
+        """Every frame from the start as PyAV's ``VideoFrame`` (stored size, format and orientation,
+        never converted to RGB) with its presentation time in seconds, under the same checks as
+        :meth:`stream`: damaged packets skipped and counted in ``warnings``, stalls bounded by the
+        timeout. For re-encoding (:func:`vidkit.io.reencode.reencode`)."""
+        for timed in self._from_start():
+            yield timed.frame, timed.time
 
     def stream(self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None) -> Iterator[Frames]:
         if chunk_size < 1:

@@ -25,15 +25,15 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import av
 from av.video.frame import PictureType
 
-from vidkit.errors import DecodeTimeoutError, VideoDecodeError
-from vidkit.io import open_video
+from vidkit.errors import VideoDecodeError
 from vidkit.io._types import short_side_size
 from vidkit.io.encode import FORMATS, atomic_output
+from vidkit.io.pyav_reader import PyAVReader
 
 __all__ = ["QUALITY", "ReencodeResult", "encoder_options", "reencode"]
 
@@ -111,50 +111,46 @@ def reencode(src: str | os.PathLike, dst: str | os.PathLike, *, codec: str = "mp
     if short_side is not None and short_side < 2:
         raise ValueError(f"short_side must be at least 2 pixels, got {short_side}")
     options = encoder_options(codec, gop=gop, b_frames=b_frames, quality=quality)
-    with open_video(src, apply_rotation=False, timeout_s=timeout_s) as video:  # the reader's checks and messages
+    with PyAVReader(src, apply_rotation=False, timeout_s=timeout_s, threads=threads) as video:  # its checks and messages
         info = video.info
-    path, rotation = info.path, (info.rotation if fmt in _KEEPS_ROTATION else 0)
-    height, width = info.height, info.width
-    if short_side is not None and short_side < min(height, width):
-        height, width = short_side_size(height, width, short_side)
-    height, width = max(2, height - height % 2), max(2, width - width % 2)
-    if info.rotation in (90, 270) and not rotation:
-        height, width = width, height  # turned upright before scaling
-    warnings: list[str] = []
-    beat = progress or (lambda: None)
-    with atomic_output(dst) as tmp, _open(path, timeout_s) as source:
-        stream = source.streams.video[0]
-        stream.thread_type, stream.thread_count = "AUTO", threads
-        time_base = _time_base(path, stream, fmt, is_vfr=info.is_vfr, timeout_s=timeout_s, beat=beat)
-        shift = info.start_s if fmt == "avi" else 0.0  # AVI's first frame is at 0, whatever its time
-        rate = (stream.average_rate or stream.guessed_rate or Fraction(25)).limit_denominator(_MAX_TIME_BASE_DEN)
-        turn = _turner(info.rotation) if info.rotation and not rotation else (lambda frame: frame)
-        count, last_pts, t = 0, -(2**62), 0.0
-        with av.open(tmp, "w", format=fmt) as out:
-            encoder = out.add_stream(codec, rate=rate)
-            encoder.width, encoder.height, encoder.pix_fmt = width, height, _PIX_FMT
-            encoder.codec_context.time_base, encoder.codec_context.thread_count = time_base, threads
-            encoder.options = options
-            if rotation:
-                encoder.set_display_rotation(rotation)
-            for frame, t in _decoded(source, stream, path, timeout_s, float(rate), warnings):
-                frame = turn(frame).reformat(width, height, _PIX_FMT, interpolation="BICUBIC")
-                frame.pict_type = PictureType.NONE  # a decoded I-frame would force one: the GOP is ours to set
-                last_pts = max(round((t - shift) / time_base), last_pts + 1)  # never two frames on one tick
-                frame.pts, frame.time_base = last_pts, time_base
-                for packet in encoder.encode(frame):
+        path, rotation = info.path, (info.rotation if fmt in _KEEPS_ROTATION else 0)
+        height, width = info.height, info.width
+        if short_side is not None and short_side < min(height, width):
+            height, width = short_side_size(height, width, short_side)
+        height, width = max(2, height - height % 2), max(2, width - width % 2)
+        if info.rotation in (90, 270) and not rotation:
+            height, width = width, height  # turned upright before scaling
+        beat = progress or (lambda: None)
+        stream = video.av_stream
+        with atomic_output(dst) as tmp:
+            time_base = _time_base(path, stream, fmt, is_vfr=info.is_vfr, timeout_s=timeout_s, beat=beat)
+            shift = info.start_s if fmt == "avi" else 0.0  # AVI's first frame is at 0, whatever its time
+            rate = (stream.average_rate or stream.guessed_rate or Fraction(25)).limit_denominator(_MAX_TIME_BASE_DEN)
+            turn = _turner(info.rotation) if info.rotation and not rotation else (lambda frame: frame)
+            count, last_pts = 0, -(2**62)
+            with av.open(tmp, "w", format=fmt) as out:
+                encoder = out.add_stream(codec, rate=rate)
+                encoder.width, encoder.height, encoder.pix_fmt = width, height, _PIX_FMT
+                encoder.codec_context.time_base, encoder.codec_context.thread_count = time_base, threads
+                encoder.options = options
+                if rotation:
+                    encoder.set_display_rotation(rotation)
+                for frame, t in video.av_frames():
+                    frame = turn(frame).reformat(width, height, _PIX_FMT, interpolation="BICUBIC")
+                    frame.pict_type = PictureType.NONE  # a decoded I-frame would force one: the GOP is ours to set
+                    last_pts = max(round((t - shift) / time_base), last_pts + 1)  # never two frames on one tick
+                    frame.pts, frame.time_base = last_pts, time_base
+                    for packet in encoder.encode(frame):
+                        out.mux(packet)
+                    count += 1
+                    beat()
+                if not count:
+                    raise VideoDecodeError(path, "no decodable video frames" + (f" ({video.warnings[-1]})" if video.warnings else ""))
+                for packet in encoder.encode():
                     out.mux(packet)
-                count += 1
-                beat()
-            if not count:
-                raise VideoDecodeError(path, "no decodable video frames" + (f" ({warnings[-1]})" if warnings else ""))
-            for packet in encoder.encode():
-                out.mux(packet)
-    fps = info.fps or float(rate)
+        warnings = list(video.warnings)  # damage, gaps and an early end, as the reader saw them
     if info.num_frames_exact and count < info.num_frames:
         warnings.append(f"{count} of the {info.num_frames} frames in the header decoded: file truncated or damaged?")
-    elif not info.num_frames_exact and t + 1 / fps < info.start_s + info.duration_s - 2 / fps:
-        warnings.append(f"the stream ends at {t:.3f} s, the header says {info.start_s + info.duration_s:.3f} s: truncated?")
     return ReencodeResult(src=path, dst=str(dst), frames=count, width=width, height=height, rotation=rotation,
                           src_bytes=os.path.getsize(path), dst_bytes=dst.stat().st_size,
                           seconds=time.perf_counter() - started, warnings=tuple(warnings))
@@ -191,41 +187,6 @@ def _time_base(path: str, stream, fmt: str, *, is_vfr: bool, timeout_s: float, b
             pass  # damage: the frames decoded later will say so
     tick = source_tb * step if step else source_tb
     return tick if tick.denominator <= _MAX_TIME_BASE_DEN else Fraction(1, 1000)
-
-
-def _decoded(container, stream, path: str, timeout_s: float, fps: float, warnings: list[str]) -> Iterator[tuple[object, float]]:
-    """``(frame, seconds)`` in presentation order; damaged packets are skipped (counted in ``warnings``)."""
-    damaged, first_damage, last = 0, "", None
-    deadline = time.monotonic() + timeout_s
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            break
-        except av.error.ExitError:  # FFmpeg's interrupt callback: a read blocked past the timeout
-            raise DecodeTimeoutError(path, f"timed out reading after {_at(last)}") from None
-        except av.error.FFmpegError as e:
-            warnings.append(f"container damaged after {_at(last)}; the rest was dropped ({e})")
-            break
-        try:
-            frames = packet.decode()
-        except av.error.FFmpegError as e:
-            damaged += 1
-            first_damage = first_damage or f"after {_at(last)} ({e})"
-            frames = []
-        for frame in frames:
-            last = float(frame.time) if frame.time is not None else (0.0 if last is None else last + 1 / fps)
-            yield frame, last
-            deadline = time.monotonic() + timeout_s
-        if time.monotonic() > deadline:
-            raise DecodeTimeoutError(path, f"decoding stalled: no frame for {timeout_s:g} s after {_at(last)}")
-    if damaged:
-        warnings.append(f"{damaged} damaged packet(s) skipped, the first {first_damage}")
-
-
-def _at(t: float | None) -> str:
-    return "the start" if t is None else f"{t:.3f} s"
 
 
 def _turner(rotation: int) -> Callable:
