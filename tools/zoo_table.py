@@ -27,6 +27,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +95,8 @@ def write_table(results: dict, path: Path) -> None:
     from vidkit.models import build, count_params
 
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    budgets = Counter((r["epochs"], tuple(r["overrides"])) for r in rows)
+    (epochs, overrides), _ = budgets.most_common(1)[0]
     lines = [
         "# Model zoo on synthetic-motion",
         "",
@@ -101,22 +104,27 @@ def write_table(results: dict, path: Path) -> None:
         "four moves, grow/shrink, two rotations; 800 training and 200 validation videos, 64x64), the same",
         "budget for each. Regenerate with `python tools/zoo_table.py` (see its docstring).",
         "",
-        f"Budget: `vidkit train --model NAME --epochs {rows[0]['epochs']}"
-        + "".join(f" --set {o}" for o in rows[0]["overrides"]) + "`.",
+        f"Budget: `vidkit train --model NAME --epochs {epochs}" + "".join(f" --set {o}" for o in overrides) + "`.",
+    ]
+    if len(budgets) > 1:
+        lines += ["", "**Not one budget yet**: the rows marked † were trained with another (their epochs column says "
+                      "how many), and are to be re-run with the one above before the rows can be compared."]
+    lines += [
         "",
         "*within pair*: of the clips of a direction pair (left/right, up/down, cw/ccw, grow/shrink) that the",
         "model put in that pair, the share in the right direction — 50% is chance, what a model blind to",
         "frame order gets. *pair*: the share put in the right pair at all.",
         "",
-        "| model | params (8 classes) | top-1 (last epoch) | best epoch | within pair | pair | sees order | train wall | clips/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        "| model | params (8 classes) | epochs | top-1 (last epoch) | best epoch | within pair | pair | sees order | train wall | clips/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for r in rows:
         params = count_params(build(r["model"], num_classes=8))
         minutes, secs = divmod(round(r["seconds"]), 60)
-        lines.append(f"| {r['model']} | {params:,} | {pct(r['top1'])} | {pct(r['best_top1'])} | {pct(r['within_pair'])} | "
-                     f"{pct(r['pair'])} | {'no' if r['model'] in ORDERLESS else 'yes'} | {minutes}m{secs:02d}s | "
-                     f"{r['clips_per_s']:.1f} |")
+        other = (r["epochs"], tuple(r["overrides"])) != (epochs, overrides)
+        lines.append(f"| {r['model']}{' †' if other else ''} | {params:,} | {r['epochs']} | {pct(r['top1'])} | "
+                     f"{pct(r['best_top1'])} | {pct(r['within_pair'])} | {pct(r['pair'])} | "
+                     f"{'no' if r['model'] in ORDERLESS else 'yes'} | {minutes}m{secs:02d}s | {r['clips_per_s']:.1f} |")
     machine = results.get("_machine", {})
     lines += ["", f"Measured on: {machine.get('description', 'unknown')} ({machine.get('date', '')}); "
                   "one seed per model (seed 0). Train wall includes decoding and validation each epoch."]

@@ -42,6 +42,20 @@ def test_table_lists_saved_results_in_the_zoo_order(zoo, tmp_path):
     zoo.write_table(results, out)
     text = out.read_text()
     lines = [line for line in text.splitlines() if line.startswith("| c2d_r50") or line.startswith("| tsm_r50")]
-    assert lines[0].startswith("| c2d_r50 | 23,524,424 | 50.0% | 55.0% | 50.0% | 99.0% | no | 1m01s | 9.5 |")
+    assert lines[0].startswith("| c2d_r50 | 23,524,424 | 4 | 50.0% | 55.0% | 50.0% | 99.0% | no | 1m01s | 9.5 |")
     assert lines[1].startswith("| tsm_r50 |") and "| 90.0% |" in lines[1] and "| yes |" in lines[1]
     assert "--epochs 4 --set data.num_frames=8" in text and "test box" in text
+    assert "†" not in text and "Not one budget" not in text
+
+
+def test_table_marks_rows_of_another_budget(zoo, tmp_path):
+    # a re-run with more epochs under way: the table says which rows are not comparable yet
+    row = {"overrides": ["data.num_frames=8"], "seconds": 61.0, "top1": 0.5, "best_top1": 0.55, "clips_per_s": 9.5,
+           "val_clips": 200, "within_pair": 0.5, "pair": 0.99}
+    results = {"gst_r50": {**row, "model": "gst_r50", "epochs": 12}, "tsm_r50": {**row, "model": "tsm_r50", "epochs": 12},
+               "c2d_r50": {**row, "model": "c2d_r50", "epochs": 4}}
+    out = tmp_path / "zoo.md"
+    zoo.write_table(results, out)
+    text = out.read_text()
+    assert "--epochs 12 --set data.num_frames=8" in text and "Not one budget" in text
+    assert "| c2d_r50 † | 23,524,424 | 4 |" in text and "| gst_r50 | " in text and "| gst_r50 †" not in text
