@@ -111,6 +111,8 @@ def _record(entry, result) -> dict:
         record["status"] = "missing"
     if result.warnings:
         record["warnings"] = list(result.warnings)
+    if result.frames is not None:
+        record["frames"] = round(result.frames, 3)  # how many of the candidates the model looked at (AdaFrame)
     record["evaluated"] = result.error is None
     return record
 
@@ -161,6 +163,7 @@ def write_report(out: Path, *, loaded, catalog, entries, spec, preset, classes, 
     status = {s: sum(r["status"] == s for r in records) for s in ("ok", "missing", "undecodable")}
     failed = [f"{r['path'] or r['key']}: {r['reason']}" for r in records if r["status"] != "ok"]
     views = len(index) * spec.num_views
+    looked = [merged["records"][i]["frames"] for i in index if "frames" in merged["records"][i]]
     results = {
         "top1": report["top1"] if report else None,
         "top5": report["top5"] if report else None,
@@ -175,6 +178,8 @@ def write_report(out: Path, *, loaded, catalog, entries, spec, preset, classes, 
                   "aggregate": aggregate_how},
         "manifest": {"path": str(out / "manifest.jsonl"), "sha256": manifest_sha},
         "top_confusions": report["top_confusions"] if report else [],
+        # a model that picks its frames (AdaFrame): of the num_frames candidates, how many it looked at
+        "frames_per_video": round(sum(looked) / len(looked), 3) if looked else None,
         "failed": failed[:100],
         "config": loaded.config,
         "device": device, "world_size": world_size,
@@ -224,6 +229,8 @@ def _print_summary(r: dict, out: Path) -> None:
     print(f"\nvidkit eval: {line}\n"
           f"  videos       {v['evaluated']} evaluated of {v['listed']} listed ({v['missing']} missing, {v['undecodable']} undecodable)\n"
           f"  views        {r['views']['clips']}x{r['views']['crops']} ({r['views']['preset']}), {r['views_per_s']} views/s\n"
+          + (f"  frames       {r['frames_per_video']:.2f} of {r['views']['num_frames']} candidates looked at per video "
+             "(the policy's early exit)\n" if r.get("frames_per_video") is not None else "") +
           f"  report       {out / 'results.json'}  {out / 'per_class.csv'}  {out / 'confusion.png'}\n"
           f"  scores       {out / 'scores.npz'} (per view; re-aggregate without the model)\n"
           f"  manifest     {out / 'manifest.jsonl'}", file=sys.stderr)

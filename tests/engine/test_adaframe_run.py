@@ -3,6 +3,8 @@ its checkpoint, as a user runs them: the candidate frames span the whole video i
 
 import json
 
+import pytest
+
 from vidkit.cli import main
 
 TINY_LONG = {
@@ -46,3 +48,8 @@ def test_train_then_eval_adaframe_on_the_long_variant(tmp_path, capsys):
     assert results["videos"]["evaluated"] == 8
     # one temporal view of 10 frames over the whole video (segment centres), whatever the preset's clip count
     assert results["views"]["clips"] == 1 and results["views"]["num_frames"] == 10
+    # the early exit's cost: how many of the 10 candidates the policy looked at, per video and on average
+    looked = [json.loads(line)["frames"] for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(looked) == 8 and all(1 <= f <= 3 for f in looked)  # at most its K = 3 steps
+    assert results["frames_per_video"] == pytest.approx(sum(looked) / 8, abs=1e-3)
+    assert "candidates looked at per video" in capsys.readouterr().err

@@ -23,7 +23,8 @@ __all__ = ["VideoResult", "decoded_views", "forward_in_batches", "predict_views"
 
 @dataclass
 class VideoResult:
-    """One video's outcome: ``logits`` float32 ``[V, C]`` (on the CPU), or ``error``."""
+    """One video's outcome: ``logits`` float32 ``[V, C]`` (on the CPU), or ``error``; ``frames``, for a
+    model that chooses which frames to look at (AdaFrame), the mean over the views of the frames it did."""
 
     index: int
     label: int
@@ -31,6 +32,7 @@ class VideoResult:
     error: str | None = None
     info: object = None
     warnings: tuple[str, ...] = ()
+    frames: float | None = None
 
 
 def decoded_views(dataset: VideoViews, indices: Iterable[int], *, workers: int = 0, silence_s: float = 120.0) -> Iterator[dict]:
@@ -66,11 +68,16 @@ def predict_views(model: nn.Module, items: Iterable[dict], *, transform: ClipTra
         nonlocal queued
         inputs = [x for _, x in pending if x is not None]
         if inputs:
-            logits = forward_in_batches(model, torch.cat(inputs), precision=precision, device=device, batch_size=batch_size)
+            looked: list[torch.Tensor] = []
+            logits = forward_in_batches(model, torch.cat(inputs), precision=precision, device=device, batch_size=batch_size,
+                                        looked=looked)
+            frames = torch.cat(looked) if looked else None
             offset = 0
             for result, x in pending:
                 if x is not None:
                     result.logits = logits[offset: offset + len(x)]
+                    if frames is not None:
+                        result.frames = frames[offset: offset + len(x)].mean().item()
                     offset += len(x)
         yield from (result for result, _ in pending)
         pending.clear()
@@ -91,10 +98,20 @@ def predict_views(model: nn.Module, items: Iterable[dict], *, transform: ClipTra
 
 
 def forward_in_batches(model: nn.Module, x: torch.Tensor, *, precision: Precision, device: torch.device,
-                       batch_size: int) -> torch.Tensor:
-    """``model(x)`` as float32 logits on the CPU, ``batch_size`` clips at a time (eval and tag)."""
+                       batch_size: int, looked: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """``model(x)`` as float32 logits on the CPU, ``batch_size`` clips at a time (eval and tag). A model
+    that chooses which of a clip's frames to look at has an ``infer(x)`` giving ``logits`` and
+    ``frames`` (per clip, how many it looked at: AdaFrame's early exit); with ``looked``, those counts
+    are appended to it (float32, on the CPU)."""
+    infer = getattr(model, "infer", None)
     out = []
     for chunk in x.split(batch_size):
         with precision.autocast(device):
-            out.append(model(precision.prepare(chunk)).float())
+            if callable(infer):
+                result = infer(precision.prepare(chunk))
+                out.append(result.logits.float())
+                if looked is not None:
+                    looked.append(result.frames.float().cpu())
+            else:
+                out.append(model(precision.prepare(chunk)).float())
     return torch.cat(out).cpu()
