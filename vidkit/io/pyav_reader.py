@@ -315,8 +315,8 @@ class PyAVReader(VideoReader):
 
     @property
     def av_stream(self):
-        """The PyAV video stream being decoded: FFmpeg's own view of it (rates, time base) for callers
-        that hand its frames back to FFmpeg."""
+        """The PyAV video stream as opened now: FFmpeg's own view of it (rates, time base) for callers
+        that hand its frames back to FFmpeg. Read it before :meth:`av_frames`, which may reopen the file."""
         return self._stream
 
     def av_frames(self) -> Iterator[tuple[av.VideoFrame, float]]:
