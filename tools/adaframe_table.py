@@ -39,27 +39,41 @@ PRETRAIN_SET = ["model.options.policy=uniform", "model.options.steps=8", "data.n
                 "data.synthetic.variant=motion", "data.synthetic.num_frames=48", "data.synthetic.train_per_class=100"]
 
 
+# After the pretraining every run keeps its backbone as pretrained (as the paper's policy learns on the
+# features of a backbone fine-tuned before it): the LSTM, heads and memory learn, the backbone runs
+# forward only, which makes an epoch several times cheaper and leaves every run the same features.
+FROZEN = ["model.options.freeze_backbone=true"]
+
+
 def runs() -> dict[str, list[str]]:
     """Run name → its ``--set`` overrides on top of the preset."""
-    out = {f"uniform{k}": ["model.options.policy=uniform", f"model.options.steps={k}"] for k in sorted(UNIFORM, reverse=True)}
-    return {"adaframe": [], **out}
+    out = {f"uniform{k}": [*FROZEN, "model.options.policy=uniform", f"model.options.steps={k}"]
+           for k in sorted(UNIFORM, reverse=True)}
+    return {"adaframe": list(FROZEN), **out}
 
 
-def train(name: str, overrides: list[str], *, epochs: int, out: Path, weights: Path | None = None) -> Path:
-    """``vidkit train --model adaframe`` for one run (from ``weights`` when given), unless ``out/name``
-    already holds its finished run; returns its last checkpoint."""
+def train(name: str, overrides: list[str], *, epochs: int, out: Path, weights: Path | None = None,
+          upstream: str = "") -> tuple[Path, str]:
+    """``vidkit train --model adaframe`` for one run (from ``weights`` when given, made by the run whose
+    recipe is ``upstream``), unless ``out/name`` already holds a finished run of the same recipe;
+    returns its last checkpoint and its recipe."""
     run_dir = out / name
-    if not (run_dir / "done").exists():
-        command = [sys.executable, "-m", "vidkit", "train", "--model", "adaframe", "--out", str(run_dir),
-                   "--epochs", str(epochs)]
-        if weights is not None:
-            command += ["--weights", str(weights)]
-        for o in overrides:
-            command += ["--set", o]
+    command = [sys.executable, "-m", "vidkit", "train", "--model", "adaframe", "--out", str(run_dir),
+               "--epochs", str(epochs)]
+    if weights is not None:
+        command += ["--weights", str(weights)]
+    for o in overrides:
+        command += ["--set", o]
+    done = run_dir / "done"
+    recipe = json.dumps({"command": command[3:], "upstream": upstream})
+    if not done.exists() or done.read_text() != recipe:  # not run, or run with another recipe
+        done.unlink(missing_ok=True)
+        for stale in ("log.jsonl", "last.pt", "best.pt"):  # a fresh run: no resuming another recipe's
+            (run_dir / stale).unlink(missing_ok=True)
         print("$", " ".join(command[1:]), file=sys.stderr, flush=True)
         subprocess.run(command, check=True, cwd=ROOT)
-        (run_dir / "done").write_text("")
-    return run_dir / "last.pt"
+        done.write_text(recipe)
+    return run_dir / "last.pt", recipe
 
 
 def start_from(pretrained: Path, overrides: list[str], dest: Path) -> Path:
@@ -135,8 +149,11 @@ def write_table(rows: dict, meta: dict, path: Path) -> None:
         f"{meta['pretrain_epochs']} epochs from scratch — the paper's backbone is trained before its policy), then each "
         f"run continues from those weights on the long variant for {meta['epochs']} epochs of its own: AdaFrame "
         "(K = 10; its global memory, selection and utility heads start new) and the uniform baselines with K = 4, 8, "
-        "16, 25 through the same networks. All with configs/synthetic/adaframe.yaml; see `PRETRAIN_SET`, `runs()` "
-        "and `start_from()` in the tool.",
+        "16, 25 through the same networks. "
+        + ("In those runs the backbone stays as pretrained (`freeze_backbone`; the paper's policy, too, learns on "
+           "the features of a backbone trained before it): the LSTM, its heads and the memory learn. "
+           if meta.get("frozen_backbone") else "")
+        + "All with configs/synthetic/adaframe.yaml; see `PRETRAIN_SET`, `runs()` and `start_from()` in the tool.",
         "",
         "Held-out: each validation video classified from its file by `vidkit.data.adaframe.look`, which decodes only "
         "what the policy looks at. Frames: the candidates the backbone saw (each a 3-frame snippet); decoded: the frames "
@@ -199,10 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_train:
         # 1. the backbone and LSTM learn motion on the synthetic-motion set (the paper's backbone is
         #    trained before its policy); 2. every run goes on from there, on the long variant, for the same epochs
-        pretrained = train(PRETRAIN, PRETRAIN_SET, epochs=args.pretrain_epochs, out=args.out)
+        pretrained, recipe = train(PRETRAIN, PRETRAIN_SET, epochs=args.pretrain_epochs, out=args.out)
         for name, overrides in runs().items():
             init = start_from(pretrained, overrides, args.out / "init" / f"{name}.pt")
-            train(name, overrides, epochs=args.epochs, out=args.out, weights=init)
+            train(name, overrides, epochs=args.epochs, out=args.out, weights=init, upstream=recipe)
     rows = {}
     for name in runs():
         checkpoint = args.out / name / "last.pt"
@@ -220,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     pretrain = load_checkpoint(args.out / PRETRAIN / "last.pt")["config"]
     train_videos = 8 * config["data"]["synthetic"]["train_per_class"]
     meta = {"epochs": config["epochs"], "pretrain_epochs": pretrain["epochs"], "train_videos": train_videos,
+            "frozen_backbone": bool(config["model"]["options"].get("freeze_backbone")),
             "videos": next(iter(rows.values()))["videos"],
             "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, no GPU"}
     args.table.parent.mkdir(parents=True, exist_ok=True)

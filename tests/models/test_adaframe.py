@@ -119,6 +119,21 @@ def test_training_episode_trains_every_head():
         assert getattr(model, name).weight.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("policy", ["adaptive", "uniform"])
+def test_a_frozen_backbone_stays_as_loaded_while_the_rest_learns(policy):
+    model = small(policy=policy, freeze_backbone=True).train()
+    assert not model.backbone.training and model.lstm.training  # batch-norm statistics fixed, dropout on
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    _, loss = model(torch.randn(4, 3, 25, 64, 64), targets=torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    assert all(p.grad is None for p in model.backbone.parameters())
+    assert model.frame_proj.weight.grad.abs().sum() > 0 and model.lstm.weight_ih.grad.abs().sum() > 0
+    optimizer.step()
+    after = model.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and running statistics alike
+
+
 def test_uniform_baseline_looks_at_fixed_uniform_frames_through_the_same_lstm():
     model = small(policy="uniform", steps=4).eval()
     assert not hasattr(model, "memory_net") and model.memory_frames == 0

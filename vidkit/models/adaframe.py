@@ -20,6 +20,11 @@ A memory-augmented LSTM looks at one frame per step and decides where to look ne
 * **Adaptive lookahead inference** (§3.3): stop once the predicted utility has not exceeded its
   running maximum by ``exit_margin`` for ``exit_patience`` consecutive steps, or at ``steps`` frames.
 
+``freeze_backbone=True`` keeps the main backbone as it was loaded (no gradient, batch-norm statistics
+fixed) while the LSTM, its heads, the feature projection and the memory learn: the paper's backbone
+is fine-tuned on the target set before the policy is trained on its features. Training then runs the
+backbone forward only — several times cheaper for the 10-25 frames of every video.
+
 Input — the model contract's one tensor, the video's candidate frames::
 
     x            [B, 3, T·S, H, W]  T candidates spread over the whole video (TSN segment centres; 25 in
@@ -186,7 +191,7 @@ class AdaFrame(nn.Module):
                  memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256,
                  steps: int = 10, policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
                  policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0,
-                 exit_patience: int = 2, dropout: float = 0.5, snippet: int = 1):
+                 exit_patience: int = 2, dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False):
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
@@ -199,6 +204,9 @@ class AdaFrame(nn.Module):
         self.memory_frames = memory_frames if policy == "adaptive" else 0
         self.memory_size, self.embed = memory_size, embed
         self.backbone, width = trunk(backbone, 3 * self.snippet)
+        self.freeze_backbone = bool(freeze_backbone)
+        if self.freeze_backbone:
+            self.backbone.requires_grad_(False)
         self.frame_proj = nn.Linear(width, embed)
         if self.memory_frames:
             self.memory_net, memory_width = trunk(memory_arch)
@@ -209,6 +217,12 @@ class AdaFrame(nn.Module):
         self.classifier = nn.Linear(hidden, num_classes)
         self.selector = nn.Linear(hidden, 1)
         self.utility = nn.Linear(hidden, 1)
+
+    def train(self, mode: bool = True) -> AdaFrame:
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()  # a frozen backbone's batch-norm statistics stay as loaded
+        return self
 
     # -- the parts a step is made of ----------------------------------------------------------------
 
@@ -244,6 +258,10 @@ class AdaFrame(nn.Module):
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """The backbone's projected features ``[N, embed]`` of frames ``[N, 3, H, W]``."""
+        if self.freeze_backbone:
+            with torch.no_grad():
+                trunk_features = self.backbone(frames)
+            return self.frame_proj(trunk_features)  # the projection learns on the frozen features
         return self.frame_proj(self.backbone(frames))
 
     def step(self, frame: torch.Tensor | None, location: torch.Tensor, state, memory: torch.Tensor | None,
@@ -450,12 +468,14 @@ def adaframe(*, num_classes: int = 400, backbone: str = "resnet101", memory_arch
              memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256, steps: int = 10,
              policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
              policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0, exit_patience: int = 2,
-             dropout: float = 0.5, snippet: int = 1) -> AdaFrame:
+             dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False) -> AdaFrame:
     """AdaFrame over 25 candidate frames: a ResNet-101 per frame (``backbone``: any torchvision 2D
     network), MobileNetV2 global memory of 16 frames at 112², K = 10 steps; ``policy="uniform"`` is
     the baseline of ``steps`` uniformly spaced frames through the same LSTM. ``snippet`` > 1 makes
-    each candidate that many frames stacked on channels (the data's segments then give as many)."""
+    each candidate that many frames stacked on channels (the data's segments then give as many);
+    ``freeze_backbone`` trains everything but the backbone (start it from trained weights)."""
     return AdaFrame(num_classes=num_classes, backbone=backbone, memory_arch=memory_arch, memory_frames=memory_frames,
                     memory_size=memory_size, hidden=hidden, embed=embed, steps=steps, policy=policy, start=start,
                     std=std, gamma=gamma, policy_weight=policy_weight, utility_weight=utility_weight,
-                    exit_margin=exit_margin, exit_patience=exit_patience, dropout=dropout, snippet=snippet)
+                    exit_margin=exit_margin, exit_patience=exit_patience, dropout=dropout, snippet=snippet,
+                    freeze_backbone=freeze_backbone)
