@@ -28,7 +28,8 @@ the same count with ``thread_type="AUTO"``. vidkit decodes a stream that declare
 FFmpeg thread, a second (Python) thread decoding ahead while the fields are painted: frame threads
 export incomplete or stale vectors for H.264's delayed-output frames, differently from run to run
 (see :func:`vidkit.io.motion.decoded_with_vectors`). ``motion_fields`` never looks at the pictures, so it has FFmpeg skip the work only
-they need (deblocking, inverse transforms), which leaves every vector as it is. The "vectors"
+they need (deblocking, inverse transforms; MPEG-4 Part 2 and the other MPEG-family decoders decode
+the pictures at 1/8 of their size), which leaves every vector as it is, to the bit. The "vectors"
 column counts the blocks each vector row received (in its best round); when mvextractor's count
 differs from vidkit's, or varies from round to round, a note says so. OpenCV's Farneback uses its
 own thread pool (``cv2.getNumThreads()``, printed).

@@ -201,3 +201,29 @@ def test_b_frames_in_a_stream_said_to_have_none_restart_in_one_thread(tmp_path, 
     frames = list(decoded_with_vectors(path))
     assert frames[0].frame_threads and not frames[-1].frame_threads  # started threaded, finished in one thread
     _assert_same_fields(one_thread, _fields(path))  # every frame once, in order, with one thread's vectors
+
+
+# The MPEG-family decoders that export vectors and that PyAV can encode with: (encoder, file, options)
+MPEG_FAMILY = [("mpeg4", "a.avi", {"g": "12"}), ("mpeg4", "b.avi", {"g": "12", "bf": "2"}),
+               ("mpeg4", "q.avi", {"g": "12", "flags": "+qpel+mv4"}), ("mpeg2video", "m.mpg", {"g": "12", "bf": "2"}),
+               ("mpeg1video", "m1.mpg", {"g": "12"}), ("h263", "h.avi", {"g": "12"}), ("flv", "f.flv", {}),
+               ("msmpeg4", "v3.avi", {}), ("wmv2", "w.avi", {})]
+
+
+@pytest.mark.parametrize("codec, name, options", MPEG_FAMILY, ids=[f"{c}-{n}" for c, n, _ in MPEG_FAMILY])
+def test_mpeg_family_fields_come_from_an_eighth_size_decode_with_the_full_decodes_vectors(tmp_path, moving_square,
+                                                                                          codec, name, options):
+    path = write_video(tmp_path / name, moving_square(3, 2, n=20, height=144, width=176), fps=25, codec=codec,
+                       options=options)
+    with_pictures = list(decoded_with_vectors(path))
+    assert with_pictures[0].frame.width == 176 and sum(len(d.vectors) for d in with_pictures) > 0
+    fields_only = list(motion._decoded_ahead(path, timeout_s=60.0, pictures=False))
+    assert fields_only[0].frame.width == 176 // 8  # FFmpeg's lowres 3: the pictures at an eighth of their size
+    assert [(d.pts_s, d.pict_type, d.width, d.height) for d in fields_only] == \
+        [(d.pts_s, d.pict_type, d.width, d.height) for d in with_pictures]
+    for a, b in zip(fields_only, with_pictures):
+        np.testing.assert_array_equal(a.vectors, b.vectors)  # to the bit
+    fields = list(motion_fields(path))
+    assert fields[5].past.shape == (2, 144 // 4, 176 // 4)
+    for f, d in zip(fields, with_pictures):
+        np.testing.assert_array_equal(f.past, dense_field(d.vectors, 144, 176)[0])
