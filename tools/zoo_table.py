@@ -40,6 +40,17 @@ ORDERLESS = {"c2d_r50", "tsn_r50", "attention_clusters"}  # the baselines that c
 # at 39.5% after 4 epochs and 97.5% after 12. 12 epochs take about 3.5 hours on 2 CPU cores.
 BUDGET = ("data.num_frames=8", "data.interval_s=0.24", "optim.name=adamw", "optim.lr=0.002", "optim.weight_decay=0.0001")
 EPOCHS = 12
+TEMPORAL_GOAL = 0.90  # held-out top-1 every order-aware model must reach (the issue's goal)
+CHANCE_BAND = 0.10  # an order-blind model is "near chance" within pairs when within 50% +- this
+# What we found out about a model that misses its goal (shown under the table only while it misses).
+WHY = {
+    "cost_a_r50": "its train top-1 was 89.0% in the last epoch, so it under-fits rather than over-fits. CoST(a) "
+                  "learns one set of view coefficients per channel, shared by every clip, starting from the H-W "
+                  "view's lead (softmax of 0.7, -0.7, -0.7: 0.67, 0.17, 0.17). After 12 epochs they had hardly "
+                  "moved: the mean H-W share is 0.61-0.66 in every CoST layer, and no channel of res4 or res5 "
+                  "leans on the temporal views. CoST(b), whose coefficients come from each clip's own responses, "
+                  "needed no such drift (run of 2026-11-24).",
+}
 PAIRS = (("move_left", "move_right"), ("move_up", "move_down"), ("rotate_cw", "rotate_ccw"), ("grow", "shrink"))
 
 
@@ -88,6 +99,28 @@ def pair_accuracy(confusion: list[list[int]] | None, classes: list[str]) -> dict
     return {"within_pair": right / inside if inside else None, "pair": inside / total if total else None}
 
 
+def goal_check(rows: list[dict]) -> list[str]:
+    """The issue's goal, checked on the rows of one budget: every order-aware model at least 90% top-1,
+    every order-blind one near chance (50%) within the direction pairs; with what we know of each miss."""
+    temporal = [r for r in rows if r["model"] not in ORDERLESS]
+    blind = [r for r in rows if r["model"] in ORDERLESS]
+    met = [r for r in temporal if r["top1"] >= TEMPORAL_GOAL]
+    missed = [r for r in temporal if r["top1"] < TEMPORAL_GOAL]
+    near = [r for r in blind if r["within_pair"] is not None and abs(r["within_pair"] - 0.5) <= CHANCE_BAND]
+    far = [r for r in blind if r not in near]
+    name = lambda r, key: f"{r['model']} ({100 * r[key]:.1f}%)" if r[key] is not None else r["model"]  # noqa: E731
+    lines = [f"**Goal** (every order-aware model at least {TEMPORAL_GOAL:.0%} top-1; the order-blind ones within "
+             f"{100 * CHANCE_BAND:.0f} points of 50% within pairs), on the {len(rows)} rows of the budget above:", ""]
+    lines.append(f"- at least {TEMPORAL_GOAL:.0%}: " + (", ".join(name(r, "top1") for r in met) or "none"))
+    if missed:
+        lines.append("- **missed**: " + ", ".join(name(r, "top1") for r in missed))
+        lines += [f"  - {r['model']}: {WHY[r['model']]}" for r in missed if r["model"] in WHY]
+    lines.append("- order-blind near chance within pairs: " + (", ".join(name(r, "within_pair") for r in near) or "none"))
+    if far:
+        lines.append("- **order-blind, not near chance**: " + ", ".join(name(r, "within_pair") for r in far))
+    return lines
+
+
 def write_table(results: dict, path: Path) -> None:
     rows = [results[m] for m in MODELS if m in results]
     rows += [r for m, r in sorted(results.items()) if m not in MODELS and not m.startswith("_")]
@@ -126,6 +159,7 @@ def write_table(results: dict, path: Path) -> None:
         lines.append(f"| {r['model']}{' †' if other else ''} | {params:,} | {r['epochs']} | {pct(r['top1'])} | "
                      f"{pct(r['best_top1'])} | {pct(r['within_pair'])} | {pct(r['pair'])} | "
                      f"{'no' if r['model'] in ORDERLESS else 'yes'} | {minutes}m{secs:02d}s | {r['clips_per_s']:.1f} |")
+    lines += ["", *goal_check([r for r in rows if (r["epochs"], tuple(r["overrides"])) == (epochs, overrides)])]
     machine = results.get("_machine", {})
     lines += ["", f"Measured on: {machine.get('description', 'unknown')} ({machine.get('date', '')}); "
                   "one seed per model (seed 0). Train wall includes decoding and validation each epoch."]

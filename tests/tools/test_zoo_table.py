@@ -59,3 +59,16 @@ def test_table_marks_rows_of_another_budget(zoo, tmp_path):
     text = out.read_text()
     assert "--epochs 12 --set data.num_frames=8" in text and "Not one budget" in text
     assert "| c2d_r50 † | 23,524,424 | 4 |" in text and "| gst_r50 | " in text and "| gst_r50 †" not in text
+
+
+def test_goal_check_names_the_misses_and_what_is_known_of_them(zoo):
+    row = {"epochs": 12, "overrides": [], "within_pair": 0.9, "pair": 1.0}
+    rows = [{**row, "model": "tsm_r50", "top1": 0.95}, {**row, "model": "cost_a_r50", "top1": 0.875},
+            {**row, "model": "c2d_r50", "top1": 0.4, "within_pair": 0.47},
+            {**row, "model": "tsn_r50", "top1": 0.4, "within_pair": 0.75}]
+    text = "\n".join(zoo.goal_check(rows))
+    assert "at least 90%: tsm_r50 (95.0%)" in text
+    assert "**missed**: cost_a_r50 (87.5%)" in text and "  - cost_a_r50: " in text  # with its diagnosis
+    assert "near chance within pairs: c2d_r50 (47.0%)" in text
+    assert "**order-blind, not near chance**: tsn_r50 (75.0%)" in text
+    assert "missed" not in "\n".join(zoo.goal_check(rows[:1]))
