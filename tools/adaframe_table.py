@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "adaframe_table", help="where the runs go")
     parser.add_argument("--pretrain-epochs", type=int, default=6, help="epochs of the shared uniform-25 pretraining")
-    parser.add_argument("--epochs", type=int, default=4, help="epochs of every run after it (the same for all)")
+    parser.add_argument("--epochs", type=int, default=12, help="epochs of every run after it (the same for all)")
     parser.add_argument("--no-train", action="store_true", help="only evaluate the runs already in --out")
     parser.add_argument("--patience", type=int, nargs="+", default=[1, 2, 3], help="AdaFrame exit patiences to sweep")
     parser.add_argument("--limit", type=int, help="evaluate on the first N validation videos only")
