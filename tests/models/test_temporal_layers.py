@@ -127,6 +127,17 @@ def test_cost_mixes_the_three_views_with_coefficients_that_sum_to_one(adaptive):
     torch.testing.assert_close(cost(x), views[1])
 
 
+@pytest.mark.parametrize("hw_lead, start", [(0.7, (0.670, 0.165, 0.165)), (0.0, (1 / 3, 1 / 3, 1 / 3))])
+def test_cost_a_coefficients_start_where_hw_lead_puts_them(hw_lead, start):
+    model = build("cost_a_r50", num_classes=5, hw_lead=hw_lead)
+    layers = [m for m in model.modules() if isinstance(m, CoST)]
+    assert len(layers) == 8  # every second bottleneck of 16
+    for layer in layers:
+        alpha = layer.coefficients([torch.zeros(1, layer.out_channels, 1, 1, 1)])[0]
+        torch.testing.assert_close(alpha, torch.tensor(start)[:, None].expand(3, layer.out_channels),
+                                   atol=1e-3, rtol=0)
+
+
 def test_cost_r50_with_every_view_pinned_to_hw_is_c2d_r50():
     torch.manual_seed(0)
     cost = build("cost_r50", num_classes=5, zero_init_final_bn=False).eval()

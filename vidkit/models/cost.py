@@ -39,9 +39,12 @@ class CoST(nn.Module):
     Args:
         adaptive: False for CoST(a) (learnt coefficients), True for CoST(b) (computed from the views).
         stride: spatial stride (H and W), as the conv it replaces.
+        hw_lead: CoST(a) only: the coefficients start as the softmax of logits ``(hw_lead, -hw_lead, -hw_lead)``
+            (H-W, T-W, T-H); 0 starts the three views equal.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, adaptive: bool = True, kernel: int = 3):
+    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, adaptive: bool = True, kernel: int = 3,
+                 hw_lead: float = 0.7):
         super().__init__()
         self.in_channels, self.out_channels, self.stride, self.adaptive = in_channels, out_channels, stride, adaptive
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel, kernel))
@@ -51,7 +54,8 @@ class CoST(nn.Module):
             self.view_mix = nn.Linear(len(VIEWS), len(VIEWS), bias=False)  # mixes the views, per channel
         else:
             # Logits of the coefficients; the authors' code starts them at (0.7, -0.7, -0.7): H-W leads.
-            self.alpha = nn.Parameter(torch.tensor([0.7, -0.7, -0.7]).repeat_interleave(out_channels).view(3, out_channels))
+            start = torch.tensor([hw_lead, -hw_lead, -hw_lead])
+            self.alpha = nn.Parameter(start.repeat_interleave(out_channels).view(3, out_channels))
         self.pinned: int | None = None
 
     def views(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -86,9 +90,11 @@ class CoST(nn.Module):
                 f"{'CoST(b): adaptive' if self.adaptive else 'CoST(a): learnt'} coefficients")
 
 
-def _cost_resnet50(num_classes: int, adaptive: bool, dropout: float, zero_init_final_bn: bool) -> ResNet3d:
+def _cost_resnet50(num_classes: int, adaptive: bool, dropout: float, zero_init_final_bn: bool,
+                   hw_lead: float = 0.7) -> ResNet3d:
     # every second bottleneck: 2, 4, ..., 16
-    use_cost = replace_conv_b(lambda cin, cout, stride: CoST(cin, cout, stride=stride, adaptive=adaptive), every=2)
+    use_cost = replace_conv_b(lambda cin, cout, stride: CoST(cin, cout, stride=stride, adaptive=adaptive,
+                                                             hw_lead=hw_lead), every=2)
     return ResNet3d(num_classes=num_classes, temporal_pool=2, dropout=dropout, zero_init_final_bn=zero_init_final_bn,
                     customize=use_cost)
 
@@ -103,6 +109,10 @@ def cost_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn
 
 
 @register_model(paper=_PAPER, input_frames=8, input_size=224)
-def cost_a_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True) -> ResNet3d:
-    """CoST(a) ResNet-50 (coefficients learnt per channel): 24,333,968 parameters with 400 classes."""
-    return _cost_resnet50(num_classes, False, dropout, zero_init_final_bn)
+def cost_a_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True,
+               hw_lead: float = 0.7) -> ResNet3d:
+    """CoST(a) ResNet-50 (coefficients learnt per channel): 24,333,968 parameters with 400 classes.
+
+    ``hw_lead`` sets where the coefficients start (see :class:`CoST`).
+    """
+    return _cost_resnet50(num_classes, False, dropout, zero_init_final_bn, hw_lead)
