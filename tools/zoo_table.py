@@ -5,6 +5,7 @@ held-out top-1 table (docs/model_zoo.md).
     python tools/zoo_table.py                          # every model below, then the table
     python tools/zoo_table.py --models tsm_r50,gst_r50 # only these (the others keep their saved rows)
     python tools/zoo_table.py --table-only             # rewrite the table from the saved results
+    python tools/zoo_table.py --models cost_a_r50 --retrain  # again, after a change to the model
 
 Each model is trained by ``vidkit train --model NAME`` itself, as a user would run it, with the same
 overrides for all (``BUDGET`` below, plus ``--set``); each model's result is saved to
@@ -177,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "model_zoo.md")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "model_zoo.json")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train even where a saved result has the same settings (after a change to a model)")
     args = parser.parse_args(argv)
 
     results_path = args.results
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.table_only:
         for model in (args.models.split(",") if args.models else MODELS):
             saved = results.get(model)
-            if saved and saved["overrides"] == overrides and saved["epochs"] == args.epochs:
+            if saved and saved["overrides"] == overrides and saved["epochs"] == args.epochs and not args.retrain:
                 print(f"{model}: saved result, skipped", file=sys.stderr)
                 continue
             results[model] = train(model, epochs=args.epochs, overrides=overrides, out=args.runs / model)

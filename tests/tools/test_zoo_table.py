@@ -72,3 +72,21 @@ def test_goal_check_names_the_misses_and_what_is_known_of_them(zoo):
     assert "near chance within pairs: c2d_r50 (47.0%)" in text
     assert "**order-blind, not near chance**: tsn_r50 (75.0%)" in text
     assert "missed" not in "\n".join(zoo.goal_check(rows[:1]))
+
+
+def test_saved_results_of_the_same_settings_are_kept_unless_retrain(zoo, tmp_path, monkeypatch):
+    trained = []
+
+    def train(model, *, epochs, overrides, out):
+        trained.append(model)
+        return {"model": model, "epochs": epochs, "overrides": overrides, "seconds": 1.0, "top1": 0.95,
+                "best_top1": 0.95, "clips_per_s": 1.0, "val_clips": 200, "within_pair": 0.95, "pair": 1.0}
+
+    monkeypatch.setattr(zoo, "train", train)
+    results = tmp_path / "zoo.json"
+    argv = ["--models", "tsm_r50,gst_r50", "--results", str(results), "--out", str(tmp_path / "zoo.md")]
+    assert zoo.main(argv) == 0 and trained == ["tsm_r50", "gst_r50"]
+    assert zoo.main(argv) == 0 and trained == ["tsm_r50", "gst_r50"]  # both saved with these settings
+    assert zoo.main([*argv, "--epochs", "3"]) == 0 and trained[2:] == ["tsm_r50", "gst_r50"]  # other settings
+    assert zoo.main([*argv[:1], "gst_r50", *argv[2:], "--epochs", "3", "--retrain"]) == 0
+    assert trained[4:] == ["gst_r50"]
