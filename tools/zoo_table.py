@@ -38,7 +38,8 @@ ORDERLESS = {"c2d_r50", "tsn_r50", "attention_clusters"}  # the baselines that c
 # The same for every model: 8 frames 0.24 s apart (the whole 1.9 s video), 32x32 crops, 12 epochs of the
 # 800 training videos with AdamW — the default run's recipe (configs/synthetic/slowfast_r50.yaml) at
 # half the frames. 4 epochs (an hour for all ten on 2 CPU cores) left most curves still rising: GST was
-# at 39.5% after 4 epochs and 97.5% after 12. 12 epochs take about 3.5 hours on 2 CPU cores.
+# at 39.5% after 4 epochs and 97.5% after 12. 12 epochs take 8-14 minutes a model on 2 idle CPU cores
+# (SlowFast 7m39s, FAST 3D 13m53s), about 1.5 hours for all ten.
 BUDGET = ("data.num_frames=8", "data.interval_s=0.24", "optim.name=adamw", "optim.lr=0.002", "optim.weight_decay=0.0001")
 EPOCHS = 12
 TEMPORAL_GOAL = 0.90  # held-out top-1 every order-aware model must reach (the goal)
