@@ -49,3 +49,25 @@ def test_goal_is_checked_against_uniform_25_with_a_third_of_its_frames(load_tool
     assert too_many_frames.startswith("Goal missed on frames") and "9.00 frames" in too_many_frames
     short = verdict({"uniform K=25": _row(0.24, 25), "adaframe (p=1)": _row(0.165, 2.46)})
     assert "7.5 points short" in short and "Chance is 12.5%" in short
+
+
+def test_a_look_saw_the_evidence_when_two_of_its_frames_fall_in_the_motion_window(load_tool):
+    saw = load_tool("adaframe_table").saw_evidence
+    window = (4.0, 5.0)
+    assert saw((4.2, 4.44, 4.68), 3, window)  # a whole snippet inside
+    assert saw((3.8, 4.04, 4.28), 3, window)  # its last two frames
+    assert not saw((3.6, 3.84, 4.08, 4.9, 5.14, 5.38), 3, window)  # one frame of each look only
+    assert not saw((1.0, 1.24, 1.48, 7.0, 7.24, 7.48), 3, window)
+    assert saw((4.5,), 1, window) and not saw((3.0, 6.0), 1, window)  # single frames: one is enough
+
+
+def test_the_page_gives_each_runs_evidence_share(load_tool, tmp_path):
+    tool = load_tool("adaframe_table")
+    meta = {"epochs": 12, "pretrain_epochs": 6, "train_videos": 512, "videos": 200, "machine": "test box"}
+    rows = {"adaframe (K=10, exit patience 1)": {**_row(0.3, 3.0), "saw_evidence": 0.415},
+            "uniform K=25": {**_row(0.7, 25), "saw_evidence": 1.0}, "uniform K=4": _row(0.4, 4)}  # an older row
+    page = tmp_path / "adaframe.md"
+    tool.write_table(rows, meta, page)
+    text = page.read_text()
+    assert "| adaframe (K=10, exit patience 1) | 30.0% | 3.00 | 3.00 | 1.0 | 41.5% |" in text
+    assert "| uniform K=25 | 70.0% | 25.00 | 25.00 | 1.0 | 100.0% |" in text and "| uniform K=4 | 40.0% | 4.00 | 4.00 | 1.0 | - |" in text
