@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from vidkit.models import build, model_card
-from vidkit.models.adaframe import (exit_steps, future_returns, log_prob, margins, reinforce, rewards, time_encoding,
-                                    trunk, warm_start)
+from vidkit.models.adaframe import time_encoding, trunk, warm_start
+from vidkit.models.adaframe_policy import exit_steps, future_returns, log_prob, margins, reinforce, rewards
 
 SMALL = dict(backbone="resnet18", memory_arch="mobilenet_v2", memory_size=32, hidden=32, embed=16, steps=5)
 
@@ -67,6 +67,25 @@ def test_memory_attention_is_a_softmax_of_scaled_dot_products_keyed_on_the_hidde
     memory[0, 5] = q[0] * 50
     _, weights = model.read(memory, h)
     assert weights[0].argmax() == 5 and weights[0, 5] > 0.99
+
+
+def test_locate_memory_starts_the_next_look_where_the_memory_is_read():
+    model = small(locate="memory").eval()
+    torch.nn.init.zeros_(model.selector.weight)
+    torch.nn.init.zeros_(model.selector.bias)  # no correction from the hidden state: the attended time itself
+    memory = torch.randn(1, 16, model.embed)
+    frame = torch.randn(1, 3, 32, 32)
+    state = model.initial_state(1, torch.device("cpu"))
+    step = model.step(frame, torch.tensor([0.5]), state, memory)
+    _, weights = model.read(memory, step.state[0])  # keyed on the new hidden state
+    assert step.location.item() == pytest.approx((weights[0] * torch.linspace(0, 1, 16)).sum().item(), abs=1e-5)
+    h = step.state[0]
+    q = model.query(h)[0]
+    memory[0, 12] = q / q.norm() ** 2 * 100 * math.sqrt(model.embed)  # a slot that takes the attention (score 100)
+    # pulls the look to its time, 12/15
+    assert model.attended_time(memory, h).item() == pytest.approx(12 / 15, abs=1e-3)
+    with pytest.raises(ValueError, match="locate"):
+        small(locate="elsewhere")
 
 
 def test_memory_sees_uniformly_spaced_frames_with_their_times():
@@ -132,6 +151,21 @@ def test_a_frozen_backbone_stays_as_loaded_while_the_rest_learns(policy):
     optimizer.step()
     after = model.backbone.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and running statistics alike
+
+
+def test_a_backbone_memory_reads_the_main_backbones_features_of_still_frames():
+    model = small(memory_arch="backbone", snippet=3, freeze_backbone=True).eval()
+    assert model.memory_net is None and not any("memory_net" in k for k in model.state_dict())
+    frames = torch.randn(2, 3, 16, 32, 32)
+    still = frames.permute(0, 2, 1, 3, 4).reshape(32, 3, 32, 32).repeat(1, 3, 1, 1)  # each frame as a 3-frame snippet
+    expected = model.memory_proj(model.backbone(still)).reshape(2, 16, -1)
+    tau = torch.linspace(0, 1, 16)
+    assert torch.allclose(model.memory(frames), expected + time_encoding(tau, model.embed), atol=1e-5)
+    model.train()
+    _, loss = model(torch.randn(2, 3, 75, 32, 32), targets=torch.tensor([0, 1]))
+    loss.backward()
+    assert all(p.grad is None for p in model.backbone.parameters())  # frozen for the memory too
+    assert model.memory_proj.weight.grad.abs().sum() > 0
 
 
 def test_uniform_baseline_looks_at_fixed_uniform_frames_through_the_same_lstm():

@@ -20,6 +20,18 @@ A memory-augmented LSTM looks at one frame per step and decides where to look ne
 * **Adaptive lookahead inference** (§3.3): stop once the predicted utility has not exceeded its
   running maximum by ``exit_margin`` for ``exit_patience`` consecutive steps, or at ``steps`` frames.
 
+Two departures from the paper, both options (the paper's choice is the default):
+
+* ``memory_arch="backbone"``: the memory reads its frames through the main backbone (each still frame
+  repeated over a snippet's channels). The paper's MobileNetV2 comes pretrained on ImageNet; a light
+  network trained from scratch on the policy's losses alone barely learns to tell the frames apart.
+* ``locate="memory"``: the selection network's output is added, as a logit, to the time the memory is
+  read at (the attention weights, keyed on the new hidden state, averaged over the memory frames'
+  times). On the synthetic long variant the paper's selector, trained by REINFORCE with a 0.1 std,
+  settles on the same few seconds for every video although the memory's attention is on the evidence
+  window from the second step (docs/adaframe.md): Gaussian exploration around one place never
+  samples a window several seconds away, so it cannot learn to jump there.
+
 ``freeze_backbone=True`` keeps the main backbone as it was loaded (no gradient, batch-norm statistics
 fixed) while the LSTM, its heads, the feature projection and the memory learn: the paper's backbone
 is fine-tuned on the target set before the policy is trained on its features. Training then runs the
@@ -54,9 +66,11 @@ import torch.nn.functional as F
 import torchvision
 from einops import rearrange
 
+from vidkit.models.adaframe_policy import future_returns, lookahead, margins, reinforce, rewards
 from vidkit.models.registry import register_model
 
 POLICIES = ("adaptive", "uniform")
+LOCATE = ("hidden", "memory")  # the selection network's input: the paper's hidden state, or also where the memory looks
 
 
 def trunk(arch: str, in_channels: int = 3) -> tuple[nn.Module, int]:
@@ -104,66 +118,6 @@ def time_encoding(tau: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-def margins(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``m``: the ground-truth class's probability minus the largest other one, per step: ``logits
-    [B, K, C]`` → ``[B, K]`` in [-1, 1]."""
-    p = logits.float().softmax(-1)
-    truth = p.gather(-1, targets[:, None, None].expand(-1, p.shape[1], 1)).squeeze(-1)
-    others = p.scatter(-1, targets[:, None, None].expand(-1, p.shape[1], 1), -1.0).amax(-1)
-    return truth - others
-
-
-def rewards(m: torch.Tensor) -> torch.Tensor:
-    """``r_t = max(0, m_t − max_{t'<t} m_t')`` (§3.2) for margins ``[B, K]``; the best margin before the
-    first step is 0, what a uniform guess has."""
-    before = torch.cat([torch.zeros_like(m[:, :1]), m[:, :-1]], dim=1).cummax(dim=1).values.clamp(min=0)
-    return (m - before).clamp(min=0)
-
-
-def future_returns(r: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``G_t = Σ_{k>t} γ^{k−t−1} r_k``: the discounted reward of the frames still to come after step t
-    (what the location chosen at step t earns, and what the utility predicts), ``[B, K]``, 0 at the last step."""
-    out = torch.zeros_like(r)
-    running = torch.zeros_like(r[:, 0])
-    for t in range(r.shape[1] - 2, -1, -1):
-        running = r[:, t + 1] + gamma * running
-        out[:, t] = running
-    return out
-
-
-def log_prob(mean: torch.Tensor, sample: torch.Tensor, std: float) -> torch.Tensor:
-    """Log-density of ``sample`` under the selection policy, a Gaussian of ``std`` around ``mean``."""
-    return -0.5 * ((sample - mean) / std) ** 2 - math.log(std * math.sqrt(2 * math.pi))
-
-
-def reinforce(mean: torch.Tensor, sample: torch.Tensor, advantage: torch.Tensor, std: float) -> torch.Tensor:
-    """REINFORCE with a baseline (Williams 1992): ``−mean(advantage · log π(sample | mean))``, whose
-    gradient moves each ``mean [B, K-1]`` toward samples that did better than the utility expected
-    (``advantage`` = return − utility, held constant)."""
-    return -(advantage.detach() * log_prob(mean, sample.detach(), std)).mean()
-
-
-def exit_steps(utility: torch.Tensor, *, margin: float, patience: int) -> torch.Tensor:
-    """Adaptive lookahead (§3.3) on utilities ``[B, K]``: the number of frames each video looks at — the
-    first step at which the utility has failed, ``patience`` steps running, to exceed the maximum of
-    the ones before by more than ``margin`` (``K`` when that never happens)."""
-    b, k = utility.shape
-    used = torch.full((b,), k, dtype=torch.long, device=utility.device)
-    best = torch.full((b,), -math.inf, device=utility.device)
-    stalled = torch.zeros(b, dtype=torch.long, device=utility.device)
-    for t in range(k):
-        best, stalled = lookahead(utility[:, t].float(), best, stalled, margin=margin)
-        used = torch.where((stalled >= patience) & (used == k), torch.full_like(used, t + 1), used)
-    return used
-
-
-def lookahead(utility: torch.Tensor, best: torch.Tensor, stalled: torch.Tensor, *, margin: float):
-    """One step of the exit rule: the running maximum of the utilities and the count of steps in a row
-    that did not beat the one before it by more than ``margin``."""
-    stalled = torch.where(utility > best + margin, torch.zeros_like(stalled), stalled + 1)
-    return torch.maximum(best, utility), stalled
-
-
 @dataclass
 class Step:
     """One step's outputs: ``logits [B, C]``, ``location [B]`` (where the policy wants to look next, in
@@ -191,12 +145,16 @@ class AdaFrame(nn.Module):
                  memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256,
                  steps: int = 10, policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
                  policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0,
-                 exit_patience: int = 2, dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False):
+                 exit_patience: int = 2, dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False,
+                 locate: str = "hidden"):
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
         if steps < 1 or memory_frames < 0 or snippet < 1:
             raise ValueError(f"steps ({steps}) and snippet ({snippet}) must be >= 1 and memory_frames ({memory_frames}) >= 0")
+        if locate not in LOCATE:
+            raise ValueError(f"locate must be one of {', '.join(LOCATE)}, not {locate!r}")
+        self.locate = locate
         self.snippet = int(snippet)
         self.policy, self.steps, self.start, self.std, self.gamma = policy, steps, float(start), float(std), float(gamma)
         self.policy_weight, self.utility_weight = float(policy_weight), float(utility_weight)
@@ -209,7 +167,10 @@ class AdaFrame(nn.Module):
             self.backbone.requires_grad_(False)
         self.frame_proj = nn.Linear(width, embed)
         if self.memory_frames:
-            self.memory_net, memory_width = trunk(memory_arch)
+            # "backbone": the memory's frames go through the main backbone (each still frame repeated over
+            # a snippet's channels) — pretrained features for the overview, where no light network pretrained
+            # on the domain exists; it then costs memory_frames backbone passes at memory_size²
+            self.memory_net, memory_width = (None, width) if memory_arch == "backbone" else trunk(memory_arch)
             self.memory_proj = nn.Linear(memory_width, embed)
             self.query = nn.Linear(hidden, embed, bias=False)
         self.lstm = nn.LSTMCell(embed * (3 if self.memory_frames else 2), hidden)
@@ -241,7 +202,11 @@ class AdaFrame(nn.Module):
         if small.shape[-2:] != (self.memory_size, self.memory_size):
             small = F.interpolate(small, size=(self.memory_size, self.memory_size), mode="bilinear", antialias=True,
                                   align_corners=False)
-        features = rearrange(self.memory_proj(self.memory_net(small)), "(b m) d -> b m d", b=b)
+        if self.memory_net is None:
+            trunk_features = self._backbone(small.repeat(1, self.snippet, 1, 1))
+        else:
+            trunk_features = self.memory_net(small)
+        features = rearrange(self.memory_proj(trunk_features), "(b m) d -> b m d", b=b)
         tau = torch.linspace(0, 1, m, device=frames.device) if m > 1 else torch.zeros(1, device=frames.device)
         return features + time_encoding(tau, self.embed).to(features.dtype)
 
@@ -258,11 +223,13 @@ class AdaFrame(nn.Module):
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """The backbone's projected features ``[N, embed]`` of frames ``[N, 3, H, W]``."""
+        return self.frame_proj(self._backbone(frames))  # with a frozen backbone, the projection still learns
+
+    def _backbone(self, frames: torch.Tensor) -> torch.Tensor:
         if self.freeze_backbone:
             with torch.no_grad():
-                trunk_features = self.backbone(frames)
-            return self.frame_proj(trunk_features)  # the projection learns on the frozen features
-        return self.frame_proj(self.backbone(frames))
+                return self.backbone(frames)
+        return self.backbone(frames)
 
     def step(self, frame: torch.Tensor | None, location: torch.Tensor, state, memory: torch.Tensor | None,
              features: torch.Tensor | None = None) -> Step:
@@ -275,7 +242,17 @@ class AdaFrame(nn.Module):
         parts.append(time_encoding(location, self.embed).to(parts[0].dtype))
         h, c = self.lstm(torch.cat(parts, dim=-1), (h, c))
         logits = self.classifier(self.dropout(h))
-        return Step(logits, torch.sigmoid(self.selector(h)).squeeze(-1), self.utility(h).squeeze(-1), (h, c))
+        location = self.selector(h).squeeze(-1)
+        if self.locate == "memory" and memory is not None:  # start from the time the memory now attends to
+            location = location + torch.logit(self.attended_time(memory, h), eps=1e-3).to(location.dtype)
+        return Step(logits, torch.sigmoid(location), self.utility(h).squeeze(-1), (h, c))
+
+    def attended_time(self, memory: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The memory's frame times ``[B]`` (normalised) averaged with the attention that ``h`` reads it with."""
+        _, weights = self.read(memory, h)
+        m = memory.shape[1]
+        tau = torch.linspace(0, 1, m, device=memory.device) if m > 1 else torch.zeros(1, device=memory.device)
+        return (weights.float() * tau).sum(-1)
 
     def uniform_locations(self, device: torch.device) -> torch.Tensor:
         k = self.steps
@@ -468,14 +445,17 @@ def adaframe(*, num_classes: int = 400, backbone: str = "resnet101", memory_arch
              memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256, steps: int = 10,
              policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
              policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0, exit_patience: int = 2,
-             dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False) -> AdaFrame:
+             dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False, locate: str = "hidden") -> AdaFrame:
     """AdaFrame over 25 candidate frames: a ResNet-101 per frame (``backbone``: any torchvision 2D
     network), MobileNetV2 global memory of 16 frames at 112², K = 10 steps; ``policy="uniform"`` is
     the baseline of ``steps`` uniformly spaced frames through the same LSTM. ``snippet`` > 1 makes
     each candidate that many frames stacked on channels (the data's segments then give as many);
-    ``freeze_backbone`` trains everything but the backbone (start it from trained weights)."""
+    ``freeze_backbone`` trains everything but the backbone (start it from trained weights);
+    ``memory_arch="backbone"`` reads the global memory through the (pretrained) main backbone instead of
+    a light network of its own; ``locate="memory"`` centres each next look on the time the memory is
+    read at, the selection network adding its correction (see :class:`AdaFrame`)."""
     return AdaFrame(num_classes=num_classes, backbone=backbone, memory_arch=memory_arch, memory_frames=memory_frames,
                     memory_size=memory_size, hidden=hidden, embed=embed, steps=steps, policy=policy, start=start,
                     std=std, gamma=gamma, policy_weight=policy_weight, utility_weight=utility_weight,
                     exit_margin=exit_margin, exit_patience=exit_patience, dropout=dropout, snippet=snippet,
-                    freeze_backbone=freeze_backbone)
+                    freeze_backbone=freeze_backbone, locate=locate)
