@@ -10,8 +10,10 @@ def _row(top1, frames):
 def test_every_run_shares_the_preset_and_differs_only_in_its_policy(load_tool):
     table = load_tool("adaframe_table")
     runs = table.runs()
-    assert list(runs) == ["adaframe", "uniform25", "uniform16", "uniform8", "uniform4"]
+    assert list(runs) == ["adaframe", "adaframe_memory", "uniform25", "uniform16", "uniform8", "uniform4"]
     assert runs["adaframe"] == ["model.options.freeze_backbone=true"]  # every run on the pretrained backbone
+    assert runs["adaframe_memory"] == ["model.options.freeze_backbone=true", "model.options.memory_arch=backbone",
+                                       "model.options.locate=memory"]
     assert runs["uniform8"] == ["model.options.freeze_backbone=true", "model.options.policy=uniform",
                                 "model.options.steps=8"]
     assert "data.synthetic.variant=motion" in table.PRETRAIN_SET
@@ -71,3 +73,14 @@ def test_the_page_gives_each_runs_evidence_share(load_tool, tmp_path):
     text = page.read_text()
     assert "| adaframe (K=10, exit patience 1) | 30.0% | 3.00 | 3.00 | 1.0 | 41.5% |" in text
     assert "| uniform K=25 | 70.0% | 25.00 | 25.00 | 1.0 | 100.0% |" in text and "| uniform K=4 | 40.0% | 4.00 | 4.00 | 1.0 | - |" in text
+
+
+def test_wall_time_says_when_adaframe_is_slower_and_what_decoding_costs(load_tool):
+    wall = load_tool("adaframe_table").wall_time
+    slow = wall({"uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0},
+                 "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 120.0}}, 4.2)
+    assert "AdaFrame x (p=3) takes 120.0 ms per video against uniform K=25's 90.0 ms" in slow
+    assert "4.2 ms" in slow and "Decoding is not what costs" in slow
+    fast = wall({"uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0},
+                 "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 30.0}}, 40.0)
+    assert "30.0 ms" in fast and "not what costs" not in fast
