@@ -107,6 +107,11 @@ def stack_snippet(frames: torch.Tensor) -> torch.Tensor:
     return rearrange(frames, "b c s h w -> b (s c) h w")
 
 
+def memory_times(m: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The normalised times ``[m]`` of the global memory's frames: uniformly spaced, first and last included."""
+    return torch.linspace(0, 1, m, device=device) if m > 1 else torch.zeros(1, device=device)
+
+
 def candidate_index(location: torch.Tensor, num_candidates: int) -> torch.Tensor:
     """The candidate frame nearest to each ``location`` in normalised time: ``[B]`` long."""
     return (location.detach().float().clamp(0, 1) * (num_candidates - 1)).round().long()
@@ -209,8 +214,7 @@ class AdaFrame(nn.Module):
         else:
             trunk_features = self.memory_net(small)
         features = rearrange(self.memory_proj(trunk_features), "(b m) d -> b m d", b=b)
-        tau = torch.linspace(0, 1, m, device=frames.device) if m > 1 else torch.zeros(1, device=frames.device)
-        return features + time_encoding(tau, self.embed).to(features.dtype)
+        return features + time_encoding(memory_times(m, frames.device), self.embed).to(features.dtype)
 
     def read(self, memory: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Soft attention over ``memory [B, M, d]`` keyed on the hidden state ``h [B, hidden]``: the read-out
@@ -252,9 +256,7 @@ class AdaFrame(nn.Module):
     def attended_time(self, memory: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """The memory's frame times ``[B]`` (normalised) averaged with the attention that ``h`` reads it with."""
         _, weights = self.read(memory, h)
-        m = memory.shape[1]
-        tau = torch.linspace(0, 1, m, device=memory.device) if m > 1 else torch.zeros(1, device=memory.device)
-        return (weights.float() * tau).sum(-1)
+        return (weights.float() * memory_times(memory.shape[1], memory.device)).sum(-1)
 
     def uniform_locations(self, device: torch.device) -> torch.Tensor:
         k = self.steps
