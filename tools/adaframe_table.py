@@ -115,9 +115,10 @@ def saw_evidence(timestamps, snippet: int, window: tuple[float, float]) -> bool:
     return any(sum(lo <= t <= hi for t in look) >= min(2, len(look)) for look in looks)
 
 
-def evaluate(checkpoint: Path, *, patience: int | None = None, limit: int | None = None) -> dict:
-    """Held-out top-1, mean frames looked at and decoded, and wall time per video, classifying every
-    validation video of the run's own data from its file."""
+def looker(checkpoint: Path, patience: int | None = None):
+    """``(look_at, model, dataset)``: ``look_at(path)`` classifies one video file with the run's model (AdaFrame's exit
+    patience set to ``patience`` when given) as it was validated, decoding only what the policy looks at, and
+    returns :class:`vidkit.data.adaframe.Looked`; ``dataset`` is the run's own data."""
     import torch
 
     from pipelines.config import TrainConfig
@@ -129,19 +130,29 @@ def evaluate(checkpoint: Path, *, patience: int | None = None, limit: int | None
     from vidkit.io import open_video
 
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 1)
-    loaded = load_model(str(checkpoint))
-    config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values={})
-    dataset, _, _, transform = build_data(config)
-    model = loaded.model.eval()
+    model = load_model(str(checkpoint)).model.eval()
     if patience is not None:
         model.exit_patience = patience
+    config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values={})
+    dataset, _, _, transform = build_data(config)
+
+    def look_at(path):
+        with torch.inference_mode(), open_video(path, short_side=config.data.test_scale) as video:
+            return look(model, video, transform, num_candidates=config.data.num_frames, interval_s=config.data.interval_s)
+
+    return look_at, model, dataset
+
+
+def evaluate(checkpoint: Path, *, patience: int | None = None, limit: int | None = None) -> dict:
+    """Held-out top-1, mean frames looked at and decoded, and wall time per video, classifying every
+    validation video of the run's own data from its file."""
+    look_at, model, dataset = looker(checkpoint, patience)
     samples = dataset.samples("val")[:limit]
     windows = [v.evidence_s for v in dataset.videos("val")[:limit]]  # the long variant's motion windows
     hits, frames, decoded, seconds, evidence = 0, 0, 0, 0.0, 0
     for (path, label), window in zip(samples, windows, strict=True):
         start = time.perf_counter()
-        with torch.inference_mode(), open_video(path, short_side=config.data.test_scale) as video:
-            seen = look(model, video, transform, num_candidates=config.data.num_frames, interval_s=config.data.interval_s)
+        seen = look_at(path)
         seconds += time.perf_counter() - start
         hits += int(seen.logits.argmax()) == label
         frames += seen.frames
@@ -156,13 +167,7 @@ def evaluate(checkpoint: Path, *, patience: int | None = None, limit: int | None
 
 def val_paths(checkpoint: Path, limit: int | None = None) -> list:
     """The validation videos of the run's own data."""
-    from pipelines.config import TrainConfig
-    from pipelines.train import build_data
-    from vidkit.engine.checkpoint import load_checkpoint
-    from vidkit.engine.config import load_config
-
-    config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values={})
-    return [path for path, _ in build_data(config)[0].samples("val")[:limit]]
+    return [path for path, _ in looker(checkpoint)[2].samples("val")[:limit]]
 
 
 def write_table(rows: dict, meta: dict, path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # pipelines/ when run from a checkout
+sys.path.insert(0, str(ROOT / "tools"))  # adaframe_table, whose runs this times
 RUNS = ROOT / "runs" / "adaframe_table"
 
 
@@ -47,27 +48,14 @@ def videos(size: tuple[int, int], count: int, out: Path, gops: list[int]) -> dic
 
 
 def time_looks(checkpoint: Path, paths: list[Path], patience: int | None) -> tuple[float, float]:
-    """Mean ms per video (open + decode + model) and mean frames looked at, classifying each of ``paths``."""
-    import torch
+    """Mean ms per video (open + decode + model) and mean frames looked at, classifying each of ``paths`` as
+    tools/adaframe_table.py does."""
+    from adaframe_table import looker
 
-    from pipelines.config import TrainConfig
-    from pipelines.evaluate import load_model
-    from pipelines.train import build_data
-    from vidkit.data.adaframe import look
-    from vidkit.engine.checkpoint import load_checkpoint
-    from vidkit.engine.config import load_config
-    from vidkit.io import open_video
-
-    model = load_model(str(checkpoint)).model.eval()
-    if patience is not None:
-        model.exit_patience = patience
-    config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values={})
-    transform = build_data(config)[3]
+    look_at, _, _ = looker(checkpoint, patience)
     frames, start = 0, time.perf_counter()
     for path in paths:
-        with torch.inference_mode(), open_video(path, short_side=config.data.test_scale) as video:
-            frames += look(model, video, transform, num_candidates=config.data.num_frames,
-                           interval_s=config.data.interval_s).frames
+        frames += look_at(path).frames
     return 1000 * (time.perf_counter() - start) / len(paths), frames / len(paths)
 
 
