@@ -115,26 +115,33 @@ def saw_evidence(timestamps, snippet: int, window: tuple[float, float]) -> bool:
     return any(sum(lo <= t <= hi for t in look) >= min(2, len(look)) for look in looks)
 
 
+def run_data(checkpoint: Path):
+    """``(config, dataset, transform)`` of a run: its training config, its own data and its validation transform."""
+    from pipelines.config import TrainConfig
+    from pipelines.train import build_data
+    from vidkit.engine.checkpoint import load_checkpoint
+    from vidkit.engine.config import load_config
+
+    config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values={})
+    dataset, _, _, transform = build_data(config)
+    return config, dataset, transform
+
+
 def looker(checkpoint: Path, patience: int | None = None):
     """``(look_at, model, dataset)``: ``look_at(path)`` classifies one video file with the run's model (AdaFrame's exit
     patience set to ``patience`` when given) as it was validated, decoding only what the policy looks at, and
     returns :class:`vidkit.data.adaframe.Looked`; ``dataset`` is the run's own data."""
     import torch
 
-    from pipelines.config import TrainConfig
     from pipelines.evaluate import load_model
-    from pipelines.train import build_data
     from vidkit.data.adaframe import look
-    from vidkit.engine.checkpoint import load_checkpoint
-    from vidkit.engine.config import load_config
     from vidkit.io import open_video
 
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 1)
     model = load_model(str(checkpoint)).model.eval()
     if patience is not None:
         model.exit_patience = patience
-    config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values={})
-    dataset, _, _, transform = build_data(config)
+    config, dataset, transform = run_data(checkpoint)
 
     def look_at(path):
         with torch.inference_mode(), open_video(path, short_side=config.data.test_scale) as video:
@@ -167,7 +174,7 @@ def evaluate(checkpoint: Path, *, patience: int | None = None, limit: int | None
 
 def val_paths(checkpoint: Path, limit: int | None = None) -> list:
     """The validation videos of the run's own data."""
-    return [path for path, _ in looker(checkpoint)[2].samples("val")[:limit]]
+    return [path for path, _ in run_data(checkpoint)[1].samples("val")[:limit]]
 
 
 def write_table(rows: dict, meta: dict, path: Path) -> None:
@@ -219,10 +226,14 @@ def write_table(rows: dict, meta: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def split_rows(rows: dict) -> tuple[dict | None, dict]:
+    """Uniform K=25's row (None when missing) and the AdaFrame rows by name."""
+    return rows.get("uniform K=25"), {k: r for k, r in rows.items() if k.lower().startswith("adaframe")}
+
+
 def wall_time(rows: dict, full_decode_ms: float) -> str:
     """The best AdaFrame row's time per video against uniform K=25's, and what decoding costs on these videos."""
-    full = rows.get("uniform K=25")
-    ada = {k: r for k, r in rows.items() if k.lower().startswith("adaframe")}
+    full, ada = split_rows(rows)
     if full is None or not ada:
         return "Wall time: not compared (uniform K=25 or AdaFrame missing)."
     name, best = max(ada.items(), key=lambda kv: kv[1]["top1"])
@@ -251,8 +262,7 @@ def full_decode_ms(paths) -> float:
 def verdict(rows: dict) -> str:
     """The issue's goal, checked: AdaFrame matches uniform-25's top-1 (within one point) with at most a
     third of its 25 frames."""
-    full = rows.get("uniform K=25")
-    ada = {k: r for k, r in rows.items() if k.lower().startswith("adaframe")}
+    full, ada = split_rows(rows)
     if full is None or not ada:
         return "Goal: not checked (uniform K=25 or AdaFrame missing)."
     caveat = ""
