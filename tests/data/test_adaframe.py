@@ -42,9 +42,9 @@ def full_candidates(path, n=25, snippet=1, interval_s=0.0):
         return times, TRANSFORM(video.read_at(times).data[None], train=False)
 
 
-@pytest.mark.parametrize("patience, snippet", [(1, 1), (3, 1), (2, 3)])
-def test_look_asks_the_decoder_only_for_the_memory_and_the_chosen_frames(video_path, patience, snippet):
-    net = model(exit_patience=patience, snippet=snippet)
+@pytest.mark.parametrize("patience, snippet, revisit", [(1, 1, True), (3, 1, True), (2, 3, True), (99, 3, False)])
+def test_look_asks_the_decoder_only_for_the_memory_and_the_chosen_frames(video_path, patience, snippet, revisit):
+    net = model(exit_patience=patience, snippet=snippet, revisit=revisit)
     interval = 0.08 if snippet > 1 else 0.0
     with open_video(video_path, short_side=TRANSFORM.test_scale) as video:
         reader = CountingReader(video)
@@ -62,6 +62,8 @@ def test_look_asks_the_decoder_only_for_the_memory_and_the_chosen_frames(video_p
     picked = (full.locations[0, :seen.frames] * 24).round().long().tolist()
     assert steps == [list(times[i * snippet:(i + 1) * snippet]) for i in picked]
     assert torch.allclose(seen.logits, full.logits[0], atol=1e-5)
+    if not revisit:
+        assert len(set(picked)) == len(picked) == 6  # never the same candidate twice
     if snippet > 1:  # a snippet is its frames interval_s apart around the segment's centre
         assert steps[0][1] - steps[0][0] == pytest.approx(0.08, abs=1e-9)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vidkit.models import build, model_card
-from vidkit.models.adaframe import time_encoding, trunk, warm_start
+from vidkit.models.adaframe import candidate_index, time_encoding, trunk, warm_start
 from vidkit.models.adaframe_policy import exit_steps, future_returns, log_prob, margins, reinforce, rewards
 
 SMALL = dict(backbone="resnet18", memory_arch="mobilenet_v2", memory_size=32, hidden=32, embed=16, steps=5)
@@ -126,6 +126,35 @@ def test_inference_stops_where_the_exit_rule_says_and_keeps_that_steps_logits():
             assert torch.equal(got.locations[i, :n], full.locations[i, :n])  # same path until it stops
             assert got.locations[i, n:].isnan().all()
     assert torch.allclose(model(x), got.logits)  # forward() in eval mode is inference
+
+
+def test_without_revisits_a_look_goes_to_the_nearest_candidate_not_seen_yet():
+    location = torch.tensor([0.5, 0.5, 0.52, 1.0])  # of 5 candidates: positions 2, 2, 2.08, 4
+    looked = torch.tensor([[0, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    assert candidate_index(location, 5).tolist() == [2, 2, 2, 4]
+    # 1 and 3 equally near: the lower; 1 nearer than 4; all seen: the nearest
+    assert candidate_index(location, 5, looked).tolist() == [2, 3, 1, 4]
+
+
+@pytest.mark.parametrize("revisit", [True, False])
+def test_revisits_are_the_papers_rule_and_can_be_turned_off(revisit):
+    model = small(steps=8, exit_patience=99, std=1e-4, revisit=revisit)
+    with torch.no_grad():  # a selection network that always sends the next look to sigmoid(0.3) = 0.574
+        model.selector.weight.zero_()
+        model.selector.bias.fill_(0.3)
+    x = torch.randn(2, 3, 25, 64, 64)
+    # of 25 candidates, 0.574 is position 13.8: the first look is at the start (0.5, candidate 12), then
+    # candidate 14 every time; or, without revisits, spreading out from 13.8 by distance
+    expected = [12, 14, 13, 15, 16, 11, 17, 10] if not revisit else [12] + [14] * 7
+    seen = model.eval().infer(x)
+    assert (seen.locations * 24).round().long().tolist() == [expected, expected]
+    if not revisit:  # each step is given the time of the candidate it looks at
+        assert torch.allclose(seen.locations * 24, torch.tensor(expected).float().expand(2, 8))
+    # the training episode looks the same way (its Gaussian exploration made negligible here)
+    index, frames_at = [], model._frames_at
+    model._frames_at = lambda x, i: index.append(i.clone()) or frames_at(x, i)
+    model.train()(x, targets=torch.tensor([0, 1]))
+    assert torch.stack(index, 1).tolist() == [expected, expected]
 
 
 def test_training_episode_trains_every_head():

@@ -59,7 +59,8 @@ def look(model, video: VideoReader, transform: ClipTransform, *, num_candidates:
     looks at. ``transform`` is the one it was validated with (its test-time scale and centre crop);
     ``interval_s`` the spacing of a snippet's frames, for a model whose candidates are snippets.
     ``timestamps`` and ``memory_timestamps`` then hold every frame of the snippets looked at."""
-    from vidkit.models.adaframe import Episode, candidate_index, stack_snippet
+    from vidkit.models.adaframe import candidate_index, stack_snippet
+    from vidkit.models.adaframe_policy import Episode
 
     device = torch.device(device)
     s = model.snippet
@@ -77,7 +78,7 @@ def look(model, video: VideoReader, transform: ClipTransform, *, num_candidates:
 
     memory_times = tuple(times[i * s + s // 2] for i in model.memory_indices(num_candidates))  # snippets' middles
     memory = model.memory(frames_at(list(memory_times))) if memory_times else None
-    episode = Episode(model, memory, batch=1, device=device)
+    episode = Episode(model, memory, batch=1, num_candidates=num_candidates, device=device)
     looked: list[float] = []
     if model.policy == "uniform":  # every location is known up front: one pass over the file reads them all
         for i in candidate_index(model.uniform_locations(device), num_candidates).tolist():
@@ -88,7 +89,7 @@ def look(model, video: VideoReader, transform: ClipTransform, *, num_candidates:
             episode.observe(None, features=features[k:k + 1])
         return Looked(episode.logits[0], tuple(looked), memory_times, decoded, s)
     while not episode.done:
-        at = snippet_times(int(candidate_index(episode.location, num_candidates)[0]))
+        at = snippet_times(int(episode.choose()[0]))
         looked += at
         episode.observe(stack_snippet(frames_at(at)))
     return Looked(episode.logits[0], tuple(looked), memory_times, decoded, s)

@@ -21,7 +21,7 @@ A memory-augmented LSTM looks at one frame per step and decides where to look ne
 * **Adaptive lookahead inference** (§3.3): stop once the predicted utility has not exceeded its
   running maximum by ``exit_margin`` for ``exit_patience`` consecutive steps, or at ``steps`` frames.
 
-Two departures from the paper, both options (the paper's choice is the default):
+Three departures from the paper, all options (the paper's choice is the default):
 
 * ``memory_arch="backbone"``: the memory reads its frames through the main backbone (each still frame
   repeated over a snippet's channels). The paper's MobileNetV2 comes pretrained on ImageNet; one trained
@@ -33,6 +33,11 @@ Two departures from the paper, both options (the paper's choice is the default):
   settles on the same few seconds for every video although the memory's attention is on the evidence
   window from the second step (docs/adaframe.md): Gaussian exploration around one place never
   samples a window several seconds away, so it cannot learn to jump there.
+* ``revisit=False``: each look goes to the nearest candidate the video has not looked at yet, and the
+  step is given that candidate's time. The paper's selection network may send the LSTM back to a
+  candidate it has seen — the same input again, a step spent for nothing. On the synthetic long variant
+  59% of the looks of a policy trained with the two options above are such repeats: having found the
+  evidence window it stays on one snippet of it, where the neighbouring candidates would show more.
 
 ``freeze_backbone=True`` keeps the main backbone as it was loaded (no gradient, batch-norm statistics
 fixed) while the LSTM, its heads, the feature projection and the memory learn: the paper's backbone
@@ -60,7 +65,7 @@ video file, decoding only the frames the policy asks for.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -68,7 +73,7 @@ import torch.nn.functional as F
 import torchvision
 from einops import rearrange
 
-from vidkit.models.adaframe_policy import future_returns, lookahead, margins, reinforce, rewards
+from vidkit.models.adaframe_policy import Episode, Result, future_returns, margins, reinforce, rewards
 from vidkit.models.registry import register_model
 
 POLICIES = ("adaptive", "uniform")
@@ -112,9 +117,16 @@ def memory_times(m: int, device: torch.device | str = "cpu") -> torch.Tensor:
     return torch.linspace(0, 1, m, device=device) if m > 1 else torch.zeros(1, device=device)
 
 
-def candidate_index(location: torch.Tensor, num_candidates: int) -> torch.Tensor:
-    """The candidate frame nearest to each ``location`` in normalised time: ``[B]`` long."""
-    return (location.detach().float().clamp(0, 1) * (num_candidates - 1)).round().long()
+def candidate_index(location: torch.Tensor, num_candidates: int, looked: torch.Tensor | None = None) -> torch.Tensor:
+    """The candidate frame nearest to each ``location`` in normalised time: ``[B]`` long. With ``looked``
+    (``[B, num_candidates]`` bool, the candidates each video has looked at), the nearest one not looked at
+    yet (the lower on a tie); the nearest of all once every one has been."""
+    position = location.detach().float().clamp(0, 1) * (num_candidates - 1)
+    if looked is None:
+        return position.round().long()
+    distance = (position[:, None] - torch.arange(num_candidates, device=position.device)).abs()
+    fresh = distance.masked_fill(looked, math.inf)
+    return torch.where(looked.all(-1), position.round().long(), fresh.argmin(-1))
 
 
 def time_encoding(tau: torch.Tensor, dim: int) -> torch.Tensor:
@@ -136,24 +148,13 @@ class Step:
     state: tuple[torch.Tensor, torch.Tensor]
 
 
-@dataclass
-class Result:
-    """What inference did per video: ``logits [B, C]`` at the stopping step, ``frames [B]`` the backbone
-    frames it looked at, ``locations [B, K]`` where (NaN after it stopped)."""
-
-    logits: torch.Tensor
-    frames: torch.Tensor
-    locations: torch.Tensor
-    utilities: torch.Tensor = field(default=None, repr=False)
-
-
 class AdaFrame(nn.Module):
     def __init__(self, *, num_classes: int, backbone: str = "resnet101", memory_arch: str = "mobilenet_v2",
                  memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256,
                  steps: int = 10, policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
                  policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0,
                  exit_patience: int = 2, dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False,
-                 locate: str = "hidden"):
+                 locate: str = "hidden", revisit: bool = True):
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
@@ -161,7 +162,7 @@ class AdaFrame(nn.Module):
             raise ValueError(f"steps ({steps}) and snippet ({snippet}) must be >= 1 and memory_frames ({memory_frames}) >= 0")
         if locate not in LOCATE:
             raise ValueError(f"locate must be one of {', '.join(LOCATE)}, not {locate!r}")
-        self.locate = locate
+        self.locate, self.revisit = locate, bool(revisit)
         self.snippet = int(snippet)
         self.policy, self.steps, self.start, self.std, self.gamma = policy, steps, float(start), float(std), float(gamma)
         self.policy_weight, self.utility_weight = float(policy_weight), float(utility_weight)
@@ -258,6 +259,16 @@ class AdaFrame(nn.Module):
         _, weights = self.read(memory, h)
         return (weights.float() * memory_times(memory.shape[1], memory.device)).sum(-1)
 
+    def choose(self, location: torch.Tensor, num_candidates: int, looked: torch.Tensor | None):
+        """Where each video looks for the policy's ``location [B]``: ``(candidate index [B], the location the
+        step is given)``. Without ``revisit`` the nearest candidate not in ``looked`` (``[B, T]``, updated
+        here) and its time; otherwise the nearest candidate, the location as it is."""
+        index = candidate_index(location, num_candidates, None if self.revisit else looked)
+        if self.revisit or looked is None:
+            return index, location
+        looked[torch.arange(len(index), device=index.device), index] = True
+        return index, (index.float() / max(num_candidates - 1, 1)).to(location.dtype)
+
     def uniform_locations(self, device: torch.device) -> torch.Tensor:
         k = self.steps
         return torch.linspace(0, 1, k, device=device) if k > 1 else torch.full((1,), 0.5, device=device)
@@ -303,10 +314,9 @@ class AdaFrame(nn.Module):
         frames = rearrange(candidates[:, :, index], "b c k s h w -> (b k) (s c) h w")
         return rearrange(self.features(frames), "(b k) d -> b k d", b=x.shape[0])
 
-    def _frames_at(self, x: torch.Tensor, location: torch.Tensor) -> torch.Tensor:
-        """The candidate nearest to each video's ``location``, as the backbone takes it: ``[B, 3·S, H, W]``."""
+    def _frames_at(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Each video's candidate ``index [B]``, as the backbone takes it: ``[B, 3·S, H, W]``."""
         candidates = self._candidates(x)
-        index = candidate_index(location, candidates.shape[2])
         return stack_snippet(candidates[torch.arange(x.shape[0], device=x.device), :, index])
 
     def _train_episode(self, x: torch.Tensor, targets: torch.Tensor, label_smoothing: float):
@@ -315,12 +325,15 @@ class AdaFrame(nn.Module):
         state = self.initial_state(b, x.device, x.dtype)
         location = self.first_location(b, x.device)
         known = self._uniform_features(x)
+        num_candidates = x.shape[2] // self.snippet
+        looked = torch.zeros(b, num_candidates, dtype=torch.bool, device=x.device)
         logits, utilities, means, samples = [], [], [], []
         for t in range(self.steps):
             if known is not None:
                 step = self.step(None, location, state, memory, features=known[:, t])
             else:
-                step = self.step(self._frames_at(x, location), location, state, memory)
+                index, location = self.choose(location, num_candidates, looked)
+                step = self.step(self._frames_at(x, index), location, state, memory)
             state = step.state
             logits.append(step.logits)
             utilities.append(step.utility)
@@ -353,7 +366,8 @@ class AdaFrame(nn.Module):
         if x.ndim != 5 or x.shape[2] % self.snippet:
             raise ValueError(f"AdaFrame takes candidate frames [B, 3, T, H, W] (T a multiple of its snippet of "
                              f"{self.snippet}), got shape {tuple(x.shape)}")
-        episode = Episode(self, self.memory(self._memory_frames(x)), batch=x.shape[0], device=x.device, dtype=x.dtype)
+        episode = Episode(self, self.memory(self._memory_frames(x)), batch=x.shape[0], num_candidates=x.shape[2] // self.snippet,
+                          device=x.device, dtype=x.dtype)
         known = self._uniform_features(x)
         if known is not None:
             for k in range(self.steps):
@@ -361,7 +375,7 @@ class AdaFrame(nn.Module):
             return episode.result()
         while not episode.done:
             active = episode.active
-            episode.observe(self._frames_at(x[active], episode.location[active]))
+            episode.observe(self._frames_at(x[active], episode.choose()))
         return episode.result()
 
 
@@ -392,64 +406,13 @@ def warm_start(model: AdaFrame, state: dict[str, torch.Tensor]) -> list[str]:
     return copied
 
 
-class Episode:
-    """A batch of videos being looked at, one frame per step, until each stops — the inference loop
-    shared by :meth:`AdaFrame.infer` (frames from a tensor) and :mod:`vidkit.data.adaframe` (frames
-    decoded on demand). ``location[active]`` says where to look next; :meth:`observe` takes those frames."""
-
-    def __init__(self, model: AdaFrame, memory: torch.Tensor | None, *, batch: int, device: torch.device,
-                 dtype: torch.dtype = torch.float32):
-        self.model, self.memory = model, memory
-        self.state = model.initial_state(batch, device, dtype)
-        self.location = model.first_location(batch, device).clone()
-        self.active = torch.ones(batch, dtype=torch.bool, device=device)
-        k = model.steps
-        self.logits = None
-        self.frames = torch.zeros(batch, dtype=torch.long, device=device)
-        self.locations = torch.full((batch, k), math.nan, device=device)
-        self.utilities = torch.full((batch, k), math.nan, device=device)
-        self._best = torch.full((batch,), -math.inf, device=device)
-        self._stalled = torch.zeros(batch, dtype=torch.long, device=device)
-
-    @property
-    def done(self) -> bool:
-        return not bool(self.active.any())
-
-    @torch.no_grad()
-    def observe(self, frames: torch.Tensor | None, *, features: torch.Tensor | None = None) -> None:
-        """Take the frames ``[A, 3, H, W]`` of the active videos (at ``location[active]``), in batch order
-        (or their backbone ``features``, computed in advance)."""
-        model, idx = self.model, self.active.nonzero().squeeze(1)
-        t = self.frames[idx]  # every active video is at the same step
-        step = model.step(frames, self.location[idx], (self.state[0][idx], self.state[1][idx]),
-                          None if self.memory is None else self.memory[idx], features=features)
-        if self.logits is None:
-            self.logits = torch.zeros(self.active.shape[0], step.logits.shape[-1], device=self.active.device)
-        self.logits[idx] = step.logits.float()
-        self.state[0][idx], self.state[1][idx] = step.state
-        self.locations[idx, t] = self.location[idx]
-        self.utilities[idx, t] = step.utility.float()
-        self.frames[idx] += 1
-        n = int(t[0]) + 1
-        stop = self.frames[idx] >= model.steps
-        if model.policy == "adaptive":
-            self._best[idx], self._stalled[idx] = lookahead(step.utility.float(), self._best[idx], self._stalled[idx],
-                                                            margin=model.exit_margin)
-            stop |= self._stalled[idx] >= model.exit_patience
-        if n < model.steps:
-            self.location[idx] = model.next_location(step, n - 1).to(self.location.dtype)
-        self.active[idx[stop]] = False
-
-    def result(self) -> Result:
-        return Result(self.logits, self.frames, self.locations, self.utilities)
-
-
 @register_model(paper="Wu et al., CVPR 2019 (AdaFrame)", input_frames=25, input_size=224, sampling="segments")
 def adaframe(*, num_classes: int = 400, backbone: str = "resnet101", memory_arch: str = "mobilenet_v2",
              memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256, steps: int = 10,
              policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
              policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0, exit_patience: int = 2,
-             dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False, locate: str = "hidden") -> AdaFrame:
+             dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False, locate: str = "hidden",
+             revisit: bool = True) -> AdaFrame:
     """AdaFrame over 25 candidate frames: a ResNet-101 per frame (``backbone``: any torchvision 2D
     network), MobileNetV2 global memory of 16 frames at 112², K = 10 steps; ``policy="uniform"`` is
     the baseline of ``steps`` uniformly spaced frames through the same LSTM. ``snippet`` > 1 makes
@@ -457,9 +420,10 @@ def adaframe(*, num_classes: int = 400, backbone: str = "resnet101", memory_arch
     ``freeze_backbone`` trains everything but the backbone (start it from trained weights);
     ``memory_arch="backbone"`` reads the global memory through the (pretrained) main backbone instead of
     a light network of its own; ``locate="memory"`` centres each next look on the time the memory is
-    read at, the selection network adding its correction (see :class:`AdaFrame`)."""
+    read at, the selection network adding its correction; ``revisit=False`` sends each look to the nearest
+    candidate not looked at yet (see :class:`AdaFrame`)."""
     return AdaFrame(num_classes=num_classes, backbone=backbone, memory_arch=memory_arch, memory_frames=memory_frames,
                     memory_size=memory_size, hidden=hidden, embed=embed, steps=steps, policy=policy, start=start,
                     std=std, gamma=gamma, policy_weight=policy_weight, utility_weight=utility_weight,
                     exit_margin=exit_margin, exit_patience=exit_patience, dropout=dropout, snippet=snippet,
-                    freeze_backbone=freeze_backbone, locate=locate)
+                    freeze_backbone=freeze_backbone, locate=locate, revisit=revisit)

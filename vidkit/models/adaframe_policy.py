@@ -1,13 +1,19 @@
 """AdaFrame's learning signal and its exit rule (Wu et al., CVPR 2019, §3.2-3.3): the margin reward,
-the discounted returns, REINFORCE for the Gaussian selection policy, and adaptive lookahead."""
+the discounted returns, REINFORCE for the Gaussian selection policy, adaptive lookahead, and the
+:class:`Episode` that looks at a batch of videos one step at a time until the rule stops each."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-__all__ = ["exit_steps", "future_returns", "log_prob", "lookahead", "margins", "reinforce", "rewards"]
+if TYPE_CHECKING:
+    from vidkit.models.adaframe import AdaFrame
+
+__all__ = ["Episode", "Result", "exit_steps", "future_returns", "log_prob", "lookahead", "margins", "reinforce", "rewards"]
 
 
 def margins(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -68,3 +74,76 @@ def lookahead(utility: torch.Tensor, best: torch.Tensor, stalled: torch.Tensor, 
     that did not beat the one before it by more than ``margin``."""
     stalled = torch.where(utility > best + margin, torch.zeros_like(stalled), stalled + 1)
     return torch.maximum(best, utility), stalled
+
+
+@dataclass
+class Result:
+    """What inference did per video: ``logits [B, C]`` at the stopping step, ``frames [B]`` the backbone
+    frames it looked at, ``locations [B, K]`` where (NaN after it stopped)."""
+
+    logits: torch.Tensor
+    frames: torch.Tensor
+    locations: torch.Tensor
+    utilities: torch.Tensor = field(default=None, repr=False)
+
+
+class Episode:
+    """A batch of videos being looked at, one frame per step, until each stops — the inference loop
+    shared by :meth:`AdaFrame.infer` (frames from a tensor) and :mod:`vidkit.data.adaframe` (frames
+    decoded on demand) over ``num_candidates`` candidates a video. :meth:`choose` says which candidate each
+    active video looks at next; :meth:`observe` takes those frames."""
+
+    def __init__(self, model: AdaFrame, memory: torch.Tensor | None, *, batch: int, num_candidates: int,
+                 device: torch.device, dtype: torch.dtype = torch.float32):
+        self.model, self.memory, self.num_candidates = model, memory, num_candidates
+        self.state = model.initial_state(batch, device, dtype)
+        self.location = model.first_location(batch, device).clone()
+        self.active = torch.ones(batch, dtype=torch.bool, device=device)
+        k = model.steps
+        self.logits = None
+        self.frames = torch.zeros(batch, dtype=torch.long, device=device)
+        self.locations = torch.full((batch, k), math.nan, device=device)
+        self.utilities = torch.full((batch, k), math.nan, device=device)
+        self._best = torch.full((batch,), -math.inf, device=device)
+        self._stalled = torch.zeros(batch, dtype=torch.long, device=device)
+        self._looked = torch.zeros(batch, num_candidates, dtype=torch.bool, device=device)
+
+    def choose(self) -> torch.Tensor:
+        """The candidate index ``[A]`` each active video looks at next (see :meth:`AdaFrame.choose`)."""
+        idx = self.active.nonzero().squeeze(1)
+        looked = self._looked[idx]
+        index, self.location[idx] = self.model.choose(self.location[idx], self.num_candidates, looked)
+        self._looked[idx] = looked
+        return index
+
+    @property
+    def done(self) -> bool:
+        return not bool(self.active.any())
+
+    @torch.no_grad()
+    def observe(self, frames: torch.Tensor | None, *, features: torch.Tensor | None = None) -> None:
+        """Take the frames ``[A, 3, H, W]`` of the active videos (the candidates :meth:`choose` gave), in
+        batch order (or their backbone ``features``, computed in advance)."""
+        model, idx = self.model, self.active.nonzero().squeeze(1)
+        t = self.frames[idx]  # every active video is at the same step
+        step = model.step(frames, self.location[idx], (self.state[0][idx], self.state[1][idx]),
+                          None if self.memory is None else self.memory[idx], features=features)
+        if self.logits is None:
+            self.logits = torch.zeros(self.active.shape[0], step.logits.shape[-1], device=self.active.device)
+        self.logits[idx] = step.logits.float()
+        self.state[0][idx], self.state[1][idx] = step.state
+        self.locations[idx, t] = self.location[idx]
+        self.utilities[idx, t] = step.utility.float()
+        self.frames[idx] += 1
+        n = int(t[0]) + 1
+        stop = self.frames[idx] >= model.steps
+        if model.policy == "adaptive":
+            self._best[idx], self._stalled[idx] = lookahead(step.utility.float(), self._best[idx], self._stalled[idx],
+                                                            margin=model.exit_margin)
+            stop |= self._stalled[idx] >= model.exit_patience
+        if n < model.steps:
+            self.location[idx] = model.next_location(step, n - 1).to(self.location.dtype)
+        self.active[idx[stop]] = False
+
+    def result(self) -> Result:
+        return Result(self.logits, self.frames, self.locations, self.utilities)
