@@ -213,6 +213,44 @@ def test_read_at_far_apart_in_a_long_gop_file(long_gop, backend):
     assert [long_gop.nearest(x) for x in near_keys] == [150, 149, 30, 240, 90]
 
 
+def test_a_read_later_in_the_same_gop_carries_on_from_the_previous_one(long_gop):
+    """Reads stepping forward within a GOP (AdaFrame's looks, one at a time) continue decoding where the
+    last one stopped instead of seeking back to the keyframe; a read behind it, or past a keyframe, seeks."""
+    decoded: list[float] = []
+    with open_video(long_gop.path, backend="pyav") as reader:
+        original = reader._decode
+
+        def counting():
+            for timed in original():
+                decoded.append(timed.time)
+                yield timed
+
+        reader._decode = counting
+        steps = [2.1, 2.3, 2.5, 2.9]  # keyframes every 1 s: all after the one at 2.0
+        for t in steps:
+            assert long_gop.indices(reader.read_at([t]).data) == [long_gop.nearest(t)]
+        assert len(decoded) == len(set(decoded))  # no frame decoded twice: one pass from the keyframe
+        assert min(decoded) == pytest.approx(2.0) and max(decoded) < 3.0
+        before = len(decoded)
+        assert long_gop.indices(reader.read_at([2.2]).data) == [66]  # behind: seeks back to the keyframe
+        assert decoded[before] <= 2.0
+        before = len(decoded)
+        assert long_gop.indices(reader.read_at([5.5]).data) == [165]  # keyframes between: seeks ahead
+        assert decoded[before] == pytest.approx(5.0)
+        # a walk of reads, mostly forward, some back, now and then a stream: still the nearest frames
+        rng = np.random.default_rng(5)
+        t = 0.0
+        for k in range(60):
+            t = float(np.clip(t + rng.uniform(-0.4, 0.6), 0.0, 9.9))
+            times = [x for x in t + rng.uniform(0, 0.3, size=int(rng.integers(1, 4))) if long_gop.away_from_ties(x)]
+            if times:
+                assert long_gop.indices(reader.read_at(times).data) == [long_gop.nearest(x) for x in times]
+            if k % 20 == 19:
+                data, _, _ = _all(reader.stream(chunk_size=64, start_s=t))
+                assert long_gop.indices(data)[-1] == long_gop.num_frames - 1
+        assert reader.warnings == []
+
+
 def test_read_at_and_stream_in_any_order_on_one_reader(long_gop, backend):
     n = long_gop.num_frames
     with open_video(long_gop.path, backend=backend) as reader:

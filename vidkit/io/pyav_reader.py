@@ -105,12 +105,15 @@ class PyAVReader(VideoReader):
         # Drop the decoder generator held for the next stream: it refers back to this reader, and a
         # cycle left for the garbage collector can be collected in a forked child (a data-loader
         # worker), whose freeing of the inherited decoder waits forever on threads it does not have.
-        head, self._head = getattr(self, "_head", None), None
-        if head is not None and hasattr(head[1], "close"):
-            head[1].close()
+        self._drop_head()
         if self._container is not None:
             self._container.close()
             self._container = None
+
+    def _drop_head(self) -> None:
+        head, self._head = getattr(self, "_head", None), None
+        if head is not None and hasattr(head[1], "close"):
+            head[1].close()
 
     # -- probing ----------------------------------------------------------------------------
     def _probe(self) -> VideoInfo:
@@ -284,34 +287,34 @@ class PyAVReader(VideoReader):
         self._pending.append(message)
 
     def _frames_from(self, t: float) -> Iterator["_Timed"]:
-        """Decoded frames starting no later than ``t``. Seeks to the keyframe before ``t``, and backs
-        off further when the demuxer lands after ``t`` (its index holds decode times, not display
-        times). Only one such iterator is live at a time: starting another restarts the decoder."""
+        """Decoded frames starting no later than ``t``. Carries on from where the decoder was left
+        (``_head``) when no keyframe lies between there and ``t``; otherwise seeks to the keyframe before
+        ``t``, and backs off further when the demuxer lands after ``t`` (its index holds decode times,
+        not display times). Only one such iterator is live at a time: starting another restarts the decoder."""
+        head = self._head
+        if head is not None and head[0].time <= t + 1e-6 and not self._keyframe_between(head[0].time, t):
+            self._head = None
+            return _Cursor(*head)
         back = 0.0
         while True:
             target = t - back
             if target <= self.info.start_s + 1e-6:
-                yield from self._from_start()
-                return
+                return self._from_start()
             self._container.seek(int((target - self._dts_lag) / self._tb), stream=self._stream, backward=True, any_frame=False)
-            self._head = None
+            self._drop_head()
             frames = self._decode()
             first = next(frames, None)
             if first is not None and first.time <= t + 1e-6:
-                yield first
-                yield from frames
-                return
+                return _Cursor(first, frames)
             back = max(1.0, back * 2)
 
     def _from_start(self) -> Iterator["_Timed"]:
-        head, self._head = self._head, None
-        if head is None:
+        head = self._head
+        if head is None or head[0].time > self.info.start_s + 1e-6:  # none, or left mid-stream
             self._open()
-            yield from self._decode()
-        else:
-            first, rest = head
-            yield first
-            yield from rest
+            return self._decode()
+        self._head = None
+        return _Cursor(*head)
 
     @property
     def av_stream(self):
@@ -380,7 +383,11 @@ class PyAVReader(VideoReader):
                 # target, so none of them can be nearer to it.
                 sought = float(targets[i])
                 frames = self._frames_from(sought)
-        if i < len(targets):
+        if i == len(targets):
+            # The decoder stays where this read left it: a later read of times after ``prev`` carries on from
+            # here instead of seeking back to the keyframe (a policy stepping forward through a long GOP).
+            self._head = (prev, frames.rest if isinstance(frames, _Cursor) else frames)
+        else:
             if prev is None:
                 raise VideoDecodeError(self.path, f"no frame could be decoded at or after {targets[0]:.3f} s")
             self._warn(f"{len(targets) - i} requested time(s) from {targets[i]:.3f} s lie past the last frame "
@@ -426,6 +433,25 @@ class _Timed:
 
     def __init__(self, frame: av.VideoFrame, time: float):
         self.frame, self.time = frame, time
+
+
+class _Cursor:
+    """The decoder at one place: a frame in hand, yielded first, then ``rest`` (the decoder after it).
+    A read that stops here hands ``rest`` on, so resuming never nests one iterator in another."""
+
+    __slots__ = ("first", "rest")
+
+    def __init__(self, first: _Timed, rest: Iterator[_Timed]):
+        self.first, self.rest = first, rest
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> _Timed:
+        if self.first is None:
+            return next(self.rest)
+        first, self.first = self.first, None
+        return first
 
 
 def _fmt(t: float | None) -> str:

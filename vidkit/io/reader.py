@@ -46,7 +46,8 @@ class VideoReader(abc.ABC):
         """Return, for each requested time (any order, repeats allowed), the frame whose timestamp
         is nearest to it; ``pts`` holds the timestamps of the frames returned.
 
-        Decodes from the keyframe before the earliest time forward, only as far as the latest one.
+        Decodes from the keyframe before the earliest time forward, only as far as the latest one (or,
+        where a backend can, from where its previous read stopped, when no keyframe lies in between).
         Times past the last frame get the last frame, with a warning in ``Frames.warnings``.
         """
 
