@@ -10,6 +10,14 @@ On the table's own 64² videos a full decode takes a few ms, so decoding fewer f
 scaled to the models' 32² at decode), once per keyframe interval in ``--gops`` (H.264, no B-frames): each
 look of AdaFrame seeks to the keyframe before it and decodes from there, the uniform baseline reads its 25
 candidates in one pass. Printed per interval: ms per video for each, their ratio, and frames looked at.
+
+    python tools/bench_adaframe.py --paper-size --frames 6       # the networks at the paper's size
+
+``--paper-size`` times the paper's networks instead of the trained ones: a ResNet-101 on each 224² frame, a
+MobileNetV2 memory of 16 frames at 112², untrained (the weights do not change the time, only how many looks
+they take): AdaFrame made to look at exactly ``--frames`` candidates (K = that, no early exit) against
+uniform K = 25 through the same ResNet-101. There each frame's network costs far more than its decode and
+the per-step overhead, as in the paper's setting; the trained 32² models show the opposite end.
 """
 
 from __future__ import annotations
@@ -52,31 +60,104 @@ def time_looks(checkpoint: Path, paths: list[Path], patience: int | None) -> tup
     tools/adaframe_table.py does."""
     from adaframe_table import looker
 
-    look_at, _, _ = looker(checkpoint, patience)
+    return time_calls(looker(checkpoint, patience)[0], paths)
+
+
+PAPER = dict(backbone="resnet101", memory_arch="mobilenet_v2", memory_size=112, hidden=512, embed=256)
+
+
+def paper_lookers(frames: int, num_classes: int = 8) -> dict[str, object]:
+    """``{name: look_at}``: AdaFrame at the paper's size looking at exactly ``frames`` candidates, and uniform
+    K=25 through the same backbone; ``look_at(path)`` opens, decodes (224² centre crop) and classifies a file."""
+    import torch
+
+    from vidkit.data.adaframe import look
+    from vidkit.data.transforms import ClipTransform
+    from vidkit.io import open_video
+    from vidkit.models import build
+
+    transform = ClipTransform(crop_size=224, train_scale=(224, 224), test_scale=224, flip_prob=0.0)
+    torch.manual_seed(0)
+    models = {f"AdaFrame, {frames} looks": build("adaframe", num_classes=num_classes, steps=frames,
+                                                   exit_patience=frames, **PAPER).eval(),
+              "uniform-25": build("adaframe", num_classes=num_classes, policy="uniform", steps=25, **PAPER).eval()}
+
+    def looker(model):
+        def look_at(path):
+            with torch.inference_mode(), open_video(path, short_side=224) as video:
+                return look(model, video, transform, num_candidates=25)
+        return look_at
+
+    return {name: looker(model) for name, model in models.items()}
+
+
+def time_calls(look_at, paths: list[Path]) -> tuple[float, float]:
+    """Mean ms per video and mean frames looked at, calling ``look_at`` on each of ``paths``."""
     frames, start = 0, time.perf_counter()
     for path in paths:
         frames += look_at(path).frames
     return 1000 * (time.perf_counter() - start) / len(paths), frames / len(paths)
 
 
+def table(lookers: dict, made: dict[int, list[Path]]) -> list[str]:
+    """Markdown rows timing AdaFrame against uniform-25 (``lookers``: theirs, in that order) per keyframe interval."""
+    (ada_name, ada), (uni_name, uni) = lookers.items()
+    lines = [f"| keyframe every | {ada_name} ms / video | frames looked at | {uni_name} ms / video | ratio |",
+             "| ---: | ---: | ---: | ---: | ---: |"]
+    for gop, paths in made.items():
+        ada(paths[0]), uni(paths[0])  # warm-up: first calls allocate
+        ada_ms, ada_frames = time_calls(ada, paths)
+        uni_ms, _ = time_calls(uni, paths)
+        lines.append(f"| {gop} frames | {ada_ms:.1f} | {ada_frames:.2f} | {uni_ms:.1f} | {ada_ms / uni_ms:.2f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+    import platform
+
+    import torch
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--adaframe", type=Path, default=RUNS / "adaframe_memory" / "last.pt")
+    parser.add_argument("--adaframe", type=Path, default=RUNS / "adaframe_fresh" / "last.pt")
     parser.add_argument("--uniform", type=Path, default=RUNS / "uniform25" / "last.pt")
-    parser.add_argument("--patience", type=int, default=3, help="AdaFrame's exit patience")
+    parser.add_argument("--patience", type=int, default=5, help="the trained AdaFrame's exit patience")
     parser.add_argument("--size", type=int, nargs=2, default=[360, 640], metavar=("H", "W"))
     parser.add_argument("--gops", type=int, nargs="+", default=[16, 250], help="keyframe intervals to re-encode with")
     parser.add_argument("--videos", type=int, default=16)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench_adaframe", help="where the videos go")
+    parser.add_argument("--models", nargs="+", choices=["trained", "paper"], default=["trained", "paper"],
+                        help="the trained checkpoints, and/or the paper's networks (untrained)")
+    parser.add_argument("--frames", type=int, default=6, help="the looks AdaFrame takes at the paper's size")
+    parser.add_argument("--write", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args(argv)
     made = videos(tuple(args.size), args.videos, args.work, args.gops)
-    print(f"{args.videos} videos of the long variant at {args.size[0]}x{args.size[1]}, 250 frames, H.264 without B-frames")
-    print(f"{'keyframe every':>15} {'AdaFrame ms':>12} {'frames':>7} {'uniform-25 ms':>14} {'AdaFrame / uniform':>19}")
-    for gop, paths in made.items():
-        time_looks(args.adaframe, paths[:1], args.patience)  # warm-up: first calls allocate
-        ada_ms, ada_frames = time_looks(args.adaframe, paths, args.patience)
-        uni_ms, _ = time_looks(args.uniform, paths, None)
-        print(f"{gop:>9} frames {ada_ms:>12.1f} {ada_frames:>7.2f} {uni_ms:>14.1f} {ada_ms / uni_ms:>19.2f}")
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    command = " ".join(["python tools/bench_adaframe.py", *(sys.argv[1:] if argv is None else argv)])
+    lines = [f"`{command}`",
+             "",
+             f"{args.videos} validation videos of the long variant at {args.size[0]}x{args.size[1]}, 250 frames (10 s), "
+             "H.264 without B-frames, re-encoded per keyframe interval. Time: open + decode + model per video, one "
+             f"process, {threads} threads; machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+             f"torch {torch.__version__}, no GPU. Ratio: AdaFrame's time over uniform-25's (below 1, AdaFrame is faster).", ""]
+    for mode in args.models:
+        if mode == "trained":
+            from adaframe_table import looker
+
+            torch.set_num_threads(threads)
+            lookers = {f"AdaFrame (exit patience {args.patience})": looker(args.adaframe, args.patience)[0],
+                       "uniform-25": looker(args.uniform)[0]}
+            lines += [f"The trained networks ({args.adaframe.parent.name} and {args.uniform.parent.name}: ResNet-18 "
+                      "on 3-frame snippets at 32²):", ""]
+        else:
+            lookers = paper_lookers(args.frames)
+            lines += ["The paper's networks, untrained (ResNet-101 on each frame at 224², MobileNetV2 memory of 16 "
+                      f"frames at 112²; AdaFrame made to look at exactly {args.frames} frames):", ""]
+        print("\n".join(lines[-2:]), flush=True)
+        lines += table(lookers, made) + [""]
+    if args.write:
+        args.write.write_text("# AdaFrame's wall time against uniform-25\n\n" + "\n".join(lines))
     return 0
 
 

@@ -16,3 +16,13 @@ def test_the_long_variant_is_rendered_at_the_size_asked_and_reencoded_per_keyfra
     before = paths[0].stat().st_mtime_ns
     bench.videos((32, 48), 2, tmp_path, [125])
     assert paths[0].stat().st_mtime_ns == before  # made once, then re-used
+
+
+def test_the_papers_networks_look_at_the_frames_asked_and_uniform_at_all_25(load_tool, tmp_path):
+    bench = load_tool("bench_adaframe")
+    [path] = bench.videos((32, 48), 1, tmp_path, [25])[25]
+    lookers = bench.paper_lookers(2)
+    assert list(lookers) == ["AdaFrame, 2 looks", "uniform-25"]
+    ada, uni = (look_at(path) for look_at in lookers.values())
+    assert ada.frames == 2 and ada.decoded == 16 + 2  # no early exit: exactly the looks asked, after the memory
+    assert uni.frames == 25 and uni.decoded == 25
