@@ -68,6 +68,16 @@ def test_look_asks_the_decoder_only_for_the_memory_and_the_chosen_frames(video_p
         assert steps[0][1] - steps[0][0] == pytest.approx(0.08, abs=1e-9)
 
 
+def test_look_says_how_many_frames_the_decoder_produced(video_path):
+    net = model(policy="uniform", steps=4)
+    with open_video(video_path, short_side=TRANSFORM.test_scale) as video:
+        seen = look(net, video, TRANSFORM, num_candidates=25)
+    # one keyframe (x264's default interval): reaching frame 98 decodes every frame before it
+    assert seen.decoded == 4 and 98 <= seen.decoder_frames <= 100
+    with open_video(video_path, short_side=TRANSFORM.test_scale) as video:
+        assert look(net, CountingReader(video), TRANSFORM, num_candidates=25).decoder_frames is None  # cannot tell
+
+
 def test_uniform_baseline_decodes_its_k_frames(video_path):
     net = model(policy="uniform", steps=4)
     with open_video(video_path, short_side=TRANSFORM.test_scale) as video:

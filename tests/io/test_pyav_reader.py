@@ -213,6 +213,17 @@ def test_read_at_far_apart_in_a_long_gop_file(long_gop, backend):
     assert [long_gop.nearest(x) for x in near_keys] == [150, 149, 30, 240, 90]
 
 
+def test_the_reader_counts_the_frames_its_decoder_produced(long_gop):
+    with open_video(long_gop.path, backend="pyav") as reader:
+        assert long_gop.indices(reader.read_at([4.5]).data) == [135]
+        # probing decoded the first frame; the read sought to the keyframe at 4 s and decoded on to 4.5 s
+        # (and one frame past it, to know 4.5 s is nearest) — never the 135 frames before it
+        assert 1 + 16 <= reader.frames_decoded <= 1 + 16 + 4
+    with open_video(long_gop.path, backend="pyav") as reader:
+        data, _, _ = _all(reader.stream(chunk_size=64))
+        assert reader.frames_decoded == len(data) == long_gop.num_frames  # the probe's frame is the stream's first
+
+
 def test_a_read_later_in_the_same_gop_carries_on_from_the_previous_one(long_gop):
     """Reads stepping forward within a GOP (AdaFrame's looks, one at a time) continue decoding where the
     last one stopped instead of seeking back to the keyframe; a read behind it, or past a keyframe, seeks."""
@@ -226,11 +237,13 @@ def test_a_read_later_in_the_same_gop_carries_on_from_the_previous_one(long_gop)
                 yield timed
 
         reader._decode = counting
+        counted = reader.frames_decoded
         steps = [2.1, 2.3, 2.5, 2.9]  # keyframes every 1 s: all after the one at 2.0
         for t in steps:
             assert long_gop.indices(reader.read_at([t]).data) == [long_gop.nearest(t)]
         assert len(decoded) == len(set(decoded))  # no frame decoded twice: one pass from the keyframe
         assert min(decoded) == pytest.approx(2.0) and max(decoded) < 3.0
+        assert reader.frames_decoded - counted == len(decoded)  # what the reader says the reads cost
         before = len(decoded)
         assert long_gop.indices(reader.read_at([2.2]).data) == [66]  # behind: seeks back to the keyframe
         assert decoded[before] <= 2.0

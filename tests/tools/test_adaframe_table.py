@@ -75,13 +75,15 @@ def test_a_look_saw_the_evidence_when_two_of_its_frames_fall_in_the_motion_windo
 def test_the_page_gives_each_runs_evidence_share(load_tool, tmp_path):
     tool = load_tool("adaframe_table")
     meta = {"epochs": 12, "pretrain_epochs": 6, "train_videos": 512, "videos": 200, "machine": "test box"}
-    rows = {"adaframe (K=10, exit patience 1)": {**_row(0.3, 3.0), "saw_evidence": 0.415},
-            "uniform K=25": {**_row(0.7, 25), "saw_evidence": 1.0}, "uniform K=4": _row(0.4, 4)}  # an older row
+    rows = {"adaframe (K=10, exit patience 1)": {**_row(0.3, 3.0), "saw_evidence": 0.415, "decoder_frames": 61.25},
+            "uniform K=25": {**_row(0.7, 25), "saw_evidence": 1.0, "decoder_frames": 250.0},
+            "uniform K=4": _row(0.4, 4)}  # an older row
     page = tmp_path / "adaframe.md"
     tool.write_table(rows, meta, page)
     text = page.read_text()
-    assert "| adaframe (K=10, exit patience 1) | 30.0% | 3.00 | 3.00 | 1.0 | 41.5% |" in text
-    assert "| uniform K=25 | 70.0% | 25.00 | 25.00 | 1.0 | 100.0% |" in text and "| uniform K=4 | 40.0% | 4.00 | 4.00 | 1.0 | - |" in text
+    assert "| adaframe (K=10, exit patience 1) | 30.0% | 3.00 | 3.00 | 61.2 | 1.0 | 41.5% |" in text
+    assert "| uniform K=25 | 70.0% | 25.00 | 25.00 | 250.0 | 1.0 | 100.0% |" in text
+    assert "| uniform K=4 | 40.0% | 4.00 | 4.00 | - | 1.0 | - |" in text
 
 
 def test_wall_time_says_when_adaframe_is_slower_and_what_decoding_costs(load_tool):

@@ -29,7 +29,9 @@ __all__ = ["Looked", "candidate_times", "look"]
 class Looked:
     """What :func:`look` did with one video: ``logits [C]`` at the step it stopped; ``timestamps`` of the
     frames its backbone looked at, in order; ``memory_timestamps`` of the global memory's frames;
-    ``decoded``: the frames it asked the decoder for (memory and steps; a frame asked twice counts twice)."""
+    ``decoded``: the frames it asked the decoder for (memory and steps; a frame asked twice counts twice);
+    ``decoder_frames``: the frames the decoder produced meanwhile, those it decoded only to reach an asked
+    one included (from the keyframe before it) — None where the reader cannot tell."""
 
     logits: torch.Tensor
     timestamps: tuple[float, ...]
@@ -37,6 +39,7 @@ class Looked:
     decoded: int
 
     snippet: int = 1
+    decoder_frames: int | None = None
 
     @property
     def frames(self) -> int:
@@ -66,6 +69,7 @@ def look(model, video: VideoReader, transform: ClipTransform, *, num_candidates:
     s = model.snippet
     times = candidate_times(video.info, num_candidates, snippet=s, interval_s=interval_s)
     decoded = 0
+    counted = getattr(video, "frames_decoded", None)
 
     def frames_at(stamps: list[float]) -> torch.Tensor:
         nonlocal decoded
@@ -87,9 +91,10 @@ def look(model, video: VideoReader, transform: ClipTransform, *, num_candidates:
         features = model.features(frames)
         for k in range(len(features)):
             episode.observe(None, features=features[k:k + 1])
-        return Looked(episode.logits[0], tuple(looked), memory_times, decoded, s)
-    while not episode.done:
-        at = snippet_times(int(episode.choose()[0]))
-        looked += at
-        episode.observe(stack_snippet(frames_at(at)))
-    return Looked(episode.logits[0], tuple(looked), memory_times, decoded, s)
+    else:
+        while not episode.done:
+            at = snippet_times(int(episode.choose()[0]))
+            looked += at
+            episode.observe(stack_snippet(frames_at(at)))
+    decoder_frames = None if counted is None else video.frames_decoded - counted
+    return Looked(episode.logits[0], tuple(looked), memory_times, decoded, s, decoder_frames)

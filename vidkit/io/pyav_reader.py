@@ -62,6 +62,7 @@ class PyAVReader(VideoReader):
         self._dts_lag = 0.0
         self._frame_interval: float | None = None  # seconds between frames when the rate is constant
         self._container = None
+        self.frames_decoded = 0
         self._open()
         try:
             self.info = self._probe()
@@ -250,6 +251,7 @@ class PyAVReader(VideoReader):
                 if barren > _MAX_BARREN_PACKETS and packet.size:
                     self._warn(f"{barren} packets in a row gave no frame after {_fmt(last_time)}; stopped")
                     return
+            self.frames_decoded += len(frames)
             for frame in frames:
                 barren = 0
                 deadline = time.monotonic() + self.timeout_s

@@ -24,6 +24,9 @@ class VideoReader(abc.ABC):
     info: VideoInfo
     apply_rotation: bool = True
     short_side: int | None = None
+    #: Frames the decoder has produced since the file was opened, those decoded only to reach a requested
+    #: one included (what a read really cost); None where the backend cannot tell.
+    frames_decoded: int | None = None
 
     def output_size(self) -> tuple[int, int]:
         """``(height, width)`` of the frames this reader returns (upright or as stored, scaled or not)."""
