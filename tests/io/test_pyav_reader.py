@@ -224,6 +224,19 @@ def test_the_reader_counts_the_frames_its_decoder_produced(long_gop):
         assert reader.frames_decoded == len(data) == long_gop.num_frames  # the probe's frame is the stream's first
 
 
+def test_a_seek_lands_on_the_keyframe_just_before_the_time_asked(long_gop):
+    """MP4's seek compares display times: aiming earlier by the B-frame delay (what a demuxer comparing
+    decode times needs) would land a whole GOP early for a time just after a keyframe."""
+    with open_video(long_gop.path, backend="pyav") as reader:
+        start = reader.frames_decoded
+        assert long_gop.indices(reader.read_at([1.02]).data) == [31]
+        assert reader.frames_decoded - start <= 5  # from the keyframe at 1 s, not the one at 0
+    with open_video(long_gop.path, backend="pyav") as reader:
+        times = [1.02 + k for k in range(9)]  # one just after each keyframe
+        assert long_gop.indices(reader.read_at(times).data) == [31 + 30 * k for k in range(9)]
+        assert reader.frames_decoded <= 1 + 9 * 5  # never a frame decoded twice, never a GOP for nothing
+
+
 def test_a_read_later_in_the_same_gop_carries_on_from_the_previous_one(long_gop):
     """Reads stepping forward within a GOP (AdaFrame's looks, one at a time) continue decoding where the
     last one stopped instead of seeking back to the keyframe; a read behind it, or past a keyframe, seeks."""

@@ -291,24 +291,36 @@ class PyAVReader(VideoReader):
     def _frames_from(self, t: float) -> Iterator["_Timed"]:
         """Decoded frames starting no later than ``t``. Carries on from where the decoder was left
         (``_head``) when no keyframe lies between there and ``t``; otherwise seeks to the keyframe before
-        ``t``, and backs off further when the demuxer lands after ``t`` (its index holds decode times,
-        not display times). Only one such iterator is live at a time: starting another restarts the decoder."""
+        ``t``. Demuxers differ in what their seek compares with (MP4's: display times; others: decode
+        times, which trail them by the reorder delay), so the seek aims at ``t`` first and, when it lands
+        after ``t``, earlier by that delay, then by 1 s, 2 s, ... Only one such iterator is live at a
+        time: starting another restarts the decoder."""
         head = self._head
         if head is not None and head[0].time <= t + 1e-6 and not self._keyframe_between(head[0].time, t):
             self._head = None
             return _Cursor(*head)
-        back = 0.0
-        while True:
+        for back in self._seek_backs():
             target = t - back
             if target <= self.info.start_s + 1e-6:
                 return self._from_start()
-            self._container.seek(int((target - self._dts_lag) / self._tb), stream=self._stream, backward=True, any_frame=False)
+            self._container.seek(int(target / self._tb), stream=self._stream, backward=True, any_frame=False)
             self._drop_head()
             frames = self._decode()
             first = next(frames, None)
             if first is not None and first.time <= t + 1e-6:
                 return _Cursor(first, frames)
-            back = max(1.0, back * 2)
+        raise AssertionError("unreachable: the seeks back end at the start")
+
+    def _seek_backs(self) -> Iterator[float]:
+        """How far before the time asked each seek aims: 0, the reorder delay, then 1 s, 2 s, 4 s, ... (the
+        last ones reach the start of any stream)."""
+        yield 0.0
+        if self._dts_lag > 0:
+            yield self._dts_lag
+        back = 1.0
+        while True:
+            yield max(back, self._dts_lag)
+            back *= 2
 
     def _from_start(self) -> Iterator["_Timed"]:
         head = self._head
