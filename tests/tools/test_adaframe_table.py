@@ -92,6 +92,9 @@ def test_wall_time_says_when_adaframe_is_slower_and_what_decoding_costs(load_too
                  "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 120.0}}, 4.2)
     assert "AdaFrame x (p=3) takes 120.0 ms per video against uniform K=25's 90.0 ms" in slow
     assert "4.2 ms" in slow and "Decoding is not what costs" in slow
+    counted = wall({"uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0, "decoder_frames": 242.0},
+                    "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 120.0, "decoder_frames": 394.3}}, 4.2)
+    assert "Its decoder produces 394 frames a video against uniform K=25's 242: not fewer" in counted
     fast = wall({"uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0},
                  "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 30.0}}, 40.0)
     assert "30.0 ms" in fast and "not what costs" not in fast
