@@ -237,6 +237,20 @@ def test_a_seek_lands_on_the_keyframe_just_before_the_time_asked(long_gop):
         assert reader.frames_decoded <= 1 + 9 * 5  # never a frame decoded twice, never a GOP for nothing
 
 
+def test_reads_far_apart_seek_where_the_index_lists_only_the_first_keyframe(tmp_path):
+    """A small Matroska file's cues list only its first keyframe: the interval the probe measured then
+    says when a later read is worth a seek, instead of decoding every frame in between."""
+    from vidkit.io.encode import write_video
+
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (150, 64, 96, 3), dtype=np.uint8))
+    path = write_video(tmp_path / "cues.mkv", frames, fps=30, options={"g": "30", "bf": "2", "sc_threshold": "0"})
+    with open_video(path, backend="pyav") as reader:
+        assert reader.info.keyframe_interval_s == pytest.approx(1.0)
+        for t in (1.02, 2.5, 3.01, 4.2):
+            reader.read_at([t])
+        assert reader.frames_decoded < 100  # 127 when every frame up to 4.2 s is decoded
+
+
 def test_a_read_later_in_the_same_gop_carries_on_from_the_previous_one(long_gop):
     """Reads stepping forward within a GOP (AdaFrame's looks, one at a time) continue decoding where the
     last one stopped instead of seeking back to the keyframe; a read behind it, or past a keyframe, seeks."""

@@ -421,12 +421,17 @@ class PyAVReader(VideoReader):
         return self._pack(arrays, times)
 
     def _keyframe_between(self, now: float, target: float) -> bool:
-        """True when seeking saves work: a keyframe lies well after ``now`` and at or before ``target``."""
-        keys = self._keyframes_s
+        """True when seeking saves work: a keyframe lies well after ``now`` and at or before ``target``. Past
+        the last keyframe the index lists (Matroska's cues may list only the first), by the keyframe
+        interval the probe measured: true when ``target`` is more than one interval after ``now``."""
+        keys, interval = self._keyframes_s, self.info.keyframe_interval_s
+        two_frames = 2.0 / (self.info.fps or 25)
+        if interval and (not keys or target > keys[-1] + interval):
+            return target - now > interval + two_frames
         if not keys:
             return False
         j = bisect.bisect_right(keys, target) - 1
-        return j >= 0 and keys[j] > now + 2.0 / (self.info.fps or 25)
+        return j >= 0 and keys[j] > now + two_frames
 
     def _pack(self, arrays: list[np.ndarray], times: list[float]) -> Frames:
         data = np.stack(arrays)
