@@ -18,8 +18,9 @@ H264_WITH_B = {"bf": "2", "g": "250", "threads": "1"}  # B-frames and one long G
 
 
 def scene(n=N, height=HEIGHT, width=WIDTH, *, cut_at=None):
-    """A textured background with a bright square moving 2 px right per frame; with ``cut_at``, a
-    noise background that changes to another at that frame (a scene cut)."""
+    """A textured background with a bright square moving 2 px right per frame, back to the left edge
+    before it would leave the picture (so no two frames are alike); with ``cut_at``, a noise
+    background that changes to another at that frame (a scene cut)."""
     rng = np.random.default_rng(0)
     y, x = np.mgrid[:height, :width]
     backgrounds = [np.stack([(x * 2 + y) % 200, (y * 3) % 180 + 40, np.full_like(x, 90)], -1).astype(np.uint8)]
@@ -28,7 +29,8 @@ def scene(n=N, height=HEIGHT, width=WIDTH, *, cut_at=None):
     frames = []
     for t in range(n):
         image = backgrounds[int(cut_at is not None and t >= cut_at)].copy()
-        image[20:36, 4 + 2 * t:20 + 2 * t] = 240
+        left = 4 + 2 * t % (width - 24)
+        image[20:36, left:left + 16] = 240
         frames.append(image)
     return frames
 
