@@ -5,22 +5,25 @@ pool with no model), model only (clips/s on clips decoded beforehand), and taggi
     python tools/bench_tag.py                                   # generated clips, c2d_r50, CPU or GPU
     python tools/bench_tag.py --model slowfast_r50 --frames 32 --crop 224 --count 64 --device cuda
     python tools/bench_tag.py FILE_OR_FOLDER ... --workers 8
+    python tools/bench_tag.py --threads 1 --workers 1            # CPU: a core for the model, one for decoding
 
 Decoding and inference overlap when tagging reaches the slower of the two (the goal: >= 80%, for the
 GPU path, where the model does not share the decoders' CPU cores; on a CPU-only machine the table also
-gives tagging against doing both in turn with all cores, the best that sharing allows). The
-model has random weights (throughput does not depend on them). Generated inputs: ``--count`` clips
+gives tagging against doing both in turn with all cores, the best that sharing allows, and
+``--threads 1 --workers 1`` on two cores gives the model and the decoder a core each, the GPU
+path's situation in small). The model has random weights (throughput does not depend on them). Generated inputs: ``--count`` clips
 of 10 s at 30 fps, ``--size`` (default 320x240), H.264 x264 defaults, in the vidkit cache.
 """
 
 import argparse
+import json
 import os
 import time
 from functools import partial
 
 import torch
 
-from vidkit._pool import isolated_map
+from vidkit._pool import failure_reason, isolated_map
 from vidkit.bench import default_bench_video
 from vidkit.data.views import ViewSpec
 from vidkit.engine.loop import resolve_precision
@@ -32,7 +35,7 @@ def _decode(path, beat, **kwargs):
     return (yield from decode_for_tagging(path, **kwargs))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*")
     parser.add_argument("--model", default="c2d_r50")
@@ -44,14 +47,29 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) - 1)))
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--size", default="320x240")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each generated clip")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=int, help="the model's CPU threads (torch.set_num_threads)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     if args.paths:
         videos = find_videos(args.paths)
     else:
         width, height = (int(v) for v in args.size.split("x"))
-        videos = [str(default_bench_video(width=width, height=height, num_frames=300 + k, fps=30.0)) for k in range(args.count)]
+        frames = round(args.seconds * 30)
+        videos = [str(default_bench_video(width=width, height=height, num_frames=frames + k, fps=30.0))
+                  for k in range(args.count)]
+    results = measure(videos, args)
+    print(json.dumps(results, indent=1) if args.json else format_results(results))
+    return 0
+
+
+def measure(videos: list[str], args: argparse.Namespace) -> dict:
+    """Decode only, model only and tagging on ``videos``, in that order; raises SystemExit when a
+    video fails, or when tagging's scores differ from the model's on the same clips decoded first."""
     clips, crops = (int(v) for v in args.views.split("x"))
     spec = ViewSpec(num_clips=clips, num_crops=crops, num_frames=args.frames, interval_s=args.interval, crop_size=args.crop,
                     test_scale=args.crop)
@@ -63,46 +81,63 @@ def main() -> None:
 
     # 1. decode only: the pool, every clip received in the parent, no model
     start = time.perf_counter()
-    items = []
-    for _, kind, value in isolated_map(work, videos, workers=workers, silence_s=120):
+    items = []  # (path, item)
+    for path, kind, value in isolated_map(work, videos, workers=workers, silence_s=120):
         if kind == "item":
-            items.append(value)
+            items.append((path, value))
+        elif kind != "done" or value["error"]:
+            raise SystemExit(f"{path}: {value['error'] if kind == 'done' else failure_reason(kind, value)}")
     decode_s = time.perf_counter() - start
-    n_clips = sum(len(v["clip_of_view"]) for v in items)
+    n_clips = sum(len(item["clip_of_view"]) for _, item in items)
 
     # 2. model only: the same clips, already decoded, through the tagger's device path
-    tagger = Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size)
-    fake = [(str(i), "item", item) for i, item in enumerate(items)] + [(str(i), "done", {"info": {}, "error": None})
-                                                                       for i in range(len(items))]
-    list(tagger.run(fake[:2] + fake[len(items):len(items) + 1]))  # warm-up (allocations, kernels)
+    def tagger():
+        return Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size)
+
+    fake = [(path, "item", item) for path, item in items]
+    fake += [(path, "done", {"info": {}, "error": None}) for path in dict.fromkeys(path for path, _ in items)]
+    list(tagger().run([fake[0], (fake[0][0], "done", {"info": {}, "error": None})]))  # warm-up (allocations, kernels)
     _sync(device)
     start = time.perf_counter()
-    list(Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size).run(fake))
+    alone = list(tagger().run(fake))
     _sync(device)
     model_s = time.perf_counter() - start
 
     # 3. tagging: both, overlapped
     start = time.perf_counter()
-    tagger = Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size)
-    results = list(tagger.run(isolated_map(work, videos, workers=workers, silence_s=120)))
+    tagged = list(tagger().run(isolated_map(work, videos, workers=workers, silence_s=120)))
     _sync(device)
     tag_s = time.perf_counter() - start
-    failed = [r for r in results if r.error]
+    failed = [r for r in tagged if r.error]
     if failed:
         raise SystemExit(f"{failed[0].path}: {failed[0].error}")
+    scores = {r.path: r.scores for r in alone}
+    differ = [r.path for r in tagged if r.path not in scores or not torch.allclose(r.scores, scores[r.path], atol=1e-4)]
+    if differ:
+        raise SystemExit(f"{differ[0]}: tagging's scores differ from the model's on the same clips decoded beforehand")
 
-    rows = [("decode only", n_clips / decode_s), ("model only", n_clips / model_s), ("tagging", n_clips / tag_s)]
-    print(f"{len(videos)} videos, {n_clips} clips ({args.views} views of {args.frames} frames at {args.crop}px), "
-          f"{args.model} on {device} ({precision.describe()}), {workers} decode workers")
-    for name, rate in rows:
-        print(f"  {name:<12} {rate:8.1f} clips/s  {rate * len(videos) / n_clips:7.2f} videos/s")
-    slower = min(rows[0][1], rows[1][1])
-    print(f"  tagging / slower of decode and model: {rows[2][1] / slower:.2f} (goal >= 0.80)")
-    if device.type == "cpu":
-        # decoding and the model then share the same cores: even perfect overlap cannot beat doing
-        # both one after the other with every core, 1 / (1/decode + 1/model)
-        shared = 1 / (1 / rows[0][1] + 1 / rows[1][1])
-        print(f"  on the CPU both share the cores; tagging / serial bound 1/(1/decode + 1/model) = {rows[2][1] / shared:.2f}")
+    decode, model_rate, tagging = n_clips / decode_s, n_clips / model_s, n_clips / tag_s
+    return {"videos": len(videos), "clips": n_clips, "views": args.views, "frames": args.frames, "crop": args.crop,
+            "model": args.model, "device": str(device), "precision": precision.describe(),
+            "threads": torch.get_num_threads(), "workers": workers,
+            "decode_clips_per_s": decode, "model_clips_per_s": model_rate, "tagging_clips_per_s": tagging,
+            "tagging_vs_slower": tagging / min(decode, model_rate),
+            # on the CPU, decoding and the model share the cores: even perfect overlap cannot beat
+            # doing both one after the other with every core, 1 / (1/decode + 1/model)
+            "tagging_vs_serial": tagging * (1 / decode + 1 / model_rate)}
+
+
+def format_results(r: dict) -> str:
+    lines = [f"{r['videos']} videos, {r['clips']} clips ({r['views']} views of {r['frames']} frames at {r['crop']}px), "
+             f"{r['model']} on {r['device']} ({r['precision']}, {r['threads']} threads), {r['workers']} decode workers"]
+    for name, key in (("decode only", "decode"), ("model only", "model"), ("tagging", "tagging")):
+        rate = r[f"{key}_clips_per_s"]
+        lines.append(f"  {name:<12} {rate:8.1f} clips/s  {rate * r['videos'] / r['clips']:7.2f} videos/s")
+    lines.append(f"  tagging / slower of decode and model: {r['tagging_vs_slower']:.2f} (goal >= 0.80)")
+    if r["device"] == "cpu":
+        lines.append("  on the CPU both share the cores; tagging / serial bound 1/(1/decode + 1/model) = "
+                     f"{r['tagging_vs_serial']:.2f}")
+    return "\n".join(lines)
 
 
 def _sync(device: torch.device) -> None:
@@ -111,4 +146,4 @@ def _sync(device: torch.device) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
