@@ -8,11 +8,12 @@ pool with no model), model only (clips/s on clips decoded beforehand), and taggi
     python tools/bench_tag.py --threads 1 --workers 1            # CPU: a core for the model, one for decoding
 
 Decoding and inference overlap when tagging reaches the slower of the two (the goal: >= 80%, for the
-GPU path, where the model does not share the decoders' CPU cores; on a CPU-only machine the table also
-gives tagging against doing both in turn with all cores, the best that sharing allows, and
-``--threads 1 --workers 1`` on two cores gives the model and the decoder a core each, the GPU
-path's situation in small). The model has random weights (throughput does not depend on them). Generated inputs: ``--count`` clips
-of 10 s at 30 fps, ``--size`` (default 320x240), H.264 x264 defaults, in the vidkit cache.
+GPU path, where the model does not share the decoders' CPU cores). On a CPU-only machine the table
+also gives tagging against doing both in turn with all cores, the best that sharing allows; and
+``--threads 1 --workers 1`` on two cores gives the model and the decoder a core each, the GPU path's
+situation in small. Tagging's scores are checked against the model-only pass's. The model has random
+weights (throughput does not depend on them). Generated inputs: ``--count`` clips of ``--seconds``
+(default 10) at 30 fps, ``--size`` (default 320x240), H.264 x264 defaults, in the vidkit cache.
 """
 
 import argparse

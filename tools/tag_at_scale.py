@@ -6,15 +6,16 @@ stays flat from the first thousand videos to the last.
     python tools/tag_at_scale.py --checkpoint runs/zoo/slowfast_r50/last.pt      # 50 x its 200 val videos + 75 bad
     python tools/tag_at_scale.py --checkpoint CKPT --source VAL_DIR --copies 10 --json
 
-The folder (under ``--work``, rebuilt each run) holds ``--copies`` copies of ``--source``, a folder
-of videos in sub-folders named by class (default: the checkpoint's own synthetic validation set),
-as hard links in nested folders (``copy_NNN/<class>/<file>``), plus ``--bad`` each of empty, text and
-truncated files. Three runs of ``vidkit tag --checkpoint CKPT`` on it: one uninterrupted, one
+The folder (under ``--work``, which a later run empties only if this tool made it) holds
+``--copies`` copies of ``--source``, a folder of videos in sub-folders named by class (default: the
+checkpoint's own synthetic validation set), as hard links in nested folders
+(``copy_NNN/<class>/<file>``), plus ``--bad`` each of empty, text and truncated files (a video's
+first 2000 bytes). Three runs of ``vidkit tag --checkpoint CKPT`` on it: one uninterrupted, one
 killed (SIGKILL to its process group) once ``--kill-at`` records are written, with half a line
 appended as a kill mid-write leaves it, and the same command again. Printed: files, records,
 distinct paths, failures by reason, top-1 against the class folder, videos/s, the tagger's resident
-memory and its forked decoding workers' private memory (sampled every second), and whether the resumed output has the
-same paths, labels and scores (within 1e-4) as the uninterrupted one.
+memory and its forked decoding workers' private memory (sampled every second), and whether the
+resumed output has the same paths, labels and scores (within 1e-4) as the uninterrupted one.
 """
 
 import argparse
@@ -29,6 +30,9 @@ from collections import Counter
 from pathlib import Path
 
 
+MARK = ".tag_at_scale"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a vidkit checkpoint, as `vidkit tag --checkpoint` takes")
@@ -36,15 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=50)
     parser.add_argument("--bad", type=int, default=25, help="empty, text and truncated files, this many of each")
     parser.add_argument("--kill-at", type=int, help="records written before the kill (default: a third of the files)")
-    parser.add_argument("--work", default="/tmp/vidkit_tag_at_scale", help="folder for the videos and outputs (emptied first)")
+    parser.add_argument("--work", default="/tmp/vidkit_tag_at_scale",
+                        help="folder for the videos and outputs (emptied first when this tool made it)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("tag_args", nargs=argparse.REMAINDER, help="after --: more `vidkit tag` options")
     args = parser.parse_args(argv)
 
     source = Path(args.source) if args.source else synthetic_val(args.checkpoint)
     work = Path(args.work)
-    if work.exists():
+    if work.exists() and any(work.iterdir()):
+        if not (work / MARK).exists():  # never empty a folder this tool did not make
+            raise SystemExit(f"--work {work}: not empty, and not a folder of this tool's; choose another")
         shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / MARK).write_text("made by tools/tag_at_scale.py, emptied by its next run\n")
     truth = build_folder(source, work / "videos", copies=args.copies, bad=args.bad)
     extra = [a for a in args.tag_args if a != "--"]
     command = [sys.executable, "-m", "vidkit.cli", "tag", str(work / "videos"), "--checkpoint", args.checkpoint, *extra]
@@ -71,7 +80,9 @@ def synthetic_val(checkpoint: str) -> Path:
 
 def build_folder(source: Path, root: Path, *, copies: int, bad: int) -> dict[str, str | None]:
     """Fill ``root``; returns each file's expected label (its class folder), None for a bad file."""
-    videos = sorted(p for p in source.rglob("*") if p.is_file() and p.parent != source)
+    from vidkit.engine.tagger import find_videos
+
+    videos = [Path(p) for p in find_videos([source]) if Path(p).parent != source]  # what tag itself would take
     if not videos:
         raise SystemExit(f"{source}: no videos in class sub-folders")
     truth = {}

@@ -67,3 +67,13 @@ def test_a_lost_or_doubled_record_fails_the_verdict(tool, tmp_path):
     assert not verdict(records, records[:2])["ok"]  # one lost
     changed = [records[0], {**records[1], "labels": [{"label": "walk", "score": 0.7}]}, records[2]]
     assert not verdict(records, changed)["ok"]  # a different score
+
+
+def test_a_work_folder_it_did_not_make_is_never_emptied(tool, setup):
+    root, checkpoint = setup
+    mine = root / "my files"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    with pytest.raises(SystemExit, match="not a folder of this tool's"):
+        tool.main(["--checkpoint", str(checkpoint), "--source", str(root / "src"), "--work", str(mine)])
+    assert (mine / "thesis.tex").read_text() == "years of work"
