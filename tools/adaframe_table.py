@@ -5,6 +5,7 @@ at and wall time per video (docs/adaframe.md).
     python tools/adaframe_table.py                       # train the runs, then the table
     python tools/adaframe_table.py --pretrain-epochs 2 --epochs 1 --out DIR   # a quicker, weaker table
     python tools/adaframe_table.py --no-train            # the table for runs already in --out
+    python tools/adaframe_table.py --seed 1 --only adaframe_fresh uniform25 --patience 3 5 7 --table docs/adaframe_seed1.md
 
 Every run is ``vidkit train --model adaframe`` with the same preset (configs/synthetic/adaframe.yaml:
 backbone, data, optimiser): first one shared pretraining on all 25 candidates (``policy=uniform``),
@@ -91,9 +92,10 @@ def train(name: str, overrides: list[str], *, epochs: int, out: Path, weights: P
     return run_dir / "last.pt", recipe
 
 
-def start_from(pretrained: Path, overrides: list[str], dest: Path) -> Path:
+def start_from(pretrained: Path, overrides: list[str], dest: Path, *, seed: int = 0) -> Path:
     """A checkpoint for the run with ``overrides``: its model as the preset builds it, started from the
-    pretrained run's weights (:func:`vidkit.models.adaframe.warm_start`)."""
+    pretrained run's weights (:func:`vidkit.models.adaframe.warm_start`), the layers it does not have
+    drawn from generator ``seed``."""
     import torch
 
     from pipelines.config import load_train_config
@@ -103,6 +105,7 @@ def start_from(pretrained: Path, overrides: list[str], dest: Path) -> Path:
 
     config = load_train_config(model="adaframe", overrides=overrides)
     saved = load_checkpoint(pretrained)
+    torch.manual_seed(seed)
     model = build(config.model.name, num_classes=int(saved["num_classes"]), **config.model.options)
     copied = warm_start(model, saved["model"])
     fresh = sorted({k.split(".")[0] for k in model.state_dict() if k not in copied})
@@ -189,10 +192,13 @@ def val_paths(checkpoint: Path, limit: int | None = None, val_per_class: int | N
 
 
 def write_table(rows: dict, meta: dict, path: Path) -> None:
+    seed = meta.get("seed") or 0
+    runs_dir = f"runs/adaframe_table/seed{seed}" if seed else "runs/adaframe_table"
     lines = [
         "# AdaFrame vs uniform sampling (synthetic long variant)",
         "",
-        "Regenerate with `python tools/adaframe_table.py` (this file and adaframe.json; the runs go to runs/adaframe_table).",
+        f"Regenerate with `{meta.get('command', 'python tools/adaframe_table.py')}` (this file and its .json; the runs go to "
+        f"{runs_dir}).",
         "",
         "The data: the long variant of the built-in set (`data.synthetic.variant: long`), 10 s videos at 64² whose "
         "object shows only during its 1-2 s motion, at a random time, while a grey distractor sits elsewhere, jumping to a new place every 2 s; "
@@ -215,6 +221,8 @@ def write_table(rows: dict, meta: dict, path: Path) -> None:
         + ("In those runs the backbone stays as pretrained (`freeze_backbone`; the paper's policy, too, learns on "
            "the features of a backbone trained before it): the LSTM, its heads and the memory learn. "
            if meta.get("frozen_backbone") else "")
+        + (f"Training seed {seed} for the runs after the pretraining (which is the same, seed 0, for every table). "
+           if seed else "")
         + "All with configs/synthetic/adaframe.yaml; see `PRETRAIN_SET`, `runs()` and `start_from()` in the tool.",
         "",
         "Held-out: each validation video classified from its file by `vidkit.data.adaframe.look`, which decodes only "
@@ -325,22 +333,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="validation videos a class to evaluate on (the runs validated on their first 25 while training)")
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "adaframe.md")
     parser.add_argument("--rewrite", action="store_true", help="only rewrite the page from the figures in its .json")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed of the runs after the shared pretraining (other than 0: they go to OUT/seed<N>)")
+    parser.add_argument("--only", nargs="+", choices=list(runs()), metavar="RUN",
+                        help=f"train and evaluate only these runs ({', '.join(runs())})")
     args = parser.parse_args(argv)
+    command = " ".join(["python tools/adaframe_table.py", *(sys.argv[1:] if argv is None else argv)])
     if args.rewrite:
         saved = json.loads(args.table.with_suffix(".json").read_text())
         write_table(saved["rows"], saved["meta"], args.table)
         return 0
 
+    selected = {name: overrides + ([f"seed={args.seed}"] if args.seed else [])
+                for name, overrides in runs().items() if not args.only or name in args.only}
+    out = args.out / f"seed{args.seed}" if args.seed else args.out  # seed 0: the runs as they have always been
     if not args.no_train:
         # 1. the backbone and LSTM learn motion on the synthetic-motion set (the paper's backbone is
         #    trained before its policy); 2. every run goes on from there, on the long variant, for the same epochs
         pretrained, recipe = train(PRETRAIN, PRETRAIN_SET, epochs=args.pretrain_epochs, out=args.out)
-        for name, overrides in runs().items():
-            init = start_from(pretrained, overrides, args.out / "init" / f"{name}.pt")
-            train(name, overrides, epochs=args.epochs, out=args.out, weights=init, upstream=recipe)
+        for name, overrides in selected.items():
+            init = start_from(pretrained, overrides, out / "init" / f"{name}.pt", seed=args.seed)
+            train(name, overrides, epochs=args.epochs, out=out, weights=init, upstream=recipe)
     rows = {}
-    for name in runs():
-        checkpoint = args.out / name / "last.pt"
+    for name in selected:
+        checkpoint = out / name / "last.pt"
         if name in ADAFRAME:
             for p in args.patience:
                 rows[f"{ADAFRAME[name][0]} (K=10, exit patience {p})"] = evaluate(
@@ -361,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
             "frozen_backbone": bool(config["model"]["options"].get("freeze_backbone")), "gop": gop,
             "videos": next(iter(rows.values()))["videos"],
             "full_decode_ms": full_decode_ms(val_paths(args.out / "adaframe" / "last.pt", args.limit, args.val_per_class)),
-            "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, no GPU"}
+            "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, no GPU",
+            "seed": args.seed, "command": command}
     args.table.parent.mkdir(parents=True, exist_ok=True)
     write_table(rows, meta, args.table)
     args.table.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")

@@ -84,6 +84,14 @@ def test_the_page_gives_each_runs_evidence_share(load_tool, tmp_path):
     assert "| adaframe (K=10, exit patience 1) | 30.0% | 3.00 | 3.00 | 61.2 | 1.0 | 41.5% |" in text
     assert "| uniform K=25 | 70.0% | 25.00 | 25.00 | 250.0 | 1.0 | 100.0% |" in text
     assert "| uniform K=4 | 40.0% | 4.00 | 4.00 | - | 1.0 | - |" in text
+    assert "Regenerate with `python tools/adaframe_table.py` (" in text and "runs go to runs/adaframe_table)" in text
+    assert "Training seed" not in text
+
+    command = "python tools/adaframe_table.py --seed 1 --only adaframe_fresh uniform25"
+    tool.write_table(rows, {**meta, "seed": 1, "command": command}, page)  # a second seed's page says so
+    text = page.read_text()
+    assert f"Regenerate with `{command}`" in text and "runs go to runs/adaframe_table/seed1)" in text
+    assert "Training seed 1 for the runs after the pretraining" in text
 
 
 def test_wall_time_says_when_adaframe_is_slower_and_what_decoding_costs(load_tool):
