@@ -194,8 +194,9 @@ def val_paths(checkpoint: Path, limit: int | None = None, val_per_class: int | N
 def write_table(rows: dict, meta: dict, path: Path) -> None:
     seed = meta.get("seed") or 0
     runs_dir = f"runs/adaframe_table/seed{seed}" if seed else "runs/adaframe_table"
+    others = sorted(q.name for q in path.parent.glob(f"{path.stem}_seed*.md")) if not seed else []
     lines = [
-        "# AdaFrame vs uniform sampling (synthetic long variant)",
+        "# AdaFrame vs uniform sampling (synthetic long variant" + (f", training seed {seed})" if seed else ")"),
         "",
         f"Regenerate with `{meta.get('command', 'python tools/adaframe_table.py')}` (this file and its .json; the runs go to "
         f"{runs_dir}).",
@@ -246,6 +247,8 @@ def write_table(rows: dict, meta: dict, path: Path) -> None:
         lines.append(f"| {name} | {r['top1']:.1%} | {r['frames']:.2f} | {r['decoded']:.2f} | {produced} "
                      f"| {r['ms_per_video']:.1f} | {seen} |")
     lines += ["", verdict(rows)]
+    if others:
+        lines += ["", f"The same runs with other training seeds: {', '.join(others)}."]
     if meta.get("full_decode_ms") is not None:
         lines += ["", wall_time(rows, meta["full_decode_ms"])]
     path.write_text("\n".join(lines) + "\n")

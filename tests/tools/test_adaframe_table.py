@@ -91,7 +91,12 @@ def test_the_page_gives_each_runs_evidence_share(load_tool, tmp_path):
     tool.write_table(rows, {**meta, "seed": 1, "command": command}, page)  # a second seed's page says so
     text = page.read_text()
     assert f"Regenerate with `{command}`" in text and "runs go to runs/adaframe_table/seed1)" in text
-    assert "Training seed 1 for the runs after the pretraining" in text
+    assert "Training seed 1 for the runs after the pretraining" in text and text.startswith("# AdaFrame vs uniform sampling "
+                                                                                            "(synthetic long variant, training seed 1)")
+    seed_page = page.with_name("adaframe_seed1.md")
+    page.rename(seed_page)
+    tool.write_table(rows, meta, page)  # the seed-0 page names the others beside it
+    assert "The same runs with other training seeds: adaframe_seed1.md." in page.read_text()
 
 
 def test_wall_time_says_when_adaframe_is_slower_and_what_decoding_costs(load_tool):
