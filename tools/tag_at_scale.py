@@ -108,8 +108,10 @@ def run(command: list[str], kill_at: int | None = None) -> dict:
     """Run ``command`` (its ``--out`` last), sampling its memory every second; with ``kill_at``, SIGKILL its
     process group once the output has that many lines."""
     out = Path(command[-1])
+    log = out.with_name(out.stem + ".stderr")  # a file, not a pipe: nobody reads a pipe while it runs
     start = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with open(log, "w") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     samples = []  # (seconds, records, tagger's RSS MB, workers' private MB together)
     killed = False
     while proc.poll() is None:
@@ -122,7 +124,8 @@ def run(command: list[str], kill_at: int | None = None) -> dict:
             os.killpg(proc.pid, signal.SIGKILL)
             killed = True
             break
-    stderr = proc.communicate()[1]
+    proc.wait()
+    stderr = log.read_text(errors="replace")
     if not killed and proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)}: exit {proc.returncode}\n{stderr}")
     return {"seconds": time.monotonic() - start, "records": _lines(out), "summary": stderr.strip().splitlines()[-8:],
