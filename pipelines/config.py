@@ -26,7 +26,9 @@ class SyntheticConfig:
     num_frames: int
     seed: int
     background: Literal["texture", "dark"]
-    variant: Literal["motion", "long", "actors"] = "motion"  # added with AdaFrame: a default, so older saved configs still load
+    variant: Literal["motion", "long", "actors"] = (
+        "motion"  # added with AdaFrame: a default, so older saved configs still load
+    )
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,13 @@ def config_file(*parts: str) -> Path | None:
     return Path(str(resource)) if resource.is_file() else None
 
 
-def load_train_config(files: Sequence[str | Path] = (), *, model: str | None = None, values: dict | None = None,
-                      overrides: Sequence[str] = ()) -> TrainConfig:
+def load_train_config(
+    files: Sequence[str | Path] = (),
+    *,
+    model: str | None = None,
+    values: dict | None = None,
+    overrides: Sequence[str] = (),
+) -> TrainConfig:
     """Defaults, the preset of the model on the dataset (``configs/<data.name>/<model>.yaml``, if there
     is one), ``files``, ``values`` (nested, ``None`` = unset) and ``overrides`` (``"optim.lr=0.05"``),
     in that order.

@@ -29,9 +29,21 @@ import torch
 from vidkit.errors import ConfigError
 
 
-def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softmax", batch_size: int = 32, workers: int = 1,
-             backend: str = "pyav", timeout_s: float = 60.0, limit: int | None = None, device: str = "auto",
-             out: Path) -> dict | None:
+def evaluate(
+    loaded,
+    catalog,
+    spec,
+    *,
+    preset: str,
+    aggregate_how: str = "softmax",
+    batch_size: int = 32,
+    workers: int = 1,
+    backend: str = "pyav",
+    timeout_s: float = 60.0,
+    limit: int | None = None,
+    device: str = "auto",
+    out: Path,
+) -> dict | None:
     """Evaluate, write the report to ``out`` (rank 0) and return the results (None on other ranks)."""
     from tqdm import tqdm
 
@@ -54,17 +66,33 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
         items = decoded_views(dataset, mine, workers=workers, silence_s=timeout_s + 30)
         transform = ClipTransform()  # normalisation only: the views arrive scaled and cropped
         if ctx.is_main:
-            print(f"vidkit eval: {loaded.name} on {catalog.name} {catalog.split} ({len(entries)} videos listed, "
-                  f"{len(catalog.missing)} of them missing), {spec.num_clips}x{spec.num_crops} views ({preset}) of "
-                  f"{spec.num_frames} frames {spec.interval_s:.4g} s apart, {spec.crop_size}px crops; on {ctx.device} "
-                  f"x{ctx.world_size}, {precision.describe()}", file=sys.stderr)
+            print(
+                f"vidkit eval: {loaded.name} on {catalog.name} {catalog.split} ({len(entries)} videos listed, "
+                f"{len(catalog.missing)} of them missing), {spec.num_clips}x{spec.num_crops} views ({preset}) of "
+                f"{spec.num_frames} frames {spec.interval_s:.4g} s apart, {spec.crop_size}px crops; on {ctx.device} "
+                f"x{ctx.world_size}, {precision.describe()}",
+                file=sys.stderr,
+            )
             for w in catalog.warnings:
                 print(f"vidkit eval: warning: {w}", file=sys.stderr)
         part = {"index": [], "logits": [], "records": {}}
-        bar = tqdm(total=len(mine), unit="video", desc="vidkit eval", file=sys.stderr, dynamic_ncols=True,
-                   disable=not (ctx.is_main and sys.stderr.isatty()))
-        for result in predict_views(model, items, transform=transform, crop_size=spec.crop_size, device=ctx.device,
-                                    precision=precision, batch_size=batch_size):
+        bar = tqdm(
+            total=len(mine),
+            unit="video",
+            desc="vidkit eval",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=not (ctx.is_main and sys.stderr.isatty()),
+        )
+        for result in predict_views(
+            model,
+            items,
+            transform=transform,
+            crop_size=spec.crop_size,
+            device=ctx.device,
+            precision=precision,
+            batch_size=batch_size,
+        ):
             part["records"][result.index] = _record(entries[result.index], result)
             if result.error is None:
                 part["index"].append(result.index)
@@ -75,9 +103,20 @@ def evaluate(loaded, catalog, spec, *, preset: str, aggregate_how: str = "softma
         merged = _gather(part, ctx, out)
         if not ctx.is_main:
             return None
-        return write_report(out, loaded=loaded, catalog=catalog, entries=entries, spec=spec, preset=preset, classes=classes,
-                            merged=merged, aggregate_how=aggregate_how, seconds=seconds, device=str(ctx.device),
-                            world_size=ctx.world_size)
+        return write_report(
+            out,
+            loaded=loaded,
+            catalog=catalog,
+            entries=entries,
+            spec=spec,
+            preset=preset,
+            classes=classes,
+            merged=merged,
+            aggregate_how=aggregate_how,
+            seconds=seconds,
+            device=str(ctx.device),
+            world_size=ctx.world_size,
+        )
     finally:
         distributed.teardown(ctx)
 
@@ -97,8 +136,10 @@ def _model_and_labels(loaded, catalog):
     index = {name: i for i, name in enumerate(classes)}
     unknown = [c for c in catalog.classes if c not in index]
     if unknown:
-        raise ConfigError(f"{loaded.path}: the checkpoint's {len(classes)} classes do not include {len(unknown)} of the "
-                          f"dataset's (e.g. {', '.join(repr(c) for c in unknown[:3])})")
+        raise ConfigError(
+            f"{loaded.path}: the checkpoint's {len(classes)} classes do not include {len(unknown)} of the "
+            f"dataset's (e.g. {', '.join(repr(c) for c in unknown[:3])})"
+        )
     mapping = [index[c] for c in catalog.classes]
     return model, tuple(classes), lambda label: mapping[label] if label >= 0 else label
 
@@ -139,8 +180,9 @@ def _gather(part: dict, ctx, out: Path) -> dict:
     return merged
 
 
-def write_report(out: Path, *, loaded, catalog, entries, spec, preset, classes, merged, aggregate_how, seconds, device,
-                 world_size) -> dict:
+def write_report(
+    out: Path, *, loaded, catalog, entries, spec, preset, classes, merged, aggregate_how, seconds, device, world_size
+) -> dict:
     from vidkit.data.scan import write_manifest
     from vidkit.engine.metrics import aggregate, classification_report
     from vidkit.engine.plots import plot_confusion
@@ -148,18 +190,30 @@ def write_report(out: Path, *, loaded, catalog, entries, spec, preset, classes, 
     out.mkdir(parents=True, exist_ok=True)
     order = np.argsort(merged["index"], kind="stable")
     index = [merged["index"][i] for i in order]
-    logits = torch.stack([merged["logits"][i] for i in order]) if index else torch.zeros(0, spec.num_views, len(classes))
+    logits = (
+        torch.stack([merged["logits"][i] for i in order]) if index else torch.zeros(0, spec.num_views, len(classes))
+    )
     labels = [merged["records"][i]["label"] for i in index]
     records = [merged["records"][i] for i in range(len(entries))]
     report = classification_report(aggregate(logits, aggregate_how), labels, classes) if index else None
 
     manifest_sha = write_manifest(records, out / "manifest.jsonl")
-    _save_scores(out / "scores.npz", keys=[entries[i].key for i in index], labels=labels, logits=logits, classes=classes,
-                 spec=spec)
+    _save_scores(
+        out / "scores.npz",
+        keys=[entries[i].key for i in index],
+        labels=labels,
+        logits=logits,
+        classes=classes,
+        spec=spec,
+    )
     _write_per_class(out / "per_class.csv", report["per_class"] if report else [])
     if report:
-        plot_confusion(report["confusion"], list(classes), out / "confusion.png",
-                       title=f"{loaded.name} on {catalog.name} {catalog.split}: confusion ({len(classes)} classes, log scale)")
+        plot_confusion(
+            report["confusion"],
+            list(classes),
+            out / "confusion.png",
+            title=f"{loaded.name} on {catalog.name} {catalog.split}: confusion ({len(classes)} classes, log scale)",
+        )
     status = {s: sum(r["status"] == s for r in records) for s in ("ok", "missing", "undecodable")}
     failed = [f"{r['path'] or r['key']}: {r['reason']}" for r in records if r["status"] != "ok"]
     views = len(index) * spec.num_views
@@ -168,22 +222,42 @@ def write_report(out: Path, *, loaded, catalog, entries, spec, preset, classes, 
         "top1": report["top1"] if report else None,
         "top5": report["top5"] if report else None,
         "mean_class_accuracy": report["mean_class_accuracy"] if report else None,
-        "videos": {"listed": len(entries), "evaluated": len(index), "labelled": report["videos"] if report else 0,
-                   "missing": status["missing"], "undecodable": status["undecodable"]},
-        "data": {"name": catalog.name, "split": catalog.split, "annotations": catalog.annotations,
-                 "videos_root": catalog.videos_root, "classes": len(classes), "warnings": list(catalog.warnings)},
+        "videos": {
+            "listed": len(entries),
+            "evaluated": len(index),
+            "labelled": report["videos"] if report else 0,
+            "missing": status["missing"],
+            "undecodable": status["undecodable"],
+        },
+        "data": {
+            "name": catalog.name,
+            "split": catalog.split,
+            "annotations": catalog.annotations,
+            "videos_root": catalog.videos_root,
+            "classes": len(classes),
+            "warnings": list(catalog.warnings),
+        },
         "checkpoint": {"path": os.path.abspath(loaded.path), "sha256": loaded.sha256, "model": loaded.name},
-        "views": {"preset": preset, "clips": spec.num_clips, "crops": spec.num_crops, "num_frames": spec.num_frames,
-                  "interval_s": spec.interval_s, "crop_size": spec.crop_size, "test_scale": spec.test_scale,
-                  "aggregate": aggregate_how},
+        "views": {
+            "preset": preset,
+            "clips": spec.num_clips,
+            "crops": spec.num_crops,
+            "num_frames": spec.num_frames,
+            "interval_s": spec.interval_s,
+            "crop_size": spec.crop_size,
+            "test_scale": spec.test_scale,
+            "aggregate": aggregate_how,
+        },
         "manifest": {"path": str(out / "manifest.jsonl"), "sha256": manifest_sha},
         "top_confusions": report["top_confusions"] if report else [],
         # a model that picks its frames (AdaFrame): of the num_frames candidates, how many it looked at
         "frames_per_video": round(sum(looked) / len(looked), 3) if looked else None,
         "failed": failed[:100],
         "config": loaded.config,
-        "device": device, "world_size": world_size,
-        "seconds": round(seconds, 2), "videos_per_s": round(len(index) / seconds, 3) if seconds else None,
+        "device": device,
+        "world_size": world_size,
+        "seconds": round(seconds, 2),
+        "videos_per_s": round(len(index) / seconds, 3) if seconds else None,
         "views_per_s": round(views / seconds, 2) if seconds else None,
     }
     _write_json(out / "results.json", results)
@@ -198,8 +272,15 @@ def _save_scores(path: Path, *, keys, labels, logits, classes, spec) -> None:
     # float32 up to 50M numbers (any test set of a few thousand videos), float16 beyond: Kinetics-400's
     # 20k videos x 30 views x 400 classes are 240M numbers, 0.5 GB in float16
     values = logits.numpy() if logits.numel() <= 50_000_000 else logits.half().numpy()
-    np.savez_compressed(tmp, logits=values, keys=np.array(keys, dtype=str), labels=np.array(labels, dtype=np.int64),
-                        classes=np.array(classes, dtype=str), view_clip=views // spec.num_crops, view_crop=views % spec.num_crops)
+    np.savez_compressed(
+        tmp,
+        logits=values,
+        keys=np.array(keys, dtype=str),
+        labels=np.array(labels, dtype=np.int64),
+        classes=np.array(classes, dtype=str),
+        view_clip=views // spec.num_crops,
+        view_crop=views % spec.num_crops,
+    )
     os.replace(tmp, path)
 
 
@@ -209,8 +290,15 @@ def _write_per_class(path: Path, rows: list[dict]) -> None:
         w = csv.writer(f)
         w.writerow(["index", "class", "videos", "top1", "top5"])
         for r in rows:
-            w.writerow([r["index"], r["class"], r["videos"], "" if r["top1"] is None else f"{r['top1']:.4f}",
-                        "" if r["top5"] is None else f"{r['top5']:.4f}"])
+            w.writerow(
+                [
+                    r["index"],
+                    r["class"],
+                    r["videos"],
+                    "" if r["top1"] is None else f"{r['top1']:.4f}",
+                    "" if r["top5"] is None else f"{r['top5']:.4f}",
+                ]
+            )
     os.replace(tmp, path)
 
 
@@ -225,14 +313,21 @@ def _print_summary(r: dict, out: Path) -> None:
     if r["top1"] is None:
         line = "no video could be evaluated"
     else:
-        line = (f"top-1 {r['top1']:.2%}  top-5 {r['top5']:.2%}  mean class accuracy {r['mean_class_accuracy']:.2%}")
-    print(f"\nvidkit eval: {line}\n"
-          f"  videos       {v['evaluated']} evaluated of {v['listed']} listed ({v['missing']} missing, {v['undecodable']} undecodable)\n"
-          f"  views        {r['views']['clips']}x{r['views']['crops']} ({r['views']['preset']}), {r['views_per_s']} views/s\n"
-          + (f"  frames       {r['frames_per_video']:.2f} of {r['views']['num_frames']} candidates looked at per video "
-             "(the policy's early exit)\n" if r.get("frames_per_video") is not None else "") +
-          f"  report       {out / 'results.json'}  {out / 'per_class.csv'}  {out / 'confusion.png'}\n"
-          f"  scores       {out / 'scores.npz'} (per view; re-aggregate without the model)\n"
-          f"  manifest     {out / 'manifest.jsonl'}", file=sys.stderr)
+        line = f"top-1 {r['top1']:.2%}  top-5 {r['top5']:.2%}  mean class accuracy {r['mean_class_accuracy']:.2%}"
+    print(
+        f"\nvidkit eval: {line}\n"
+        f"  videos       {v['evaluated']} evaluated of {v['listed']} listed ({v['missing']} missing, {v['undecodable']} undecodable)\n"
+        f"  views        {r['views']['clips']}x{r['views']['crops']} ({r['views']['preset']}), {r['views_per_s']} views/s\n"
+        + (
+            f"  frames       {r['frames_per_video']:.2f} of {r['views']['num_frames']} candidates looked at per video "
+            "(the policy's early exit)\n"
+            if r.get("frames_per_video") is not None
+            else ""
+        )
+        + f"  report       {out / 'results.json'}  {out / 'per_class.csv'}  {out / 'confusion.png'}\n"
+        f"  scores       {out / 'scores.npz'} (per view; re-aggregate without the model)\n"
+        f"  manifest     {out / 'manifest.jsonl'}",
+        file=sys.stderr,
+    )
     for c in r["top_confusions"][:5]:
         print(f"  confused     {c['true']} -> {c['predicted']}: {c['count']} ({c['share']:.0%})", file=sys.stderr)

@@ -31,42 +31,88 @@ VIEW_PRESETS = {
     "single": (1, 1),  # one centred clip, centre crop: what `vidkit train` validates with
 }
 DEFAULT_PRESET = {"ssv2": "ssv2"}  # every other dataset: "kinetics"
-DATA_CHOICES = ("synthetic", "kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list", "ava",
-                "synthetic-actors")
+DATA_CHOICES = (
+    "synthetic",
+    "kinetics400",
+    "kinetics600",
+    "kinetics700",
+    "kinetics",
+    "ssv2",
+    "folder",
+    "list",
+    "ava",
+    "synthetic-actors",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
-                        help="a vidkit checkpoint (best.pt / last.pt), or peer weights (pytorchvideo, PySlowFast, mmaction2, "
-                             "torchvision) together with --model")
-    parser.add_argument("--model", help="the model the weights are for, when the checkpoint does not say (`vidkit models`)")
-    parser.add_argument("--data", choices=DATA_CHOICES,
-                        help="the dataset (default: what the checkpoint was trained on, i.e. synthetic for `vidkit train` runs)")
-    parser.add_argument("--data-root", metavar="DIR", help="the dataset folder as downloaded (annotations and videos found in it)")
-    parser.add_argument("--annotations", metavar="PATH", help="annotation file or folder, instead of looking in --data-root")
-    parser.add_argument("--videos", metavar="DIR", help="the folder holding the videos, instead of looking in --data-root")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="CKPT",
+        help="a vidkit checkpoint (best.pt / last.pt), or peer weights (pytorchvideo, PySlowFast, mmaction2, "
+        "torchvision) together with --model",
+    )
+    parser.add_argument(
+        "--model", help="the model the weights are for, when the checkpoint does not say (`vidkit models`)"
+    )
+    parser.add_argument(
+        "--data",
+        choices=DATA_CHOICES,
+        help="the dataset (default: what the checkpoint was trained on, i.e. synthetic for `vidkit train` runs)",
+    )
+    parser.add_argument(
+        "--data-root", metavar="DIR", help="the dataset folder as downloaded (annotations and videos found in it)"
+    )
+    parser.add_argument(
+        "--annotations", metavar="PATH", help="annotation file or folder, instead of looking in --data-root"
+    )
+    parser.add_argument(
+        "--videos", metavar="DIR", help="the folder holding the videos, instead of looking in --data-root"
+    )
     parser.add_argument("--split", default="val", help="train, val (default) or test")
-    parser.add_argument("--views", metavar="NxM|PRESET",
-                        help=f"temporal clips x spatial crops, e.g. 10x3, or a preset: {', '.join(f'{k} ({a}x{b})' for k, (a, b) in VIEW_PRESETS.items())}; "
-                             "default: kinetics, ssv2 for Something-Something-v2")
+    parser.add_argument(
+        "--views",
+        metavar="NxM|PRESET",
+        help=f"temporal clips x spatial crops, e.g. 10x3, or a preset: {', '.join(f'{k} ({a}x{b})' for k, (a, b) in VIEW_PRESETS.items())}; "
+        "default: kinetics, ssv2 for Something-Something-v2",
+    )
     parser.add_argument("--num-frames", type=int, help="frames per clip (default: the checkpoint's training clips)")
     parser.add_argument("--interval-s", type=float, help="seconds between a clip's frames (default: the checkpoint's)")
-    parser.add_argument("--sampling-rate", type=int, help="PySlowFast's terms: every N-th frame at --target-fps (instead of --interval-s)")
+    parser.add_argument(
+        "--sampling-rate",
+        type=int,
+        help="PySlowFast's terms: every N-th frame at --target-fps (instead of --interval-s)",
+    )
     parser.add_argument("--target-fps", type=float, default=30.0)
     parser.add_argument("--crop-size", type=int, help="test crop (default: the checkpoint's crop size)")
-    parser.add_argument("--test-scale", type=int, help="short side frames are scaled to before cropping (default: the crop size)")
-    parser.add_argument("--aggregate", default="softmax", choices=("softmax", "logits", "max"),
-                        help="how the views' scores are combined (default: mean of the softmax)")
+    parser.add_argument(
+        "--test-scale", type=int, help="short side frames are scaled to before cropping (default: the crop size)"
+    )
+    parser.add_argument(
+        "--aggregate",
+        default="softmax",
+        choices=("softmax", "logits", "max"),
+        help="how the views' scores are combined (default: mean of the softmax)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
     parser.add_argument("--workers", type=int, help="decoding processes (default: CPU cores - 1, at most 8)")
     parser.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up on a video whose decoding stalls this long")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="give up on a video whose decoding stalls this long"
+    )
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N videos listed (a quick look)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1")
-    parser.add_argument("--boxes", metavar="CSV", help="person-action models: score these person boxes (AVA box file with "
-                                                       "detector scores) instead of the annotated ones")
+    parser.add_argument(
+        "--boxes",
+        metavar="CSV",
+        help="person-action models: score these person boxes (AVA box file with "
+        "detector scores) instead of the annotated ones",
+    )
     parser.add_argument("--min-score", type=float, default=0.0, help="with --boxes: drop boxes scored below this")
-    parser.add_argument("--out", metavar="DIR", help="where the report goes (default runs/eval-<model>-<data>-<date>-<time>)")
+    parser.add_argument(
+        "--out", metavar="DIR", help="where the report goes (default runs/eval-<model>-<data>-<date>-<time>)"
+    )
 
 
 @dataclass(frozen=True)
@@ -93,9 +139,20 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or _trained_on(loaded)
     catalog = open_dataset(data, args, loaded)
     spec, preset = view_spec(args, loaded.name, loaded.config, data)
-    evaluate(loaded, catalog, spec, preset=preset, aggregate_how=args.aggregate, batch_size=args.batch_size,
-             workers=_workers(args.workers), backend=args.backend, timeout_s=args.timeout, limit=args.limit,
-             device=args.device, out=_out_dir(args.out, loaded.name, data))
+    evaluate(
+        loaded,
+        catalog,
+        spec,
+        preset=preset,
+        aggregate_how=args.aggregate,
+        batch_size=args.batch_size,
+        workers=_workers(args.workers),
+        backend=args.backend,
+        timeout_s=args.timeout,
+        limit=args.limit,
+        device=args.device,
+        out=_out_dir(args.out, loaded.name, data),
+    )
     return 0
 
 
@@ -121,8 +178,10 @@ def load_model(path: str, *, model: str | None = None) -> LoadedModel:
             raise CheckpointError(path, f"does not fit {name} ({str(e).splitlines()[0]})") from None
         return LoadedModel(net, resolve(name), path, tuple(saved.get("classes") or ()) or None, config, digest)
     if model is None:
-        raise ConfigError(f"{path} is not a vidkit training checkpoint, so it does not say which model it holds: "
-                          "name it with --model (e.g. --model slowfast_r50)")
+        raise ConfigError(
+            f"{path} is not a vidkit training checkpoint, so it does not say which model it holds: "
+            "name it with --model (e.g. --model slowfast_r50)"
+        )
     return LoadedModel(None, resolve(model), path, None, None, digest, weights=saved)
 
 
@@ -131,8 +190,10 @@ def require_rgb(loaded: LoadedModel) -> LoadedModel:
     from vidkit.models import model_card
 
     if model_card(loaded.name).input_kind == "compressed":
-        raise ConfigError(f"{loaded.path}: {loaded.name} reads the compressed domain (I-frames, motion vectors, residuals), "
-                          "not the RGB clips vidkit eval and vidkit tag decode; evaluate it with tools/coviar_table.py")
+        raise ConfigError(
+            f"{loaded.path}: {loaded.name} reads the compressed domain (I-frames, motion vectors, residuals), "
+            "not the RGB clips vidkit eval and vidkit tag decode; evaluate it with tools/coviar_table.py"
+        )
     return loaded
 
 
@@ -158,7 +219,9 @@ def open_dataset(data: str, args: argparse.Namespace, loaded: LoadedModel):
     if not any(where.values()) and trained.get("name") == data:  # where the checkpoint was trained from
         where = {k: trained.get(k) for k in where}
     if not any(where.values()):
-        raise ConfigError(f"--data {data} needs --data-root DIR (the dataset folder as downloaded), or --annotations and --videos")
+        raise ConfigError(
+            f"--data {data} needs --data-root DIR (the dataset folder as downloaded), or --annotations and --videos"
+        )
     return open_catalog(data, **where, split=args.split)
 
 
@@ -174,9 +237,17 @@ def synthetic_catalog(config: dict, *, split: str, root: str | None):
         raise ConfigError(f"--split {split}: the synthetic set has train and val")
     dataset = synthetic_dataset(spec, root=root or data.get("root"), progress=sys.stderr.isatty())
     entries = tuple(VideoEntry(key=v.path.stem, path=str(v.path), label=v.label) for v in dataset.videos(split))
-    return Catalog(name="synthetic", split=split, classes=tuple(dataset.classes), entries=entries,
-                   annotations=str(dataset.annotations(split)), videos_root=str(dataset.root), flip_label_map={},
-                   default_flip=False, warnings=())
+    return Catalog(
+        name="synthetic",
+        split=split,
+        classes=tuple(dataset.classes),
+        entries=entries,
+        annotations=str(dataset.annotations(split)),
+        videos_root=str(dataset.root),
+        flip_label_map={},
+        default_flip=False,
+        warnings=(),
+    )
 
 
 def synthetic_spec(config: dict):
@@ -184,9 +255,15 @@ def synthetic_spec(config: dict):
     from vidkit.data.synthetic import SyntheticSpec
 
     s = (config.get("data") or {}).get("synthetic") or {}
-    fields = {"num_train_per_class": s.get("train_per_class"), "num_val_per_class": s.get("val_per_class"),
-              "size": tuple(s["size"]) if s.get("size") else None, "num_frames": s.get("num_frames"), "seed": s.get("seed"),
-              "background": s.get("background"), "variant": s.get("variant")}
+    fields = {
+        "num_train_per_class": s.get("train_per_class"),
+        "num_val_per_class": s.get("val_per_class"),
+        "size": tuple(s["size"]) if s.get("size") else None,
+        "num_frames": s.get("num_frames"),
+        "seed": s.get("seed"),
+        "background": s.get("background"),
+        "variant": s.get("variant"),
+    }
     return SyntheticSpec(**{k: v for k, v in fields.items() if v is not None})
 
 
@@ -202,7 +279,9 @@ def view_spec(args: argparse.Namespace, name: str, config: dict | None, data: st
     else:
         match = re.fullmatch(r"(\d+)x(\d+)", preset)
         if not match or int(match[1]) < 1 or int(match[2]) < 1:
-            raise ConfigError(f"--views {preset}: expected NxM (temporal clips x crops, e.g. 10x3) or one of {', '.join(VIEW_PRESETS)}")
+            raise ConfigError(
+                f"--views {preset}: expected NxM (temporal clips x crops, e.g. 10x3) or one of {', '.join(VIEW_PRESETS)}"
+            )
         clips, crops = int(match[1]), int(match[2])
     trained = (config or {}).get("data") or {}
     card = model_card(name)
@@ -216,12 +295,21 @@ def view_spec(args: argparse.Namespace, name: str, config: dict | None, data: st
     else:
         interval = args.interval_s or trained.get("interval_s") or (1.0 if segments else None)
     if not num_frames or not crop or not interval:
-        raise ConfigError(f"{name}: say how clips are cut — --num-frames, --interval-s (or --sampling-rate) and "
-                          "--crop-size (a vidkit checkpoint carries them; these weights do not)")
+        raise ConfigError(
+            f"{name}: say how clips are cut — --num-frames, --interval-s (or --sampling-rate) and "
+            "--crop-size (a vidkit checkpoint carries them; these weights do not)"
+        )
     try:
-        spec = ViewSpec(num_clips=clips, num_crops=crops, num_frames=int(num_frames), interval_s=float(interval),
-                        crop_size=int(crop), test_scale=int(args.test_scale or crop), segments=segments,
-                        snippet=int((((config or {}).get("model") or {}).get("options") or {}).get("snippet", 1)))
+        spec = ViewSpec(
+            num_clips=clips,
+            num_crops=crops,
+            num_frames=int(num_frames),
+            interval_s=float(interval),
+            crop_size=int(crop),
+            test_scale=int(args.test_scale or crop),
+            segments=segments,
+            snippet=int((((config or {}).get("model") or {}).get("options") or {}).get("snippet", 1)),
+        )
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return spec, preset
@@ -249,5 +337,15 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-__all__ = ["DATA_CHOICES", "VIEW_PRESETS", "LoadedModel", "add_arguments", "build_peer", "load_model", "open_dataset", "run",
-           "synthetic_spec", "view_spec"]
+__all__ = [
+    "DATA_CHOICES",
+    "VIEW_PRESETS",
+    "LoadedModel",
+    "add_arguments",
+    "build_peer",
+    "load_model",
+    "open_dataset",
+    "run",
+    "synthetic_spec",
+    "view_spec",
+]

@@ -38,8 +38,9 @@ class AvaData:
         key = (name, boxes, min_score)
         if key not in self._opened:
             annotations, label_map, videos = find_ava_files(self.annotations_root or self.root, name)
-            self._opened[key] = open_ava(annotations, label_map, self.videos_root or videos, boxes=boxes,
-                                         min_score=min_score)
+            self._opened[key] = open_ava(
+                annotations, label_map, self.videos_root or videos, boxes=boxes, min_score=min_score
+            )
         return self._opened[key]
 
 
@@ -52,8 +53,11 @@ def ava_split(dataset, split: str, *, boxes: str | None = None, min_score: float
 
 def _report_split(split, name: str, job: str) -> None:
     if split.missing:
-        print(f"{job}: {len(split.missing)} {name} video(s) listed in the annotations are missing (e.g. "
-              f"{split.missing[0]}); their keyframes are left out", file=sys.stderr)
+        print(
+            f"{job}: {len(split.missing)} {name} video(s) listed in the annotations are missing (e.g. "
+            f"{split.missing[0]}); their keyframes are left out",
+            file=sys.stderr,
+        )
     if split.dropped_rows:
         print(f"{job}: {split.dropped_rows} {name} row(s) name actions outside the label map; dropped", file=sys.stderr)
     if not split.keyframes:
@@ -71,13 +75,22 @@ def person_data(config, dataset, *, flip_labels: list[int] | None):
     for split, name in ((train, "train"), (val, "val")):
         _report_split(split, name, "vidkit train")
     classes = list(train.classes)
-    clips = dict(num_classes=len(classes), num_frames=d.num_frames, interval_s=d.interval_s, backend=d.backend,
-                 time_offset_s=d.keyframe_offset_s)
+    clips = dict(
+        num_classes=len(classes),
+        num_frames=d.num_frames,
+        interval_s=d.interval_s,
+        backend=d.backend,
+        time_offset_s=d.keyframe_offset_s,
+    )
     train_set = PersonClipDataset(train.keyframes, train.videos, **clips)
     val_set = PersonClipDataset(val.keyframes, val.videos, **clips)
     flip = d.flip if d.flip is not None else getattr(dataset, "default_flip", False)
-    transform = PersonClipTransform(crop_size=d.crop_size, train_scale=tuple(d.train_scale), test_scale=d.test_scale,
-                                    flip_prob=0.5 if (flip or flip_labels) else 0.0)
+    transform = PersonClipTransform(
+        crop_size=d.crop_size,
+        train_scale=tuple(d.train_scale),
+        test_scale=d.test_scale,
+        flip_prob=0.5 if (flip or flip_labels) else 0.0,
+    )
     return classes, train_set, val_set, transform, PersonTask(val.keyframes, val.ground_truth)
 
 
@@ -92,32 +105,45 @@ def evaluate_checkpoint(args, loaded) -> int:
     from vidkit.engine.persons import PersonMeter, person_scores, score_frame_map
 
     if loaded.model is None or loaded.config is None:
-        raise ConfigError(f"{loaded.path}: evaluating {loaded.name} needs a vidkit checkpoint from `vidkit train` "
-                          "(it names the classes and clip settings); train or fine-tune with --weights first")
+        raise ConfigError(
+            f"{loaded.path}: evaluating {loaded.name} needs a vidkit checkpoint from `vidkit train` "
+            "(it names the classes and clip settings); train or fine-tune with --weights first"
+        )
     trained = loaded.config.get("data") or {}
     data = args.data or trained.get("name") or "synthetic"
     if data == "ava":
-        dataset = AvaData(args.data_root or trained.get("root"), annotations=args.annotations or trained.get("annotations"),
-                          videos=args.videos or trained.get("videos"))
+        dataset = AvaData(
+            args.data_root or trained.get("root"),
+            annotations=args.annotations or trained.get("annotations"),
+            videos=args.videos or trained.get("videos"),
+        )
     elif data in ("synthetic", "synthetic-actors"):
         dataset = _synthetic_actors(loaded.config, root=args.data_root)
     else:
         raise ConfigError(f"{loaded.name} is evaluated on AVA-format data (--data ava or synthetic-actors), not {data}")
-    split = ava_split(dataset, {"validation": "val"}.get(args.split, args.split), boxes=args.boxes,
-                      min_score=args.min_score)
+    split = ava_split(
+        dataset, {"validation": "val"}.get(args.split, args.split), boxes=args.boxes, min_score=args.min_score
+    )
     _report_split(split, args.split, "vidkit eval")
     if tuple(split.classes) != tuple(loaded.classes or ()):
-        raise ConfigError(f"{loaded.path}: the checkpoint's {len(loaded.classes or ())} classes are not the label map's "
-                          f"{len(split.classes)} (first: {split.classes[:3]})")
-    keyframes = split.keyframes[:args.limit] if args.limit else split.keyframes
+        raise ConfigError(
+            f"{loaded.path}: the checkpoint's {len(loaded.classes or ())} classes are not the label map's "
+            f"{len(split.classes)} (first: {split.classes[:3]})"
+        )
+    keyframes = split.keyframes[: args.limit] if args.limit else split.keyframes
     keys = {kf.key for kf in keyframes}
     truth = [kf for kf in split.ground_truth if kf.key in keys]
     ctx = setup(args.device)
     model = loaded.model.to(ctx.device)
-    dataset_clips = PersonClipDataset(keyframes, split.videos, num_classes=len(split.classes),
-                                      num_frames=args.num_frames or trained.get("num_frames") or 32,
-                                      interval_s=args.interval_s or trained.get("interval_s") or 2 / 30,
-                                      backend=args.backend, time_offset_s=trained.get("keyframe_offset_s") or 0.0)
+    dataset_clips = PersonClipDataset(
+        keyframes,
+        split.videos,
+        num_classes=len(split.classes),
+        num_frames=args.num_frames or trained.get("num_frames") or 32,
+        interval_s=args.interval_s or trained.get("interval_s") or 2 / 30,
+        backend=args.backend,
+        time_offset_s=trained.get("keyframe_offset_s") or 0.0,
+    )
     crop = args.crop_size or trained.get("crop_size") or 224
     transform = PersonClipTransform(crop_size=crop, test_scale=args.test_scale or trained.get("test_scale") or crop)
     workers = args.workers if args.workers is not None else 1
@@ -128,9 +154,18 @@ def evaluate_checkpoint(args, loaded) -> int:
     out = Path(args.out) if args.out else Path(f"runs/eval-{loaded.name}-{data}")
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(out / "predictions.csv", detections, split.label_ids)
-    report = {"model": loaded.name, "checkpoint": loaded.path, "sha256": loaded.sha256, "data": data, "split": args.split,
-              "boxes": args.boxes or "annotated", "keyframes": len(keyframes), "persons": len(indices),
-              "skipped": meter.skipped, **result.as_dict(split.classes)}
+    report = {
+        "model": loaded.name,
+        "checkpoint": loaded.path,
+        "sha256": loaded.sha256,
+        "data": data,
+        "split": args.split,
+        "boxes": args.boxes or "annotated",
+        "keyframes": len(keyframes),
+        "persons": len(indices),
+        "skipped": meter.skipped,
+        **result.as_dict(split.classes),
+    }
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(_table(result.as_dict(split.classes), len(keyframes), len(indices)))
     print(f"vidkit eval: report {out / 'report.json'}, predictions {out / 'predictions.csv'}", file=sys.stderr)
@@ -145,7 +180,9 @@ def _synthetic_actors(config: dict, *, root: str | None):
 
     spec = synthetic_spec(config)
     if spec.variant != "actors":
-        raise ConfigError(f"the checkpoint was trained on the synthetic {spec.variant} variant, which has no person boxes")
+        raise ConfigError(
+            f"the checkpoint was trained on the synthetic {spec.variant} variant, which has no person boxes"
+        )
     return synthetic_dataset(spec, root=root or (config.get("data") or {}).get("root"), progress=sys.stderr.isatty())
 
 
@@ -162,7 +199,10 @@ def _write_predictions(path: Path, detections, label_ids) -> None:
 
 
 def _table(result: dict, keyframes: int, persons: int) -> str:
-    rows = [f"frame mAP@0.5 {result['map']:.4f} over {keyframes} keyframes, {persons} boxes", "class  AP  (ground truth, detections)"]
+    rows = [
+        f"frame mAP@0.5 {result['map']:.4f} over {keyframes} keyframes, {persons} boxes",
+        "class  AP  (ground truth, detections)",
+    ]
     for row in result["per_class"]:
         ap = "-" if row["ap"] is None else f"{row['ap']:.4f}"
         rows.append(f"  {row['class']:<28} {ap}  ({row['num_gt']}, {row['num_det']})")

@@ -54,22 +54,56 @@ _REENCODE = inspect.signature(reencode)  # its options and their defaults
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="+", metavar="SRC", help="video folders, video files, .txt/.lst lists")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder the re-encoded tree is written to")
-    parser.add_argument("--short-side", type=int, default=DEFAULTS["short_side"], metavar="PX",
-                        help=f"scale so the shorter side has this many pixels, never up (default {DEFAULTS['short_side']}; "
-                             "0 keeps the size)")
-    parser.add_argument("--gop", type=int, default=DEFAULTS["gop"],
-                        help=f"frames from one keyframe to the next (default {DEFAULTS['gop']})")
-    parser.add_argument("--no-b-frames", action="store_true",
-                        help=f"code no B-frames (default: up to {DEFAULTS['b_frames']} in a row, as x264 does by default)")
-    parser.add_argument("--crf", type=int, metavar="Q", help="libx264's constant rate factor, 0 (lossless) to 51 (default "
-                                                             "18); with --codec mpeg4 its quantiser, 1 to 31 (default 2)")
-    parser.add_argument("--codec", default=DEFAULTS["codec"], choices=sorted(EXTENSIONS), help="default libx264 (H.264)")
-    parser.add_argument("--ext", default=".mp4", type=_dotted, choices=sorted(set(sum(EXTENSIONS.values(), ()))),
-                        help="output container (default .mp4; .avi with --codec mpeg4 only)")
-    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N",
-                        help="files re-encoded at once (default: CPUs, at most 8)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                        help="seconds without progress before a file fails (default 60)")
+    parser.add_argument(
+        "--short-side",
+        type=int,
+        default=DEFAULTS["short_side"],
+        metavar="PX",
+        help=f"scale so the shorter side has this many pixels, never up (default {DEFAULTS['short_side']}; "
+        "0 keeps the size)",
+    )
+    parser.add_argument(
+        "--gop",
+        type=int,
+        default=DEFAULTS["gop"],
+        help=f"frames from one keyframe to the next (default {DEFAULTS['gop']})",
+    )
+    parser.add_argument(
+        "--no-b-frames",
+        action="store_true",
+        help=f"code no B-frames (default: up to {DEFAULTS['b_frames']} in a row, as x264 does by default)",
+    )
+    parser.add_argument(
+        "--crf",
+        type=int,
+        metavar="Q",
+        help="libx264's constant rate factor, 0 (lossless) to 51 (default "
+        "18); with --codec mpeg4 its quantiser, 1 to 31 (default 2)",
+    )
+    parser.add_argument(
+        "--codec", default=DEFAULTS["codec"], choices=sorted(EXTENSIONS), help="default libx264 (H.264)"
+    )
+    parser.add_argument(
+        "--ext",
+        default=".mp4",
+        type=_dotted,
+        choices=sorted(set(sum(EXTENSIONS.values(), ()))),
+        help="output container (default .mp4; .avi with --codec mpeg4 only)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        metavar="N",
+        help="files re-encoded at once (default: CPUs, at most 8)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds without progress before a file fails (default 60)",
+    )
 
 
 def _dotted(ext: str) -> str:
@@ -78,15 +112,32 @@ def _dotted(ext: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return convert_tree(args.sources, args.out, ext=args.ext, workers=args.workers, timeout_s=args.timeout,
-                            codec=args.codec, gop=args.gop, b_frames=0 if args.no_b_frames else DEFAULTS["b_frames"],
-                            short_side=args.short_side or None, quality=args.crf)
+        return convert_tree(
+            args.sources,
+            args.out,
+            ext=args.ext,
+            workers=args.workers,
+            timeout_s=args.timeout,
+            codec=args.codec,
+            gop=args.gop,
+            b_frames=0 if args.no_b_frames else DEFAULTS["b_frames"],
+            short_side=args.short_side or None,
+            quality=args.crf,
+        )
     except ValueError as e:
         raise ConfigError(str(e)) from None
 
 
-def convert_tree(sources: list[str], out: str, *, ext: str, workers: int, timeout_s: float, job: str = "vidkit prepare",
-                 **reencode_options) -> int:
+def convert_tree(
+    sources: list[str],
+    out: str,
+    *,
+    ext: str,
+    workers: int,
+    timeout_s: float,
+    job: str = "vidkit prepare",
+    **reencode_options,
+) -> int:
     """Re-encode every video of ``sources`` (folders, files, .txt/.lst lists) into the same tree under
     ``out`` with :func:`vidkit.io.reencode.reencode` and ``reencode_options`` (codec, gop, b_frames,
     short_side, quality), ``workers`` files at once, skipping outputs that exist. Returns the exit
@@ -101,8 +152,9 @@ def convert_tree(sources: list[str], out: str, *, ext: str, workers: int, timeou
         print(f"{video}: {reason}", file=sys.stderr)
     converted, warned, started = 0, 0, time.monotonic()
     workers = max(1, min(workers, len(todo)))
-    work = partial(convert, **reencode_options, timeout_s=timeout_s,
-                   threads=1 if workers > 1 else 0)  # parallel files, one thread each: no oversubscription
+    work = partial(
+        convert, **reencode_options, timeout_s=timeout_s, threads=1 if workers > 1 else 0
+    )  # parallel files, one thread each: no oversubscription
     bar = _bar(len(todo))
     in_flight: set[tuple[str, str]] = set()
 
@@ -180,8 +232,10 @@ def plan(sources: list[str], out: str, ext: str) -> tuple[list[tuple[str, str]],
             raise ValueError(f"{given}: no such file or folder")
         base = given if os.path.isdir(given) else os.path.dirname(given)
         if os.path.realpath(base) == out:
-            raise ValueError(f"--out {out} is the folder of source {given}: outputs would sit among the originals; "
-                             "choose another folder")
+            raise ValueError(
+                f"--out {out} is the folder of source {given}: outputs would sit among the originals; "
+                "choose another folder"
+            )
         skip_out = _inside(out, os.path.realpath(base))  # --out in this folder: its videos are earlier outputs
         for video in find_videos([given]):
             if skip_out and _inside(os.path.realpath(video), out):
@@ -238,9 +292,13 @@ def _say(bar, line: str) -> None:
     bar.write(line, file=sys.stderr)
 
 
-def _summary(converted: int, done_before: int, failed: dict[str, str], warned: int, *, out: str, seconds: float) -> None:
-    print(f"converted {converted}, skipped {done_before} already done, failed {len(failed)} "
-          f"({seconds:.1f} s); outputs in {out}")
+def _summary(
+    converted: int, done_before: int, failed: dict[str, str], warned: int, *, out: str, seconds: float
+) -> None:
+    print(
+        f"converted {converted}, skipped {done_before} already done, failed {len(failed)} "
+        f"({seconds:.1f} s); outputs in {out}"
+    )
     if warned:
         print(f"  {warned} converted with warnings (damaged or truncated sources; see above)")
     for reason, count in collections.Counter(failed.values()).most_common():

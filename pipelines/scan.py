@@ -20,33 +20,53 @@ from vidkit.errors import ConfigError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, choices=DATASETS, help="the dataset's format")
     parser.add_argument("--data-root", metavar="DIR", help="the dataset folder, as downloaded")
-    parser.add_argument("--annotations", metavar="PATH", help="the split's annotation file, or the folder of them "
-                                                              "(default: found in --data-root)")
+    parser.add_argument(
+        "--annotations",
+        metavar="PATH",
+        help="the split's annotation file, or the folder of them (default: found in --data-root)",
+    )
     parser.add_argument("--videos", metavar="DIR", help="the folder the videos are in (default: found in --data-root)")
     parser.add_argument("--split", default="val", help="train, val or test (default val)")
     parser.add_argument("--out", metavar="FILE", help="manifest to write (default scan-<data>-<split>.jsonl)")
     parser.add_argument("--verify", action="store_true", help="decode every frame, to catch truncated files (slower)")
-    parser.add_argument("--workers", type=int, default=0, metavar="N", help="probing processes (default: CPUs, at most 8)")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                        help="give up on a file whose decoding stalls this long")
+    parser.add_argument(
+        "--workers", type=int, default=0, metavar="N", help="probing processes (default: CPUs, at most 8)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="give up on a file whose decoding stalls this long"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of the report")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        catalog = open_catalog(args.data, root=args.data_root, annotations=args.annotations, videos=args.videos,
-                               split=args.split)
+        catalog = open_catalog(
+            args.data, root=args.data_root, annotations=args.annotations, videos=args.videos, split=args.split
+        )
     except ConfigError as e:
         print(f"vidkit scan: error: {e}", file=sys.stderr)
         return 1
-    records = scan(catalog, workers=args.workers, timeout_s=args.timeout, verify=args.verify,
-                   progress=sys.stderr.isatty())
+    records = scan(
+        catalog, workers=args.workers, timeout_s=args.timeout, verify=args.verify, progress=sys.stderr.isatty()
+    )
     out = args.out or f"scan-{args.data}-{catalog.split}.jsonl"
     digest = write_manifest(records, out)
     summary = summarize(records)
     if args.json:
-        print(json.dumps({"data": catalog.name, "split": catalog.split, "classes": len(catalog.classes),
-                          "warnings": list(catalog.warnings), **summary, "manifest": out, "manifest_hash": digest}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "data": catalog.name,
+                    "split": catalog.split,
+                    "classes": len(catalog.classes),
+                    "warnings": list(catalog.warnings),
+                    **summary,
+                    "manifest": out,
+                    "manifest_hash": digest,
+                },
+                indent=1,
+            )
+        )
     else:
         print(format_report(summary, catalog=catalog))
         print(f"  manifest {out} (sha256 {digest[:16]})")

@@ -31,19 +31,42 @@ CSV_FIELDS = ("path", "label", "score", "labels", "duration_s", "error", "segmen
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="videos, folders (searched recursively) or .txt lists of paths")
-    parser.add_argument("--checkpoint", metavar="CKPT", help="a vidkit checkpoint (it names its model, classes and clip settings)")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="videos, folders (searched recursively) or .txt lists of paths"
+    )
+    parser.add_argument(
+        "--checkpoint", metavar="CKPT", help="a vidkit checkpoint (it names its model, classes and clip settings)"
+    )
     parser.add_argument("--model", help="with --weights: the model the weights are for")
-    parser.add_argument("--weights", metavar="FILE", help="peer weights (pytorchvideo, PySlowFast, mmaction2, torchvision) for --model")
+    parser.add_argument(
+        "--weights", metavar="FILE", help="peer weights (pytorchvideo, PySlowFast, mmaction2, torchvision) for --model"
+    )
     parser.add_argument("--classes", metavar="FILE", help="with --weights: class names, one per line, in index order")
-    parser.add_argument("--out", required=True, metavar="FILE", help="results file (appended to; an existing one is resumed)")
-    parser.add_argument("--format", choices=("jsonl", "csv"), help="jsonl (default; from the extension: .csv means csv)")
-    parser.add_argument("--glob", metavar="PATTERN", help="in folders, take files matching this (e.g. '*.MOV') instead of known video extensions")
+    parser.add_argument(
+        "--out", required=True, metavar="FILE", help="results file (appended to; an existing one is resumed)"
+    )
+    parser.add_argument(
+        "--format", choices=("jsonl", "csv"), help="jsonl (default; from the extension: .csv means csv)"
+    )
+    parser.add_argument(
+        "--glob",
+        metavar="PATTERN",
+        help="in folders, take files matching this (e.g. '*.MOV') instead of known video extensions",
+    )
     parser.add_argument("--top-k", type=int, default=5, help="labels per video (default 5)")
-    parser.add_argument("--segments", type=float, metavar="SECONDS", help="also label each window of this length (long videos stream)")
-    parser.add_argument("--stride", type=float, metavar="SECONDS", help="with --segments: a window starts every STRIDE s (default: "
-                                                                        "the window length; shorter slides overlapping windows)")
-    parser.add_argument("--views", metavar="NxM", help="clips x crops per video (or per segment): default 3x1 (1x1 with --segments)")
+    parser.add_argument(
+        "--segments", type=float, metavar="SECONDS", help="also label each window of this length (long videos stream)"
+    )
+    parser.add_argument(
+        "--stride",
+        type=float,
+        metavar="SECONDS",
+        help="with --segments: a window starts every STRIDE s (default: "
+        "the window length; shorter slides overlapping windows)",
+    )
+    parser.add_argument(
+        "--views", metavar="NxM", help="clips x crops per video (or per segment): default 3x1 (1x1 with --segments)"
+    )
     parser.add_argument("--num-frames", type=int)
     parser.add_argument("--interval-s", type=float)
     parser.add_argument("--sampling-rate", type=int)
@@ -52,8 +75,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-scale", type=int)
     parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
     parser.add_argument("--workers", type=int, help="decoding processes (default: CPU cores - 1, at most 8)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="abandon a file whose decoding makes no progress this long")
-    parser.add_argument("--shard", metavar="K/N", help="take the K-th of N equal shares (K from 0; e.g. $RANK/$WORLD_SIZE)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="abandon a file whose decoding makes no progress this long",
+    )
+    parser.add_argument(
+        "--shard", metavar="K/N", help="take the K-th of N equal shares (K from 0; e.g. $RANK/$WORLD_SIZE)"
+    )
     parser.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
     parser.add_argument("--device", default="auto", help="auto (default: cuda when there is one), cpu, cuda, cuda:1")
 
@@ -84,25 +115,45 @@ def run(args: argparse.Namespace) -> int:
         device = torch.device("cpu")
     precision = resolve_precision("auto", "auto", device)
     model = precision.place(model, device)
-    print(f"vidkit tag: {len(videos)} videos{f' (shard {args.shard})' if args.shard else ''}, {len(videos) - len(todo)} "
-          f"already in {args.out}, {len(todo)} to tag with {name} ({len(classes)} classes) on {device}; "
-          + (f"up to {model.steps} of {spec.num_frames} candidate frames per video, chosen and decoded in the workers"
-             if adaptive else f"{spec.num_clips}x{spec.num_crops} views of {spec.num_frames} frames")
-          + (f" per {args.segments:g} s segment" if args.segments else ""), file=sys.stderr)
+    print(
+        f"vidkit tag: {len(videos)} videos{f' (shard {args.shard})' if args.shard else ''}, {len(videos) - len(todo)} "
+        f"already in {args.out}, {len(todo)} to tag with {name} ({len(classes)} classes) on {device}; "
+        + (
+            f"up to {model.steps} of {spec.num_frames} candidate frames per video, chosen and decoded in the workers"
+            if adaptive
+            else f"{spec.num_clips}x{spec.num_crops} views of {spec.num_frames} frames"
+        )
+        + (f" per {args.segments:g} s segment" if args.segments else ""),
+        file=sys.stderr,
+    )
     workers = args.workers if args.workers is not None else max(1, min(8, (os.cpu_count() or 2) - 1))
     if args.stride is not None and (not args.segments or args.stride <= 0):
         raise ConfigError("--stride goes with --segments, and is a positive number of seconds")
     if adaptive:  # each worker looks at its video with its own copy of the model, decoding only what it looks at
         work = partial(_look, model=model, spec=spec, backend=args.backend, timeout_s=args.timeout)
     else:
-        work = partial(_decode, spec=spec, segment_s=args.segments, stride_s=args.stride, backend=args.backend,
-                       timeout_s=args.timeout)
+        work = partial(
+            _decode,
+            spec=spec,
+            segment_s=args.segments,
+            stride_s=args.stride,
+            backend=args.backend,
+            timeout_s=args.timeout,
+        )
     tagger = Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size)
     failures: collections.Counter = collections.Counter()
     tagged = 0
-    bar = tqdm(total=len(todo), unit="video", desc="vidkit tag", file=sys.stderr, dynamic_ncols=True,
-               disable=not sys.stderr.isatty())
-    events = isolated_map(work, todo, workers=min(workers, max(1, len(todo))), silence_s=args.timeout + 5, what="decoder")
+    bar = tqdm(
+        total=len(todo),
+        unit="video",
+        desc="vidkit tag",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=not sys.stderr.isatty(),
+    )
+    events = isolated_map(
+        work, todo, workers=min(workers, max(1, len(todo))), silence_s=args.timeout + 5, what="decoder"
+    )
     try:
         for result in tagger.run(events):
             results.write(_record(result, classes, args.top_k))
@@ -111,13 +162,21 @@ def run(args: argparse.Namespace) -> int:
             else:
                 tagged += 1
             bar.update()
-            bar.set_postfix_str(f"{tagger.clips_done / max(time.monotonic() - started, 1e-9):.1f} clips/s", refresh=False)
+            bar.set_postfix_str(
+                f"{tagger.clips_done / max(time.monotonic() - started, 1e-9):.1f} clips/s", refresh=False
+            )
     finally:
         events.close()
         bar.close()
         results.close()
-    _summary(tagged, failures, skipped=len(videos) - len(todo), out=args.out, seconds=time.monotonic() - started,
-             clips=tagger.clips_done)
+    _summary(
+        tagged,
+        failures,
+        skipped=len(videos) - len(todo),
+        out=args.out,
+        seconds=time.monotonic() - started,
+        clips=tagger.clips_done,
+    )
     return 0
 
 
@@ -143,10 +202,14 @@ def _model(args, load_model):
         raise ConfigError("name the model: --checkpoint run/best.pt, or --model NAME --weights FILE [--classes FILE]")
     from vidkit.models import model_card
 
-    loaded = require_rgb(load_model(args.checkpoint or args.weights, model=args.model))  # peer weights are read once, here
+    loaded = require_rgb(
+        load_model(args.checkpoint or args.weights, model=args.model)
+    )  # peer weights are read once, here
     if model_card(loaded.name).task == "persons":
-        raise ConfigError(f"{loaded.name} labels people by their boxes on keyframes, not whole videos; score it with "
-                          "vidkit eval (--boxes for a person-box file)")
+        raise ConfigError(
+            f"{loaded.name} labels people by their boxes on keyframes, not whole videos; score it with "
+            "vidkit eval (--boxes for a person-box file)"
+        )
     if loaded.model is not None:
         classes = list(loaded.classes or [str(i) for i in range(_classifier_size(loaded.model))])
         return loaded.model, loaded.name, classes, loaded.config
@@ -186,11 +249,18 @@ def _record(result, classes: list[str], top_k: int) -> dict:
         values, index = scores.topk(min(top_k, len(classes)))
         return [{"label": classes[i], "score": round(float(v), 6)} for v, i in zip(values, index.tolist())]
 
-    record = {"path": result.path, "labels": top(result.scores) if result.scores is not None else [],
-              "duration_s": (result.info or {}).get("duration_s"), "video": result.info, "error": result.error,
-              "clips": result.clips}
+    record = {
+        "path": result.path,
+        "labels": top(result.scores) if result.scores is not None else [],
+        "duration_s": (result.info or {}).get("duration_s"),
+        "video": result.info,
+        "error": result.error,
+        "clips": result.clips,
+    }
     if result.segments:
-        record["segments"] = [{"start_s": round(a, 3), "end_s": round(b, 3), "labels": top(s)} for a, b, s in result.segments]
+        record["segments"] = [
+            {"start_s": round(a, 3), "end_s": round(b, 3), "labels": top(s)} for a, b, s in result.segments
+        ]
     return record
 
 
@@ -240,9 +310,18 @@ class ResultsFile:
     def write(self, record: dict) -> None:
         if self.fmt == "csv":
             best = record["labels"][0] if record["labels"] else {"label": "", "score": ""}
-            line = _csv_line([record["path"], best["label"], best["score"], json.dumps(record["labels"]),
-                              "" if record["duration_s"] is None else record["duration_s"], record["error"] or "",
-                              json.dumps(record.get("segments", [])), json.dumps(record["video"])])
+            line = _csv_line(
+                [
+                    record["path"],
+                    best["label"],
+                    best["score"],
+                    json.dumps(record["labels"]),
+                    "" if record["duration_s"] is None else record["duration_s"],
+                    record["error"] or "",
+                    json.dumps(record.get("segments", [])),
+                    json.dumps(record["video"]),
+                ]
+            )
         else:
             line = json.dumps(record, ensure_ascii=False) + "\n"
         self._append(line)
@@ -270,10 +349,12 @@ def _csv_line(values) -> str:
 def _summary(tagged: int, failures: collections.Counter, *, skipped: int, out: str, seconds: float, clips: int) -> None:
     failed = sum(failures.values())
     rate = (tagged + failed) / seconds if seconds else 0.0
-    lines = [f"\nvidkit tag: {tagged} tagged, {failed} failed"
-             + (f", {skipped} already done" if skipped else "")
-             + f" in {seconds:.1f} s ({rate:.2f} videos/s, {clips / seconds if seconds else 0:.1f} clips/s)",
-             f"  results      {out}"]
+    lines = [
+        f"\nvidkit tag: {tagged} tagged, {failed} failed"
+        + (f", {skipped} already done" if skipped else "")
+        + f" in {seconds:.1f} s ({rate:.2f} videos/s, {clips / seconds if seconds else 0:.1f} clips/s)",
+        f"  results      {out}",
+    ]
     for reason, count in failures.most_common():
         lines.append(f"  failed       {count} x {reason}")
     print("\n".join(lines), file=sys.stderr)

@@ -18,31 +18,62 @@ from vidkit.errors import ConfigError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model to train (default slowfast_r50; `vidkit models` lists them)")
-    parser.add_argument("--config", action="append", default=[], type=Path, metavar="YAML",
-                        help="config file(s) on top of the defaults (repeatable)")
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set optim.lr=0.05 (repeatable)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="YAML",
+        help="config file(s) on top of the defaults (repeatable)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set optim.lr=0.05 (repeatable)",
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<date>-<time>)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    parser.add_argument("--weights", metavar="PATH", help="start from these weights (vidkit, pytorchvideo or PySlowFast checkpoint)")
-    parser.add_argument("--data", metavar="NAME", help="synthetic (default), synthetic-actors, kinetics400|600|700, kinetics, "
-                                                       "ssv2, folder, list, ava (person-action models)")
+    parser.add_argument(
+        "--weights", metavar="PATH", help="start from these weights (vidkit, pytorchvideo or PySlowFast checkpoint)"
+    )
+    parser.add_argument(
+        "--data",
+        metavar="NAME",
+        help="synthetic (default), synthetic-actors, kinetics400|600|700, kinetics, "
+        "ssv2, folder, list, ava (person-action models)",
+    )
     parser.add_argument("--data-root", metavar="DIR", help="where the dataset lives (the folder as downloaded)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--workers", type=int, help="data-loader processes")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--wandb", action="store_true", default=None, help="also log to Weights & Biases (offline without an account)")
-    parser.add_argument("--resume", metavar="RUN", type=Path,
-                        help="continue a stopped run exactly where it stopped (its directory or its last.pt)")
+    parser.add_argument(
+        "--wandb", action="store_true", default=None, help="also log to Weights & Biases (offline without an account)"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        type=Path,
+        help="continue a stopped run exactly where it stopped (its directory or its last.pt)",
+    )
 
 
 def _flag_values(args: argparse.Namespace) -> dict:
     data = {"name": args.data, "root": args.data_root, "batch_size": args.batch_size, "workers": args.workers}
     if args.data == "synthetic-actors":  # the built-in set's actors variant (AVA-format boxes)
         data.update(name="synthetic", synthetic={"variant": "actors"})
-    return {"model": {"weights": args.weights}, "epochs": args.epochs, "out": args.out, "device": args.device,
-            "seed": args.seed, "wandb": args.wandb, "data": data}
+    return {
+        "model": {"weights": args.weights},
+        "epochs": args.epochs,
+        "out": args.out,
+        "device": args.device,
+        "seed": args.seed,
+        "wandb": args.wandb,
+        "data": data,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         checkpoint = resume_checkpoint(args.resume)
         if args.model is not None or args.config:
-            raise ConfigError("--resume continues a run with its own config; --model and --config do not apply "
-                              "(use --set or flags such as --epochs to change it)")
+            raise ConfigError(
+                "--resume continues a run with its own config; --model and --config do not apply "
+                "(use --set or flags such as --epochs to change it)"
+            )
         from vidkit.engine.checkpoint import load_checkpoint
         from vidkit.engine.config import load_config
 
@@ -111,43 +144,92 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
             from vidkit.engine.loop import compile_model
 
             model = compile_model(model)
-        optimizer = build_optimizer(model, name=config.optim.name, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
-                                    momentum=config.optim.momentum, nesterov=config.optim.nesterov)
+        optimizer = build_optimizer(
+            model,
+            name=config.optim.name,
+            lr=config.optim.lr,
+            weight_decay=config.optim.weight_decay,
+            momentum=config.optim.momentum,
+            nesterov=config.optim.nesterov,
+        )
         if ctx.distributed:
-            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+            )
 
         saved = load_checkpoint(resume) if isinstance(resume, (str, Path)) else resume
         if saved is not None:
             unwrap(model).load_state_dict(saved["model"])
         plain_config = to_dict(config)
-        meta = {"model_name": config.model.name, "num_classes": len(classes), "classes": classes, "config": plain_config}
+        meta = {
+            "model_name": config.model.name,
+            "num_classes": len(classes),
+            "classes": classes,
+            "config": plain_config,
+        }
         logger = None
         if ctx.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.yaml").write_text(yaml.safe_dump(plain_config, sort_keys=False))
-            logger = RunLogger(run_dir / "log.jsonl", wandb=config.wandb, project=config.wandb_project,
-                               run_name=run_dir.name, run_id=saved.get("wandb_run_id") if saved else None, config=plain_config)
-        trainer = Trainer(model=model, optimizer=optimizer, scheduler=None, train_set=train_set, val_set=val_set,
-                          transform=transform, ctx=ctx, run_dir=run_dir, meta=meta, epochs=config.epochs,
-                          batch_size=config.data.batch_size, workers=config.data.workers, seed=config.seed,
-                          precision=precision, label_smoothing=config.optim.label_smoothing,
-                          clip_grad_norm=config.optim.clip_grad_norm, checkpoint_every_steps=config.checkpoint_every_steps,
-                          log_every_steps=config.log_every_steps, logger=logger, flip_labels=flip_labels, task=task)
+            logger = RunLogger(
+                run_dir / "log.jsonl",
+                wandb=config.wandb,
+                project=config.wandb_project,
+                run_name=run_dir.name,
+                run_id=saved.get("wandb_run_id") if saved else None,
+                config=plain_config,
+            )
+        trainer = Trainer(
+            model=model,
+            optimizer=optimizer,
+            scheduler=None,
+            train_set=train_set,
+            val_set=val_set,
+            transform=transform,
+            ctx=ctx,
+            run_dir=run_dir,
+            meta=meta,
+            epochs=config.epochs,
+            batch_size=config.data.batch_size,
+            workers=config.data.workers,
+            seed=config.seed,
+            precision=precision,
+            label_smoothing=config.optim.label_smoothing,
+            clip_grad_norm=config.optim.clip_grad_norm,
+            checkpoint_every_steps=config.checkpoint_every_steps,
+            log_every_steps=config.log_every_steps,
+            logger=logger,
+            flip_labels=flip_labels,
+            task=task,
+        )
         total = config.epochs * trainer.steps_per_epoch
-        trainer.scheduler = warmup_cosine(optimizer, total_steps=total,
-                                          warmup_steps=round(config.optim.warmup_epochs * trainer.steps_per_epoch),
-                                          start_factor=config.optim.warmup_start_factor,
-                                          final_factor=config.optim.final_lr_factor)
+        trainer.scheduler = warmup_cosine(
+            optimizer,
+            total_steps=total,
+            warmup_steps=round(config.optim.warmup_epochs * trainer.steps_per_epoch),
+            start_factor=config.optim.warmup_start_factor,
+            final_factor=config.optim.final_lr_factor,
+        )
         if saved is not None:
             trainer.load_state_dict(saved)
         if ctx.is_main:
-            where = f"resuming at epoch {trainer.position.epoch + 1} step {trainer.position.step}" if saved else "starting"
-            print(f"vidkit train: {config.model.name} on {config.data.name} ({len(train_set)} train / {len(val_set)} val "
-                  f"clips, {len(classes)} classes) on {ctx.device} x{ctx.world_size}, {precision.describe()}"
-                  f"{', torch.compile' if config.compile else ''}; "
-                  f"{where}; run directory {run_dir}", file=sys.stderr)
-            logger.log("resume" if saved else "start", step=trainer.position.global_step, **meta,
-                       world_size=ctx.world_size, device=str(ctx.device))
+            where = (
+                f"resuming at epoch {trainer.position.epoch + 1} step {trainer.position.step}" if saved else "starting"
+            )
+            print(
+                f"vidkit train: {config.model.name} on {config.data.name} ({len(train_set)} train / {len(val_set)} val "
+                f"clips, {len(classes)} classes) on {ctx.device} x{ctx.world_size}, {precision.describe()}"
+                f"{', torch.compile' if config.compile else ''}; "
+                f"{where}; run directory {run_dir}",
+                file=sys.stderr,
+            )
+            logger.log(
+                "resume" if saved else "start",
+                step=trainer.position.global_step,
+                **meta,
+                world_size=ctx.world_size,
+                device=str(ctx.device),
+            )
         try:
             result = trainer.fit()
         finally:
@@ -190,8 +272,15 @@ def _dataset(config: TrainConfig, *, progress: bool):
     from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 
     s = config.data.synthetic
-    spec = SyntheticSpec(variant=s.variant, num_train_per_class=s.train_per_class, num_val_per_class=s.val_per_class,
-                         size=s.size, num_frames=s.num_frames, seed=s.seed, background=s.background)
+    spec = SyntheticSpec(
+        variant=s.variant,
+        num_train_per_class=s.train_per_class,
+        num_val_per_class=s.val_per_class,
+        size=s.size,
+        num_frames=s.num_frames,
+        seed=s.seed,
+        background=s.background,
+    )
     return synthetic_dataset(spec, root=config.data.root, progress=progress)
 
 
@@ -201,8 +290,10 @@ class _Downloaded:
 
     def __init__(self, train, val):
         if tuple(train.classes) != tuple(val.classes):
-            raise ConfigError(f"{train.name}: the train split has {len(train.classes)} classes and the val split "
-                              f"{len(val.classes)}, in a different order; point --annotations at matching files")
+            raise ConfigError(
+                f"{train.name}: the train split has {len(train.classes)} classes and the val split "
+                f"{len(val.classes)}, in a different order; point --annotations at matching files"
+            )
         self.splits = {"train": train, "val": val}
         self.classes = train.classes
         self.default_flip = train.default_flip
@@ -212,14 +303,19 @@ class _Downloaded:
     def open(cls, d) -> "_Downloaded":
         from vidkit.data.catalog import open_catalog
 
-        train, val = (open_catalog(d.name, root=d.root, annotations=d.annotations, videos=d.videos, split=split)
-                      for split in ("train", "val"))
+        train, val = (
+            open_catalog(d.name, root=d.root, annotations=d.annotations, videos=d.videos, split=split)
+            for split in ("train", "val")
+        )
         for catalog in (train, val):
             for w in catalog.warnings:
                 print(f"vidkit train: warning: {w}", file=sys.stderr)
             if catalog.missing:
-                print(f"vidkit train: {len(catalog.missing)} of the {len(catalog.entries)} {catalog.split} videos listed "
-                      f"are missing (`vidkit scan` lists them); training on the {len(catalog.found)} found", file=sys.stderr)
+                print(
+                    f"vidkit train: {len(catalog.missing)} of the {len(catalog.entries)} {catalog.split} videos listed "
+                    f"are missing (`vidkit scan` lists them); training on the {len(catalog.found)} found",
+                    file=sys.stderr,
+                )
         return cls(train, val)
 
     def samples(self, split: str) -> list[tuple[str, int]]:
@@ -247,14 +343,18 @@ def _task_data(config: TrainConfig, dataset):
     persons = config.data.name == "ava" or getattr(getattr(dataset, "spec", None), "variant", None) == "actors"
     if card.task == "persons":
         if not persons:
-            raise ConfigError(f"{card.name} classifies people by their boxes: train it on AVA-format data "
-                              f"(--data synthetic-actors, or --data ava --data-root DIR), not on {config.data.name}")
+            raise ConfigError(
+                f"{card.name} classifies people by their boxes: train it on AVA-format data "
+                f"(--data synthetic-actors, or --data ava --data-root DIR), not on {config.data.name}"
+            )
         from pipelines.persons import person_data
 
         return person_data(config, dataset, flip_labels=_flip(config, dataset)[1])
     if persons:
-        raise ConfigError(f"{config.data.name} data has person boxes and per-person labels; {card.name} classifies "
-                          f"whole clips (person models: action_transformer, i3d_roi_head)")
+        raise ConfigError(
+            f"{config.data.name} data has person boxes and per-person labels; {card.name} classifies "
+            f"whole clips (person models: action_transformer, i3d_roi_head)"
+        )
     return (list(dataset.classes), *_clip_data(config, dataset), VideoTask())
 
 
@@ -278,8 +378,9 @@ def _clip_data(config: TrainConfig, dataset):
         val_sampler = UniformClipSampler(num_clips=1, num_frames=d.num_frames, interval_s=d.interval_s)
     train_set = ClipDataset(dataset.samples("train"), train_sampler, backend=d.backend, seed=config.seed)
     val_set = ClipDataset(dataset.samples("val"), val_sampler, backend=d.backend)
-    transform = ClipTransform(crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale,
-                              flip_prob=0.5 if flip else 0.0)
+    transform = ClipTransform(
+        crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale, flip_prob=0.5 if flip else 0.0
+    )
     return train_set, val_set, transform
 
 
@@ -299,8 +400,9 @@ def _compressed_data(config: TrainConfig, dataset, flip: bool):
         train, val = (coviar_format(s, root=root, dest=dest, progress=progress) for s in (train, val))
     train_set = CompressedClipDataset(train, num_segments=d.num_frames, train=True, seed=config.seed)
     val_set = CompressedClipDataset(val, num_segments=d.num_frames, train=False)
-    transform = CompressedTransform(crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale,
-                                    flip_prob=0.5 if flip else 0.0)
+    transform = CompressedTransform(
+        crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale, flip_prob=0.5 if flip else 0.0
+    )
     return train_set, val_set, transform
 
 
@@ -322,11 +424,16 @@ def _summary(result: dict, run_dir: Path, curves: Path, *, seconds: float) -> No
     if "map" in best:
         figures = f"best val frame mAP {best['map']:.3f} (epoch {best['epoch']}), last {last.get('val_map', float('nan')):.3f}"
     else:
-        figures = f"best val top-1 {best['top1']:.1%} (epoch {best['epoch']}), last {last.get('val_top1', float('nan')):.1%}"
-    print(f"\nvidkit train: done in {minutes}m{secs:02d}s — {figures}\n"
-          f"  checkpoints  {run_dir / 'best.pt'}  {run_dir / 'last.pt'}\n"
-          f"  metrics      {run_dir / 'log.jsonl'}  (curves: {curves})\n"
-          f"  next         vidkit tag VIDEOS... --checkpoint {run_dir / 'best.pt'} --out tags.jsonl", file=sys.stderr)
+        figures = (
+            f"best val top-1 {best['top1']:.1%} (epoch {best['epoch']}), last {last.get('val_top1', float('nan')):.1%}"
+        )
+    print(
+        f"\nvidkit train: done in {minutes}m{secs:02d}s — {figures}\n"
+        f"  checkpoints  {run_dir / 'best.pt'}  {run_dir / 'last.pt'}\n"
+        f"  metrics      {run_dir / 'log.jsonl'}  (curves: {curves})\n"
+        f"  next         vidkit tag VIDEOS... --checkpoint {run_dir / 'best.pt'} --out tags.jsonl",
+        file=sys.stderr,
+    )
 
 
 __all__ = ["TrainConfig", "add_arguments", "build_data", "load_train_config", "run", "train"]

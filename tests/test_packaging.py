@@ -24,7 +24,9 @@ def test_configs_ship_inside_the_package():
 
 
 def test_help_lists_every_command():
-    out = subprocess.run([sys.executable, "-m", "vidkit.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "vidkit.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for command in ("train", "eval", "tag", "scan", "info", "mv", "models", "bench", "prepare"):
         assert f"    {command} " in out, command
 
@@ -37,5 +39,7 @@ def test_planned_command_says_not_yet_and_fails(monkeypatch, capsys):
     assert "vidkit someday: not yet available" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         vidkit.cli.main(["--help"])
-    assert any(line.split() == ["someday", "a", "later", "job", "(not", "yet", "available)"]
-               for line in capsys.readouterr().out.splitlines())  # listed by vidkit --help
+    assert any(
+        line.split() == ["someday", "a", "later", "job", "(not", "yet", "available)"]
+        for line in capsys.readouterr().out.splitlines()
+    )  # listed by vidkit --help

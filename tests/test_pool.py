@@ -41,9 +41,11 @@ def _by_task(events):
 
 def test_functions_and_generators():
     assert _by_task(list(isolated_map(_square, range(10), workers=2, silence_s=10))) == {
-        t: [("done", t * t)] for t in range(10)}
+        t: [("done", t * t)] for t in range(10)
+    }
     assert _by_task(list(isolated_map(_count, range(10), workers=2, silence_s=10))) == {
-        t: [("item", (t, i)) for i in range(t)] + [("done", f"{t} counted")] for t in range(10)}
+        t: [("item", (t, i)) for i in range(t)] + [("done", f"{t} counted")] for t in range(10)
+    }
 
 
 def test_items_are_streamed_while_the_task_runs(tmp_path):
@@ -75,9 +77,14 @@ def _crashy(task, beat):
 def test_a_crash_costs_only_its_task():
     tasks = ["a", "segv", "b", "exit", "c", "d"]
     outcomes = _by_task(list(isolated_map(_crashy, tasks, workers=2, silence_s=10)))
-    assert outcomes == {"a": [("done", "A")], "b": [("done", "B")], "c": [("done", "C")], "d": [("done", "D")],
-                        "segv": [("failed", Failure("the worker crashed (killed by SIGSEGV)"))],
-                        "exit": [("failed", Failure("the worker crashed (exit code 3)"))]}
+    assert outcomes == {
+        "a": [("done", "A")],
+        "b": [("done", "B")],
+        "c": [("done", "C")],
+        "d": [("done", "D")],
+        "segv": [("failed", Failure("the worker crashed (killed by SIGSEGV)"))],
+        "exit": [("failed", Failure("the worker crashed (exit code 3)"))],
+    }
     [(_, _, failure)] = isolated_map(_crashy, ["exit"], workers=1, silence_s=10, what="decoder")
     assert failure.reason == "the decoder crashed (exit code 3)"
 
@@ -96,8 +103,11 @@ def test_a_silent_worker_is_killed_and_a_beating_one_is_not():
     started = time.monotonic()
     outcomes = _by_task(list(isolated_map(_slow, ["silent", "beating", "quick"], workers=3, silence_s=1)))
     assert time.monotonic() - started < 6
-    assert outcomes == {"silent": [("failed", Failure("the worker hung (no progress for 1 s); its worker was killed"))],
-                        "beating": [("done", "beating")], "quick": [("done", "quick")]}
+    assert outcomes == {
+        "silent": [("failed", Failure("the worker hung (no progress for 1 s); its worker was killed"))],
+        "beating": [("done", "beating")],
+        "quick": [("done", "quick")],
+    }
 
 
 def _pid_or_raise(task, beat):
@@ -108,8 +118,10 @@ def _pid_or_raise(task, beat):
 
 def test_an_exception_is_the_tasks_error_and_the_worker_goes_on():
     outcomes = _by_task(list(isolated_map(_pid_or_raise, range(7), workers=1, silence_s=10)))
-    assert {t: outcomes[t] for t in (1, 4)} == {1: [("error", "ValueError: bad task 1")],
-                                               4: [("error", "ValueError: bad task 4")]}
+    assert {t: outcomes[t] for t in (1, 4)} == {
+        1: [("error", "ValueError: bad task 1")],
+        4: [("error", "ValueError: bad task 4")],
+    }
     pids = {value for t, [(kind, value)] in outcomes.items() if t % 3 != 1}
     assert len(pids) == 1 and pids != {os.getpid()}  # one worker served all, errors included
 

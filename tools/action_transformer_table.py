@@ -39,8 +39,21 @@ def run_model(model: str, *, epochs: int, overrides: list[str], out: Path) -> di
     out.mkdir(parents=True, exist_ok=True)
     for name in ("log.jsonl", "last.pt", "best.pt"):
         (out / name).unlink(missing_ok=True)  # a fresh run, not a resumed one
-    command = [sys.executable, "-m", "vidkit", "train", "--model", model, "--data", "synthetic-actors",
-               "--epochs", str(epochs), "--out", str(out), *(a for o in overrides for a in ("--set", o))]
+    command = [
+        sys.executable,
+        "-m",
+        "vidkit",
+        "train",
+        "--model",
+        model,
+        "--data",
+        "synthetic-actors",
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        *(a for o in overrides for a in ("--set", o)),
+    ]
     print("$", " ".join(command[1:]), file=sys.stderr, flush=True)
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
@@ -48,11 +61,20 @@ def run_model(model: str, *, epochs: int, overrides: list[str], out: Path) -> di
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     epochs_log = [r for r in records if r.get("event") == "epoch"]
     last = epochs_log[-1]
-    return {"model": model, "epochs": epochs, "overrides": overrides, "seconds": round(seconds, 1),
-            "map": last["val_map"], "best_map": max(r["val_map"] for r in epochs_log),
-            "best_epoch": max(epochs_log, key=lambda r: r["val_map"])["epoch"], "ap": last["val_ap"],
-            "val_keyframes": last["val_clips"], "val_persons": last["val_persons"],
-            "clips_per_s": last["train_clips_per_s"], "curve": [round(r["val_map"], 4) for r in epochs_log]}
+    return {
+        "model": model,
+        "epochs": epochs,
+        "overrides": overrides,
+        "seconds": round(seconds, 1),
+        "map": last["val_map"],
+        "best_map": max(r["val_map"] for r in epochs_log),
+        "best_epoch": max(epochs_log, key=lambda r: r["val_map"])["epoch"],
+        "ap": last["val_ap"],
+        "val_keyframes": last["val_clips"],
+        "val_persons": last["val_persons"],
+        "clips_per_s": last["train_clips_per_s"],
+        "curve": [round(r["val_map"], 4) for r in epochs_log],
+    }
 
 
 def write_table(results: dict, path: Path) -> None:
@@ -72,7 +94,8 @@ def write_table(results: dict, path: Path) -> None:
         "192 validation keyframes). Regenerate with `python tools/action_transformer_table.py`.",
         "",
         f"Budget: `vidkit train --model NAME --data synthetic-actors --epochs {rows[0]['epochs']}"
-        + "".join(f" --set {o}" for o in rows[0]["overrides"]) + "` with each model's preset",
+        + "".join(f" --set {o}" for o in rows[0]["overrides"])
+        + "` with each model's preset",
         "(configs/synthetic/action_transformer.yaml, i3d_roi_head.yaml: the I3D ResNet-50 trunk to res4 at a",
         "quarter width, 8 frames of 64², AdamW).",
         "",
@@ -83,22 +106,35 @@ def write_table(results: dict, path: Path) -> None:
         params = count_params(build(r["model"], num_classes=len(classes), **_options(r)))
         minutes, secs = divmod(round(r["seconds"]), 60)
         curve = " ".join(f"{v:.2f}" for v in r["curve"])
-        lines.append(f"| {r['model']} | {params:,} | {r['map']:.3f} | {r['best_map']:.3f} (epoch {r['best_epoch']}) | "
-                     f"{curve} | {minutes}m{secs:02d}s | {r['clips_per_s']:.1f} |")
-    lines += ["", "AP per class (last epoch):", "",
-              "| model | " + " | ".join(classes) + " |", "| --- |" + " ---: |" * len(classes)]
+        lines.append(
+            f"| {r['model']} | {params:,} | {r['map']:.3f} | {r['best_map']:.3f} (epoch {r['best_epoch']}) | "
+            f"{curve} | {minutes}m{secs:02d}s | {r['clips_per_s']:.1f} |"
+        )
+    lines += [
+        "",
+        "AP per class (last epoch):",
+        "",
+        "| model | " + " | ".join(classes) + " |",
+        "| --- |" + " ---: |" * len(classes),
+    ]
     for r in rows:
         lines.append(f"| {r['model']} | " + " | ".join(ap(r["ap"][c]) for c in classes) + " |")
     transformer = results.get("action_transformer")
     if transformer:
         verdict = "reaches" if transformer["map"] >= GOAL else "misses"
-        lines += ["", f"The transformer {verdict} the goal of frame mAP >= {GOAL} ({transformer['map']:.3f}): it reads each",
-                  "actor's own motion through its box query. On this set the baseline is as good: every label is the",
-                  "motion inside its own box, so there is no context for the transformer's attention over the whole clip",
-                  "to add (the paper's gains on AVA come from people interacting with others and with objects)."]
+        lines += [
+            "",
+            f"The transformer {verdict} the goal of frame mAP >= {GOAL} ({transformer['map']:.3f}): it reads each",
+            "actor's own motion through its box query. On this set the baseline is as good: every label is the",
+            "motion inside its own box, so there is no context for the transformer's attention over the whole clip",
+            "to add (the paper's gains on AVA come from people interacting with others and with objects).",
+        ]
     machine = results.get("_machine", {})
-    lines += ["", f"Measured on: {machine.get('description', 'unknown')} ({machine.get('date', '')}); one seed (0). "
-                  "Train wall includes decoding and the validation pass after every epoch."]
+    lines += [
+        "",
+        f"Measured on: {machine.get('description', 'unknown')} ({machine.get('date', '')}); one seed (0). "
+        "Train wall includes decoding and the validation pass after every epoch.",
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}", file=sys.stderr)
@@ -115,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", help=f"comma-separated (default: {','.join(MODELS)})")
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra overrides, for both models")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="extra overrides, for both models"
+    )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "action_transformer_table")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "action_transformer.md")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "action_transformer.json")
@@ -124,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     if not args.table_only:
-        for model in (args.models.split(",") if args.models else MODELS):
+        for model in args.models.split(",") if args.models else MODELS:
             saved = results.get(model)
             if saved and saved["overrides"] == args.set and saved["epochs"] == args.epochs:
                 print(f"{model}: saved result, skipped", file=sys.stderr)

@@ -37,8 +37,14 @@ PRETRAIN = "pretrain_motion"
 # The shared pretraining: the synthetic-motion set itself (48-frame clips whose object moves all along,
 # no distractor), 8 candidates through the uniform model — the backbone learns what motion looks like
 # where every snippet shows it, as the paper's backbone is trained before its policy.
-PRETRAIN_SET = ["model.options.policy=uniform", "model.options.steps=8", "data.num_frames=8",
-                "data.synthetic.variant=motion", "data.synthetic.num_frames=48", "data.synthetic.train_per_class=100"]
+PRETRAIN_SET = [
+    "model.options.policy=uniform",
+    "model.options.steps=8",
+    "data.num_frames=8",
+    "data.synthetic.variant=motion",
+    "data.synthetic.num_frames=48",
+    "data.synthetic.train_per_class=100",
+]
 
 
 # After the pretraining every run keeps its backbone as pretrained (as the paper's policy learns on the
@@ -56,26 +62,41 @@ MEMORY = ["model.options.memory_arch=backbone", "model.options.locate=memory"]
 ADAFRAME = {
     "adaframe": ("AdaFrame as in the paper", []),
     "adaframe_memory": ("AdaFrame, backbone memory, looks centred on it", MEMORY),
-    "adaframe_fresh": ("AdaFrame, backbone memory, looks centred on it, no revisits",
-                       [*MEMORY, "model.options.revisit=false"]),
+    "adaframe_fresh": (
+        "AdaFrame, backbone memory, looks centred on it, no revisits",
+        [*MEMORY, "model.options.revisit=false"],
+    ),
 }
 
 
 def runs() -> dict[str, list[str]]:
     """Run name → its ``--set`` overrides on top of the preset."""
-    out = {f"uniform{k}": [*FROZEN, "model.options.policy=uniform", f"model.options.steps={k}"]
-           for k in sorted(UNIFORM, reverse=True)}
+    out = {
+        f"uniform{k}": [*FROZEN, "model.options.policy=uniform", f"model.options.steps={k}"]
+        for k in sorted(UNIFORM, reverse=True)
+    }
     return {**{name: [*FROZEN, *overrides] for name, (_, overrides) in ADAFRAME.items()}, **out}
 
 
-def train(name: str, overrides: list[str], *, epochs: int, out: Path, weights: Path | None = None,
-          upstream: str = "") -> tuple[Path, str]:
+def train(
+    name: str, overrides: list[str], *, epochs: int, out: Path, weights: Path | None = None, upstream: str = ""
+) -> tuple[Path, str]:
     """``vidkit train --model adaframe`` for one run (from ``weights`` when given, made by the run whose
     recipe is ``upstream``), unless ``out/name`` already holds a finished run of the same recipe;
     returns its last checkpoint and its recipe."""
     run_dir = out / name
-    command = [sys.executable, "-m", "vidkit", "train", "--model", "adaframe", "--out", str(run_dir),
-               "--epochs", str(epochs)]
+    command = [
+        sys.executable,
+        "-m",
+        "vidkit",
+        "train",
+        "--model",
+        "adaframe",
+        "--out",
+        str(run_dir),
+        "--epochs",
+        str(epochs),
+    ]
     if weights is not None:
         command += ["--weights", str(weights)]
     for o in overrides:
@@ -119,7 +140,7 @@ def saw_evidence(timestamps, snippet: int, window: tuple[float, float]) -> bool:
     """Whether one of the looks (``timestamps``: ``snippet`` frames a look, in order) had at least two of its
     frames inside the evidence ``window`` (seconds): enough to show which way the object moves."""
     lo, hi = window
-    looks = [timestamps[i:i + snippet] for i in range(0, len(timestamps), snippet)]
+    looks = [timestamps[i : i + snippet] for i in range(0, len(timestamps), snippet)]
     return any(sum(lo <= t <= hi for t in look) >= min(2, len(look)) for look in looks)
 
 
@@ -156,13 +177,16 @@ def looker(checkpoint: Path, patience: int | None = None, val_per_class: int | N
 
     def look_at(path):
         with torch.inference_mode(), open_video(path, short_side=config.data.test_scale) as video:
-            return look(model, video, transform, num_candidates=config.data.num_frames, interval_s=config.data.interval_s)
+            return look(
+                model, video, transform, num_candidates=config.data.num_frames, interval_s=config.data.interval_s
+            )
 
     return look_at, model, dataset
 
 
-def evaluate(checkpoint: Path, *, patience: int | None = None, limit: int | None = None,
-             val_per_class: int | None = None) -> dict:
+def evaluate(
+    checkpoint: Path, *, patience: int | None = None, limit: int | None = None, val_per_class: int | None = None
+) -> dict:
     """Held-out top-1, mean frames looked at, asked of the decoder and decoded by it, and wall time per video,
     classifying every validation video of the run's own data (``val_per_class`` a class when given) from its file."""
     look_at, model, dataset = looker(checkpoint, patience, val_per_class)
@@ -179,11 +203,19 @@ def evaluate(checkpoint: Path, *, patience: int | None = None, limit: int | None
         decoder_frames += seen.decoder_frames
         evidence += saw_evidence(seen.timestamps, seen.snippet, window)
     n = len(samples)
-    return {"top1": hits / n, "frames": frames / n, "decoded": decoded / n, "decoder_frames": decoder_frames / n,
-            "ms_per_video": 1000 * seconds / n,
-            "saw_evidence": evidence / n,
-            "videos": n, "memory_frames": model.memory_frames, "steps": model.steps, "policy": model.policy,
-            "exit_patience": model.exit_patience if model.policy == "adaptive" else None}
+    return {
+        "top1": hits / n,
+        "frames": frames / n,
+        "decoded": decoded / n,
+        "decoder_frames": decoder_frames / n,
+        "ms_per_video": 1000 * seconds / n,
+        "saw_evidence": evidence / n,
+        "videos": n,
+        "memory_frames": model.memory_frames,
+        "steps": model.steps,
+        "policy": model.policy,
+        "exit_patience": model.exit_patience if model.policy == "adaptive" else None,
+    }
 
 
 def val_paths(checkpoint: Path, limit: int | None = None, val_per_class: int | None = None) -> list:
@@ -219,11 +251,17 @@ def write_table(rows: dict, meta: dict, path: Path) -> None:
         "instead of choosing from nothing); and with those and a third (`revisit: false`: each look goes to the "
         "nearest candidate not looked at yet, where the paper's policy may look at the same one again) — see "
         "vidkit/models/adaframe.py for why. "
-        + ("In those runs the backbone stays as pretrained (`freeze_backbone`; the paper's policy, too, learns on "
-           "the features of a backbone trained before it): the LSTM, its heads and the memory learn. "
-           if meta.get("frozen_backbone") else "")
-        + (f"Training seed {seed} for the runs after the pretraining (which is the same, seed 0, for every table). "
-           if seed else "")
+        + (
+            "In those runs the backbone stays as pretrained (`freeze_backbone`; the paper's policy, too, learns on "
+            "the features of a backbone trained before it): the LSTM, its heads and the memory learn. "
+            if meta.get("frozen_backbone")
+            else ""
+        )
+        + (
+            f"Training seed {seed} for the runs after the pretraining (which is the same, seed 0, for every table). "
+            if seed
+            else ""
+        )
         + "All with configs/synthetic/adaframe.yaml; see `PRETRAIN_SET`, `runs()` and `start_from()` in the tool.",
         "",
         "Held-out: each validation video classified from its file by `vidkit.data.adaframe.look`, which decodes only "
@@ -244,8 +282,10 @@ def write_table(rows: dict, meta: dict, path: Path) -> None:
     for name, r in rows.items():
         seen = f"{r['saw_evidence']:.1%}" if "saw_evidence" in r else "-"
         produced = f"{r['decoder_frames']:.1f}" if r.get("decoder_frames") is not None else "-"
-        lines.append(f"| {name} | {r['top1']:.1%} | {r['frames']:.2f} | {r['decoded']:.2f} | {produced} "
-                     f"| {r['ms_per_video']:.1f} | {seen} |")
+        lines.append(
+            f"| {name} | {r['top1']:.1%} | {r['frames']:.2f} | {r['decoded']:.2f} | {produced} "
+            f"| {r['ms_per_video']:.1f} | {seen} |"
+        )
     lines += ["", verdict(rows)]
     if others:
         lines += ["", f"The same runs with other training seeds: {', '.join(others)}."]
@@ -265,21 +305,33 @@ def wall_time(rows: dict, full_decode_ms: float) -> str:
     if full is None or not ada:
         return "Wall time: not compared (uniform K=25 or AdaFrame missing)."
     name, best = max(ada.items(), key=lambda kv: kv[1]["top1"])
-    text = (f"Wall time: {name} takes {best['ms_per_video']:.1f} ms per video against uniform K=25's "
-            f"{full['ms_per_video']:.1f} ms; decoding every frame of a validation video with PyAV takes "
-            f"{full_decode_ms:.1f} ms.")
+    text = (
+        f"Wall time: {name} takes {best['ms_per_video']:.1f} ms per video against uniform K=25's "
+        f"{full['ms_per_video']:.1f} ms; decoding every frame of a validation video with PyAV takes "
+        f"{full_decode_ms:.1f} ms."
+    )
     if best.get("decoder_frames") is not None and full.get("decoder_frames") is not None:
-        text += (f" Its decoder produces {best['decoder_frames']:.0f} frames a video against uniform K=25's "
-                 f"{full['decoder_frames']:.0f}")
-        text += (": not fewer, since the memory's 16 frames span the whole video and each look decodes from the "
-                 "keyframe before it." if best["decoder_frames"] >= full["decoder_frames"] else ".")
+        text += (
+            f" Its decoder produces {best['decoder_frames']:.0f} frames a video against uniform K=25's "
+            f"{full['decoder_frames']:.0f}"
+        )
+        text += (
+            ": not fewer, since the memory's 16 frames span the whole video and each look decodes from the "
+            "keyframe before it."
+            if best["decoder_frames"] >= full["decoder_frames"]
+            else "."
+        )
     if best["ms_per_video"] > full["ms_per_video"]:
-        text += (" Decoding is not what costs on these small videos, so decoding fewer frames saves little, while "
-                 "each AdaFrame step runs the backbone on one snippet where the uniform baseline runs it once on all of "
-                 "its frames.")
-    return text + (" Where decoding and the networks cost more (360x640 files with short and long keyframe intervals; "
-                   "the paper's ResNet-101 at 224²): [adaframe_wall_time.md](adaframe_wall_time.md), from "
-                   "`python tools/bench_adaframe.py --write docs/adaframe_wall_time.md`.")
+        text += (
+            " Decoding is not what costs on these small videos, so decoding fewer frames saves little, while "
+            "each AdaFrame step runs the backbone on one snippet where the uniform baseline runs it once on all of "
+            "its frames."
+        )
+    return text + (
+        " Where decoding and the networks cost more (360x640 files with short and long keyframe intervals; "
+        "the paper's ResNet-101 at 224²): [adaframe_wall_time.md](adaframe_wall_time.md), from "
+        "`python tools/bench_adaframe.py --write docs/adaframe_wall_time.md`."
+    )
 
 
 def full_decode_ms(paths) -> float:
@@ -302,26 +354,40 @@ def verdict(rows: dict) -> str:
         return "Goal: not checked (uniform K=25 or AdaFrame missing)."
     caveat = ""
     if full["top1"] < 0.5:
-        caveat = (f" Chance is 12.5% (8 classes): uniform K=25 itself, at {full['top1']:.1%}, is far from solving the set "
-                  "in this budget, so the comparison says little yet about AdaFrame's claim — a longer run (more "
-                  "epochs, or a GPU) comes first.")
+        caveat = (
+            f" Chance is 12.5% (8 classes): uniform K=25 itself, at {full['top1']:.1%}, is far from solving the set "
+            "in this budget, so the comparison says little yet about AdaFrame's claim — a longer run (more "
+            "epochs, or a GPU) comes first."
+        )
     n = full.get("videos") or 1
-    caveat += (f" On {n} videos a top-1 near {full['top1']:.0%} has a standard error of "
-               f"{100 * math.sqrt(full['top1'] * (1 - full['top1']) / n):.1f} points.")
+    caveat += (
+        f" On {n} videos a top-1 near {full['top1']:.0%} has a standard error of "
+        f"{100 * math.sqrt(full['top1'] * (1 - full['top1']) / n):.1f} points."
+    )
     # in tenths of a point, so that "within one point" does not hang on how 0.7225 - 0.01 rounds in binary
-    met = [k for k, r in ada.items() if round(1000 * r["top1"]) >= round(1000 * full["top1"]) - 10 and r["frames"] <= 25 / 3]
+    met = [
+        k
+        for k, r in ada.items()
+        if round(1000 * r["top1"]) >= round(1000 * full["top1"]) - 10 and r["frames"] <= 25 / 3
+    ]
     if met:
         name = min(met, key=lambda k: ada[k]["frames"])
         r = ada[name]
-        return (f"Goal met: {name} reaches {r['top1']:.1%} with {r['frames']:.2f} frames, against uniform K=25's "
-                f"{full['top1']:.1%} with 25 (the goal: within one point of it, with at most a third of its frames)."
-                f"{caveat}")
+        return (
+            f"Goal met: {name} reaches {r['top1']:.1%} with {r['frames']:.2f} frames, against uniform K=25's "
+            f"{full['top1']:.1%} with 25 (the goal: within one point of it, with at most a third of its frames)."
+            f"{caveat}"
+        )
     best = max(ada.items(), key=lambda kv: kv[1]["top1"])
     if round(1000 * best[1]["top1"]) >= round(1000 * full["top1"]) - 10:
-        return (f"Goal missed on frames: {best[0]} reaches {best[1]['top1']:.1%} (uniform K=25: {full['top1']:.1%}) but "
-                f"looks at {best[1]['frames']:.2f} frames, more than a third of 25.{caveat}")
-    return (f"Goal missed: the best AdaFrame setting, {best[0]}, reaches {best[1]['top1']:.1%} with {best[1]['frames']:.2f} "
-            f"frames, against uniform K=25's {full['top1']:.1%} ({(full['top1'] - best[1]['top1']) * 100:.1f} points short).{caveat}")
+        return (
+            f"Goal missed on frames: {best[0]} reaches {best[1]['top1']:.1%} (uniform K=25: {full['top1']:.1%}) but "
+            f"looks at {best[1]['frames']:.2f} frames, more than a third of 25.{caveat}"
+        )
+    return (
+        f"Goal missed: the best AdaFrame setting, {best[0]}, reaches {best[1]['top1']:.1%} with {best[1]['frames']:.2f} "
+        f"frames, against uniform K=25's {full['top1']:.1%} ({(full['top1'] - best[1]['top1']) * 100:.1f} points short).{caveat}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,16 +396,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrain-epochs", type=int, default=6, help="epochs of the shared uniform-25 pretraining")
     parser.add_argument("--epochs", type=int, default=12, help="epochs of every run after it (the same for all)")
     parser.add_argument("--no-train", action="store_true", help="only evaluate the runs already in --out")
-    parser.add_argument("--patience", type=int, nargs="+", default=[1, 2, 3, 5, 7], help="AdaFrame exit patiences to sweep")
+    parser.add_argument(
+        "--patience", type=int, nargs="+", default=[1, 2, 3, 5, 7], help="AdaFrame exit patiences to sweep"
+    )
     parser.add_argument("--limit", type=int, help="evaluate on the first N validation videos only")
-    parser.add_argument("--val-per-class", type=int, default=100,
-                        help="validation videos a class to evaluate on (the runs validated on their first 25 while training)")
+    parser.add_argument(
+        "--val-per-class",
+        type=int,
+        default=100,
+        help="validation videos a class to evaluate on (the runs validated on their first 25 while training)",
+    )
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "adaframe.md")
     parser.add_argument("--rewrite", action="store_true", help="only rewrite the page from the figures in its .json")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="training seed of the runs after the shared pretraining (other than 0: they go to OUT/seed<N>)")
-    parser.add_argument("--only", nargs="+", choices=list(runs()), metavar="RUN",
-                        help=f"train and evaluate only these runs ({', '.join(runs())})")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="training seed of the runs after the shared pretraining (other than 0: they go to OUT/seed<N>)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(runs()),
+        metavar="RUN",
+        help=f"train and evaluate only these runs ({', '.join(runs())})",
+    )
     args = parser.parse_args(argv)
     command = " ".join(["python tools/adaframe_table.py", *(sys.argv[1:] if argv is None else argv)])
     if args.rewrite:
@@ -347,8 +428,11 @@ def main(argv: list[str] | None = None) -> int:
         write_table(saved["rows"], saved["meta"], args.table)
         return 0
 
-    selected = {name: overrides + ([f"seed={args.seed}"] if args.seed else [])
-                for name, overrides in runs().items() if not args.only or name in args.only}
+    selected = {
+        name: overrides + ([f"seed={args.seed}"] if args.seed else [])
+        for name, overrides in runs().items()
+        if not args.only or name in args.only
+    }
     out = args.out / f"seed{args.seed}" if args.seed else args.out  # seed 0: the runs as they have always been
     if not args.no_train:
         # 1. the backbone and LSTM learn motion on the synthetic-motion set (the paper's backbone is
@@ -363,10 +447,12 @@ def main(argv: list[str] | None = None) -> int:
         if name in ADAFRAME:
             for p in args.patience:
                 rows[f"{ADAFRAME[name][0]} (K=10, exit patience {p})"] = evaluate(
-                    checkpoint, patience=p, limit=args.limit, val_per_class=args.val_per_class)
+                    checkpoint, patience=p, limit=args.limit, val_per_class=args.val_per_class
+                )
         else:
-            rows[f"uniform K={name.removeprefix('uniform')}"] = evaluate(checkpoint, limit=args.limit,
-                                                                         val_per_class=args.val_per_class)
+            rows[f"uniform K={name.removeprefix('uniform')}"] = evaluate(
+                checkpoint, limit=args.limit, val_per_class=args.val_per_class
+            )
         print(json.dumps({name: rows[list(rows)[-1]]}), file=sys.stderr, flush=True)
     import torch
 
@@ -376,12 +462,18 @@ def main(argv: list[str] | None = None) -> int:
     pretrain = load_checkpoint(args.out / PRETRAIN / "last.pt")["config"]
     train_videos = 8 * config["data"]["synthetic"]["train_per_class"]
     gop = run_data(args.out / "adaframe" / "last.pt")[1].spec.gop
-    meta = {"epochs": config["epochs"], "pretrain_epochs": pretrain["epochs"], "train_videos": train_videos,
-            "frozen_backbone": bool(config["model"]["options"].get("freeze_backbone")), "gop": gop,
-            "videos": next(iter(rows.values()))["videos"],
-            "full_decode_ms": full_decode_ms(val_paths(args.out / "adaframe" / "last.pt", args.limit, args.val_per_class)),
-            "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, no GPU",
-            "seed": args.seed, "command": command}
+    meta = {
+        "epochs": config["epochs"],
+        "pretrain_epochs": pretrain["epochs"],
+        "train_videos": train_videos,
+        "frozen_backbone": bool(config["model"]["options"].get("freeze_backbone")),
+        "gop": gop,
+        "videos": next(iter(rows.values()))["videos"],
+        "full_decode_ms": full_decode_ms(val_paths(args.out / "adaframe" / "last.pt", args.limit, args.val_per_class)),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, no GPU",
+        "seed": args.seed,
+        "command": command,
+    }
     args.table.parent.mkdir(parents=True, exist_ok=True)
     write_table(rows, meta, args.table)
     args.table.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")

@@ -70,14 +70,18 @@ def paper_lookers(frames: int, num_classes: int = 8) -> dict[str, object]:
 
     transform = ClipTransform(crop_size=224, train_scale=(224, 224), test_scale=224, flip_prob=0.0)
     torch.manual_seed(0)
-    models = {f"AdaFrame, {frames} looks": build("adaframe", num_classes=num_classes, steps=frames,
-                                                   exit_patience=frames, **PAPER).eval(),
-              "uniform-25": build("adaframe", num_classes=num_classes, policy="uniform", steps=25, **PAPER).eval()}
+    models = {
+        f"AdaFrame, {frames} looks": build(
+            "adaframe", num_classes=num_classes, steps=frames, exit_patience=frames, **PAPER
+        ).eval(),
+        "uniform-25": build("adaframe", num_classes=num_classes, policy="uniform", steps=25, **PAPER).eval(),
+    }
 
     def looker(model):
         def look_at(path):
             with torch.inference_mode(), open_video(path, short_side=224) as video:
                 return look(model, video, transform, num_candidates=25)
+
         return look_at
 
     return {name: looker(model) for name, model in models.items()}
@@ -97,15 +101,19 @@ def time_calls(look_at, paths: list[Path]) -> tuple[float, float, float]:
 def table(lookers: dict, made: dict[int, list[Path]]) -> list[str]:
     """Markdown rows timing AdaFrame against uniform-25 (``lookers``: theirs, in that order) per keyframe interval."""
     (ada_name, ada), (uni_name, uni) = lookers.items()
-    lines = [f"| keyframe every | {ada_name} ms / video | frames looked at | frames decoded | {uni_name} ms / video "
-             "| frames decoded | ratio |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"| keyframe every | {ada_name} ms / video | frames looked at | frames decoded | {uni_name} ms / video "
+        "| frames decoded | ratio |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for gop, paths in made.items():
         ada(paths[0]), uni(paths[0])  # warm-up: first calls allocate
         ada_ms, ada_frames, ada_decoded = time_calls(ada, paths)
         uni_ms, _, uni_decoded = time_calls(uni, paths)
-        lines.append(f"| {gop} frames | {ada_ms:.1f} | {ada_frames:.2f} | {ada_decoded:.1f} | {uni_ms:.1f} | {uni_decoded:.1f} "
-                     f"| {ada_ms / uni_ms:.2f} |")
+        lines.append(
+            f"| {gop} frames | {ada_ms:.1f} | {ada_frames:.2f} | {ada_decoded:.1f} | {uni_ms:.1f} | {uni_decoded:.1f} "
+            f"| {ada_ms / uni_ms:.2f} |"
+        )
         print(lines[-1], flush=True)
     return lines
 
@@ -124,34 +132,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gops", type=int, nargs="+", default=[16, 250], help="keyframe intervals to re-encode with")
     parser.add_argument("--videos", type=int, default=16)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench_adaframe", help="where the videos go")
-    parser.add_argument("--models", nargs="+", choices=["trained", "paper"], default=["trained", "paper"],
-                        help="the trained checkpoints, and/or the paper's networks (untrained)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=["trained", "paper"],
+        default=["trained", "paper"],
+        help="the trained checkpoints, and/or the paper's networks (untrained)",
+    )
     parser.add_argument("--frames", type=int, default=6, help="the looks AdaFrame takes at the paper's size")
     parser.add_argument("--write", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args(argv)
     made = videos(tuple(args.size), args.videos, args.work, args.gops)
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     command = " ".join(["python tools/bench_adaframe.py", *(sys.argv[1:] if argv is None else argv)])
-    lines = [f"`{command}`",
-             "",
-             f"{args.videos} validation videos of the long variant at {args.size[0]}x{args.size[1]}, 250 frames (10 s), "
-             "H.264 without B-frames, re-encoded per keyframe interval. Time: open + decode + model per video, one "
-             f"process, {threads} threads; machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-             f"torch {torch.__version__}, no GPU. Frames decoded: what the decoder produced, from the keyframe before each "
-             "frame asked for. Ratio: AdaFrame's time over uniform-25's (below 1, AdaFrame is faster).", ""]
+    lines = [
+        f"`{command}`",
+        "",
+        f"{args.videos} validation videos of the long variant at {args.size[0]}x{args.size[1]}, 250 frames (10 s), "
+        "H.264 without B-frames, re-encoded per keyframe interval. Time: open + decode + model per video, one "
+        f"process, {threads} threads; machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"torch {torch.__version__}, no GPU. Frames decoded: what the decoder produced, from the keyframe before each "
+        "frame asked for. Ratio: AdaFrame's time over uniform-25's (below 1, AdaFrame is faster).",
+        "",
+    ]
     for mode in args.models:
         if mode == "trained":
             from adaframe_table import looker
 
             torch.set_num_threads(threads)
-            lookers = {f"AdaFrame (exit patience {args.patience})": looker(args.adaframe, args.patience)[0],
-                       "uniform-25": looker(args.uniform)[0]}
-            lines += [f"The trained networks ({args.adaframe.parent.name} and {args.uniform.parent.name}: ResNet-18 "
-                      "on 3-frame snippets at 32²):", ""]
+            lookers = {
+                f"AdaFrame (exit patience {args.patience})": looker(args.adaframe, args.patience)[0],
+                "uniform-25": looker(args.uniform)[0],
+            }
+            lines += [
+                f"The trained networks ({args.adaframe.parent.name} and {args.uniform.parent.name}: ResNet-18 "
+                "on 3-frame snippets at 32²):",
+                "",
+            ]
         else:
             lookers = paper_lookers(args.frames)
-            lines += ["The paper's networks, untrained (ResNet-101 on each frame at 224², MobileNetV2 memory of 16 "
-                      f"frames at 112²; AdaFrame made to look at exactly {args.frames} frames):", ""]
+            lines += [
+                "The paper's networks, untrained (ResNet-101 on each frame at 224², MobileNetV2 memory of 16 "
+                f"frames at 112²; AdaFrame made to look at exactly {args.frames} frames):",
+                "",
+            ]
         print("\n".join(lines[-2:]), flush=True)
         lines += table(lookers, made) + [""]
     if args.write:

@@ -34,7 +34,12 @@ def main() -> None:
     parser.add_argument("paths", nargs="*")
     parser.add_argument("--views", default="10x3", help="clips x crops (default 10x3, the Kinetics protocol)")
     parser.add_argument("--frames", type=int, default=32, help="frames per clip (SlowFast 8x8: 32 at the fast rate)")
-    parser.add_argument("--interval", type=float, default=2 / 30, help="seconds between frames (default 2/30: sampling rate 2 at 30 fps)")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=2 / 30,
+        help="seconds between frames (default 2/30: sampling rate 2 at 30 fps)",
+    )
     parser.add_argument("--scale", type=int, default=256, help="test scale = crop size (default 256)")
     parser.add_argument("--size", default="340x256", help="generated videos' WxH")
     parser.add_argument("--count", type=int, default=3, help="generated videos per GOP setting")
@@ -43,8 +48,14 @@ def main() -> None:
     args = parser.parse_args()
 
     clips, crops = (int(v) for v in args.views.split("x"))
-    spec = ViewSpec(num_clips=clips, num_crops=crops, num_frames=args.frames, interval_s=args.interval,
-                    crop_size=args.scale, test_scale=args.scale)
+    spec = ViewSpec(
+        num_clips=clips,
+        num_crops=crops,
+        num_frames=args.frames,
+        interval_s=args.interval,
+        crop_size=args.scale,
+        test_scale=args.scale,
+    )
     if args.paths:
         groups = {"given files": list(args.paths)}
     else:
@@ -53,8 +64,12 @@ def main() -> None:
         for gop in (None, 12):
             # different lengths so the files differ; all about 10 s
             groups[f"{args.size} H.264, GOP {gop or 'x264 default (250)'}"] = [
-                str(default_bench_video(width=width, height=height, num_frames=300 + k, fps=30.0, gop=gop)) for k in range(args.count)]
-    print(f"views {clips}x{crops} of {args.frames} frames {args.interval:.4g} s apart, scaled to {args.scale}, backend {args.backend}")
+                str(default_bench_video(width=width, height=height, num_frames=300 + k, fps=30.0, gop=gop))
+                for k in range(args.count)
+            ]
+    print(
+        f"views {clips}x{crops} of {args.frames} frames {args.interval:.4g} s apart, scaled to {args.scale}, backend {args.backend}"
+    )
     print(f"{'videos':<44} {'decode once':>12} {'per view':>12} {'speed-up':>9}")
     for name, paths in groups.items():
         samples = [(p, 0) for p in paths]

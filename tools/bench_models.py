@@ -30,5 +30,24 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    sys.exit(main(["bench", "--only", "models", "--models", args.model, "--batch", str(args.batch), "--frames",
-                   str(args.frames), "--size", str(args.size), "--repeats", str(args.repeats), "--device", args.device]))
+    sys.exit(
+        main(
+            [
+                "bench",
+                "--only",
+                "models",
+                "--models",
+                args.model,
+                "--batch",
+                str(args.batch),
+                "--frames",
+                str(args.frames),
+                "--size",
+                str(args.size),
+                "--repeats",
+                str(args.repeats),
+                "--device",
+                args.device,
+            ]
+        )
+    )

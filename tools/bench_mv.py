@@ -72,6 +72,7 @@ def decoder_threads() -> int:
 
 # -- inputs ---------------------------------------------------------------------------------------
 
+
 def moving_scene(*, width: int, height: int, num_frames: int, seed: int = 0) -> Iterator[np.ndarray]:
     """RGB uint8 frames ``[H, W, 3]`` with motion a codec can follow: a smooth random texture pans
     right 2 px a frame and bobs up and down, a textured square drifts down-right bouncing off the
@@ -96,20 +97,20 @@ def moving_scene(*, width: int, height: int, num_frames: int, seed: int = 0) -> 
     square = texture(side, side, max(2, side // 6))
     radius = max(4, min(width, height) // 8)
     disc_tex = texture(2 * radius, 2 * radius, max(2, radius // 3))
-    yy, xx = np.mgrid[:2 * radius, :2 * radius]
-    disc_mask = (yy - radius + 0.5) ** 2 + (xx - radius + 0.5) ** 2 <= radius ** 2
+    yy, xx = np.mgrid[: 2 * radius, : 2 * radius]
+    disc_mask = (yy - radius + 0.5) ** 2 + (xx - radius + 0.5) ** 2 <= radius**2
     sx, sy, vx, vy = width // 8, height // 8, 3, 2
     for t in range(num_frames):
         y = bob + round(bob * np.sin(2 * np.pi * t / 60))
-        frame = background[y:y + height, pan * t:pan * t + width].copy()
-        frame[sy:sy + side, sx:sx + side] = square
+        frame = background[y : y + height, pan * t : pan * t + width].copy()
+        frame[sy : sy + side, sx : sx + side] = square
         dx = (width - 4 * t) % (width + 2 * radius) - 2 * radius  # enters again on the right
         dy = height // 2 - radius
         x0, x1 = max(dx, 0), min(dx + 2 * radius, width)
         if x1 > x0:
-            region = frame[dy:dy + 2 * radius, x0:x1]
-            m = disc_mask[:, x0 - dx:x1 - dx]
-            region[m] = disc_tex[:, x0 - dx:x1 - dx][m]
+            region = frame[dy : dy + 2 * radius, x0:x1]
+            m = disc_mask[:, x0 - dx : x1 - dx]
+            region[m] = disc_tex[:, x0 - dx : x1 - dx][m]
         yield frame
         sx, sy = sx + vx, sy + vy
         if not 0 <= sx <= width - side:
@@ -118,8 +119,14 @@ def moving_scene(*, width: int, height: int, num_frames: int, seed: int = 0) -> 
             vy, sy = -vy, min(max(sy, 0), height - side)
 
 
-def generated_inputs(*, width: int = 640, height: int = 360, num_frames: int = 300, fps: float = 30.0,
-                     folder: str | os.PathLike | None = None) -> list[Path]:
+def generated_inputs(
+    *,
+    width: int = 640,
+    height: int = 360,
+    num_frames: int = 300,
+    fps: float = 30.0,
+    folder: str | os.PathLike | None = None,
+) -> list[Path]:
     """The same moving scene as H.264 (x264 defaults: B-frames, long GOP) and MPEG-4 Part 2 (GOP 12,
     no B-frames), written once into ``folder`` (default: the vidkit cache's ``bench/``)."""
     from vidkit._paths import cache_dir
@@ -127,16 +134,24 @@ def generated_inputs(*, width: int = 640, height: int = 360, num_frames: int = 3
 
     root = Path(folder) if folder is not None else cache_dir("bench")
     stem = f"mvscene_{width}x{height}_{num_frames}f" + ("" if fps == 30 else f"_{fps:g}fps")
-    encodings = [(root / f"{stem}_h264.mp4", "libx264", {}),
-                 (root / f"{stem}_mpeg4_gop12.mp4", "mpeg4", {"g": "12", "bf": "0", "b": str(max(200_000, width * height * 9))})]
+    encodings = [
+        (root / f"{stem}_h264.mp4", "libx264", {}),
+        (root / f"{stem}_mpeg4_gop12.mp4", "mpeg4", {"g": "12", "bf": "0", "b": str(max(200_000, width * height * 9))}),
+    ]
     for path, codec, options in encodings:
         if not path.exists():
-            write_video(path, moving_scene(width=width, height=height, num_frames=num_frames), fps=fps, codec=codec,
-                        options=options)
+            write_video(
+                path,
+                moving_scene(width=width, height=height, num_frames=num_frames),
+                fps=fps,
+                codec=codec,
+                options=options,
+            )
     return [path for path, _, _ in encodings]
 
 
 # -- the methods: each decodes one file, returning (frames, blocks received or None) -----------------
+
 
 def _open_pyav(path: str, threads: int):
     import av
@@ -216,8 +231,9 @@ def _importable(module: str) -> bool:
     return True
 
 
-def methods(path: str, *, threads: int | None = None,
-            flow_frames: int = 60) -> tuple[dict[str, Callable[[], tuple[int, int | None]]], dict[str, str]]:
+def methods(
+    path: str, *, threads: int | None = None, flow_frames: int = 60
+) -> tuple[dict[str, Callable[[], tuple[int, int | None]]], dict[str, str]]:
     """``({row: function returning (frames, blocks or None)}, {skipped row: why})`` for one file; the
     rows whose optional package (cv2, mvextractor) does not import are skipped, with the install hint."""
     threads = threads or decoder_threads()
@@ -251,7 +267,9 @@ class Row:
     skipped: str | None = None  # why there is no measurement (an optional package missing)
 
 
-def measure(path: str | os.PathLike, *, repeat: int = 3, threads: int | None = None, flow_frames: int = 60) -> list[Row]:
+def measure(
+    path: str | os.PathLike, *, repeat: int = 3, threads: int | None = None, flow_frames: int = 60
+) -> list[Row]:
     """Every method on ``path``, best of ``repeat`` rounds, the methods interleaved within a round."""
     fns, skipped = methods(os.fspath(path), threads=threads, flow_frames=flow_frames)
     best = {name: Row(name) for name in fns}
@@ -289,16 +307,20 @@ def describe(path: str | os.PathLike) -> str:
     from vidkit.io import probe
 
     i = probe(path)
-    return (f"{os.fspath(path)}: {i.codec} {i.width}x{i.height}, {i.num_frames} frames at {i.fps:g} fps, keyframe every "
-            f"{i.keyframe_interval_s or float('nan'):.2f} s, B-frames {'yes' if i.has_b_frames else 'no'}")
+    return (
+        f"{os.fspath(path)}: {i.codec} {i.width}x{i.height}, {i.num_frames} frames at {i.fps:g} fps, keyframe every "
+        f"{i.keyframe_interval_s or float('nan'):.2f} s, B-frames {'yes' if i.has_b_frames else 'no'}"
+    )
 
 
 def table(path: str | os.PathLike, rows: Sequence[Row], *, flow_frames: int = 60) -> str:
     """The printed block for one file: a row per method, notes on the vectors received, the two goals."""
     base = next((r.fps for r in rows if r.method == MVX_VECTORS and r.fps), None)
-    lines = [describe(path),
-             f"  {'method':<44} {'frames':>6} {'seconds':>8} {'frames/s':>9} {'vs mvx vectors-only':>20}  "
-             f"{'median f/s':>10} {'vectors':>9}"]
+    lines = [
+        describe(path),
+        f"  {'method':<44} {'frames':>6} {'seconds':>8} {'frames/s':>9} {'vs mvx vectors-only':>20}  "
+        f"{'median f/s':>10} {'vectors':>9}",
+    ]
     for r in rows:
         if r.skipped:
             lines.append(f"  {r.method:<44} skipped: {r.skipped}")
@@ -306,17 +328,23 @@ def table(path: str | os.PathLike, rows: Sequence[Row], *, flow_frames: int = 60
         ratio = f"{r.fps / base:.3f}" if base else "-"
         blocks = "-" if r.blocks is None else str(r.blocks)
         note = f"  (first {flow_frames} frames only)" if r.method == FARNEBACK else ""
-        lines.append(f"  {r.method:<44} {r.frames:>6} {r.seconds:>8.3f} {r.fps:>9.1f} {ratio:>20}  {r.median_fps:>10.1f} "
-                     f"{blocks:>9}{note}")
+        lines.append(
+            f"  {r.method:<44} {r.frames:>6} {r.seconds:>8.3f} {r.fps:>9.1f} {ratio:>20}  {r.median_fps:>10.1f} "
+            f"{blocks:>9}{note}"
+        )
     by_name = {r.method: r for r in rows}
     for r in rows:
         if r.block_counts:
-            lines.append(f"  note: {r.method} received a different number of vectors from round to round "
-                         f"({', '.join(map(str, r.block_counts))})")
+            lines.append(
+                f"  note: {r.method} received a different number of vectors from round to round "
+                f"({', '.join(map(str, r.block_counts))})"
+            )
     ours, theirs = by_name.get(VECTORS), by_name.get(MVX_VECTORS)
     if ours and theirs and ours.blocks is not None and theirs.blocks is not None and ours.blocks != theirs.blocks:
-        lines.append(f"  note: {MVX_VECTORS} received {theirs.blocks} vectors, vidkit {ours.blocks} (FFmpeg's frame threads, "
-                     "which mvextractor uses, can export incomplete or stale vectors for delayed-output frames)")
+        lines.append(
+            f"  note: {MVX_VECTORS} received {theirs.blocks} vectors, vidkit {ours.blocks} (FFmpeg's frame threads, "
+            "which mvextractor uses, can export incomplete or stale vectors for delayed-output frames)"
+        )
     for name, ratio, target, passed in goals(rows):
         verdict = "n/a (a row was skipped)" if passed is None else f"{ratio:.2f}  {'PASS' if passed else 'FAIL'}"
         lines.append(f"  goal {name} >= {target:g}: {verdict}")
@@ -328,17 +356,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", metavar="FILE")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per method; the best is kept (default 3)")
     parser.add_argument("--flow-frames", type=int, default=60, help="frames decoded for the Farneback row (default 60)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="decoder threads for the PyAV RGB rows (default: mvextractor's, min(cpu count, 16))")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="decoder threads for the PyAV RGB rows (default: mvextractor's, min(cpu count, 16))",
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the rows and goals as JSON")
     args = parser.parse_args(argv)
 
     paths = [os.fspath(p) for p in args.paths] or [os.fspath(p) for p in generated_inputs()]
     threads = args.threads or decoder_threads()
-    header = (f"decoder threads: PyAV RGB rows {threads} (thread_type AUTO); mvextractor {decoder_threads()} "
-              f"(min(cpu count, 16), frame + slice); vidkit {decoder_threads()} frame threads without B-frames, else 1 FFmpeg "
-              "thread decoding ahead in a second Python thread; "
-              f"{os.cpu_count()} CPUs; best of {args.repeat}")
+    header = (
+        f"decoder threads: PyAV RGB rows {threads} (thread_type AUTO); mvextractor {decoder_threads()} "
+        f"(min(cpu count, 16), frame + slice); vidkit {decoder_threads()} frame threads without B-frames, else 1 FFmpeg "
+        "thread decoding ahead in a second Python thread; "
+        f"{os.cpu_count()} CPUs; best of {args.repeat}"
+    )
     if _importable("cv2"):
         import cv2
 
@@ -348,12 +382,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths:
         rows = measure(path, repeat=args.repeat, threads=threads, flow_frames=args.flow_frames)
         print(table(path, rows, flow_frames=args.flow_frames), flush=True)
-        report.append({"path": path, "rows": [asdict(r) for r in rows],
-                       "goals": [{"goal": g, "ratio": ratio, "target": target, "passed": passed}
-                                 for g, ratio, target, passed in goals(rows)]})
+        report.append(
+            {
+                "path": path,
+                "rows": [asdict(r) for r in rows],
+                "goals": [
+                    {"goal": g, "ratio": ratio, "target": target, "passed": passed}
+                    for g, ratio, target, passed in goals(rows)
+                ],
+            }
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"threads": threads, "cpus": os.cpu_count(), "repeat": args.repeat,
-                                               "flow_frames": args.flow_frames, "files": report}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "threads": threads,
+                    "cpus": os.cpu_count(),
+                    "repeat": args.repeat,
+                    "flow_frames": args.flow_frames,
+                    "files": report,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

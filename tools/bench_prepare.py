@@ -63,20 +63,21 @@ def scene(*, width: int, height: int, num_frames: int, seed: int = 0) -> Iterato
     squares = [_smooth(rng, side, side, cell=8).astype(np.int16) for _ in range(2)]
     for t in range(num_frames):
         x, y = 3 * t // 2, 24 + round(24 * math.sin(2 * math.pi * t / 90))
-        frame = world[y:y + height, x:x + width] + noise[t % 7]
+        frame = world[y : y + height, x : x + width] + noise[t % 7]
         for k, square in enumerate(squares):
             sx = int((width - side) * (0.5 + 0.5 * math.sin(2 * math.pi * t / (70 + 40 * k) + k)))
             sy = int((height - side) * (0.5 + 0.5 * math.cos(2 * math.pi * t / (110 - 30 * k))))
-            frame[sy:sy + side, sx:sx + side] = square
+            frame[sy : sy + side, sx : sx + side] = square
         yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
 def _smooth(rng: np.random.Generator, height: int, width: int, *, cell: int) -> np.ndarray:
     """Random colours every ``cell`` pixels, interpolated bicubically (by FFmpeg's scaler) between."""
-    coarse = av.VideoFrame.from_ndarray(rng.integers(0, 256, (height // cell + 3, width // cell + 3, 3), dtype=np.uint8),
-                                        format="rgb24")
+    coarse = av.VideoFrame.from_ndarray(
+        rng.integers(0, 256, (height // cell + 3, width // cell + 3, 3), dtype=np.uint8), format="rgb24"
+    )
     full = coarse.reformat(width=coarse.width * cell, height=coarse.height * cell, interpolation="BICUBIC")
-    return full.to_ndarray(format="rgb24")[cell:cell + height, cell:cell + width]
+    return full.to_ndarray(format="rgb24")[cell : cell + height, cell : cell + width]
 
 
 def scene_video(*, width: int = 640, height: int = 360, num_frames: int = 600) -> Path:
@@ -89,8 +90,16 @@ def scene_video(*, width: int = 640, height: int = 360, num_frames: int = 600) -
     return path
 
 
-def measure(*, count: int = 6, frames: int = 600, width: int = 640, height: int = 360, repeats: int = 3,
-            workers: int | None = None, texture: bool = False) -> dict:
+def measure(
+    *,
+    count: int = 6,
+    frames: int = 600,
+    width: int = 640,
+    height: int = 360,
+    repeats: int = 3,
+    workers: int | None = None,
+    texture: bool = False,
+) -> dict:
     """Re-encode ``count`` generated videos and time sampling the originals and the copies; JSON-ready."""
     make = default_bench_video if texture else scene_video
     source = make(width=width, height=height, num_frames=frames)
@@ -102,21 +111,37 @@ def measure(*, count: int = 6, frames: int = 600, width: int = 640, height: int 
         workers = workers or default_workers()
         started = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):  # its summary: stdout stays for the results
-            status = convert_tree([str(originals)], str(prepared), ext=".mp4", workers=workers, timeout_s=60.0,
-                                  job="bench_prepare", **DEFAULTS)
+            status = convert_tree(
+                [str(originals)],
+                str(prepared),
+                ext=".mp4",
+                workers=workers,
+                timeout_s=60.0,
+                job="bench_prepare",
+                **DEFAULTS,
+            )
         reencode_s = time.perf_counter() - started
         if status != 0:
             raise RuntimeError(f"convert_tree failed (exit status {status}); see above")
         sets = {"original": sorted(originals.iterdir()), "prepared": sorted(prepared.iterdir())}
         best = _sample_rates(sets, repeats)
         copy = probe(sets["prepared"][0])
-        return {"content": "texture" if texture else "scene", "videos": count, "frames": frames, "size": f"{width}x{height}", "prepared_size": f"{copy.width}x{copy.height}",
-                "prepare": {**DEFAULTS, "workers": workers}, "sampled_frames": FRAMES_SAMPLED, "repeats": repeats,
-                "original_videos_per_s": round(count / best["original"], 2),
-                "prepared_videos_per_s": round(count / best["prepared"], 2),
-                "speedup": round(best["original"] / best["prepared"], 2), "reencode_s": round(reencode_s, 2),
-                "original_bytes": sum(p.stat().st_size for p in sets["original"]),
-                "prepared_bytes": sum(p.stat().st_size for p in sets["prepared"])}
+        return {
+            "content": "texture" if texture else "scene",
+            "videos": count,
+            "frames": frames,
+            "size": f"{width}x{height}",
+            "prepared_size": f"{copy.width}x{copy.height}",
+            "prepare": {**DEFAULTS, "workers": workers},
+            "sampled_frames": FRAMES_SAMPLED,
+            "repeats": repeats,
+            "original_videos_per_s": round(count / best["original"], 2),
+            "prepared_videos_per_s": round(count / best["prepared"], 2),
+            "speedup": round(best["original"] / best["prepared"], 2),
+            "reencode_s": round(reencode_s, 2),
+            "original_bytes": sum(p.stat().st_size for p in sets["original"]),
+            "prepared_bytes": sum(p.stat().st_size for p in sets["prepared"]),
+        }
 
 
 def _sample_rates(sets: dict[str, list[Path]], repeats: int) -> dict[str, float]:
@@ -136,17 +161,19 @@ def _sample_rates(sets: dict[str, list[Path]], repeats: int) -> dict[str, float]
 def format_results(r: dict) -> str:
     mb = 1 / 2**20
     p = r["prepare"]
-    return "\n".join([
-        f"bench_prepare: {r['videos']} videos of {r['frames']} frames, {r['size']} ({r['content']}), H.264 with x264's "
-        "defaults (a keyframe every 250 frames, B-frames)",
-        f"  vidkit prepare ({p['codec']}, GOP {p['gop']}, up to {p['b_frames']} B-frames, short side {p['short_side']}): "
-        f"{r['reencode_s']:.1f} s with {p['workers']} workers, {r['original_bytes'] * mb:.1f} MB -> "
-        f"{r['prepared_bytes'] * mb:.1f} MB ({r['prepared_size']})",
-        f"  sampling {r['sampled_frames']} uniform frames per video (sample_clips, pyav; best of {r['repeats']}):",
-        f"    original  {r['original_videos_per_s']:>8.2f} videos/s",
-        f"    prepared  {r['prepared_videos_per_s']:>8.2f} videos/s",
-        f"    speed-up  {r['speedup']:>8.2f}x",
-    ])
+    return "\n".join(
+        [
+            f"bench_prepare: {r['videos']} videos of {r['frames']} frames, {r['size']} ({r['content']}), H.264 with x264's "
+            "defaults (a keyframe every 250 frames, B-frames)",
+            f"  vidkit prepare ({p['codec']}, GOP {p['gop']}, up to {p['b_frames']} B-frames, short side {p['short_side']}): "
+            f"{r['reencode_s']:.1f} s with {p['workers']} workers, {r['original_bytes'] * mb:.1f} MB -> "
+            f"{r['prepared_bytes'] * mb:.1f} MB ({r['prepared_size']})",
+            f"  sampling {r['sampled_frames']} uniform frames per video (sample_clips, pyav; best of {r['repeats']}):",
+            f"    original  {r['original_videos_per_s']:>8.2f} videos/s",
+            f"    prepared  {r['prepared_videos_per_s']:>8.2f} videos/s",
+            f"    speed-up  {r['speedup']:>8.2f}x",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,13 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=600, help="frames per video (default 600: 20 s at 30 fps)")
     parser.add_argument("--repeats", type=int, default=3, help="sampling rounds; the best counts (default 3)")
     parser.add_argument("--workers", type=int, help="re-encoding processes (default: CPUs, at most 8)")
-    parser.add_argument("--texture", action="store_true", help="sample vidkit.bench's sliding noise instead (see above)")
+    parser.add_argument(
+        "--texture", action="store_true", help="sample vidkit.bench's sliding noise instead (see above)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     args = parser.parse_args(argv)
     if min(args.count, args.frames, args.repeats) < 1 or args.frames < FRAMES_SAMPLED:
         parser.error(f"--count and --repeats must be at least 1, --frames at least {FRAMES_SAMPLED}")
-    results = measure(count=args.count, frames=args.frames, repeats=args.repeats, workers=args.workers,
-                      texture=args.texture)
+    results = measure(
+        count=args.count, frames=args.frames, repeats=args.repeats, workers=args.workers, texture=args.texture
+    )
     print(json.dumps(results, indent=1) if args.json else format_results(results))
     return 0
 

@@ -61,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         width, height = (int(v) for v in args.size.split("x"))
         frames = round(args.seconds * 30)
-        videos = [str(default_bench_video(width=width, height=height, num_frames=frames + k, fps=30.0))
-                  for k in range(args.count)]
+        videos = [
+            str(default_bench_video(width=width, height=height, num_frames=frames + k, fps=30.0))
+            for k in range(args.count)
+        ]
     results = measure(videos, args)
     print(json.dumps(results, indent=1) if args.json else format_results(results))
     return 0
@@ -72,8 +74,14 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
     """Decode only, model only and tagging on ``videos``, in that order; raises SystemExit when a
     video fails, or when tagging's scores differ from the model's on the same clips decoded first."""
     clips, crops = (int(v) for v in args.views.split("x"))
-    spec = ViewSpec(num_clips=clips, num_crops=crops, num_frames=args.frames, interval_s=args.interval, crop_size=args.crop,
-                    test_scale=args.crop)
+    spec = ViewSpec(
+        num_clips=clips,
+        num_crops=crops,
+        num_frames=args.frames,
+        interval_s=args.interval,
+        crop_size=args.crop,
+        test_scale=args.crop,
+    )
     device = torch.device(args.device)
     precision = resolve_precision("auto", "auto", device)
     model = precision.place(build(args.model, num_classes=400), device).eval()
@@ -118,26 +126,41 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
         raise SystemExit(f"{differ[0]}: tagging's scores differ from the model's on the same clips decoded beforehand")
 
     decode, model_rate, tagging = n_clips / decode_s, n_clips / model_s, n_clips / tag_s
-    return {"videos": len(videos), "clips": n_clips, "views": args.views, "frames": args.frames, "crop": args.crop,
-            "model": args.model, "device": str(device), "precision": precision.describe(),
-            "threads": torch.get_num_threads(), "workers": workers,
-            "decode_clips_per_s": decode, "model_clips_per_s": model_rate, "tagging_clips_per_s": tagging,
-            "tagging_vs_slower": tagging / min(decode, model_rate),
-            # on the CPU, decoding and the model share the cores: even perfect overlap cannot beat
-            # doing both one after the other with every core, 1 / (1/decode + 1/model)
-            "tagging_vs_serial": tagging * (1 / decode + 1 / model_rate)}
+    return {
+        "videos": len(videos),
+        "clips": n_clips,
+        "views": args.views,
+        "frames": args.frames,
+        "crop": args.crop,
+        "model": args.model,
+        "device": str(device),
+        "precision": precision.describe(),
+        "threads": torch.get_num_threads(),
+        "workers": workers,
+        "decode_clips_per_s": decode,
+        "model_clips_per_s": model_rate,
+        "tagging_clips_per_s": tagging,
+        "tagging_vs_slower": tagging / min(decode, model_rate),
+        # on the CPU, decoding and the model share the cores: even perfect overlap cannot beat
+        # doing both one after the other with every core, 1 / (1/decode + 1/model)
+        "tagging_vs_serial": tagging * (1 / decode + 1 / model_rate),
+    }
 
 
 def format_results(r: dict) -> str:
-    lines = [f"{r['videos']} videos, {r['clips']} clips ({r['views']} views of {r['frames']} frames at {r['crop']}px), "
-             f"{r['model']} on {r['device']} ({r['precision']}, {r['threads']} threads), {r['workers']} decode workers"]
+    lines = [
+        f"{r['videos']} videos, {r['clips']} clips ({r['views']} views of {r['frames']} frames at {r['crop']}px), "
+        f"{r['model']} on {r['device']} ({r['precision']}, {r['threads']} threads), {r['workers']} decode workers"
+    ]
     for name, key in (("decode only", "decode"), ("model only", "model"), ("tagging", "tagging")):
         rate = r[f"{key}_clips_per_s"]
         lines.append(f"  {name:<12} {rate:8.1f} clips/s  {rate * r['videos'] / r['clips']:7.2f} videos/s")
     lines.append(f"  tagging / slower of decode and model: {r['tagging_vs_slower']:.2f} (goal >= 0.80)")
     if r["device"] == "cpu":
-        lines.append("  on the CPU both share the cores; tagging / serial bound 1/(1/decode + 1/model) = "
-                     f"{r['tagging_vs_serial']:.2f}")
+        lines.append(
+            "  on the CPU both share the cores; tagging / serial bound 1/(1/decode + 1/model) = "
+            f"{r['tagging_vs_serial']:.2f}"
+        )
     return "\n".join(lines)
 
 

@@ -57,12 +57,24 @@ def evaluate(checkpoint: Path, *, batch_size: int = 32) -> dict:
             labels.append(batch["label"])
     y = torch.cat(labels)
     classes = list(loaded.classes or dataset.classes)
-    rows = {name: {"top1": float((torch.cat(s).argmax(1) == y).float().mean()), **within_pair(torch.cat(s), y, classes)}
-            for name, s in scores.items()}
-    return {"checkpoint": str(checkpoint), "clips": len(y), "skipped": skipped, "rows": rows,
-            "streams": list(model.stream_names), "fusion_weights": [float(w) for w in model.fusion],
-            "config": {"num_segments": config.data.num_frames, "crop": config.data.crop_size, "epochs": config.epochs,
-                       "options": dict(config.model.options)}}
+    rows = {
+        name: {"top1": float((torch.cat(s).argmax(1) == y).float().mean()), **within_pair(torch.cat(s), y, classes)}
+        for name, s in scores.items()
+    }
+    return {
+        "checkpoint": str(checkpoint),
+        "clips": len(y),
+        "skipped": skipped,
+        "rows": rows,
+        "streams": list(model.stream_names),
+        "fusion_weights": [float(w) for w in model.fusion],
+        "config": {
+            "num_segments": config.data.num_frames,
+            "crop": config.data.crop_size,
+            "epochs": config.epochs,
+            "options": dict(config.model.options),
+        },
+    }
 
 
 def within_pair(scores, y, classes: list[str]) -> dict:
@@ -80,17 +92,27 @@ def within_pair(scores, y, classes: list[str]) -> dict:
 def write_table(result: dict, path: Path) -> None:
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     c = result["config"]
-    lines = ["# CoViAR on synthetic-motion", "",
-             "Held-out top-1 of `coviar` (Wu et al., CVPR 2018) trained from scratch by `vidkit train --model coviar`",
-             "(configs/synthetic/coviar.yaml) on the built-in synthetic-motion set, re-encoded to CoViAR's format",
-             f"(MPEG-4 Part 2, GOP 12, no B-frames); {c['num_segments']} TSN segments, {c['crop']}x{c['crop']} crops, "
-             f"{c['epochs']} epochs, stream options {c['options'] or 'default'}.",
-             "Regenerate with `python tools/coviar_table.py --train`.", "",
-             "*within pair*: of the clips of a direction pair (left/right, up/down, cw/ccw, grow/shrink), the share",
-             "whose true class scores above its mirror — 50% is chance, what a stream blind to motion gets.", "",
-             "| scores | top-1 | within pair |", "| --- | ---: | ---: |"]
-    names = {"fused": f"fused (weights {', '.join(f'{w:g}' for w in result['fusion_weights'])})",
-             "iframe": "I-frame stream alone", "mv": "motion-vector stream alone", "residual": "residual stream alone"}
+    lines = [
+        "# CoViAR on synthetic-motion",
+        "",
+        "Held-out top-1 of `coviar` (Wu et al., CVPR 2018) trained from scratch by `vidkit train --model coviar`",
+        "(configs/synthetic/coviar.yaml) on the built-in synthetic-motion set, re-encoded to CoViAR's format",
+        f"(MPEG-4 Part 2, GOP 12, no B-frames); {c['num_segments']} TSN segments, {c['crop']}x{c['crop']} crops, "
+        f"{c['epochs']} epochs, stream options {c['options'] or 'default'}.",
+        "Regenerate with `python tools/coviar_table.py --train`.",
+        "",
+        "*within pair*: of the clips of a direction pair (left/right, up/down, cw/ccw, grow/shrink), the share",
+        "whose true class scores above its mirror — 50% is chance, what a stream blind to motion gets.",
+        "",
+        "| scores | top-1 | within pair |",
+        "| --- | ---: | ---: |",
+    ]
+    names = {
+        "fused": f"fused (weights {', '.join(f'{w:g}' for w in result['fusion_weights'])})",
+        "iframe": "I-frame stream alone",
+        "mv": "motion-vector stream alone",
+        "residual": "residual stream alone",
+    }
     for name, row in result["rows"].items():
         lines.append(f"| {names.get(name, name)} | {pct(row['top1'])} | {pct(row['within_pair'])} |")
     lines += ["", f"{result['clips']} validation clips; measured on {result['machine']} ({result['date']})."]

@@ -36,13 +36,26 @@ from vidkit.models import build
 
 def tiny_3d_cnn(num_classes: int) -> nn.Module:
     def block(cin: int, cout: int, stride: tuple[int, int, int]) -> list[nn.Module]:
-        return [nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True)]
+        return [
+            nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm3d(cout),
+            nn.ReLU(inplace=True),
+        ]
 
-    return nn.Sequential(*block(3, 32, (1, 2, 2)), *block(32, 64, (2, 2, 2)), *block(64, 128, (2, 2, 2)),
-                         *block(128, 128, (2, 2, 2)), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(128, num_classes))
+    return nn.Sequential(
+        *block(3, 32, (1, 2, 2)),
+        *block(32, 64, (2, 2, 2)),
+        *block(64, 128, (2, 2, 2)),
+        *block(128, 128, (2, 2, 2)),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(128, num_classes),
+    )
 
 
-def moving_squares(count: int, *, frames: int, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def moving_squares(
+    count: int, *, frames: int, size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 ``[count, frames, size, size, 3]`` clips of a square (a quarter of the side) crossing
     50-100% of the free range, and labels 0-3 (right, left, down, up): the reference data on which
     the issue saw SlowFast R50 reach 95% in 3 epochs."""
@@ -59,9 +72,9 @@ def moving_squares(count: int, *, frames: int, size: int, generator: torch.Gener
             step = travel * t / max(frames - 1, 1)
             along = round(start + (step if label in (0, 2) else travel - step))
             if label < 2:
-                clips[i, t, across:across + side, along:along + side] = colour
+                clips[i, t, across : across + side, along : along + side] = colour
             else:
-                clips[i, t, along:along + side, across:across + side] = colour
+                clips[i, t, along : along + side, across : across + side] = colour
     return clips, labels
 
 
@@ -75,10 +88,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--no-augment", action="store_true", help="train on the centre crop, no scale jitter")
     parser.add_argument("--trivial", action="store_true", help="labels = dominant colour channel (plumbing check)")
-    parser.add_argument("--squares", action="store_true", help="the issue's moving-squares reference data instead of the videos")
+    parser.add_argument(
+        "--squares", action="store_true", help="the issue's moving-squares reference data instead of the videos"
+    )
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a model builder argument, e.g. --option zero_init_final_bn=false")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model builder argument, e.g. --option zero_init_final_bn=false",
+    )
     args = parser.parse_args()
     options = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.option)}
 
@@ -106,15 +126,19 @@ def main() -> None:
     num_classes = 4 if args.squares else len(dataset.classes)
     torch.manual_seed(config.seed)
     model = tiny_3d_cnn(num_classes) if args.model == "tiny" else build(args.model, num_classes=num_classes, **options)
-    optimizer = build_optimizer(model, name=args.opt, lr=args.lr, weight_decay=args.weight_decay, momentum=0.9, nesterov=True)
+    optimizer = build_optimizer(
+        model, name=args.opt, lr=args.lr, weight_decay=args.weight_decay, momentum=0.9, nesterov=True
+    )
     schedule = warmup_cosine(optimizer, total_steps=args.steps, warmup_steps=args.steps // 10)
     generator = torch.Generator().manual_seed(config.seed)
 
     @torch.no_grad()
     def val_top1() -> float:
         model.eval()
-        hits = sum(int((model(transform(x_val[i:i + 50], train=False)).argmax(1) == y_val[i:i + 50]).sum())
-                   for i in range(0, len(x_val), 50))
+        hits = sum(
+            int((model(transform(x_val[i : i + 50], train=False)).argmax(1) == y_val[i : i + 50]).sum())
+            for i in range(0, len(x_val), 50)
+        )
         model.train()
         return hits / len(x_val)
 
@@ -132,8 +156,11 @@ def main() -> None:
         schedule.step()
         hits.append(float((logits.argmax(1) == y_train[index]).float().mean()))
         if step % 50 == 0 or step == args.steps:
-            print(f"step {step}: loss {loss.item():.3f}, train top-1 (last 50) {sum(hits[-50:]) / len(hits[-50:]):.2f}, "
-                  f"val top-1 {val_top1():.3f}, {time.perf_counter() - started:.0f} s", flush=True)
+            print(
+                f"step {step}: loss {loss.item():.3f}, train top-1 (last 50) {sum(hits[-50:]) / len(hits[-50:]):.2f}, "
+                f"val top-1 {val_top1():.3f}, {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

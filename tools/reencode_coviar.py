@@ -39,15 +39,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gop", type=int, default=12, help="frames from one I-frame to the next (CoViAR: 12)")
     parser.add_argument("--quality", type=int, default=2, help="MPEG-4 quantiser, 1 (best) to 31 (CoViAR: 2)")
     parser.add_argument("--short-side", type=int, help="scale so the shorter side has this many pixels (never up)")
-    parser.add_argument("--ext", default=".avi", type=lambda e: e if e.startswith(".") else "." + e,
-                        choices=EXTENSIONS["mpeg4"])  # .avi is CoViAR's
+    parser.add_argument(
+        "--ext", default=".avi", type=lambda e: e if e.startswith(".") else "." + e, choices=EXTENSIONS["mpeg4"]
+    )  # .avi is CoViAR's
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds without progress before a file fails")
     args = parser.parse_args(argv)
     try:
-        return convert_tree(args.sources, args.out, ext=args.ext, workers=args.workers, timeout_s=args.timeout,
-                            job="reencode_coviar", codec="mpeg4", gop=args.gop, b_frames=0, quality=args.quality,
-                            short_side=args.short_side)
+        return convert_tree(
+            args.sources,
+            args.out,
+            ext=args.ext,
+            workers=args.workers,
+            timeout_s=args.timeout,
+            job="reencode_coviar",
+            codec="mpeg4",
+            gop=args.gop,
+            b_frames=0,
+            quality=args.quality,
+            short_side=args.short_side,
+        )
     except ValueError as e:  # a bad argument, found before any work
         print(f"reencode_coviar: {e}", file=sys.stderr)
         return 2

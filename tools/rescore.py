@@ -57,18 +57,30 @@ def main(argv: list[str] | None = None) -> int:
         if not keep.any():
             print(f"rescore: no view left with --clips {args.clips} --crops {args.crops}", file=sys.stderr)
             return 1
-        scores = aggregate(torch.from_numpy(run["logits"][order].astype(np.float32)), args.aggregate,
-                           views=np.flatnonzero(keep).tolist())
+        scores = aggregate(
+            torch.from_numpy(run["logits"][order].astype(np.float32)),
+            args.aggregate,
+            views=np.flatnonzero(keep).tolist(),
+        )
         total = scores if total is None else total + scores
         labels = run["labels"][order]
     report = classification_report(total / len(runs), labels, classes)
-    summary = {"runs": len(runs), "videos": len(keys), "views": int(keep.sum()), "aggregate": args.aggregate,
-               "top1": report["top1"], "top5": report["top5"], "mean_class_accuracy": report["mean_class_accuracy"]}
+    summary = {
+        "runs": len(runs),
+        "videos": len(keys),
+        "views": int(keep.sum()),
+        "aggregate": args.aggregate,
+        "top1": report["top1"],
+        "top5": report["top5"],
+        "mean_class_accuracy": report["mean_class_accuracy"],
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{summary['runs']} run(s), {summary['videos']} videos, {summary['views']} views each ({args.aggregate}): "
-              f"top-1 {report['top1']:.2%}  top-5 {report['top5']:.2%}  mean class accuracy {report['mean_class_accuracy']:.2%}")
+        print(
+            f"{summary['runs']} run(s), {summary['videos']} videos, {summary['views']} views each ({args.aggregate}): "
+            f"top-1 {report['top1']:.2%}  top-5 {report['top5']:.2%}  mean class accuracy {report['mean_class_accuracy']:.2%}"
+        )
     return 0
 
 

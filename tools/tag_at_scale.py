@@ -36,12 +36,17 @@ MARK = ".tag_at_scale"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a vidkit checkpoint, as `vidkit tag --checkpoint` takes")
-    parser.add_argument("--source", help="videos in sub-folders named by class (default: the checkpoint's synthetic val set)")
+    parser.add_argument(
+        "--source", help="videos in sub-folders named by class (default: the checkpoint's synthetic val set)"
+    )
     parser.add_argument("--copies", type=int, default=50)
     parser.add_argument("--bad", type=int, default=25, help="empty, text and truncated files, this many of each")
     parser.add_argument("--kill-at", type=int, help="records written before the kill (default: a third of the files)")
-    parser.add_argument("--work", default="/tmp/vidkit_tag_at_scale",
-                        help="folder for the videos and outputs (emptied first when this tool made it)")
+    parser.add_argument(
+        "--work",
+        default="/tmp/vidkit_tag_at_scale",
+        help="folder for the videos and outputs (emptied first when this tool made it)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("tag_args", nargs=argparse.REMAINDER, help="after --: more `vidkit tag` options")
     args = parser.parse_args(argv)
@@ -128,8 +133,13 @@ def run(command: list[str], kill_at: int | None = None) -> dict:
     stderr = log.read_text(errors="replace")
     if not killed and proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)}: exit {proc.returncode}\n{stderr}")
-    return {"seconds": time.monotonic() - start, "records": _lines(out), "summary": stderr.strip().splitlines()[-8:],
-            "samples": samples, "killed": killed}
+    return {
+        "seconds": time.monotonic() - start,
+        "records": _lines(out),
+        "summary": stderr.strip().splitlines()[-8:],
+        "samples": samples,
+        "killed": killed,
+    }
 
 
 def _lines(path: Path) -> int:
@@ -177,27 +187,40 @@ def summarise(truth: dict, whole_path: Path, resumed_path: Path, whole: dict, ki
     b = {r["path"]: r for r in resumed_records}
     tagged = [r for r in whole_records if r["error"] is None]
     right = sum(r["labels"][0]["label"] == truth.get(r["path"]) for r in tagged)
-    differ = [p for p in a if p not in b or _outcome(a[p]) != _outcome(b[p])
-              or not _close(a[p], b[p])]
+    differ = [p for p in a if p not in b or _outcome(a[p]) != _outcome(b[p]) or not _close(a[p], b[p])]
     samples = whole["samples"]
     early = [s for s in samples if s[1] >= len(truth) * 0.1] or samples
     results = {
-        "files": len(truth), "records": len(whole_records), "distinct_paths": len(a),
-        "unexpected_paths": sorted(set(a) - set(truth))[:5], "missing_paths": sorted(set(truth) - set(a))[:5],
-        "tagged": len(tagged), "failed_by_reason": dict(Counter(r["error"] for r in whole_records if r["error"])),
+        "files": len(truth),
+        "records": len(whole_records),
+        "distinct_paths": len(a),
+        "unexpected_paths": sorted(set(a) - set(truth))[:5],
+        "missing_paths": sorted(set(truth) - set(a))[:5],
+        "tagged": len(tagged),
+        "failed_by_reason": dict(Counter(r["error"] for r in whole_records if r["error"])),
         "bad_files_tagged": sum(truth.get(r["path"], "") is None for r in tagged),
         "top1_vs_folder": right / max(1, len(tagged)),
-        "seconds": whole["seconds"], "videos_per_s": len(truth) / whole["seconds"],
-        "tagger_mb_at_10pct": early[0][2] if early else 0.0, "tagger_mb_at_end": samples[-1][2] if samples else 0.0,
+        "seconds": whole["seconds"],
+        "videos_per_s": len(truth) / whole["seconds"],
+        "tagger_mb_at_10pct": early[0][2] if early else 0.0,
+        "tagger_mb_at_end": samples[-1][2] if samples else 0.0,
         "tagger_mb_peak": max((s[2] for s in samples), default=0.0),
         "workers_private_mb_peak": max((s[3] for s in samples), default=0.0),
-        "killed_at_records": killed["records"], "resumed_seconds": resumed["seconds"],
-        "resumed_records": len(resumed_records), "resumed_distinct_paths": len(b), "resumed_differ": len(differ),
+        "killed_at_records": killed["records"],
+        "resumed_seconds": resumed["seconds"],
+        "resumed_records": len(resumed_records),
+        "resumed_distinct_paths": len(b),
+        "resumed_differ": len(differ),
         "resumed_summary": resumed["summary"][:2],
     }
-    results["ok"] = (results["records"] == results["distinct_paths"] == len(truth) and not results["bad_files_tagged"]
-                     and results["resumed_records"] == results["resumed_distinct_paths"] == len(truth)
-                     and set(a) == set(b) and not differ and 0 < killed["records"] < len(truth))
+    results["ok"] = (
+        results["records"] == results["distinct_paths"] == len(truth)
+        and not results["bad_files_tagged"]
+        and results["resumed_records"] == results["resumed_distinct_paths"] == len(truth)
+        and set(a) == set(b)
+        and not differ
+        and 0 < killed["records"] < len(truth)
+    )
     return results
 
 
@@ -211,17 +234,19 @@ def _close(x: dict, y: dict) -> bool:
 
 def format_results(r: dict) -> str:
     failed = ", ".join(f"{n} x {reason}" for reason, n in sorted(r["failed_by_reason"].items())) or "none"
-    return "\n".join([
-        f"files {r['files']}: {r['records']} records, {r['distinct_paths']} distinct paths "
-        f"({len(r['missing_paths'])} missing, {len(r['unexpected_paths'])} unexpected)",
-        f"  tagged {r['tagged']} (top-1 against the class folder {100 * r['top1_vs_folder']:.2f}%), failed: {failed}",
-        f"  {r['seconds']:.1f} s, {r['videos_per_s']:.2f} videos/s; tagger RSS {r['tagger_mb_at_10pct']:.0f} MB at 10% of the "
-        f"files, {r['tagger_mb_at_end']:.0f} MB at the end (peak {r['tagger_mb_peak']:.0f}); decoding workers' private memory at most {r['workers_private_mb_peak']:.0f} MB",
-        f"  killed (SIGKILL) at {r['killed_at_records']} records, half a line appended, same command again "
-        f"({r['resumed_seconds']:.1f} s): {r['resumed_records']} records, {r['resumed_distinct_paths']} distinct, "
-        f"{r['resumed_differ']} differing from the uninterrupted run",
-        f"  {'OK' if r['ok'] else 'FAILED'}: every file once, in both runs, with the same result",
-    ])
+    return "\n".join(
+        [
+            f"files {r['files']}: {r['records']} records, {r['distinct_paths']} distinct paths "
+            f"({len(r['missing_paths'])} missing, {len(r['unexpected_paths'])} unexpected)",
+            f"  tagged {r['tagged']} (top-1 against the class folder {100 * r['top1_vs_folder']:.2f}%), failed: {failed}",
+            f"  {r['seconds']:.1f} s, {r['videos_per_s']:.2f} videos/s; tagger RSS {r['tagger_mb_at_10pct']:.0f} MB at 10% of the "
+            f"files, {r['tagger_mb_at_end']:.0f} MB at the end (peak {r['tagger_mb_peak']:.0f}); decoding workers' private memory at most {r['workers_private_mb_peak']:.0f} MB",
+            f"  killed (SIGKILL) at {r['killed_at_records']} records, half a line appended, same command again "
+            f"({r['resumed_seconds']:.1f} s): {r['resumed_records']} records, {r['resumed_distinct_paths']} distinct, "
+            f"{r['resumed_differ']} differing from the uninterrupted run",
+            f"  {'OK' if r['ok'] else 'FAILED'}: every file once, in both runs, with the same result",
+        ]
+    )
 
 
 if __name__ == "__main__":

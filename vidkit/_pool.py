@@ -32,9 +32,16 @@ class Failure:
     reason: str  # "the worker crashed (killed by SIGSEGV)", "the worker hung (no progress for 12 s); ..."
 
 
-def isolated_map(work: Callable[[object, Callable[[], None]], object], tasks: Iterable, *, workers: int,
-                 silence_s: float, what: str = "worker", prefetch: int = 2,
-                 initializer: Callable[[], None] | None = None) -> Iterator[tuple[object, str, object]]:
+def isolated_map(
+    work: Callable[[object, Callable[[], None]], object],
+    tasks: Iterable,
+    *,
+    workers: int,
+    silence_s: float,
+    what: str = "worker",
+    prefetch: int = 2,
+    initializer: Callable[[], None] | None = None,
+) -> Iterator[tuple[object, str, object]]:
     """Run ``work(task, beat)`` for every task in ``workers`` processes; yield events in completion order.
 
     Events, each ``(task, kind, value)`` with ``task`` the object taken from ``tasks``:
@@ -70,8 +77,9 @@ def isolated_map(work: Callable[[object, Callable[[], None]], object], tasks: It
         raise ValueError(f"isolated_map: silence_s must be positive, got {silence_s}")
     if prefetch < 1:
         raise ValueError(f"isolated_map: prefetch must be at least 1, got {prefetch} (it bounds the events held)")
-    return _events(_Pool(work, tasks, workers=workers, silence_s=silence_s, what=what, initializer=initializer),
-                   prefetch)
+    return _events(
+        _Pool(work, tasks, workers=workers, silence_s=silence_s, what=what, initializer=initializer), prefetch
+    )
 
 
 def _events(pool: _Pool, prefetch: int) -> Iterator[tuple[object, str, object]]:
@@ -134,8 +142,12 @@ class _Slot:
         self.conn, child = context.Pipe()
         # The child closes its copies of the parent's pipe ends, so that it sees EOF once the parent's
         # end is gone, and no sibling keeps another worker's pipe open.
-        self.proc = context.Process(target=_serve, args=(child, work, initializer, beat_every, [self.conn, *inherited]),
-                                    daemon=True, name="vidkit-pool-worker")
+        self.proc = context.Process(
+            target=_serve,
+            args=(child, work, initializer, beat_every, [self.conn, *inherited]),
+            daemon=True,
+            name="vidkit-pool-worker",
+        )
         self.proc.start()
         child.close()
         self.busy, self.task, self.heard = False, None, 0.0
@@ -216,8 +228,10 @@ class _Pool:
             if not busy:
                 return
             deadline = min(s.heard for s in busy) + self.silence_s
-            wait([self.wake_r] + [s.conn for s in busy] + [s.proc.sentinel for s in busy],
-                 timeout=max(0.0, deadline - self.clock.now()))
+            wait(
+                [self.wake_r] + [s.conn for s in busy] + [s.proc.sentinel for s in busy],
+                timeout=max(0.0, deadline - self.clock.now()),
+            )
             if self.stopping.is_set():
                 raise _Stopped
             for n, slot in enumerate(self.slots):
@@ -228,8 +242,9 @@ class _Pool:
         slot = self.slots[n]
         if slot is None:
             inherited = [s.conn for s in self.slots if s is not None] + [self.wake_r, self.wake_w]
-            slot = self.slots[n] = _Slot(self.context, self.work, self.initializer,
-                                         min(0.1, self.silence_s / 10), inherited)
+            slot = self.slots[n] = _Slot(
+                self.context, self.work, self.initializer, min(0.1, self.silence_s / 10), inherited
+            )
         try:
             slot.conn.send((task,))
         except OSError:  # the worker died idle: _check reports the task as its crash
@@ -260,8 +275,10 @@ class _Pool:
         elif not slot.proc.is_alive():
             kind, value = "failed", Failure(_death(slot.proc, self.what))
         elif self.clock.now() - slot.heard >= self.silence_s:
-            kind, value = "failed", Failure(f"the {self.what} hung (no progress for {self.silence_s:g} s); "
-                                            "its worker was killed")
+            kind, value = (
+                "failed",
+                Failure(f"the {self.what} hung (no progress for {self.silence_s:g} s); its worker was killed"),
+            )
         else:
             return
         task = slot.task

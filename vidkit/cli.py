@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_info, _add_mv, _add_models, _add_bench):
         add(commands)
     for name, summary in _PLANNED.items():
-        sub = commands.add_parser(name, help=f"{summary} (not yet available)", description=f"{summary}. Not yet available.")
+        sub = commands.add_parser(
+            name, help=f"{summary} (not yet available)", description=f"{summary}. Not yet available."
+        )
         sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         sub.set_defaults(run=_not_yet(name))
     return parser
@@ -56,13 +58,20 @@ def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
 
 # -- vidkit info ----------------------------------------------------------------------------------
 def _add_info(commands) -> None:
-    sub = commands.add_parser("info", help="print what the decoder sees in video files",
-                              description="Print what the decoder sees in each file: one block per file, or one JSON object per line.")
+    sub = commands.add_parser(
+        "info",
+        help="print what the decoder sees in video files",
+        description="Print what the decoder sees in each file: one block per file, or one JSON object per line.",
+    )
     sub.add_argument("paths", nargs="+", metavar="FILE")
     sub.add_argument("--json", action="store_true", help="one JSON object per file, per line")
     sub.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
-    sub.add_argument("--verify", action="store_true", help="decode every frame and report damage and the exact frame count")
-    sub.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up on a file whose decoding stalls this long")
+    sub.add_argument(
+        "--verify", action="store_true", help="decode every frame and report damage and the exact frame count"
+    )
+    sub.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="give up on a file whose decoding stalls this long"
+    )
     sub.set_defaults(run=_run_info)
 
 
@@ -101,19 +110,32 @@ def _describe(r: dict) -> str:
     rows = [
         ("container", r["container"]),
         ("codec", f"{r['codec']} {r['pix_fmt'] or ''}".strip() + (", B-frames" if r["has_b_frames"] else "")),
-        ("size", f"{r['width']}x{r['height']}" + (
-            f", rotation {r['rotation']}° (frames are turned upright)" if r["rotation"] else "")),
+        (
+            "size",
+            f"{r['width']}x{r['height']}"
+            + (f", rotation {r['rotation']}° (frames are turned upright)" if r["rotation"] else ""),
+        ),
         ("fps", f"{r['fps']:.3f}" + (" (variable frame rate)" if r["is_vfr"] else " (constant)")),
         ("duration", f"{r['duration_s']:.3f} s, first frame at {r['start_s']:.3f} s"),
-        ("frames", f"{r['num_frames']}" + (" (exact, from the index)" if r["num_frames_exact"] else " (estimated: duration x fps)")),
+        (
+            "frames",
+            f"{r['num_frames']}"
+            + (" (exact, from the index)" if r["num_frames_exact"] else " (estimated: duration x fps)"),
+        ),
     ]
     if r["keyframe_interval_s"]:
         rows.append(("keyframes", f"every {r['keyframe_interval_s']:.2f} s"))
     if r["bit_rate"]:
         rows.append(("bit rate", f"{r['bit_rate'] / 1000:.0f} kb/s"))
     if "decoded_frames" in r:
-        rows.append(("decoded", f"{r['decoded_frames']} frames, last at {r['last_pts_s']:.3f} s" if r["last_pts_s"] is not None
-                     else "no frames"))
+        rows.append(
+            (
+                "decoded",
+                f"{r['decoded_frames']} frames, last at {r['last_pts_s']:.3f} s"
+                if r["last_pts_s"] is not None
+                else "no frames",
+            )
+        )
     for w in list(r["warnings"]) + r.get("decode_warnings", []):
         rows.append(("warning", w))
     return "\n".join([r["path"]] + [f"  {k:<10} {v}" for k, v in rows])
@@ -122,21 +144,36 @@ def _describe(r: dict) -> str:
 # -- the jobs in pipelines/: train, eval, tag, scan, prepare ---------------------------------------
 # Each pipelines module adds its own arguments and runs from the parsed namespace.
 _PIPELINES = {
-    "train": ("pipelines.train", "train a model (built-in synthetic data by default)",
-              "Train a video model. With no data arguments it trains on the built-in synthetic-motion set."),
-    "eval": ("pipelines.evaluate", "test a checkpoint with the multi-view protocol (Kinetics, SSv2, folders, synthetic)",
-             "Test a checkpoint on a dataset as downloaded, with the standard multi-view protocol "
-             "(Kinetics: 10 clips x 3 crops; SSv2: 2 x 3), each video decoded once for all its views."),
-    "tag": ("pipelines.tag", "label every video in folders or lists (resumable; broken files recorded)",
-            "Label every video found under PATHs: one record per file, appended as made; files that cannot be "
-            "decoded get a record with the reason. Run the same command again after a kill to finish the rest."),
-    "scan": ("pipelines.scan", "check a dataset: videos found, missing, undecodable; write its manifest",
-             "Check a dataset as downloaded: which listed videos are there, missing or undecodable (and why), their "
-             "durations and frame rates; writes a manifest (path, size, duration, fps)."),
-    "prepare": ("pipelines.prepare", "re-encode a dataset for fast sampling (short GOPs; resumable)",
-                "Re-encode every video under SRCs into the same tree under --out, with a keyframe every 16 frames and "
-                "the short side 256 by default, so that sparse clip sampling decodes little (mmaction2's "
-                "dense-encoded videos). Parallel and resumable; originals untouched."),
+    "train": (
+        "pipelines.train",
+        "train a model (built-in synthetic data by default)",
+        "Train a video model. With no data arguments it trains on the built-in synthetic-motion set.",
+    ),
+    "eval": (
+        "pipelines.evaluate",
+        "test a checkpoint with the multi-view protocol (Kinetics, SSv2, folders, synthetic)",
+        "Test a checkpoint on a dataset as downloaded, with the standard multi-view protocol "
+        "(Kinetics: 10 clips x 3 crops; SSv2: 2 x 3), each video decoded once for all its views.",
+    ),
+    "tag": (
+        "pipelines.tag",
+        "label every video in folders or lists (resumable; broken files recorded)",
+        "Label every video found under PATHs: one record per file, appended as made; files that cannot be "
+        "decoded get a record with the reason. Run the same command again after a kill to finish the rest.",
+    ),
+    "scan": (
+        "pipelines.scan",
+        "check a dataset: videos found, missing, undecodable; write its manifest",
+        "Check a dataset as downloaded: which listed videos are there, missing or undecodable (and why), their "
+        "durations and frame rates; writes a manifest (path, size, duration, fps).",
+    ),
+    "prepare": (
+        "pipelines.prepare",
+        "re-encode a dataset for fast sampling (short GOPs; resumable)",
+        "Re-encode every video under SRCs into the same tree under --out, with a keyframe every 16 frames and "
+        "the short side 256 by default, so that sparse clip sampling decodes little (mmaction2's "
+        "dense-encoded videos). Parallel and resumable; originals untouched.",
+    ),
 }
 
 
@@ -152,16 +189,23 @@ def _add_pipeline(commands, name: str) -> None:
 
 # -- vidkit mv ----------------------------------------------------------------------------------
 def _add_mv(commands) -> None:
-    sub = commands.add_parser("mv", help="extract the motion vectors the codec stored, as dense fields",
-                              description="Write every frame's motion-vector field (from the bitstream, no optical flow) to an "
-                                          ".npz: mv [T, 2, H/grid, W/grid] in pixels (the codec's vector: from a block to where "
-                                          "it came from in the past reference), mv_future for B-frames' future references, "
-                                          "pts_s, pict_type; and optionally a picture of them over the frame.")
+    sub = commands.add_parser(
+        "mv",
+        help="extract the motion vectors the codec stored, as dense fields",
+        description="Write every frame's motion-vector field (from the bitstream, no optical flow) to an "
+        ".npz: mv [T, 2, H/grid, W/grid] in pixels (the codec's vector: from a block to where "
+        "it came from in the past reference), mv_future for B-frames' future references, "
+        "pts_s, pict_type; and optionally a picture of them over the frame.",
+    )
     sub.add_argument("path", metavar="FILE")
     sub.add_argument("--out", required=True, metavar="NPZ")
-    sub.add_argument("--png", metavar="PNG", help="also draw the vectors over a frame (the one with the most motion, or --frame)")
+    sub.add_argument(
+        "--png", metavar="PNG", help="also draw the vectors over a frame (the one with the most motion, or --frame)"
+    )
     sub.add_argument("--frame", type=int, metavar="K", help="the frame to draw (index in presentation order)")
-    sub.add_argument("--grid", type=int, default=4, choices=(4, 8, 16), help="cell size in pixels (4: every block; 16: macroblocks)")
+    sub.add_argument(
+        "--grid", type=int, default=4, choices=(4, 8, 16), help="cell size in pixels (4: every block; 16: macroblocks)"
+    )
     sub.set_defaults(run=_run_mv)
 
 
@@ -177,10 +221,15 @@ def _run_mv(args: argparse.Namespace) -> int:
     if not frames:
         raise VidkitError(f"{args.path}: no frames decoded")
     past = np.stack([f.past for f in frames])
-    arrays = {"mv": past, "mv_mask": np.stack([f.past_mask for f in frames]),
-              "mv_future": np.stack([f.future for f in frames]), "mv_future_mask": np.stack([f.future_mask for f in frames]),
-              "pts_s": np.array([f.pts_s for f in frames]), "pict_type": np.array([f.pict_type for f in frames]),
-              "grid": np.array(args.grid)}
+    arrays = {
+        "mv": past,
+        "mv_mask": np.stack([f.past_mask for f in frames]),
+        "mv_future": np.stack([f.future for f in frames]),
+        "mv_future_mask": np.stack([f.future_mask for f in frames]),
+        "pts_s": np.array([f.pts_s for f in frames]),
+        "pict_type": np.array([f.pict_type for f in frames]),
+        "grid": np.array(args.grid),
+    }
     out = os.path.abspath(args.out)
     fd, tmp = tempfile.mkstemp(prefix=".mv.", suffix=".npz", dir=os.path.dirname(out))
     os.close(fd)
@@ -191,8 +240,11 @@ def _run_mv(args: argparse.Namespace) -> int:
         if os.path.exists(tmp):
             os.unlink(tmp)
     kinds = {k: int((arrays["pict_type"] == k).sum()) for k in ("I", "P", "B") if (arrays["pict_type"] == k).any()}
-    print(f"vidkit mv: {len(frames)} frames ({', '.join(f'{n} {k}' for k, n in kinds.items())}), fields "
-          f"{past.shape[2]}x{past.shape[3]} ({args.grid}-pixel cells) -> {out}", file=sys.stderr)
+    print(
+        f"vidkit mv: {len(frames)} frames ({', '.join(f'{n} {k}' for k, n in kinds.items())}), fields "
+        f"{past.shape[2]}x{past.shape[3]} ({args.grid}-pixel cells) -> {out}",
+        file=sys.stderr,
+    )
     if args.png:
         from vidkit.engine.plots import plot_motion
         from vidkit.io import open_video
@@ -202,20 +254,31 @@ def _run_mv(args: argparse.Namespace) -> int:
             raise VidkitError(f"--frame {k}: the video has frames 0..{len(frames) - 1}")
         with open_video(args.path) as video:
             image = video.read_at([frames[k].pts_s]).data[0].numpy()
-        plot_motion(image, past[k], arrays["mv_mask"][k], args.png, grid=args.grid,
-                    title=f"frame {k} ({frames[k].pict_type}, {frames[k].pts_s:.2f} s): where the content moved")
+        plot_motion(
+            image,
+            past[k],
+            arrays["mv_mask"][k],
+            args.png,
+            grid=args.grid,
+            title=f"frame {k} ({frames[k].pict_type}, {frames[k].pts_s:.2f} s): where the content moved",
+        )
         print(f"vidkit mv: picture of frame {k} -> {args.png}", file=sys.stderr)
     return 0
 
 
 # -- vidkit models ------------------------------------------------------------------------------
 def _add_models(commands) -> None:
-    sub = commands.add_parser("models", help="list the model registry with parameters and GFLOPs",
-                              description="List every registered model: aliases, parameters (400 classes), GFLOPs at its "
-                                          "default input (fvcore, convolutions and matrix products), the input, the paper.")
+    sub = commands.add_parser(
+        "models",
+        help="list the model registry with parameters and GFLOPs",
+        description="List every registered model: aliases, parameters (400 classes), GFLOPs at its "
+        "default input (fvcore, convolutions and matrix products), the input, the paper.",
+    )
     sub.add_argument("names", nargs="*", metavar="MODEL", help="only these models (names or aliases; default: all)")
     sub.add_argument("--json", action="store_true", help="one JSON object per model, per line")
-    sub.add_argument("--no-flops", dest="flops", action="store_false", help="skip the GFLOPs (tracing each model takes seconds)")
+    sub.add_argument(
+        "--no-flops", dest="flops", action="store_false", help="skip the GFLOPs (tracing each model takes seconds)"
+    )
     sub.set_defaults(run=_run_models)
 
 
@@ -230,25 +293,40 @@ def _run_models(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(r), flush=True)
             continue
-        rows.append((r["name"], ", ".join(r["aliases"]) or "-", f"{r['params']:,}",
-                     "-" if r["gflops"] is None else f"{r['gflops']:.2f}",
-                     "-" if r["input"] is None else f"{r['input']['frames']}x{r['input']['size']}x{r['input']['size']}",
-                     r["paper"] or "-"))
+        rows.append(
+            (
+                r["name"],
+                ", ".join(r["aliases"]) or "-",
+                f"{r['params']:,}",
+                "-" if r["gflops"] is None else f"{r['gflops']:.2f}",
+                "-" if r["input"] is None else f"{r['input']['frames']}x{r['input']['size']}x{r['input']['size']}",
+                r["paper"] or "-",
+            )
+        )
     if not args.json:
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
         right = {2, 3}  # numbers align right
         for row in [header, *rows]:
-            print("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+            print(
+                "  ".join(
+                    c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+                ).rstrip()
+            )
     return 0
 
 
 # -- vidkit bench -------------------------------------------------------------------------------
 def _add_bench(commands) -> None:
-    sub = commands.add_parser("bench", help="decode, data-loading and model throughput, with ratios to the peers",
-                              description="Decode frames/s (vidkit's readers vs raw PyAV and decord), data-loading clips/s "
-                                          "with 0..N workers, and model clips/s and peak memory (fp32, AMP, channels-last, "
-                                          "compile) next to pytorchvideo's SlowFast and I3D: one run, the same inputs.")
-    sub.add_argument("paths", nargs="*", metavar="FILE", help="videos to decode (default: a generated 640x360 H.264 clip)")
+    sub = commands.add_parser(
+        "bench",
+        help="decode, data-loading and model throughput, with ratios to the peers",
+        description="Decode frames/s (vidkit's readers vs raw PyAV and decord), data-loading clips/s "
+        "with 0..N workers, and model clips/s and peak memory (fp32, AMP, channels-last, "
+        "compile) next to pytorchvideo's SlowFast and I3D: one run, the same inputs.",
+    )
+    sub.add_argument(
+        "paths", nargs="*", metavar="FILE", help="videos to decode (default: a generated 640x360 H.264 clip)"
+    )
     sub.add_argument("--only", metavar="SECTIONS", help="comma-separated: decode, data, models, e2e (default: all)")
     sub.add_argument("--models", metavar="NAMES", help="comma-separated (default: slowfast_r50,i3d_r50,tsm_r50)")
     sub.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -256,9 +334,13 @@ def _add_bench(commands) -> None:
     sub.add_argument("--frames", type=int, default=8, help="frames per clip for the models")
     sub.add_argument("--size", type=int, default=64, help="clip side for the models (a multiple of 32)")
     sub.add_argument("--workers", default="0,1,2", help="data-loader worker counts to measure (comma-separated)")
-    sub.add_argument("--model-paths", metavar="PATHS", help="how the models run, comma-separated, of fp32, channels_last, amp, "
-                                                      "amp+channels_last, compile (default: fp32,channels_last on the CPU, "
-                                                      "and amp,amp+channels_last too on CUDA)")
+    sub.add_argument(
+        "--model-paths",
+        metavar="PATHS",
+        help="how the models run, comma-separated, of fp32, channels_last, amp, "
+        "amp+channels_last, compile (default: fp32,channels_last on the CPU, "
+        "and amp,amp+channels_last too on CUDA)",
+    )
     sub.add_argument("--repeats", type=int, default=3)
     sub.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     sub.add_argument("--out", metavar="FILE", help="also save the results as JSON, for a later --compare")
@@ -281,11 +363,18 @@ def _run_bench(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             raise ConfigError(f"--compare {args.compare}: cannot read it as a vidkit bench JSON ({e})") from None
     try:
-        results = run_bench(sections=args.only.split(",") if args.only else SECTIONS, paths=args.paths,
-                            device=args.device, models=args.models.split(",") if args.models else None, batch=args.batch,
-                            frames=args.frames, size=args.size, repeats=args.repeats,
-                            model_paths=args.model_paths.split(",") if args.model_paths else None,
-                            workers=[int(w) for w in args.workers.split(",")])
+        results = run_bench(
+            sections=args.only.split(",") if args.only else SECTIONS,
+            paths=args.paths,
+            device=args.device,
+            models=args.models.split(",") if args.models else None,
+            batch=args.batch,
+            frames=args.frames,
+            size=args.size,
+            repeats=args.repeats,
+            model_paths=args.model_paths.split(",") if args.model_paths else None,
+            workers=[int(w) for w in args.workers.split(",")],
+        )
     except ValueError as e:
         raise ConfigError(str(e)) from None
     print(json.dumps(results, indent=1) if args.json else format_results(results))

@@ -25,25 +25,55 @@ def clip(tmp_path_factory):
 
 def test_models_are_timed_beside_pytorchvideos_with_the_same_outputs(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--only", "models", "--models", "i3d_r50,tsm_r50", "--batch", "1", "--frames", "4",
-                 "--size", "32", "--repeats", "1", "--model-paths", "fp32,amp,amp+channels_last", "--json", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--only",
+                "models",
+                "--models",
+                "i3d_r50,tsm_r50",
+                "--batch",
+                "1",
+                "--frames",
+                "4",
+                "--size",
+                "32",
+                "--repeats",
+                "1",
+                "--model-paths",
+                "fp32,amp,amp+channels_last",
+                "--json",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out.read_text())
     rows = {(r["model"], r["impl"], r["path"]): r for r in printed["models"]}
-    assert set(rows) == {("i3d_r50", "pytorchvideo", "fp32"), ("tsm_r50", "vidkit", "fp32"),
-                         *((m, "vidkit", p) for m in ("i3d_r50", "tsm_r50") for p in ("fp32", "amp", "amp+channels_last"))}
+    assert set(rows) == {
+        ("i3d_r50", "pytorchvideo", "fp32"),
+        ("tsm_r50", "vidkit", "fp32"),
+        *((m, "vidkit", p) for m in ("i3d_r50", "tsm_r50") for p in ("fp32", "amp", "amp+channels_last")),
+    }
     for row in rows.values():
         assert row["error"] is None and row["forward_clips_per_s"] > 0 and row["train_clips_per_s"] > 0
     peer, ours = rows["i3d_r50", "pytorchvideo", "fp32"], rows["i3d_r50", "vidkit", "fp32"]
     assert peer["max_abs_diff"] < 1e-4 and ours["max_abs_diff"] == 0.0  # the same network, the same weights
-    assert set(ours["ratio_vs_pytorchvideo"]) == {"forward", "train"} and peer["ratio_vs_pytorchvideo"]["forward"] == 1.0
+    assert (
+        set(ours["ratio_vs_pytorchvideo"]) == {"forward", "train"} and peer["ratio_vs_pytorchvideo"]["forward"] == 1.0
+    )
     assert rows["tsm_r50", "vidkit", "fp32"]["ratio_vs_pytorchvideo"] is None  # pytorchvideo has no TSM
     assert rows["tsm_r50", "vidkit", "amp"]["max_abs_diff"] < 0.5  # bf16 against fp32, same weights
 
 
 def test_decode_and_data_sections_and_a_comparison(clip, tmp_path, capsys):
     old = tmp_path / "old.json"
-    assert main(["bench", str(clip), "--only", "decode,data", "--workers", "0", "--repeats", "1", "--out", str(old)]) == 0
+    assert (
+        main(["bench", str(clip), "--only", "decode,data", "--workers", "0", "--repeats", "1", "--out", str(old)]) == 0
+    )
     table = capsys.readouterr().out
     assert "stream: raw PyAV (baseline)" in table and "data loading" in table
     saved = json.loads(old.read_text())

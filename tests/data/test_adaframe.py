@@ -52,15 +52,17 @@ def test_look_asks_the_decoder_only_for_the_memory_and_the_chosen_frames(video_p
     times, x = full_candidates(video_path, snippet=snippet, interval_s=interval)
     # one request for the memory's 16 frames (each the middle of its snippet), then one snippet per step, nothing else
     middle = snippet // 2
-    assert reader.asked[0] == list(seen.memory_timestamps) == [times[i * snippet + middle] for i in net.memory_indices(25)]
-    steps = [list(seen.timestamps[k * snippet:(k + 1) * snippet]) for k in range(seen.frames)]
+    assert (
+        reader.asked[0] == list(seen.memory_timestamps) == [times[i * snippet + middle] for i in net.memory_indices(25)]
+    )
+    steps = [list(seen.timestamps[k * snippet : (k + 1) * snippet]) for k in range(seen.frames)]
     assert reader.asked[1:] == steps
     assert seen.decoded == 16 + seen.frames * snippet
     # the batched path over all 25 candidates takes the same steps and ends with the same logits
     full = net.infer(x)
     assert seen.frames == int(full.frames[0]) <= 6
-    picked = (full.locations[0, :seen.frames] * 24).round().long().tolist()
-    assert steps == [list(times[i * snippet:(i + 1) * snippet]) for i in picked]
+    picked = (full.locations[0, : seen.frames] * 24).round().long().tolist()
+    assert steps == [list(times[i * snippet : (i + 1) * snippet]) for i in picked]
     assert torch.allclose(seen.logits, full.logits[0], atol=1e-5)
     if not revisit:
         assert len(set(picked)) == len(picked) == 6  # never the same candidate twice

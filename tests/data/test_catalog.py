@@ -12,8 +12,19 @@ from vidkit.data.catalog import DATASETS, Catalog, VideoEntry, canonical_split, 
 from vidkit.errors import ConfigError
 
 
-@pytest.mark.parametrize("given, canonical", [("val", "val"), ("validate", "val"), ("Validation", "val"), ("valid", "val"),
-                                              ("train", "train"), ("training", "train"), ("test", "test"), ("testing", "test")])
+@pytest.mark.parametrize(
+    "given, canonical",
+    [
+        ("val", "val"),
+        ("validate", "val"),
+        ("Validation", "val"),
+        ("valid", "val"),
+        ("train", "train"),
+        ("training", "train"),
+        ("test", "test"),
+        ("testing", "test"),
+    ],
+)
 def test_split_synonyms(given, canonical):
     assert canonical_split(given) == canonical
 
@@ -42,9 +53,14 @@ def test_catalog_views():
 
 
 def test_mirror_map_swaps_left_and_right_words_only():
-    classes = ("Pushing something from left to right", "Pushing something from right to left", "Leftovers",
-               "Turning the camera left while filming something", "Turning the camera right while filming something",
-               "Moving something left")
+    classes = (
+        "Pushing something from left to right",
+        "Pushing something from right to left",
+        "Leftovers",
+        "Turning the camera left while filming something",
+        "Turning the camera right while filming something",
+        "Moving something left",
+    )
     assert mirror_map(classes) == {0: 1, 1: 0, 3: 4, 4: 3}
 
 
@@ -58,7 +74,11 @@ def test_folder_per_class_recursive(tmp_path, put):
     put(tmp_path / "loose.mp4")
     catalog = open_catalog("folder", root=tmp_path, split="validation")
     assert catalog.classes == ("empty_class", "jump", "walk")
-    assert [(e.key, e.label) for e in catalog.entries] == [("jump/c.webm", 1), ("walk/a.mp4", 2), ("walk/day2/b.MKV", 2)]
+    assert [(e.key, e.label) for e in catalog.entries] == [
+        ("jump/c.webm", 1),
+        ("walk/a.mp4", 2),
+        ("walk/day2/b.MKV", 2),
+    ]
     assert all(os.path.isabs(p) for p, _ in catalog.samples())
     assert catalog.annotations is None and catalog.default_flip and catalog.flip_label_map == {}
     assert any("loose" in w or "no class folder" in w for w in catalog.warnings)
@@ -85,16 +105,23 @@ def test_mmaction2_list_with_label_map(tmp_path, put):
     ann.mkdir()
     (ann / "label_map_k400.txt").write_text("abseiling\nair drumming\nzumba\n")
     (ann / "kinetics400_val_list_videos.txt").write_text(
-        "abseiling/aa_000010_000020.mp4 0\nzumba/zz_000001_000011.mp4 2\nair drumming/gone_000000_000010.mp4 1\n\n")
+        "abseiling/aa_000010_000020.mp4 0\nzumba/zz_000001_000011.mp4 2\nair drumming/gone_000000_000010.mp4 1\n\n"
+    )
     videos = tmp_path / "videos"
     put(videos / "abseiling" / "aa_000010_000020.mp4")
     put(videos / "zumba_renamed" / "zz_000001_000011.mp4")  # found by its stem though the folder differs
     catalog = open_catalog("list", annotations=ann / "kinetics400_val_list_videos.txt", videos=videos)
     assert catalog.name == "list" and catalog.classes == ("abseiling", "air drumming", "zumba")
     assert [(e.key, e.label) for e in catalog.entries] == [
-        ("abseiling/aa_000010_000020.mp4", 0), ("zumba/zz_000001_000011.mp4", 2), ("air drumming/gone_000000_000010.mp4", 1)]
-    assert [e.path for e in catalog.entries] == [str(videos / "abseiling" / "aa_000010_000020.mp4"),
-                                                 str(videos / "zumba_renamed" / "zz_000001_000011.mp4"), None]
+        ("abseiling/aa_000010_000020.mp4", 0),
+        ("zumba/zz_000001_000011.mp4", 2),
+        ("air drumming/gone_000000_000010.mp4", 1),
+    ]
+    assert [e.path for e in catalog.entries] == [
+        str(videos / "abseiling" / "aa_000010_000020.mp4"),
+        str(videos / "zumba_renamed" / "zz_000001_000011.mp4"),
+        None,
+    ]
     # The same file read as Kinetics-400: the format is detected, and the class count checked.
     k400 = open_catalog("kinetics400", annotations=ann / "kinetics400_val_list_videos.txt", videos=videos)
     assert k400.name == "kinetics400" and k400.classes == catalog.classes
@@ -108,7 +135,9 @@ def test_pyslowfast_list_with_classids_and_spaces_in_paths(tmp_path, put):
     catalog = open_catalog("list", annotations=tmp_path / "val.csv")
     assert catalog.classes == ("a class", "b class")
     assert [(e.key, e.path, e.label) for e in catalog.entries] == [
-        ("clips/my video.mp4", str(tmp_path / "clips" / "my video.mp4"), 1), (f"{tmp_path}/clips/absent.mp4", None, 0)]
+        ("clips/my video.mp4", str(tmp_path / "clips" / "my video.mp4"), 1),
+        (f"{tmp_path}/clips/absent.mp4", None, 0),
+    ]
 
 
 def test_list_without_label_map_numbers_the_classes(tmp_path, put):

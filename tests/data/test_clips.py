@@ -32,7 +32,9 @@ def marked_frames(n: int) -> list[np.ndarray]:
 
 def frame_indices(frames: torch.Tensor) -> list[int]:
     """Read the index back from each frame of ``[T, H, W, 3]``, from the blocks' inner pixels."""
-    blocks = torch.stack([frames[:, 4:12, 8 * b + 2 : 8 * b + 6].float().mean(dim=(1, 2, 3)) for b in range(BITS)], dim=1)
+    blocks = torch.stack(
+        [frames[:, 4:12, 8 * b + 2 : 8 * b + 6].float().mean(dim=(1, 2, 3)) for b in range(BITS)], dim=1
+    )
     return [sum(1 << b for b in range(BITS) if bright[b]) for bright in (blocks > 128).tolist()]
 
 
@@ -152,14 +154,18 @@ def test_multi_view_reads_once_and_matches_reading_each_clip(videos, backend):
 def test_a_single_training_clip_is_a_view_of_the_decoded_frames(videos):
     with open_video(videos["cfr"]) as video:
         counting = CountingReader(video)
-        [clip] = read_clips(counting, RandomClipSampler(num_frames=8, interval_s=0.08)(video.info, rng=random.Random(1)))
+        [clip] = read_clips(
+            counting, RandomClipSampler(num_frames=8, interval_s=0.08)(video.info, rng=random.Random(1))
+        )
     assert clip.frames.data_ptr() == counting.last.data.data_ptr()
 
 
 def test_short_video_pads_by_repeating_the_last_frame(videos, backend):
     with open_video(videos["short"], backend=backend) as video:  # 6 frames, 0.24 s
         [clip] = read_clips(video, RandomClipSampler(num_frames=10, interval_s=0.04)(video.info, rng=random.Random(0)))
-        [strided] = read_clips(video, RandomClipSampler(num_frames=4, interval_s=0.08)(video.info, rng=random.Random(0)))
+        [strided] = read_clips(
+            video, RandomClipSampler(num_frames=4, interval_s=0.08)(video.info, rng=random.Random(0))
+        )
     assert clip.plan.padded and strided.plan.padded
     assert frame_indices(clip.frames) == [0, 1, 2, 3, 4, 5, 5, 5, 5, 5]
     assert frame_indices(strided.frames) == [0, 2, 4, 5]

@@ -12,7 +12,7 @@ def _clips_with_boxes(height=48, width=80):
     boxes = torch.tensor([[0, 0.25, 0.25, 0.5, 0.75], [1, 0.5, 0.125, 0.75, 0.375], [1, 0.0, 0.5, 0.25, 1.0]])
     frames = torch.zeros(2, 3, height, width, 3, dtype=torch.uint8)
     for b, x1, y1, x2, y2 in boxes.tolist():
-        frames[int(b), :, round(y1 * height):round(y2 * height), round(x1 * width):round(x2 * width)] = 255
+        frames[int(b), :, round(y1 * height) : round(y2 * height), round(x1 * width) : round(x2 * width)] = 255
     return frames, boxes
 
 
@@ -28,7 +28,7 @@ def _inside(mask: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     xs = (torch.arange(w) + 0.5) / w
     out = torch.zeros_like(mask)
     for i, x1, y1, x2, y2 in boxes.tolist():
-        out[int(i)] |= ((ys[:, None] > y1) & (ys[:, None] < y2) & (xs[None] > x1) & (xs[None] < x2))
+        out[int(i)] |= (ys[:, None] > y1) & (ys[:, None] < y2) & (xs[None] > x1) & (xs[None] < x2)
     return out
 
 

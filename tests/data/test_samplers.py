@@ -22,9 +22,20 @@ from vidkit.io._types import VideoInfo
 def timing(duration_s: float, fps: float, start_s: float = 0.0) -> VideoInfo:
     """A VideoInfo with only the timing filled in meaningfully: what the samplers read."""
     return VideoInfo(
-        path="made-up.mp4", backend="none", container="mp4", codec="h264", width=64, height=48, fps=fps,
-        duration_s=duration_s, num_frames=1, num_frames_exact=False, is_vfr=False,
-        rotation=0, has_b_frames=False, start_s=start_s,
+        path="made-up.mp4",
+        backend="none",
+        container="mp4",
+        codec="h264",
+        width=64,
+        height=48,
+        fps=fps,
+        duration_s=duration_s,
+        num_frames=1,
+        num_frames_exact=False,
+        is_vfr=False,
+        rotation=0,
+        has_b_frames=False,
+        start_s=start_s,
     )
 
 
@@ -55,7 +66,9 @@ def test_random_clip_has_num_frames_at_exact_spacing_within_the_video():
 def test_from_sampling_rate_speaks_pyslowfast_terms():
     # SlowFast 8x8: every 8th frame at 30 fps.
     assert RandomClipSampler.from_sampling_rate(num_frames=8, sampling_rate=8).interval_s == pytest.approx(8 / 30)
-    assert RandomClipSampler.from_sampling_rate(num_frames=32, sampling_rate=2, target_fps=15).interval_s == pytest.approx(2 / 15)
+    assert RandomClipSampler.from_sampling_rate(
+        num_frames=32, sampling_rate=2, target_fps=15
+    ).interval_s == pytest.approx(2 / 15)
     uniform = UniformClipSampler.from_sampling_rate(num_clips=10, num_frames=8, sampling_rate=8)
     assert (uniform.num_clips, uniform.num_frames, uniform.interval_s) == (10, 8, pytest.approx(8 / 30))
 
@@ -293,7 +306,13 @@ def test_samplers_are_keyword_only():
 
 @pytest.mark.parametrize(
     "video",
-    [timing(10.0, 0.0), timing(10.0, math.nan), timing(math.nan, 30.0), timing(-1.0, 30.0), timing(10.0, 30.0, start_s=math.inf)],
+    [
+        timing(10.0, 0.0),
+        timing(10.0, math.nan),
+        timing(math.nan, 30.0),
+        timing(-1.0, 30.0),
+        timing(10.0, 30.0, start_s=math.inf),
+    ],
 )
 def test_unusable_video_timing_raises_value_error(video):
     with pytest.raises(ValueError, match="video"):

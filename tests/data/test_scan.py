@@ -51,11 +51,28 @@ def _statuses(records):
 def test_scan_records_and_summary(dataset):
     catalog = open_catalog("kinetics", root=dataset)
     records = scan(catalog, workers=2)
-    assert _statuses(records) == [("a", "ok"), ("b", "ok"), ("c", "ok"), ("d", "missing"), ("e", "undecodable"), ("f", "ok")]
+    assert _statuses(records) == [
+        ("a", "ok"),
+        ("b", "ok"),
+        ("c", "ok"),
+        ("d", "missing"),
+        ("e", "undecodable"),
+        ("f", "ok"),
+    ]
     a, _, c, d, e, f = records
-    assert a == {"key": "a_000000_000010", "path": str(dataset / "val" / "walk" / "a_000000_000010.mp4"), "label": 1,
-                 "status": "ok", "reason": None, "size": os.path.getsize(a["path"]), "duration_s": 0.4, "fps": 25.0,
-                 "width": 32, "height": 32, "codec": "h264"}
+    assert a == {
+        "key": "a_000000_000010",
+        "path": str(dataset / "val" / "walk" / "a_000000_000010.mp4"),
+        "label": 1,
+        "status": "ok",
+        "reason": None,
+        "size": os.path.getsize(a["path"]),
+        "duration_s": 0.4,
+        "fps": 25.0,
+        "width": 32,
+        "height": 32,
+        "codec": "h264",
+    }
     assert c["codec"] == "vp9" and c["label"] == 0
     assert d["path"] is None and d["size"] is None and d["reason"] == "no file found for this entry"
     assert e["reason"] == NOT_A_VIDEO and e["size"] == 2048 and e["duration_s"] is None
@@ -111,8 +128,14 @@ def test_a_crashing_or_hanging_decoder_costs_only_its_file(dataset, monkeypatch)
     started = time.monotonic()
     records = scan(open_catalog("kinetics", root=dataset), workers=1, timeout_s=0.25)
     assert time.monotonic() - started < 20
-    assert _statuses(records) == [("a", "undecodable"), ("b", "undecodable"), ("c", "undecodable"), ("d", "missing"),
-                                  ("e", "undecodable"), ("f", "ok")]
+    assert _statuses(records) == [
+        ("a", "undecodable"),
+        ("b", "undecodable"),
+        ("c", "undecodable"),
+        ("d", "missing"),
+        ("e", "undecodable"),
+        ("f", "ok"),
+    ]
     assert records[0]["reason"] == "the decoder crashed (killed by SIGSEGV)"
     assert records[1]["reason"] == "the decoder crashed (exit code 3)"
     assert records[2]["reason"] == "the decoder hung (no progress for 2.5 s); its worker was killed"
@@ -157,8 +180,24 @@ def test_pipeline_json_and_report(dataset, tmp_path, monkeypatch, capsys):
     assert summary["manifest_hash"] == manifest_hash(read_manifest(tmp_path / "scan-kinetics-val.jsonl"))
 
     out = tmp_path / "m.jsonl"
-    assert pipelines.scan.run(_args("--data", "kinetics", "--data-root", str(dataset), "--split", "validation",
-                                    "--out", str(out), "--verify", "--workers", "2")) == 0
+    assert (
+        pipelines.scan.run(
+            _args(
+                "--data",
+                "kinetics",
+                "--data-root",
+                str(dataset),
+                "--split",
+                "validation",
+                "--out",
+                str(out),
+                "--verify",
+                "--workers",
+                "2",
+            )
+        )
+        == 0
+    )
     report = capsys.readouterr().out
     assert "ok 3, missing 1, undecodable 2" in report and str(out) in report
     assert [r["status"] for r in read_manifest(out)][-1] == "undecodable"

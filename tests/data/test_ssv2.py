@@ -20,18 +20,38 @@ LABELS = {
     "Putting something on a surface": "6",
 }
 TRAIN = [
-    {"id": "78687", "label": "holding potato next to vicks vaporub bottle", "template": "Holding [something] next to [something]",
-     "placeholders": ["potato", "vicks vaporub bottle"]},
-    {"id": "42326", "label": "pushing a pen from left to right", "template": "Pushing [something] from left to right",
-     "placeholders": ["a pen"]},
+    {
+        "id": "78687",
+        "label": "holding potato next to vicks vaporub bottle",
+        "template": "Holding [something] next to [something]",
+        "placeholders": ["potato", "vicks vaporub bottle"],
+    },
+    {
+        "id": "42326",
+        "label": "pushing a pen from left to right",
+        "template": "Pushing [something] from left to right",
+        "placeholders": ["a pen"],
+    },
 ]
 VALIDATION = [
-    {"id": "74225", "label": "turning the camera left while filming a cup",
-     "template": "Turning the camera left while filming [something]", "placeholders": ["a cup"]},
-    {"id": "116154", "label": "putting a book on a surface", "template": "putting [something] on a surface",
-     "placeholders": ["a book"]},  # differs from the class by case only
-    {"id": "1", "label": "approaching a tree with your camera", "template": "Approaching [something] with your camera",
-     "placeholders": ["a tree"]},
+    {
+        "id": "74225",
+        "label": "turning the camera left while filming a cup",
+        "template": "Turning the camera left while filming [something]",
+        "placeholders": ["a cup"],
+    },
+    {
+        "id": "116154",
+        "label": "putting a book on a surface",
+        "template": "putting [something] on a surface",
+        "placeholders": ["a book"],
+    },  # differs from the class by case only
+    {
+        "id": "1",
+        "label": "approaching a tree with your camera",
+        "template": "Approaching [something] with your camera",
+        "placeholders": ["a tree"],
+    },
 ]
 TEST = [{"id": "1420"}, {"id": "74225"}]
 
@@ -88,8 +108,11 @@ def test_short_names_under_annotations_and_videos_folder(tmp_path, put):
 def test_errors_name_the_file_and_entry(ssv2):
     bad = VALIDATION + [{"id": "999", "template": "Dancing with [something]"}]
     _write(ssv2, "something-something-v2-validation.json", bad)
-    with pytest.raises(ConfigError, match=r"validation\.json: entry 3 \(id 999\): template 'Dancing with \[something\]' "
-                                          r"matches no class in .*labels\.json") as e:
+    with pytest.raises(
+        ConfigError,
+        match=r"validation\.json: entry 3 \(id 999\): template 'Dancing with \[something\]' "
+        r"matches no class in .*labels\.json",
+    ) as e:
         open_catalog("ssv2", root=ssv2)
     assert "\n" not in str(e.value)
     _write(ssv2, "something-something-v2-validation.json", [{"id": "5"}])

@@ -100,8 +100,11 @@ def test_layout_csv_and_classes(built):
 
 def test_manifest_lists_every_file_with_size_and_checksum(built):
     manifest = _manifest(built.root)
-    on_disk = {p.relative_to(built.root).as_posix() for p in built.root.rglob("*")
-               if p.is_file() and p.name not in ("manifest.json", ".lock")}
+    on_disk = {
+        p.relative_to(built.root).as_posix()
+        for p in built.root.rglob("*")
+        if p.is_file() and p.name not in ("manifest.json", ".lock")
+    }
     assert set(manifest["files"]) == on_disk
     for rel, entry in manifest["files"].items():
         assert entry["size"] == (built.root / rel).stat().st_size
@@ -116,6 +119,7 @@ def test_files_are_h264_with_i_p_and_b_frames_matching_the_render(built):
         assert frames.shape == (16, 64, 64, 3)
         assert {"I", "P", "B"} <= set(types)
         rendered = render_video(SMALL, split=video.split, index=video.index).frames
+
         def psnr(a: np.ndarray) -> float:
             return float(10 * np.log10(255**2 / np.mean((frames.astype(np.float64) - a) ** 2)))
 
@@ -281,8 +285,9 @@ def test_generation_waits_for_the_lock(tmp_path):
 
 
 def test_long_variant_shows_the_object_only_inside_the_evidence_window(tmp_path):
-    spec = SyntheticSpec(variant="long", num_train_per_class=1, num_val_per_class=0, size=(64, 64),
-                         num_frames=60, evidence_s=(0.4, 0.8))
+    spec = SyntheticSpec(
+        variant="long", num_train_per_class=1, num_val_per_class=0, size=(64, 64), num_frames=60, evidence_s=(0.4, 0.8)
+    )
     ds = synthetic_dataset(spec, root=tmp_path, progress=False)
     with open(ds.annotations("train"), newline="") as f:
         rows = list(csv.DictReader(f))
@@ -298,7 +303,7 @@ def test_long_variant_shows_the_object_only_inside_the_evidence_window(tmp_path)
         shown = render.masks[:, 1].any(axis=(1, 2))  # object 1 is the class's; object 0 the distractor
         assert np.array_equal(np.flatnonzero(shown), np.arange(a, b)), "object visible outside its window"
         object_moves = np.any(render.boxes[1:, 1] != render.boxes[:-1, 1], axis=1)
-        assert object_moves[a:b - 1].all(), "object paused inside the window"
+        assert object_moves[a : b - 1].all(), "object paused inside the window"
         # the distractor is there all along, still but for a jump every 2 s (50 frames)
         assert render.masks[:, 0].any(axis=(1, 2)).all()
         jumps = np.flatnonzero(np.any(render.boxes[1:, 0] != render.boxes[:-1, 0], axis=1)) + 1

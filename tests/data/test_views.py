@@ -22,8 +22,9 @@ def _marked(n: int, height: int, width: int) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def landscape(tmp_path_factory):
     # 50 frames at 25 fps (2 s), 64x96: short side 64
-    return write_video(tmp_path_factory.mktemp("views") / "land.mp4", _marked(50, 64, 96), fps=25,
-                       options={"crf": "0", "g": "50"})
+    return write_video(
+        tmp_path_factory.mktemp("views") / "land.mp4", _marked(50, 64, 96), fps=25, options={"crf": "0", "g": "50"}
+    )
 
 
 @pytest.fixture(scope="module")

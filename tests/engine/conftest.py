@@ -37,8 +37,19 @@ def tiny_root(tmp_path_factory):
 
 
 def _args(root, out, *extra, epochs=2, workers=0):
-    args = ["train", "--model", MODEL, "--epochs", str(epochs), "--out", str(out), "--data-root", str(root),
-            "--workers", str(workers)]
+    args = [
+        "train",
+        "--model",
+        MODEL,
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        "--data-root",
+        str(root),
+        "--workers",
+        str(workers),
+    ]
     for key, value in TINY.items():
         args += ["--set", f"{key}={value}"]
     return args + list(extra)
@@ -55,7 +66,9 @@ def tiny(tiny_root):
     """``tiny.args(out, *extra)``: CLI arguments training MODEL on the tiny set; ``tiny.run(args)``:
     run ``vidkit`` in a fresh process; ``tiny.overrides``: the same settings as ``--set`` strings."""
     return SimpleNamespace(
-        model=MODEL, root=tiny_root, run=_run,
+        model=MODEL,
+        root=tiny_root,
+        run=_run,
         args=lambda out, *extra, **kw: _args(tiny_root, out, *extra, **kw),
         overrides=[f"{k}={v}" for k, v in TINY.items()],
     )

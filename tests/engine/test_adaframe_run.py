@@ -27,8 +27,19 @@ TINY_LONG = {
 
 
 def test_train_then_eval_adaframe_on_the_long_variant(tmp_path, capsys):
-    args = ["train", "--model", "adaframe", "--epochs", "1", "--out", str(tmp_path / "run"), "--data-root",
-            str(tmp_path / "data"), "--workers", "0"]
+    args = [
+        "train",
+        "--model",
+        "adaframe",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+        "--data-root",
+        str(tmp_path / "data"),
+        "--workers",
+        "0",
+    ]
     for key, value in TINY_LONG.items():
         args += ["--set", f"{key}={value}"]
     assert main(args) == 0, capsys.readouterr().err
@@ -41,8 +52,19 @@ def test_train_then_eval_adaframe_on_the_long_variant(tmp_path, capsys):
     capsys.readouterr()
 
     out = tmp_path / "eval"
-    rc = main(["eval", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--data-root", str(tmp_path / "data"),
-               "--workers", "0", "--out", str(out)])
+    rc = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(tmp_path / "run" / "best.pt"),
+            "--data-root",
+            str(tmp_path / "data"),
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["videos"]["evaluated"] == 8

@@ -10,7 +10,9 @@ from vidkit.engine.loop import compile_model
 
 def _model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+    return nn.Sequential(
+        nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2)
+    )
 
 
 def test_compiled_model_matches_eager_and_unwraps_to_it():

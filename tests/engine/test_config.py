@@ -26,10 +26,14 @@ def test_defaults_fill_every_key_and_round_trip():
 def test_layers_apply_in_order(tmp_path):
     file = tmp_path / "mine.yaml"
     file.write_text("epochs: 7\noptim: {lr: 0.2, momentum: 0.8}\n")
-    config = load_train_config([file], model="mc3_18", values={"epochs": None, "data": {"workers": 3}},
-                               overrides=["optim.lr=0.05", "data.train_scale=[48, 64]", "optim.clip_grad_norm=null"])
+    config = load_train_config(
+        [file],
+        model="mc3_18",
+        values={"epochs": None, "data": {"workers": 3}},
+        overrides=["optim.lr=0.05", "data.train_scale=[48, 64]", "optim.clip_grad_norm=null"],
+    )
     assert config.model.name == "mc3_18"
-    assert config.epochs == 7                      # None in values leaves the file's value
+    assert config.epochs == 7  # None in values leaves the file's value
     assert config.optim.lr == 0.05 and config.optim.momentum == 0.8
     assert config.data.workers == 3 and config.data.train_scale == (48, 64)
     assert config.optim.clip_grad_norm is None
@@ -44,8 +48,12 @@ def test_model_preset_applies_whichever_layer_names_the_model(tmp_path):
     assert preset["optim"]["name"] != defaults["optim"]["name"]  # else this test proves nothing
     file = tmp_path / "model.yaml"
     file.write_text("model: {name: slowfast}\n")
-    for config in (load_train_config(), load_train_config(model="slowfast"), load_train_config([file]),
-                   load_train_config(model="mc3_18", overrides=["model.name=slowfast_r50"])):
+    for config in (
+        load_train_config(),
+        load_train_config(model="slowfast"),
+        load_train_config([file]),
+        load_train_config(model="mc3_18", overrides=["model.name=slowfast_r50"]),
+    ):
         assert config.optim.name == preset["optim"]["name"] and config.epochs == preset["epochs"]
     assert load_train_config(model="mc3_18").optim.name == defaults["optim"]["name"]
     assert load_train_config(overrides=["optim.name=sgd"]).optim.name == "sgd"  # the user's layers win
@@ -53,17 +61,20 @@ def test_model_preset_applies_whichever_layer_names_the_model(tmp_path):
     assert load_train_config([file]).optim.name == defaults["optim"]["name"]
 
 
-@pytest.mark.parametrize("override, message", [
-    (["optim.lrr=0.1"], "unknown config key 'optim.lrr' — did you mean 'optim.lr'?"),
-    (["epochz=3"], "did you mean 'epochs'"),
-    (["optim.name=adam"], "optim.name='adam' is not a valid choice; choose one of sgd, adamw"),
-    (["amp=yes"], "choose one of auto, off, bf16, fp16"),
-    (["epochs=three"], "epochs='three': expected a whole number"),
-    (["data.train_scale=[32]"], "expected 2 values"),
-    (["data.flip=1"], "expected true or false"),
-    (["optim=0.1"], "optim: expected a section"),
-    (["lr"], "write it as KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["optim.lrr=0.1"], "unknown config key 'optim.lrr' — did you mean 'optim.lr'?"),
+        (["epochz=3"], "did you mean 'epochs'"),
+        (["optim.name=adam"], "optim.name='adam' is not a valid choice; choose one of sgd, adamw"),
+        (["amp=yes"], "choose one of auto, off, bf16, fp16"),
+        (["epochs=three"], "epochs='three': expected a whole number"),
+        (["data.train_scale=[32]"], "expected 2 values"),
+        (["data.flip=1"], "expected true or false"),
+        (["optim=0.1"], "optim: expected a section"),
+        (["lr"], "write it as KEY=VALUE"),
+    ],
+)
 def test_bad_overrides_are_one_line_errors(override, message):
     with pytest.raises(ConfigError) as error:
         load_train_config(overrides=override)

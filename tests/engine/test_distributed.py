@@ -13,8 +13,20 @@ from vidkit.engine.checkpoint import load_checkpoint
 def test_torchrun_two_processes_gloo(tiny, tmp_path):
     out = tmp_path / "ddp"
     args = tiny.args(out, "--set", "data.batch_size=2", epochs=1)
-    result = tiny.run(args, prefix=(sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                    "--nproc_per_node", "2", "-m", "vidkit.cli"), env={"OMP_NUM_THREADS": "1"})
+    result = tiny.run(
+        args,
+        prefix=(
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "vidkit.cli",
+        ),
+        env={"OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     events = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     start = events[0]
@@ -23,7 +35,7 @@ def test_torchrun_two_processes_gloo(tiny, tmp_path):
     steps = [e for e in events if e["event"] == "step"]
     assert [e["step"] for e in steps] == [1, 2, 3, 4]
     [epoch] = [e for e in events if e["event"] == "epoch"]
-    assert epoch["val_clips"] == 8                     # 8 validation clips, each counted once over both ranks
+    assert epoch["val_clips"] == 8  # 8 validation clips, each counted once over both ranks
     assert result.stderr.count("epoch 1/1: train loss") == 1
     ckpt = load_checkpoint(out / "last.pt")
     assert not any(k.startswith("module.") for k in ckpt["model"])  # saved unwrapped: loads into a plain model

@@ -34,8 +34,16 @@ def test_multi_view_scores_equal_each_view_run_alone(tmp_path):
     transform = ClipTransform()
     once = VideoViews(samples, spec)
     # batches of 4 clips: the 9 views of a video are split over batches and share some with the next video
-    results = list(predict_views(model, (once[i] for i in range(3)), transform=transform, crop_size=32,
-                                 device=torch.device("cpu"), batch_size=4))
+    results = list(
+        predict_views(
+            model,
+            (once[i] for i in range(3)),
+            transform=transform,
+            crop_size=32,
+            device=torch.device("cpu"),
+            batch_size=4,
+        )
+    )
     assert [r.index for r in results] == [0, 1, 2]
     assert results[1].error.startswith("missing") and results[1].logits is None
     apart = VideoViews(samples, spec, per_view=True)
@@ -43,7 +51,7 @@ def test_multi_view_scores_equal_each_view_run_alone(tmp_path):
         item = apart[i]  # every view decoded on its own, then run through the model alone
         views = crop_views(item["clips"], item["clip_of_view"], item["boxes"], 32)
         with torch.inference_mode():
-            alone = torch.cat([model(transform.normalize(views[v: v + 1])) for v in range(len(views))])
+            alone = torch.cat([model(transform.normalize(views[v : v + 1])) for v in range(len(views))])
         assert results[i].logits.shape == (9, 5)
         torch.testing.assert_close(results[i].logits, alone, atol=1e-4, rtol=1e-4)
 
@@ -80,8 +88,25 @@ def kinetics_root(tmp_path, tiny_root):
 def test_eval_cli_on_a_kinetics_folder(trained, kinetics_root, tmp_path, capsys):
     root, missing, corrupt = kinetics_root
     out = tmp_path / "eval"
-    rc = main(["eval", "--checkpoint", str(trained), "--data", "kinetics", "--data-root", str(root), "--views", "2x3",
-               "--workers", "1", "--batch-size", "5", "--out", str(out)])
+    rc = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(trained),
+            "--data",
+            "kinetics",
+            "--data-root",
+            str(root),
+            "--views",
+            "2x3",
+            "--workers",
+            "1",
+            "--batch-size",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     results = json.loads((out / "results.json").read_text())
@@ -108,8 +133,21 @@ def test_eval_cli_on_a_kinetics_folder(trained, kinetics_root, tmp_path, capsys)
 @pytest.mark.timeout(600)
 def test_eval_cli_defaults_to_the_checkpoints_own_data(trained, tmp_path, capsys, tiny_root):
     out = tmp_path / "eval"
-    rc = main(["eval", "--checkpoint", str(trained), "--data-root", str(tiny_root), "--views", "single", "--workers", "0",
-               "--out", str(out)])
+    rc = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(trained),
+            "--data-root",
+            str(tiny_root),
+            "--views",
+            "single",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["data"]["name"] == "synthetic" and results["videos"]["evaluated"] == 8
@@ -126,8 +164,26 @@ def test_peer_weights_need_the_model_and_clip_settings(tmp_path, kinetics_root, 
     assert main(base + ["--model", "c2d_r50"]) == 1
     assert "--interval-s" in capsys.readouterr().err
     out = tmp_path / "eval"
-    assert main(base + ["--model", "c2d_r50", "--interval-s", "0.08", "--num-frames", "4", "--crop-size", "32",
-                        "--views", "1x1", "--out", str(out)]) == 0
+    assert (
+        main(
+            base
+            + [
+                "--model",
+                "c2d_r50",
+                "--interval-s",
+                "0.08",
+                "--num-frames",
+                "4",
+                "--crop-size",
+                "32",
+                "--views",
+                "1x1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "results.json").read_text())["videos"]["evaluated"] == 6
     assert main(["eval", "--checkpoint", str(weights), "--model", "c2d_r50", "--data", "kinetics"]) == 1
     assert "--data-root" in capsys.readouterr().err
@@ -138,13 +194,35 @@ def test_eval_under_torchrun_matches_one_process(trained, kinetics_root, tmp_pat
     from tests.engine.conftest import _run
 
     root, _, _ = kinetics_root
-    args = ["eval", "--checkpoint", str(trained), "--data", "kinetics", "--data-root", str(root), "--views", "2x1",
-            "--workers", "0"]
+    args = [
+        "eval",
+        "--checkpoint",
+        str(trained),
+        "--data",
+        "kinetics",
+        "--data-root",
+        str(root),
+        "--views",
+        "2x1",
+        "--workers",
+        "0",
+    ]
     single = _run(args + ["--out", str(tmp_path / "one")])
     assert single.returncode == 0, single.stderr[-2000:]
-    double = _run(args + ["--out", str(tmp_path / "two")], prefix=(sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                                                 "--nproc_per_node", "2", "-m", "vidkit.cli"),
-                  env={"OMP_NUM_THREADS": "1"})
+    double = _run(
+        args + ["--out", str(tmp_path / "two")],
+        prefix=(
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "vidkit.cli",
+        ),
+        env={"OMP_NUM_THREADS": "1"},
+    )
     assert double.returncode == 0, double.stderr[-2000:]
     one, two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
     assert two["world_size"] == 2 and two["videos"] == one["videos"]
@@ -159,23 +237,59 @@ def test_ssv2_as_downloaded_with_its_default_views(tmp_path, capsys):
     """The official JSON files and VP9 webm videos under 20bn-something-something-v2/, a peer
     checkpoint; SSv2's preset is 2 clips x 3 crops."""
     root = tmp_path / "ssv2"
-    labels = {"Pushing something from left to right": "0", "Pushing something from right to left": "1",
-              "Holding something next to something": "2"}
-    validation = [{"id": str(i), "label": "x", "template": t, "placeholders": ["x"]}
-                  for i, t in enumerate(["Pushing [something] from left to right", "Pushing [something] from right to left",
-                                         "Holding [something] next to [something]", "Pushing [something] from left to right"])]
+    labels = {
+        "Pushing something from left to right": "0",
+        "Pushing something from right to left": "1",
+        "Holding something next to something": "2",
+    }
+    validation = [
+        {"id": str(i), "label": "x", "template": t, "placeholders": ["x"]}
+        for i, t in enumerate(
+            [
+                "Pushing [something] from left to right",
+                "Pushing [something] from right to left",
+                "Holding [something] next to [something]",
+                "Pushing [something] from left to right",
+            ]
+        )
+    ]
     (root / "annotations").mkdir(parents=True)
     for name, value in (("labels", labels), ("validation", validation), ("train", validation)):
         (root / "annotations" / f"something-something-v2-{name}.json").write_text(json.dumps(value))
     g = torch.Generator().manual_seed(0)
     for entry in validation[:3]:  # the fourth is missing
-        write_video(root / "20bn-something-something-v2" / f"{entry['id']}.webm",
-                    torch.randint(0, 256, (12, 32, 48, 3), dtype=torch.uint8, generator=g), fps=12, codec="libvpx-vp9")
+        write_video(
+            root / "20bn-something-something-v2" / f"{entry['id']}.webm",
+            torch.randint(0, 256, (12, 32, 48, 3), dtype=torch.uint8, generator=g),
+            fps=12,
+            codec="libvpx-vp9",
+        )
     weights = tmp_path / "c2d.pt"
     torch.save(build("c2d_r50", num_classes=3).state_dict(), weights)
     out = tmp_path / "eval"
-    rc = main(["eval", "--checkpoint", str(weights), "--model", "c2d_r50", "--data", "ssv2", "--data-root", str(root),
-               "--num-frames", "2", "--interval-s", "0.25", "--crop-size", "32", "--workers", "0", "--out", str(out)])
+    rc = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(weights),
+            "--model",
+            "c2d_r50",
+            "--data",
+            "ssv2",
+            "--data-root",
+            str(root),
+            "--num-frames",
+            "2",
+            "--interval-s",
+            "0.25",
+            "--crop-size",
+            "32",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["views"]["preset"] == "ssv2" and (results["views"]["clips"], results["views"]["crops"]) == (2, 3)
@@ -201,18 +315,55 @@ def test_eval_on_a_folder_per_class_dataset(trained, tiny_root, tmp_path, capsys
     """The checkpoint's synthetic set read as a folder-per-class dataset (train/<class>/, val/<class>/)
     gives the same videos, classes matched to the checkpoint's by name, and the same metrics."""
     same = tmp_path / "synthetic"
-    assert main(["eval", "--checkpoint", str(trained), "--data-root", str(tiny_root), "--views", "1x3", "--workers", "0",
-                 "--out", str(same)]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(trained),
+                "--data-root",
+                str(tiny_root),
+                "--views",
+                "1x3",
+                "--workers",
+                "0",
+                "--out",
+                str(same),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     synthetic = json.loads((same / "results.json").read_text())
     out = tmp_path / "folder"
-    assert main(["eval", "--checkpoint", str(trained), "--data", "folder", "--data-root", synthetic["data"]["videos_root"],
-                 "--views", "1x3", "--workers", "0", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(trained),
+                "--data",
+                "folder",
+                "--data-root",
+                synthetic["data"]["videos_root"],
+                "--views",
+                "1x3",
+                "--workers",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["videos"]["evaluated"] == 8 and results["data"]["name"] == "folder"
     assert results["top1"] == synthetic["top1"] and results["top5"] == synthetic["top5"]
     a, b = (np.load(d / "scores.npz") for d in (same, out))
-    np.testing.assert_allclose(a["logits"][np.argsort(a["labels"], kind="stable")],
-                               b["logits"][np.argsort(b["labels"], kind="stable")], atol=1e-5)
+    np.testing.assert_allclose(
+        a["logits"][np.argsort(a["labels"], kind="stable")],
+        b["logits"][np.argsort(b["labels"], kind="stable")],
+        atol=1e-5,
+    )
 
 
 def test_a_decoder_crash_costs_only_its_video(trained, kinetics_root, tmp_path, capsys, monkeypatch):
@@ -232,8 +383,26 @@ def test_a_decoder_crash_costs_only_its_video(trained, kinetics_root, tmp_path, 
 
     monkeypatch.setattr(views.VideoViews, "_read", crashing)
     out = tmp_path / "eval"
-    assert main(["eval", "--checkpoint", str(trained), "--data", "kinetics", "--data-root", str(root), "--views", "1x1",
-                 "--workers", "1", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(trained),
+                "--data",
+                "kinetics",
+                "--data-root",
+                str(root),
+                "--views",
+                "1x1",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["videos"]["evaluated"] == 5 and results["videos"]["undecodable"] == 2
     assert any("the decoder crashed (killed by SIGSEGV)" in f for f in results["failed"])

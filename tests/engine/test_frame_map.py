@@ -15,10 +15,12 @@ K1, K2 = ("vid", 902), ("vid", 903)
 
 def test_box_iou_by_hand():
     a = [[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.5, 0.5]]
-    b = [[0.0, 0.0, 1.0, 1.0],    # identical to a[0]
-         [2.0, 2.0, 3.0, 3.0],    # disjoint from both
-         [0.5, 0.0, 1.5, 1.0],    # a[0]: overlap 0.5 x 1 = 0.5, union 1 + 1 - 0.5 = 1.5 -> 1/3
-         [0.5, 0.5, 0.5, 0.5]]    # a point: zero area
+    b = [
+        [0.0, 0.0, 1.0, 1.0],  # identical to a[0]
+        [2.0, 2.0, 3.0, 3.0],  # disjoint from both
+        [0.5, 0.0, 1.5, 1.0],  # a[0]: overlap 0.5 x 1 = 0.5, union 1 + 1 - 0.5 = 1.5 -> 1/3
+        [0.5, 0.5, 0.5, 0.5],
+    ]  # a point: zero area
     iou = box_iou(a, b)
     assert iou.shape == (2, 4) and iou.dtype == np.float64
     # a[1] (0.25 area) vs b[0]: inside it -> 0.25 / 1; vs b[2]: touches along x = 0.5 -> 0
@@ -57,15 +59,15 @@ def _box(x1, y1, x2, y2):
 
 def test_frame_map_by_hand():
     A, B, C = _box(0.1, 0.1, 0.5, 0.5), _box(0.5, 0.5, 0.9, 0.9), _box(0.0, 0.0, 0.4, 0.4)
-    ground_truth = [(K1, A, 0), (K2, B, 0), (K1, C, 1)]   # class 2 has none
+    ground_truth = [(K1, A, 0), (K2, B, 0), (K1, C, 1)]  # class 2 has none
     detections = [
         (K2, _box(0.5, 0.5, 0.66, 0.9), 0, 0.7),  # inside B: IoU = 0.16*0.4 / (0.4*0.4) = 0.4 -> FP
-        (K1, A, 0, 0.9),                          # TP (A)
-        (K2, B, 0, 0.6),                          # TP (B)
-        (K1, A, 0, 0.8),                          # duplicate of A, already matched -> FP
-        (K2, C, 1, 0.95),                         # C's box on the wrong keyframe -> FP
-        (K1, C, 1, 0.5),                          # TP (C)
-        (K1, A, 2, 0.3),                          # class 2: no ground truth anywhere
+        (K1, A, 0, 0.9),  # TP (A)
+        (K2, B, 0, 0.6),  # TP (B)
+        (K1, A, 0, 0.8),  # duplicate of A, already matched -> FP
+        (K2, C, 1, 0.95),  # C's box on the wrong keyframe -> FP
+        (K1, C, 1, 0.5),  # TP (C)
+        (K1, A, 2, 0.3),  # class 2: no ground truth anywhere
     ]
     result = frame_map(detections, ground_truth, num_classes=3)
     # class 0 ranked: TP .9, FP .8, FP .7, TP .6 with 2 GT
@@ -106,8 +108,9 @@ def test_iou_threshold_is_inclusive():
     # half of the ground-truth box: IoU exactly 0.5 (binary fractions) -> TP
     result = frame_map([(K1, _box(0.0, 0.0, 0.5, 1.0), 0, 0.9)], [(K1, _box(0.0, 0.0, 1.0, 1.0), 0)], num_classes=1)
     assert result.map == 1.0
-    strict = frame_map([(K1, _box(0.0, 0.0, 0.5, 1.0), 0, 0.9)], [(K1, _box(0.0, 0.0, 1.0, 1.0), 0)],
-                       num_classes=1, iou_threshold=0.75)
+    strict = frame_map(
+        [(K1, _box(0.0, 0.0, 0.5, 1.0), 0, 0.9)], [(K1, _box(0.0, 0.0, 1.0, 1.0), 0)], num_classes=1, iou_threshold=0.75
+    )
     assert strict.map == 0.0
 
 
@@ -119,16 +122,16 @@ def test_perfect_and_inverted_rankings():
 
     # class 0: two negatives (empty keyframe region, other keyframe) outrank both positives
     detections = [
-        (K1, boxes[0], 0, torch.tensor(0.2)),   # TP
-        (K2, boxes[0], 0, 0.8),                 # FP: no class-0 box there
-        (K2, boxes[1], 0, 0.1),                 # TP
-        (K1, boxes[1], 0, 0.9),                 # FP
+        (K1, boxes[0], 0, torch.tensor(0.2)),  # TP
+        (K2, boxes[0], 0, 0.8),  # FP: no class-0 box there
+        (K2, boxes[1], 0, 0.1),  # TP
+        (K1, boxes[1], 0, 0.9),  # FP
     ]
     # ranked FP, FP, TP, TP with 2 GT: precision [0, 0, 1/3, 2/4], recall [0, 0, .5, 1]
     #   envelope [.5, .5, .5, .5]; AP = .5 * .5 + .5 * .5 = 0.5 (without the envelope: 5/12)
     result = frame_map(detections, ground_truth, num_classes=2)
     assert result.ap[0] == pytest.approx(0.5)
-    assert result.ap[1] == 0.0                    # ground truth, no detections
+    assert result.ap[1] == 0.0  # ground truth, no detections
     assert result.map == pytest.approx(0.25)
 
 
@@ -139,12 +142,13 @@ def test_no_ground_truth_and_no_detections():
     with pytest.raises(ValueError, match="0-based"):
         frame_map([(K1, _box(0, 0, 1, 1), 2, 0.5)], [], num_classes=2)
     with pytest.raises(ValueError, match="key, box, class_index, score"):
-        frame_map([(K1, _box(0, 0, 1, 1), 0)], [], num_classes=2)   # a ground-truth row passed as a detection
+        frame_map([(K1, _box(0, 0, 1, 1), 0)], [], num_classes=2)  # a ground-truth row passed as a detection
 
 
 def _reference_frame_map(detections, ground_truth, num_classes, threshold=0.5):
     """Loop-by-loop VOC: per class, sorted() by score (stable), match in Python, AP as the sum over
     true positives of (1 / num_gt) * (best precision at this rank or below)."""
+
     def iou(a, b):
         w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
         h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -169,7 +173,7 @@ def _reference_frame_map(detections, ground_truth, num_classes, threshold=0.5):
             if tp:
                 used[best] = True
             labels.append(tp)
-        precision = [sum(labels[:i + 1]) / (i + 1) for i in range(len(labels))]
+        precision = [sum(labels[: i + 1]) / (i + 1) for i in range(len(labels))]
         aps.append(sum(max(precision[i:]) / len(gts) for i in range(len(labels)) if labels[i]))
     return aps
 
@@ -178,7 +182,7 @@ def _reference_frame_map(detections, ground_truth, num_classes, threshold=0.5):
 def test_matches_slow_reference(seed):
     rng = random.Random(seed)
     keys = [("v0", 902), ("v0", 903), ("v1", 902), ("v2", 905)]
-    num_classes = 4                         # class 3 gets no ground truth
+    num_classes = 4  # class 3 gets no ground truth
 
     def jitter(b, s):
         return [min(max(v + rng.uniform(-s, s), 0.0), 1.0) for v in b]
@@ -190,7 +194,7 @@ def test_matches_slow_reference(seed):
             ground_truth.append((k, [x, y, x + rng.uniform(0.1, 0.4), y + rng.uniform(0.1, 0.4)], rng.randrange(3)))
     detections = []
     for _ in range(200):
-        if rng.random() < 0.6:               # near a ground-truth box (any class): TPs, duplicates, near misses
+        if rng.random() < 0.6:  # near a ground-truth box (any class): TPs, duplicates, near misses
             k, b, c = rng.choice(ground_truth)
             b = jitter(b, 0.08)
             if rng.random() < 0.3:
@@ -201,7 +205,7 @@ def test_matches_slow_reference(seed):
             k, c = rng.choice(keys), rng.randrange(num_classes)
             x, y = rng.uniform(0, 0.8), rng.uniform(0, 0.8)
             b = [x, y, x + rng.uniform(0, 0.2), y + rng.uniform(0, 0.2)]
-        detections.append((k, b, c, round(rng.random(), 1)))   # coarse scores: many ties
+        detections.append((k, b, c, round(rng.random(), 1)))  # coarse scores: many ties
 
     expected = _reference_frame_map(detections, ground_truth, num_classes)
     result = frame_map(detections, ground_truth, num_classes=num_classes)

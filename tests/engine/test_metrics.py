@@ -22,14 +22,16 @@ def test_softmax_mean_over_views():
 def test_report_by_hand():
     classes = ["a", "b", "c", "d", "e", "f"]
     # five labelled videos and one unlabelled; scores chosen so the rankings are clear
-    scores = torch.tensor([
-        [0.9, 0.05, 0.02, 0.01, 0.01, 0.01],  # true a, top-1 a
-        [0.1, 0.6, 0.2, 0.05, 0.03, 0.02],    # true a, top-1 b, a 3rd -> top-5 hit
-        [0.0, 0.7, 0.3, 0.0, 0.0, 0.0],       # true b, top-1 b
-        [0.5, 0.0, 0.1, 0.2, 0.15, 0.05],     # true f, ranked 5th of 6 -> top-5 hit, top-1 miss (a)
-        [0.2, 0.1, 0.01, 0.3, 0.35, 0.04],    # true c, ranked 6th -> top-5 miss, top-1 e
-        [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],       # unlabelled
-    ])
+    scores = torch.tensor(
+        [
+            [0.9, 0.05, 0.02, 0.01, 0.01, 0.01],  # true a, top-1 a
+            [0.1, 0.6, 0.2, 0.05, 0.03, 0.02],  # true a, top-1 b, a 3rd -> top-5 hit
+            [0.0, 0.7, 0.3, 0.0, 0.0, 0.0],  # true b, top-1 b
+            [0.5, 0.0, 0.1, 0.2, 0.15, 0.05],  # true f, ranked 5th of 6 -> top-5 hit, top-1 miss (a)
+            [0.2, 0.1, 0.01, 0.3, 0.35, 0.04],  # true c, ranked 6th -> top-5 miss, top-1 e
+            [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],  # unlabelled
+        ]
+    )
     labels = [0, 0, 1, 5, 2, -1]
     r = classification_report(scores, labels, classes)
     assert r["videos"] == 5

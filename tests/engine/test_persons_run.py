@@ -29,8 +29,9 @@ ACTORS = {
 }
 
 
-SPEC = SyntheticSpec(variant="actors", num_train_per_class=2, num_val_per_class=1, size=(32, 32), num_frames=50,
-                     background="dark")
+SPEC = SyntheticSpec(
+    variant="actors", num_train_per_class=2, num_val_per_class=1, size=(32, 32), num_frames=50, background="dark"
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +42,21 @@ def actors_root(tmp_path_factory):
 
 
 def _train_args(root, out, model="action_transformer", *extra):
-    args = ["train", "--model", model, "--data", "synthetic-actors", "--epochs", "2", "--out", str(out),
-            "--data-root", str(root), "--workers", "0"]
+    args = [
+        "train",
+        "--model",
+        model,
+        "--data",
+        "synthetic-actors",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--data-root",
+        str(root),
+        "--workers",
+        "0",
+    ]
     for key, value in ACTORS.items():
         args += ["--set", f"{key}={value}"]
     return args + list(extra)
@@ -105,8 +119,23 @@ def test_eval_reports_per_class_ap_and_writes_ava_predictions(trained, tmp_path,
     boxes = tmp_path / "boxes.csv"
     seen = sorted({tuple(r[:6]) for r in rows})
     boxes.write_text("".join(f"{','.join(r)},,0.9\n" for r in seen))
-    again = _run(["eval", "--checkpoint", str(out / "best.pt"), "--out", str(tmp_path / "eval2"), "--workers", "0",
-                  "--boxes", str(boxes), "--data", "ava", "--data-root", str(actors_root / SPEC.name)])
+    again = _run(
+        [
+            "eval",
+            "--checkpoint",
+            str(out / "best.pt"),
+            "--out",
+            str(tmp_path / "eval2"),
+            "--workers",
+            "0",
+            "--boxes",
+            str(boxes),
+            "--data",
+            "ava",
+            "--data-root",
+            str(actors_root / SPEC.name),
+        ]
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     second = json.loads((tmp_path / "eval2" / "report.json").read_text())
     assert second["boxes"] == str(boxes) and second["map"] == pytest.approx(report["map"], abs=2e-3)
@@ -118,8 +147,21 @@ def test_models_and_data_that_do_not_fit_are_refused_in_one_line(actors_root, tm
     result = _run(_train_args(actors_root, tmp_path / "x", "slowfast_r50"))
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "has person boxes" in result.stderr, result.stderr
-    result = _run(["train", "--model", "i3d_roi_head", "--data", "synthetic", "--epochs", "1", "--out", str(tmp_path / "y"),
-                   "--set", "data.synthetic.variant=motion"])
+    result = _run(
+        [
+            "train",
+            "--model",
+            "i3d_roi_head",
+            "--data",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "y"),
+            "--set",
+            "data.synthetic.variant=motion",
+        ]
+    )
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "classifies people by their boxes" in result.stderr, result.stderr
 

@@ -24,8 +24,12 @@ def test_resume_after_sigkill_matches_the_uninterrupted_run(tiny, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
 
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-m", "vidkit.cli", *tiny.args(cut, *extra, workers=1)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidkit.cli", *tiny.args(cut, *extra, workers=1)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 240
     while not (cut / "last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

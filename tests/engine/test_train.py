@@ -27,8 +27,8 @@ def test_cli_train_writes_a_complete_run_directory(tiny, tmp_path):
         assert len(confusion) == 8 and sum(map(sum, confusion)) == 8
         assert sum(confusion[i][i] for i in range(8)) / 8 == e["val_top1"]
     steps = [e for e in events if e["event"] == "step"]
-    assert steps[0]["lr"] < steps[2]["lr"]                 # warm-up
-    assert steps[-1]["lr"] < max(s["lr"] for s in steps)   # then cosine decay
+    assert steps[0]["lr"] < steps[2]["lr"]  # warm-up
+    assert steps[-1]["lr"] < max(s["lr"] for s in steps)  # then cosine decay
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["optim"]["name"] == "adamw" and saved["data"]["root"] == str(tiny.root)
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -58,8 +58,11 @@ def test_same_seed_same_weights_on_cpu(tiny, tmp_path):
     from pipelines.train import load_train_config, train
 
     def weights(out, *extra):
-        config = load_train_config(model=tiny.model, overrides=[*tiny.overrides, *extra],
-                                   values={"epochs": 1, "out": str(out), "data": {"root": str(tiny.root), "workers": 0}})
+        config = load_train_config(
+            model=tiny.model,
+            overrides=[*tiny.overrides, *extra],
+            values={"epochs": 1, "out": str(out), "data": {"root": str(tiny.root), "workers": 0}},
+        )
         train(config)
         return load_checkpoint(out / "last.pt")["model"]
 
@@ -92,7 +95,9 @@ def test_coviar_trains_from_the_cli_on_the_set_in_coviar_format(tiny, tmp_path):
     from vidkit.models import build
 
     out = tmp_path / "coviar"
-    args = tiny.args(out, "--set", "data.num_frames=3", "--set", "model.options.iframe_arch=resnet18", epochs=1, workers=1)
+    args = tiny.args(
+        out, "--set", "data.num_frames=3", "--set", "model.options.iframe_arch=resnet18", epochs=1, workers=1
+    )
     args[args.index("--model") + 1] = "coviar"
     result = tiny.run(args)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -32,8 +32,21 @@ def kinetics_copy(tmp_path, tiny_root):
 @pytest.mark.timeout(600)
 def test_train_on_a_downloaded_dataset_then_eval_from_the_checkpoint_alone(kinetics_copy, tmp_path):
     out = tmp_path / "run"
-    args = ["train", "--model", "slowfast_r50", "--data", "kinetics", "--data-root", str(kinetics_copy), "--epochs", "1",
-            "--out", str(out), "--workers", "0"]
+    args = [
+        "train",
+        "--model",
+        "slowfast_r50",
+        "--data",
+        "kinetics",
+        "--data-root",
+        str(kinetics_copy),
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+    ]
     for key, value in TINY.items():
         if not key.startswith("data.synthetic"):
             args += ["--set", f"{key}={value}"]
@@ -41,8 +54,19 @@ def test_train_on_a_downloaded_dataset_then_eval_from_the_checkpoint_alone(kinet
     assert result.returncode == 0, result.stderr[-3000:]
     start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
     assert start["config"]["data"]["name"] == "kinetics" and len(start["classes"]) == 8
-    evaluated = _run(["eval", "--checkpoint", str(out / "best.pt"), "--views", "1x1", "--workers", "0",
-                      "--out", str(tmp_path / "eval")])
+    evaluated = _run(
+        [
+            "eval",
+            "--checkpoint",
+            str(out / "best.pt"),
+            "--views",
+            "1x1",
+            "--workers",
+            "0",
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["data"]["name"] == "kinetics" and results["videos"]["evaluated"] == 8
@@ -50,17 +74,44 @@ def test_train_on_a_downloaded_dataset_then_eval_from_the_checkpoint_alone(kinet
 
 def test_flip_swap_needs_mirror_classes(kinetics_copy, tmp_path):
     # the synthetic classes are move_left / move_right: no "left"/"right" words to swap, so it says so
-    result = _run(["train", "--data", "kinetics", "--data-root", str(kinetics_copy), "--epochs", "1", "--out",
-                   str(tmp_path / "r"), "--set", "data.flip_swap_labels=true"])
+    result = _run(
+        [
+            "train",
+            "--data",
+            "kinetics",
+            "--data-root",
+            str(kinetics_copy),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "data.flip_swap_labels=true",
+        ]
+    )
     assert result.returncode == 1
     assert "no left/right class pairs" in result.stderr
 
 
 def test_clips_of_different_sizes_batch_as_a_list():
-    items = [{"frames": torch.zeros(2, 32, 32, 3, dtype=torch.uint8), "label": 0, "index": 0, "view": 0, "crop_index": -1,
-              "padded": False},
-             {"frames": torch.zeros(2, 40, 56, 3, dtype=torch.uint8), "label": 1, "index": 1, "view": 0, "crop_index": -1,
-              "padded": False}]
+    items = [
+        {
+            "frames": torch.zeros(2, 32, 32, 3, dtype=torch.uint8),
+            "label": 0,
+            "index": 0,
+            "view": 0,
+            "crop_index": -1,
+            "padded": False,
+        },
+        {
+            "frames": torch.zeros(2, 40, 56, 3, dtype=torch.uint8),
+            "label": 1,
+            "index": 1,
+            "view": 0,
+            "crop_index": -1,
+            "padded": False,
+        },
+    ]
     batch = collate_clips(items)
     assert isinstance(batch["frames"], list)
     x = ClipTransform(crop_size=24, train_scale=(24, 30), test_scale=24)(batch["frames"], train=True)
@@ -84,11 +135,20 @@ def test_flipped_clips_take_the_mirror_label(swap):
     model = _Prefers(1, 3)
     batch = {"frames": torch.zeros(2, 2, 8, 8, 3, dtype=torch.uint8), "label": torch.tensor([0, 0]), "errors": []}
     meter = Meter()
-    train_step(model, batch, torch.optim.SGD(model.parameters(), lr=0.0),
-               transform=ClipTransform(crop_size=8, train_scale=(8, 8), test_scale=8, flip_prob=1.0),
-               device=torch.device("cpu"), precision=Precision(), scaler=None, label_smoothing=0.0, clip_grad_norm=None,
-               generator=torch.Generator().manual_seed(0), meter=meter,
-               flip_labels=torch.tensor([1, 0, 2]) if swap else None)
+    train_step(
+        model,
+        batch,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        transform=ClipTransform(crop_size=8, train_scale=(8, 8), test_scale=8, flip_prob=1.0),
+        device=torch.device("cpu"),
+        precision=Precision(),
+        scaler=None,
+        label_smoothing=0.0,
+        clip_grad_norm=None,
+        generator=torch.Generator().manual_seed(0),
+        meter=meter,
+        flip_labels=torch.tensor([1, 0, 2]) if swap else None,
+    )
     # every clip is flipped; with the swap its label 0 becomes 1, the class the model predicts
     assert meter.top1 == (2 if swap else 0)
 

@@ -77,8 +77,16 @@ class TestVideo:
         return bool(len(mids) == 0 or np.all(np.abs(t - mids) > margin * gaps))
 
 
-def marked_frames(n: int, height: int = 48, width: int = 64, *, marker_row: int = 0, corner: bool = False,
-                  noise: bool = False, seed: int = 0) -> list[np.ndarray]:
+def marked_frames(
+    n: int,
+    height: int = 48,
+    width: int = 64,
+    *,
+    marker_row: int = 0,
+    corner: bool = False,
+    noise: bool = False,
+    seed: int = 0,
+) -> list[np.ndarray]:
     """Grey RGB frames whose rows ``marker_row : marker_row + 16`` spell the frame index in blocks.
 
     ``corner`` puts a white square in the top-left corner (to see where rotation moves it);
@@ -105,7 +113,9 @@ def read_indices(data: torch.Tensor, bits: int, row: int = 0) -> list[int]:
     if len(data) == 0:
         return []
     inner = slice(row + 4, row + MARK_ROWS - 4)
-    blocks = torch.stack([data[:, inner, BLOCK * b + 2 : BLOCK * b + 6].float().mean(dim=(1, 2, 3)) for b in range(bits)], dim=1)
+    blocks = torch.stack(
+        [data[:, inner, BLOCK * b + 2 : BLOCK * b + 6].float().mean(dim=(1, 2, 3)) for b in range(bits)], dim=1
+    )
     return [sum(1 << b for b in range(bits) if bright[b]) for bright in (blocks > 128).tolist()]
 
 
@@ -126,25 +136,54 @@ def _cfr(n: int, fps: float) -> tuple[float, ...]:
 
 # name -> (file name, write_video kwargs, frame kwargs, TestVideo fields)
 _MATRIX: dict[str, tuple[str, dict, dict, dict]] = {
-    "h264_bframes": ("h264_b.mp4", dict(codec="libx264", options={"bf": "2", "g": "12"}), dict(n=40),
-                     dict(codec="h264", count_exact=True, b_frames=True)),
+    "h264_bframes": (
+        "h264_b.mp4",
+        dict(codec="libx264", options={"bf": "2", "g": "12"}),
+        dict(n=40),
+        dict(codec="h264", count_exact=True, b_frames=True),
+    ),
     # 16 fps puts frames at k/16 s, exact in binary: ties between two frames are exact ties.
-    "h264_ip": ("h264_ip.mp4", dict(codec="libx264", fps=16, options={"bf": "0", "g": "12"}), dict(n=32),
-                dict(codec="h264", count_exact=True, b_frames=False, fps=16.0)),
+    "h264_ip": (
+        "h264_ip.mp4",
+        dict(codec="libx264", fps=16, options={"bf": "0", "g": "12"}),
+        dict(n=32),
+        dict(codec="h264", count_exact=True, b_frames=False, fps=16.0),
+    ),
     "hevc": ("hevc.mp4", dict(codec="libx265", options=_X265), dict(n=30), dict(codec="hevc", count_exact=True)),
     "vp9": ("vp9.webm", dict(codec="libvpx-vp9"), dict(n=30), dict(codec="vp9", count_exact=False)),
     "mpeg4": ("mpeg4.avi", dict(codec="mpeg4"), dict(n=30), dict(codec="mpeg4", count_exact=True)),
-    "av1": ("av1.mkv", dict(codec="libsvtav1"), dict(n=30),
-            dict(codec="av1", count_exact=False, decord_reason=_NO_DECORD_AV1)),
+    "av1": (
+        "av1.mkv",
+        dict(codec="libsvtav1"),
+        dict(n=30),
+        dict(codec="av1", count_exact=False, decord_reason=_NO_DECORD_AV1),
+    ),
     "vfr": ("vfr.mp4", dict(codec="libx264"), dict(n=30), dict(codec="h264", count_exact=True, vfr=True)),
-    "odd_vp9": ("odd.webm", dict(codec="libvpx-vp9"), dict(n=20, height=61, width=97), dict(codec="vp9", count_exact=False)),
-    "odd_yuv444": ("odd444.mp4", dict(codec="libx264", pix_fmt="yuv444p"), dict(n=20, height=61, width=97),
-                   dict(codec="h264", count_exact=True)),
+    "odd_vp9": (
+        "odd.webm",
+        dict(codec="libvpx-vp9"),
+        dict(n=20, height=61, width=97),
+        dict(codec="vp9", count_exact=False),
+    ),
+    "odd_yuv444": (
+        "odd444.mp4",
+        dict(codec="libx264", pix_fmt="yuv444p"),
+        dict(n=20, height=61, width=97),
+        dict(codec="h264", count_exact=True),
+    ),
     "one_frame": ("one.mp4", dict(codec="libx264"), dict(n=1), dict(codec="h264", count_exact=True)),
-    "rot90": ("rot90.mp4", dict(codec="libx264", rotation=90), dict(n=30, marker_row=20, corner=True),
-              dict(codec="h264", count_exact=True, rotation=90)),
-    "rot270": ("rot270.mp4", dict(codec="libx264", rotation=270), dict(n=30, marker_row=20, corner=True),
-               dict(codec="h264", count_exact=True, rotation=270)),
+    "rot90": (
+        "rot90.mp4",
+        dict(codec="libx264", rotation=90),
+        dict(n=30, marker_row=20, corner=True),
+        dict(codec="h264", count_exact=True, rotation=90),
+    ),
+    "rot270": (
+        "rot270.mp4",
+        dict(codec="libx264", rotation=270),
+        dict(n=30, marker_row=20, corner=True),
+        dict(codec="h264", count_exact=True, rotation=270),
+    ),
 }
 MATRIX = tuple(_MATRIX)
 ROTATED = ("rot90", "rot270")
@@ -169,8 +208,16 @@ def _make(root: Path, name: str) -> TestVideo:
     if name == "vfr":
         fields["fps"] = (n - 1) / (times[-1] - times[0])
     fields.setdefault("fps", fps)
-    return TestVideo(name=name, path=path, width=width, height=height, times=tuple(times),
-                     marker_row=frame_kw.get("marker_row", 0), corner=frame_kw.get("corner", False), **fields)
+    return TestVideo(
+        name=name,
+        path=path,
+        width=width,
+        height=height,
+        times=tuple(times),
+        marker_row=frame_kw.get("marker_row", 0),
+        corner=frame_kw.get("corner", False),
+        **fields,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -220,10 +267,23 @@ def long_gop(media_root) -> TestVideo:
     """300 frames at 30 fps with a keyframe every 30 frames and B-frames: reading times far apart
     has to seek across GOPs (96 px wide: 12 marker bits)."""
     n, fps = 300, 30.0
-    path = write_video(media_root / "long_gop.mp4", marked_frames(n, height=64, width=96), fps=fps,
-                       options={"g": "30", "bf": "2", "sc_threshold": "0"})
-    return TestVideo(name="long_gop", path=path, codec="h264", width=96, height=64, times=_cfr(n, fps), fps=fps,
-                     count_exact=True, b_frames=True)
+    path = write_video(
+        media_root / "long_gop.mp4",
+        marked_frames(n, height=64, width=96),
+        fps=fps,
+        options={"g": "30", "bf": "2", "sc_threshold": "0"},
+    )
+    return TestVideo(
+        name="long_gop",
+        path=path,
+        codec="h264",
+        width=96,
+        height=64,
+        times=_cfr(n, fps),
+        fps=fps,
+        count_exact=True,
+        b_frames=True,
+    )
 
 
 # Constant quantiser: libx264's default rate control (CRF with macroblock tree) gives different bytes
@@ -238,8 +298,9 @@ def noisy_mkv(media_root) -> TestVideo:
     marker) with a keyframe every 10 frames: big enough to damage in the middle and keep frames."""
     n, fps = 60, 25.0
     path = write_video(media_root / "noisy.mkv", marked_frames(n, noise=True), fps=fps, options=_NOISY)
-    return TestVideo(name="noisy_mkv", path=path, codec="h264", width=64, height=48, times=_cfr(n, fps), fps=fps,
-                     count_exact=False)
+    return TestVideo(
+        name="noisy_mkv", path=path, codec="h264", width=64, height=48, times=_cfr(n, fps), fps=fps, count_exact=False
+    )
 
 
 @pytest.fixture(scope="session")
@@ -250,9 +311,13 @@ def noisy_mp4(media_root) -> Callable[[bool], Path]:
     def make(faststart: bool) -> Path:
         if faststart not in made:
             options = {"movflags": "+faststart"} if faststart else None
-            made[faststart] = write_video(media_root / f"noisy{'_faststart' if faststart else ''}.mp4",
-                                          marked_frames(60, noise=True), fps=25.0, options=_NOISY,
-                                          container_options=options)
+            made[faststart] = write_video(
+                media_root / f"noisy{'_faststart' if faststart else ''}.mp4",
+                marked_frames(60, noise=True),
+                fps=25.0,
+                options=_NOISY,
+                container_options=options,
+            )
         return made[faststart]
 
     return make
@@ -301,8 +366,11 @@ def _break_packet(video: TestVideo, frame: int) -> bytes:
     data = bytearray(video.path.read_bytes())
     with av.open(str(video.path)) as container:
         stream = container.streams.video[0]
-        [payload] = [bytes(p) for p in container.demux(stream)
-                     if p.size and abs(float(p.pts * stream.time_base) - video.times[frame]) < 1e-3]
+        [payload] = [
+            bytes(p)
+            for p in container.demux(stream)
+            if p.size and abs(float(p.pts * stream.time_base) - video.times[frame]) < 1e-3
+        ]
     start = data.find(payload[:32])
     assert start > 0 and data.count(payload[:32]) == 1
     for k in range(start, start + 4):
@@ -335,7 +403,7 @@ def textured_motion(dx: int, dy: int, *, n: int = 16, height: int = 96, width: i
     frames = np.repeat(background[None], n, axis=0)
     for t in range(n):
         x, y = 48 + dx * t, 32 + dy * t
-        frames[t, y:y + 32, x:x + 32] = texture
+        frames[t, y : y + 32, x : x + 32] = texture
     return frames
 
 

@@ -64,7 +64,11 @@ def test_info_is_the_same_but_decord_counts_every_frame(video):
     differ = {"backend", "num_frames", "num_frames_exact", "warnings"}
     assert {k: v for k, v in ours.items() if k not in differ} == {k: v for k, v in theirs.items() if k not in differ}
     # decord 0.6 cannot decode rotated video (dmlc/decord#336): the reader says PyAV reads it instead
-    expected = [f"decord cannot decode rotated video (rotation {ours['rotation']}); read with PyAV"] if ours["rotation"] else []
+    expected = (
+        [f"decord cannot decode rotated video (rotation {ours['rotation']}); read with PyAV"]
+        if ours["rotation"]
+        else []
+    )
     assert theirs["warnings"] == expected
 
 

@@ -68,10 +68,16 @@ def test_decode_error_survives_pickling(bad_files):
 
     error = _refusal(bad_files["text"])
     again = pickle.loads(pickle.dumps(error))
-    assert (type(again), again.path, again.reason, str(again)) == (VideoDecodeError, error.path, error.reason, str(error))
+    assert (type(again), again.path, again.reason, str(again)) == (
+        VideoDecodeError,
+        error.path,
+        error.reason,
+        str(error),
+    )
 
 
 # -- partly damaged files: decode what can be decoded, and say so -----------------------------
+
 
 def test_mp4_cut_in_half_gives_the_frames_before_the_cut(bad_files, noisy_mkv):
     """Index first (faststart), then half the media data: the index promises 60 frames, the file
@@ -140,7 +146,11 @@ def test_a_corrupt_keyframe_is_reported(noisy_mkv, tmp_path):
     """Damage inside one keyframe's data: the decoder conceals it and the reader says which frame."""
     with av.open(str(noisy_mkv.path)) as container:
         stream = container.streams.video[0]
-        keys = [(p.pos, p.size, float(p.pts * stream.time_base)) for p in container.demux(stream) if p.is_keyframe and p.size]
+        keys = [
+            (p.pos, p.size, float(p.pts * stream.time_base))
+            for p in container.demux(stream)
+            if p.is_keyframe and p.size
+        ]
     pos, size, when = keys[4]  # the keyframe at 1.6 s
     data = bytearray(noisy_mkv.path.read_bytes())
     for k in range(pos + 200, pos + min(400, size)):
@@ -155,6 +165,7 @@ def test_a_corrupt_keyframe_is_reported(noisy_mkv, tmp_path):
 
 
 # -- stalls -------------------------------------------------------------------------------------
+
 
 def test_a_stalled_decode_times_out(make_video, backend):
     """With a timeout far shorter than any decode, reading must end in ``DecodeTimeoutError``

@@ -53,7 +53,11 @@ def test_json_gives_one_object_per_line(make_video, capsys):
         info = probe(video.path).to_dict()
         assert {k: record[k] for k in FIELDS} == {k: info[k] for k in FIELDS}
         assert (record["codec"], record["width"], record["height"], record["rotation"]) == (
-            video.codec, video.width, video.height, video.rotation)
+            video.codec,
+            video.width,
+            video.height,
+            video.rotation,
+        )
 
 
 def test_good_and_bad_files_together(make_video, bad_files, capsys):
@@ -81,8 +85,12 @@ def test_good_and_bad_files_together_as_json(make_video, bad_files, capsys):
 
 def test_the_command_as_a_user_runs_it(make_video, bad_files):
     good, missing = make_video("h264_bframes").path, bad_files["missing"]
-    run = subprocess.run([sys.executable, "-m", "vidkit.cli", "info", str(good), str(missing)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "vidkit.cli", "info", str(good), str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     [error] = run.stderr.splitlines()  # one line, no traceback
     assert error.startswith(f"vidkit info: error: {missing}: ") and "no such file" in error

@@ -7,11 +7,22 @@ import pytest
 
 from vidkit.errors import VideoDecodeError
 from vidkit.io._h264 import _rbsp, max_num_ref_frames
-from vidkit.io.compressed import accumulate, coviar_frames, downsample, keyframes, read_compressed_at, reference_frames, warp
+from vidkit.io.compressed import (
+    accumulate,
+    coviar_frames,
+    downsample,
+    keyframes,
+    read_compressed_at,
+    reference_frames,
+    warp,
+)
 from vidkit.io.encode import write_video
 from vidkit.io.motion import motion_fields
 
-SINGLE_REFERENCE = [("libx264", "gt.mp4", {"bf": "0", "refs": "1", "g": "12"}), ("mpeg4", "gt.avi", {"g": "12", "qscale": "2"})]
+SINGLE_REFERENCE = [
+    ("libx264", "gt.mp4", {"bf": "0", "refs": "1", "g": "12"}),
+    ("mpeg4", "gt.avi", {"g": "12", "qscale": "2"}),
+]
 
 
 def test_accumulating_steady_fields_sums_them_exactly():
@@ -21,8 +32,9 @@ def test_accumulating_steady_fields_sums_them_exactly():
     for _ in range(11):
         step = rng.integers(-8, 9, 2) / 4  # quarter-pel steps, as H.264 stores them
         total += step
-        field = accumulate(field, np.broadcast_to(step[:, None, None], (2, 40, 60)).astype(np.float32),
-                           np.ones((40, 60), bool))
+        field = accumulate(
+            field, np.broadcast_to(step[:, None, None], (2, 40, 60)).astype(np.float32), np.ones((40, 60), bool)
+        )
         # away from the border (where the chain leaves the frame) it is the sum of the steps
         assert np.allclose(field[:, 15:25, 25:35], total[:, None, None])
 
@@ -55,13 +67,15 @@ def test_downsample_and_warp_by_hand():
 
 @pytest.mark.parametrize("codec, name, options", SINGLE_REFERENCE)
 @pytest.mark.parametrize("dx, dy", [(2, 0), (-2, 2)])  # even steps: 4:2:0 chroma moves by whole samples too
-def test_accumulated_fields_are_the_sum_along_the_gop_and_residuals_vanish(tmp_path, moving_square, codec, name,
-                                                                            options, dx, dy):
+def test_accumulated_fields_are_the_sum_along_the_gop_and_residuals_vanish(
+    tmp_path, moving_square, codec, name, options, dx, dy
+):
     path = write_video(tmp_path / name, moving_square(dx, dy), fps=10, codec=codec, options=options)
     per_frame = list(motion_fields(path))
     frames = list(coviar_frames(path))
     assert len(frames) == 16 and all(f.exact for f in frames), [f.inexact for f in frames]
     assert [f.pict_type for f in frames] == ["I"] + ["P"] * 11 + ["I"] + ["P"] * 3
+
     def centre_cell(t):  # the 4x4 cell at the square's centre in frame t
         return (32 + dy * t + 16) // 4, (48 + dx * t + 16) // 4
 
@@ -70,7 +84,9 @@ def test_accumulated_fields_are_the_sum_along_the_gop_and_residuals_vanish(tmp_p
         assert f.iframe is frames[12 * f.gop].iframe and f.gop == t // 12
         # the accumulated field at the square's centre is the sum of the per-frame fields along its
         # path since the I-frame ...
-        running = np.zeros(2, np.float32) if f.pict_type == "I" else running + p.past[:, centre_cell(t)[0], centre_cell(t)[1]]
+        running = (
+            np.zeros(2, np.float32) if f.pict_type == "I" else running + p.past[:, centre_cell(t)[0], centre_cell(t)[1]]
+        )
         assert np.allclose(f.mv[:, centre_cell(t)[0], centre_cell(t)[1]], running, atol=0.01), (t, running)
         # ... and the truth over the whole square: its content is where the I-frame had it, t mod 12 steps back
         x, y = 48 + dx * t, 32 + dy * t
@@ -79,7 +95,7 @@ def test_accumulated_fields_are_the_sum_along_the_gop_and_residuals_vanish(tmp_p
         assert np.abs(np.median(f.mv[:, rows, cols].reshape(2, -1), axis=1) - [-dx * k, -dy * k]).max() <= 1.0
         # a pure translation is predicted exactly: the residual inside the square is ~0 (its edges
         # share blocks with the background, which the codec corrects with a residual of its own)
-        inside = f.residual[y + 8:y + 24, x + 8:x + 24].astype(np.float32)
+        inside = f.residual[y + 8 : y + 24, x + 8 : x + 24].astype(np.float32)
         assert f.residual.dtype == np.int16 and np.abs(inside).mean() < 3.0, (t, np.abs(inside).mean())
 
 
@@ -87,20 +103,30 @@ def test_streams_the_chain_does_not_describe_say_so(tmp_path, moving_square):
     frames = moving_square(2, 0)
     b = write_video(tmp_path / "b.mp4", frames, fps=10, options={"bf": "2", "refs": "1", "g": "12"})
     kinds = {f.pict_type: f.inexact for f in coviar_frames(b)}
-    assert kinds["I"] is None and "B-frame" in kinds["B"] and kinds["P"] is not None  # (x264 keeps 2+ references with B-frames)
+    assert (
+        kinds["I"] is None and "B-frame" in kinds["B"] and kinds["P"] is not None
+    )  # (x264 keeps 2+ references with B-frames)
     pyramid = write_video(tmp_path / "p.avi", frames, fps=10, codec="mpeg4", options={"bf": "2", "g": "12"})
     kinds = {f.pict_type: f.inexact for f in coviar_frames(pyramid)}
     assert kinds["I"] is None and "B-frame" in kinds["B"] and "has B-frames" in kinds["P"]
     refs = write_video(tmp_path / "r.mp4", frames, fps=10, options={"bf": "0", "refs": "3", "g": "12"})
     assert reference_frames(refs)[0] == 3
     notes = {f.inexact for f in coviar_frames(refs) if f.pict_type == "P"}
-    assert notes == {"P-frames may predict from any of 3 reference frames (H.264 max_num_ref_frames = 3), not only the last"}
+    assert notes == {
+        "P-frames may predict from any of 3 reference frames (H.264 max_num_ref_frames = 3), not only the last"
+    }
 
 
-@pytest.mark.parametrize("name, codec, options, refs", [("a.mp4", "libx264", {"refs": "1", "bf": "0"}, 1), ("a.mkv", "libx264", {"refs": "2", "bf": "0"}, 2),
-                                                        ("a.mp4", "libx264", {"refs": "5", "bf": "0", "profile": "high"}, 5),
-                                                        ("b.mp4", "libx264", {"refs": "1", "bf": "3"}, 4),  # B-pyramid raises it
-                                                        ("a.avi", "mpeg4", {}, 1)])
+@pytest.mark.parametrize(
+    "name, codec, options, refs",
+    [
+        ("a.mp4", "libx264", {"refs": "1", "bf": "0"}, 1),
+        ("a.mkv", "libx264", {"refs": "2", "bf": "0"}, 2),
+        ("a.mp4", "libx264", {"refs": "5", "bf": "0", "profile": "high"}, 5),
+        ("b.mp4", "libx264", {"refs": "1", "bf": "3"}, 4),  # B-pyramid raises it
+        ("a.avi", "mpeg4", {}, 1),
+    ],
+)
 def test_reference_frames_from_the_stream_header(tmp_path, moving_square, name, codec, options, refs):
     path = write_video(tmp_path / name, moving_square(1, 0, n=4), fps=10, codec=codec, options=options)
     assert reference_frames(path)[0] == refs
@@ -118,7 +144,11 @@ def test_read_compressed_at_picks_the_nearest_frames(tmp_path, moving_square):
     path = write_video(tmp_path / "gt.avi", moving_square(2, 0), fps=10, codec="mpeg4", options={"g": "12"})
     clip = read_compressed_at(path, [0.56, 0.0, 9.0, 0.31, 0.56])
     assert clip.pts.tolist() == pytest.approx([0.6, 0.0, 1.5, 0.3, 0.6])
-    assert clip.iframes.shape == (5, 96, 128, 3) and clip.mv.shape == (5, 2, 24, 32) and clip.residual.shape == (5, 96, 128, 3)
+    assert (
+        clip.iframes.shape == (5, 96, 128, 3)
+        and clip.mv.shape == (5, 2, 24, 32)
+        and clip.residual.shape == (5, 96, 128, 3)
+    )
     assert (clip.iframes[2] == clip.iframes[2]).all() and not (clip.iframes[2] == clip.iframes[0]).all()  # GOP 1 vs 0
     whole = {round(f.pts_s, 3): f for f in coviar_frames(path)}
     for k, t in enumerate(clip.pts):

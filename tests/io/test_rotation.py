@@ -67,8 +67,10 @@ def test_unrotated_video_has_no_rotation(make_video):
 def test_both_backends_turn_frames_the_same_way(make_video, name, apply_rotation):
     pytest.importorskip("decord")
     video = make_video(name)
-    with open_video(video.path, apply_rotation=apply_rotation) as pyav, \
-            open_video(video.path, backend="decord", apply_rotation=apply_rotation) as decord:
+    with (
+        open_video(video.path, apply_rotation=apply_rotation) as pyav,
+        open_video(video.path, backend="decord", apply_rotation=apply_rotation) as decord,
+    ):
         ours = torch.cat([c.data for c in pyav.stream(chunk_size=16)])
         theirs = torch.cat([c.data for c in decord.stream(chunk_size=16)])
     assert ours.shape == theirs.shape

@@ -148,7 +148,14 @@ def test_gradients_reach_every_part():
     boxes = torch.tensor([[0, 0.1, 0.1, 0.6, 0.6], [1, 0.3, 0.2, 0.9, 0.7]])
     loss = F.binary_cross_entropy_with_logits(model(torch.randn(2, 3, 8, 64, 64), boxes), torch.ones(2, 5))
     loss.backward()
-    for part in ("trunk.stem.conv", "query.reduce", "memory", "location.mlp.0", "units.0.attention.out_proj", "classifier"):
+    for part in (
+        "trunk.stem.conv",
+        "query.reduce",
+        "memory",
+        "location.mlp.0",
+        "units.0.attention.out_proj",
+        "classifier",
+    ):
         grad = model.get_submodule(part).weight.grad
         assert grad is not None and grad.abs().sum() > 0, part
 

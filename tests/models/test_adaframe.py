@@ -47,9 +47,11 @@ def test_policy_log_probability_and_gradient_match_the_gaussian():
     advantage = torch.tensor([[2.0, -1.0]])
     reinforce(mean, sample, advantage, std).backward()
     # d/dmean of −A·log N(s; mean, std), averaged over the 2 entries: −A (s − mean) / std² / 2
-    want = -advantage * (sample - mean.detach()) / std ** 2 / 2
+    want = -advantage * (sample - mean.detach()) / std**2 / 2
     assert torch.allclose(mean.grad, want)
-    assert mean.grad[0, 0] < 0 and mean.grad[0, 1] < 0  # a descent step moves 0.3 up toward 0.45 (better), 0.7 up away from 0.6 (worse)
+    assert (
+        mean.grad[0, 0] < 0 and mean.grad[0, 1] < 0
+    )  # a descent step moves 0.3 up toward 0.45 (better), 0.7 up away from 0.6 (worse)
 
 
 def test_memory_attention_is_a_softmax_of_scaled_dot_products_keyed_on_the_hidden_state():
@@ -102,9 +104,13 @@ def test_memory_sees_uniformly_spaced_frames_with_their_times():
 
 
 def test_exit_rule_stops_after_patience_steps_without_a_new_high():
-    u = torch.tensor([[0.5, 0.6, 0.55, 0.58, 0.9, 1.0],    # stalls at steps 2 and 3: stops after 4 frames
-                      [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],      # always rising: the whole budget
-                      [0.9, 0.1, 0.1, 0.1, 0.1, 0.1]])     # stalls at once: stops after 3 frames
+    u = torch.tensor(
+        [
+            [0.5, 0.6, 0.55, 0.58, 0.9, 1.0],  # stalls at steps 2 and 3: stops after 4 frames
+            [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],  # always rising: the whole budget
+            [0.9, 0.1, 0.1, 0.1, 0.1, 0.1],
+        ]
+    )  # stalls at once: stops after 3 frames
     assert exit_steps(u, margin=0.0, patience=2).tolist() == [4, 6, 3]
     # a margin turns small rises into stalls
     assert exit_steps(u, margin=0.15, patience=2).tolist() == [3, 3, 3]

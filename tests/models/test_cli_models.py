@@ -42,8 +42,17 @@ def test_models_table_lists_every_registered_model(capsys):
     assert main(["models", "--no-flops"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
     assert names == list_models()
-    assert {"c2d_r50", "tsn_r50", "i3d_r50", "tsm_r50", "gst_r50", "cost_r50", "cost_a_r50", "fast3d_r50",
-            "attention_clusters"} <= set(names)
+    assert {
+        "c2d_r50",
+        "tsn_r50",
+        "i3d_r50",
+        "tsm_r50",
+        "gst_r50",
+        "cost_r50",
+        "cost_a_r50",
+        "fast3d_r50",
+        "attention_clusters",
+    } <= set(names)
 
 
 def test_models_unknown_name_is_one_line(capsys):

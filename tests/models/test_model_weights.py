@@ -28,9 +28,12 @@ def pytorchvideo_slowfast(name: str) -> torch.nn.Module:
     alpha, kernel = PRESETS[name]
     final = SIZE // 32
     torch.manual_seed(0)
-    model = create_slowfast(model_num_class=NUM_CLASSES, slowfast_fusion_conv_kernel_size=(kernel, 1, 1),
-                            slowfast_fusion_conv_stride=(alpha, 1, 1),
-                            head_pool_kernel_sizes=((FRAMES // alpha, final, final), (FRAMES, final, final)))
+    model = create_slowfast(
+        model_num_class=NUM_CLASSES,
+        slowfast_fusion_conv_kernel_size=(kernel, 1, 1),
+        slowfast_fusion_conv_stride=(alpha, 1, 1),
+        head_pool_kernel_sizes=((FRAMES // alpha, final, final), (FRAMES, final, final)),
+    )
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm3d):
             m.running_mean.uniform_(-0.2, 0.2)
@@ -41,9 +44,12 @@ def pytorchvideo_slowfast(name: str) -> torch.nn.Module:
     return model.eval()
 
 
-_PYSLOWFAST_PARTS = {"branch1_conv": "branch1", "branch1_norm": "branch1_bn",
-                     **{f"branch2.conv_{x}": f"branch2.{x}" for x in "abc"},
-                     **{f"branch2.norm_{x}": f"branch2.{x}_bn" for x in "abc"}}
+_PYSLOWFAST_PARTS = {
+    "branch1_conv": "branch1",
+    "branch1_norm": "branch1_bn",
+    **{f"branch2.conv_{x}": f"branch2.{x}" for x in "abc"},
+    **{f"branch2.norm_{x}": f"branch2.{x}_bn" for x in "abc"},
+}
 
 
 def to_pyslowfast_key(key: str) -> str:
@@ -72,8 +78,15 @@ def reference(request, tmp_path_factory):
     state = model.state_dict()
     torch.save({"model_state": state}, folder / "ptv.pyth")
     # PySlowFast's checkpoint as its trainer writes it, from a DistributedDataParallel run.
-    torch.save({"epoch": 196, "model_state": {f"module.{to_pyslowfast_key(k)}": v for k, v in state.items()},
-                "optimizer_state": {}, "cfg": "MODEL:\n  ARCH: slowfast\n"}, folder / "pyslowfast.pyth")
+    torch.save(
+        {
+            "epoch": 196,
+            "model_state": {f"module.{to_pyslowfast_key(k)}": v for k, v in state.items()},
+            "optimizer_state": {},
+            "cfg": "MODEL:\n  ARCH: slowfast\n",
+        },
+        folder / "pyslowfast.pyth",
+    )
     return name, model, clip, logits, folder
 
 
@@ -145,8 +158,11 @@ def test_missing_or_foreign_keys_are_listed(tmp_path):
     state = build("r3d_18", num_classes=3).state_dict()
     del state["layer2.0.conv1.0.weight"]
     state["layer9.weight"] = torch.zeros(1)
-    with pytest.raises(CheckpointError, match=r"1 of the model's tensors missing \(e\.g\. layer2\.0\.conv1\.0\.weight\); "
-                                              r"1 tensors the model does not have \(e\.g\. layer9\.weight\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"1 of the model's tensors missing \(e\.g\. layer2\.0\.conv1\.0\.weight\); "
+        r"1 tensors the model does not have \(e\.g\. layer9\.weight\)",
+    ):
         build("r3d_18", num_classes=3, weights=state)
 
 
@@ -158,5 +174,7 @@ def test_checkpoint_of_another_model_is_named(tmp_path):
 
 def test_foreign_layout_for_a_model_without_a_converter(reference):
     *_, folder = reference
-    with pytest.raises(CheckpointError, match="a pytorchvideo checkpoint; vidkit converts those for .*SlowFast models only, not r3d_18"):
+    with pytest.raises(
+        CheckpointError, match="a pytorchvideo checkpoint; vidkit converts those for .*SlowFast models only, not r3d_18"
+    ):
         build("r3d_18", num_classes=NUM_CLASSES, weights=folder / "ptv.pyth")

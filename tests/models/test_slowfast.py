@@ -20,8 +20,10 @@ def test_parameter_count_is_exact(name):
     assert model.num_features == 2048 + 256
 
 
-@pytest.mark.parametrize("name, gflops", [(n, f[1]) for n, f in FIGURES.items()]
-                         + [("r3d_18", 40.70), ("mc3_18", 43.34), ("r2plus1d_18", 40.52)])  # torchvision's figures
+@pytest.mark.parametrize(
+    "name, gflops",
+    [(n, f[1]) for n, f in FIGURES.items()] + [("r3d_18", 40.70), ("mc3_18", 43.34), ("r2plus1d_18", 40.52)],
+)  # torchvision's figures
 def test_gflops_at_the_default_input(name, gflops):
     assert model_figures(name)["gflops"] == pytest.approx(gflops, abs=0.005)
 
@@ -42,8 +44,9 @@ def test_structure_follows_table_1():
     assert all(b.bn_c.weight.abs().sum() == 0 and b.bn_a.weight.eq(1).all() for b in blocks)
 
 
-@pytest.mark.parametrize("name, alpha, frames", [("slowfast_r50", 4, 32), ("slowfast_r50_4x16", 8, 32),
-                                                 ("slowfast_r50", 4, 16)])
+@pytest.mark.parametrize(
+    "name, alpha, frames", [("slowfast_r50", 4, 32), ("slowfast_r50_4x16", 8, 32), ("slowfast_r50", 4, 16)]
+)
 def test_slow_pathway_sees_pyslowfast_frames(name, alpha, frames):
     model = build(name, num_classes=3).eval()
     seen = {}
@@ -76,6 +79,7 @@ def test_timm_interface():
 def test_zero_init_final_bn_is_an_option():
     """PySlowFast's ZERO_INIT_FINAL_BN: on by default (each residual block starts as the identity);
     model.options={zero_init_final_bn: false} turns it off."""
+
     def zero_gammas(model):
         return sum(int((m.weight == 0).all()) for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d))
 

@@ -24,9 +24,9 @@ def _ramp(channels=16, frames=4):
 def test_bidirectional_shift_moves_an_eighth_each_way_with_zeros_at_the_ends():
     x = _ramp()
     out = TemporalShift(8, "bidirectional")(x)[0, :, :, 0, 0]
-    assert out[0].tolist() == [1, 2, 3, 0]            # channels 0-1: from the next frame
-    assert out[2].tolist() == [0, 200, 201, 202]      # channels 2-3: from the previous frame
-    assert out[5].tolist() == [500, 501, 502, 503]    # the rest stay
+    assert out[0].tolist() == [1, 2, 3, 0]  # channels 0-1: from the next frame
+    assert out[2].tolist() == [0, 200, 201, 202]  # channels 2-3: from the previous frame
+    assert out[5].tolist() == [500, 501, 502, 503]  # the rest stay
     assert torch.equal(x, _ramp()), "the shift modified its input"
 
 
@@ -49,16 +49,16 @@ def test_online_tsm_fed_frame_by_frame_equals_the_offline_causal_shift():
     model = build("tsm_r50", num_classes=7, shift="causal", zero_init_final_bn=False).eval()
     clip = torch.randn(2, 3, 6, 32, 32)
     with torch.no_grad():
-        offline = model.frame_logits(model.forward_features(clip))           # [B, T, K]
+        offline = model.frame_logits(model.forward_features(clip))  # [B, T, K]
         with model.streaming():
-            online = torch.cat([model.step(clip[:, :, t:t + 1]) for t in range(6)], dim=1)
+            online = torch.cat([model.step(clip[:, :, t : t + 1]) for t in range(6)], dim=1)
         with model.streaming():  # chunks of several frames stream the same
-            chunked = torch.cat([model.step(clip[:, :, t:t + 3]) for t in (0, 3)], dim=1)
+            chunked = torch.cat([model.step(clip[:, :, t : t + 3]) for t in (0, 3)], dim=1)
         assert (online - offline).abs().max() < 1e-5
         assert (chunked - offline).abs().max() < 1e-5
         torch.testing.assert_close(online.mean(1), model(clip), atol=1e-5, rtol=1e-5)
         # The cache matters: without it (each frame as its own clip) the scores differ.
-        alone = torch.cat([model(clip[:, :, t:t + 1]).unsqueeze(1) for t in range(6)], dim=1)
+        alone = torch.cat([model(clip[:, :, t : t + 1]).unsqueeze(1) for t in range(6)], dim=1)
         assert (alone - offline).abs().max() > 1e-3
     assert all(not s.streaming and s._cache is None for s in model.shifts())
 
@@ -73,15 +73,15 @@ def test_only_a_causal_tsm_streams():
 def test_gst_splits_channels_between_a_spatial_and_a_temporal_group():
     torch.manual_seed(0)
     conv = GSTConv(16, 16, alpha=4, beta=2)
-    assert conv.spatial.weight.shape == (12, 8, 1, 3, 3)    # half the inputs -> 3/4 of the outputs, 1x3x3
-    assert conv.temporal.weight.shape == (4, 8, 3, 3, 3)    # the other half -> 1/4, 3x3x3
+    assert conv.spatial.weight.shape == (12, 8, 1, 3, 3)  # half the inputs -> 3/4 of the outputs, 1x3x3
+    assert conv.temporal.weight.shape == (4, 8, 3, 3, 3)  # the other half -> 1/4, 3x3x3
     x = torch.randn(1, 16, 5, 6, 6)
     out = conv(x)
     assert out.shape == (1, 16, 5, 6, 6)
     # The spatial group sees only the first half of the channels and only its own frame ...
     y = x.clone()
-    y[:, 8:] += 1.0        # change the temporal group's input
-    y[:, :8, 0] += 1.0     # and frame 0 of the spatial group's input
+    y[:, 8:] += 1.0  # change the temporal group's input
+    y[:, :8, 0] += 1.0  # and frame 0 of the spatial group's input
     changed = conv(y)
     assert torch.equal(changed[:, :12, 1:], out[:, :12, 1:])
     # ... and the temporal group sees the neighbouring frames of the second half.
@@ -134,16 +134,18 @@ def test_cost_a_coefficients_start_where_hw_lead_puts_them(hw_lead, start):
     assert len(layers) == 8  # every second bottleneck of 16
     for layer in layers:
         alpha = layer.coefficients([torch.zeros(1, layer.out_channels, 1, 1, 1)])[0]
-        torch.testing.assert_close(alpha, torch.tensor(start)[:, None].expand(3, layer.out_channels),
-                                   atol=1e-3, rtol=0)
+        torch.testing.assert_close(alpha, torch.tensor(start)[:, None].expand(3, layer.out_channels), atol=1e-3, rtol=0)
 
 
 def test_cost_r50_with_every_view_pinned_to_hw_is_c2d_r50():
     torch.manual_seed(0)
     cost = build("cost_r50", num_classes=5, zero_init_final_bn=False).eval()
     c2d = build("c2d_r50", num_classes=5).eval()
-    state = {k: (v.unsqueeze(2) if k.endswith("conv_b.weight") and v.ndim == 4 else v)
-             for k, v in cost.state_dict().items() if not (".conv_b.fc." in k or ".conv_b.view_mix." in k)}
+    state = {
+        k: (v.unsqueeze(2) if k.endswith("conv_b.weight") and v.ndim == 4 else v)
+        for k, v in cost.state_dict().items()
+        if not (".conv_b.fc." in k or ".conv_b.view_mix." in k)
+    }
     c2d.load_state_dict(state)
     costs = [m for m in cost.modules() if isinstance(m, CoST)]
     assert len(costs) == 8
@@ -190,7 +192,7 @@ def test_attention_clusters_are_blind_to_order_and_unit_normalised():
     torch.testing.assert_close(att.sum(1), torch.ones(3, 4))
     v = head(feats, pre_logits=True)
     assert v.shape == (3, 4 * 32)
-    torch.testing.assert_close(v.norm(dim=1), torch.ones(3))           # N units of norm 1/sqrt(N)
+    torch.testing.assert_close(v.norm(dim=1), torch.ones(3))  # N units of norm 1/sqrt(N)
     perm = torch.randperm(7)
     torch.testing.assert_close(head(feats[:, perm]), head(feats), atol=1e-5, rtol=1e-5)
 
@@ -203,8 +205,8 @@ def test_attention_clusters_shifting_uses_the_learnt_scale_and_shift():
         head.alpha.copy_(torch.tensor([2.0, -1.0]))
         head.beta.copy_(torch.tensor([0.5, 3.0]))
     s = torch.einsum("btn,btd->bnd", head.attention(feats), feats)
-    expected = (head.alpha[:, None] * s + head.beta[:, None])
-    expected = expected / expected.norm(dim=-1, keepdim=True) / 2 ** 0.5
+    expected = head.alpha[:, None] * s + head.beta[:, None]
+    expected = expected / expected.norm(dim=-1, keepdim=True) / 2**0.5
     torch.testing.assert_close(head(feats, pre_logits=True), expected.flatten(1))
 
 

@@ -21,7 +21,7 @@ PARAMS = {
     ("cost_a_r50", 400): 24_333_968,
     ("cost_r50", 400): 25_085_464,
     # No figure in the papers for these two; vidkit's own, kept from changing unnoticed.
-    ("fast3d_r50", 400): 46_977_232,          # a FAST block has the 27·C² weights of the 3×3×3 conv it replaces
+    ("fast3d_r50", 400): 46_977_232,  # a FAST block has the 27·C² weights of the 3×3×3 conv it replaces
     ("attention_clusters", 400): 36_648_448,  # 16 units × 2048-d features → 400 classes
 }
 
@@ -185,8 +185,10 @@ def test_mmaction2_and_tsm_repo_checkpoints_load_like_the_torchvision_one(resnet
     if layout == "tsm-repo":
         theirs = {"state_dict": {_tsm_repo_names(k): v for k, v in state.items()}}
     else:
-        theirs = {"state_dict": {_mmaction2_names(k, layout.endswith("tsm")): v for k, v in state.items()},
-                  "meta": {"mmaction_version": "0.24.1"}}
+        theirs = {
+            "state_dict": {_mmaction2_names(k, layout.endswith("tsm")): v for k, v in state.items()},
+            "meta": {"mmaction_version": "0.24.1"},
+        }
     assert any(".net.weight" in k for k in theirs["state_dict"]) == (layout != "mmaction2-tsn")
     model = "tsn_r50" if layout == "mmaction2-tsn" else "tsm_r50"
     expected = build(model, num_classes=1000, weights=state).state_dict()

@@ -69,12 +69,26 @@ def test_a_tree_is_mirrored_in_short_gops_and_a_second_run_redoes_nothing(tree, 
     leftover = out / "Été 2024 (copy)" / "a b" / ".clip one.k3x9_q2z.mp4"  # how atomic_output names an unfinished write
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"half of a video")
-    command = [sys.executable, "-m", "vidkit.cli", "prepare", str(tree), "--out", str(out), "--short-side", "32",
-               "--no-b-frames", "--workers", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "vidkit.cli",
+        "prepare",
+        str(tree),
+        "--out",
+        str(out),
+        "--short-side",
+        "32",
+        "--no-b-frames",
+        "--workers",
+        "2",
+    ]
     first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert first.returncode == 1, first.stderr  # the broken file
     assert f"{tree / 'Été 2024 (copy)' / 'broken.mp4'}: not a video file" in first.stderr
-    assert "converted 2, skipped 0 already done, failed 1" in first.stdout and "failed 1: not a video file" in first.stdout
+    assert (
+        "converted 2, skipped 0 already done, failed 1" in first.stdout and "failed 1: not a video file" in first.stdout
+    )
     assert _files(out) == sorted(EXPECTED)  # no temporary left, the killed run's included
     sizes = {}
     for name in EXPECTED:
@@ -100,12 +114,15 @@ def test_short_side_0_keeps_the_size_and_b_frames_are_allowed_by_default(tree, t
     assert PictureType.B in pictures  # up to 3 in a row, as x264 does by default
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--ext", ".avi"], "--ext .avi: libx264 is written to .mp4"),  # AVI keeps no presentation times
-    (["--gop", "0"], "gop must be at least 1"),
-    (["--crf", "52"], "libx264 quality is its crf, from 0 (best) to 51; got 52"),
-    (["--short-side", "-1"], "--short-side must be at least 2"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--ext", ".avi"], "--ext .avi: libx264 is written to .mp4"),  # AVI keeps no presentation times
+        (["--gop", "0"], "gop must be at least 1"),
+        (["--crf", "52"], "libx264 quality is its crf, from 0 (best) to 51; got 52"),
+        (["--short-side", "-1"], "--short-side must be at least 2"),
+    ],
+)
 def test_bad_values_are_one_line_errors_before_any_work(tree, tmp_path, capsys, flags, message):
     assert main(["prepare", str(tree), "--out", str(tmp_path / "prepared"), *flags]) == 1
     err = capsys.readouterr().err

@@ -89,7 +89,9 @@ def test_find_videos_takes_extensions_case_insensitively_and_keeps_dangling_link
 def test_one_record_per_file_with_the_reason(library, weights, tmp_path, capsys):
     root, expected = library
     out = tmp_path / "tags.jsonl"
-    rc = main(["tag", str(root), "--out", str(out), "--workers", "2", "--top-k", "3", "--timeout", "20", *weights, *CLIP])
+    rc = main(
+        ["tag", str(root), "--out", str(out), "--workers", "2", "--top-k", "3", "--timeout", "20", *weights, *CLIP]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     records = _records(out)
@@ -160,13 +162,26 @@ def test_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, weights):
     source = tmp_path / "videos"
     for i in range(16):
         write_video(source / f"v{i:02d}.mp4", _frames(20, i), fps=10)
-    command = [sys.executable, "-m", "vidkit.cli", "tag", str(source), "--workers", "1", "--batch-size", "3", *weights, *CLIP]
+    command = [
+        sys.executable,
+        "-m",
+        "vidkit.cli",
+        "tag",
+        str(source),
+        "--workers",
+        "1",
+        "--batch-size",
+        "3",
+        *weights,
+        *CLIP,
+    ]
     whole = tmp_path / "whole.jsonl"
     assert subprocess.run(command + ["--out", str(whole)], capture_output=True).returncode == 0
 
     out = tmp_path / "resumed.jsonl"
-    proc = subprocess.Popen(command + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 4):
         time.sleep(0.05)
@@ -183,7 +198,9 @@ def test_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, weights):
     assert len(_records(out)) == 16 and sorted(a) == sorted(b)  # none lost, none twice, no broken line
     for path in a:
         assert [x["label"] for x in a[path]["labels"]] == [x["label"] for x in b[path]["labels"]]
-        np.testing.assert_allclose([x["score"] for x in a[path]["labels"]], [x["score"] for x in b[path]["labels"]], atol=1e-4)
+        np.testing.assert_allclose(
+            [x["score"] for x in a[path]["labels"]], [x["score"] for x in b[path]["labels"]], atol=1e-4
+        )
 
 
 class _Tiny(nn.Module):
@@ -220,8 +237,12 @@ def _peak_rss_of_tagging(path, spec, segment_s):
 def test_long_video_segments_stream_in_bounded_memory(tmp_path):
     spec = ViewSpec(num_clips=1, num_crops=1, num_frames=4, interval_s=0.1, crop_size=96, test_scale=96)
     short = write_video(tmp_path / "short.mp4", _frames(50, 0, (96, 128)), fps=10, options={"preset": "ultrafast"})
-    long = write_video(tmp_path / "long.mp4", (_frames(1, k % 7, (96, 128))[0] for k in range(3000)), fps=10,
-                       options={"preset": "ultrafast"})
+    long = write_video(
+        tmp_path / "long.mp4",
+        (_frames(1, k % 7, (96, 128))[0] for k in range(3000)),
+        fps=10,
+        options={"preset": "ultrafast"},
+    )
     a, grew_short = _peak_rss_of_tagging(short, spec, 1.0)
     b, grew_long = _peak_rss_of_tagging(long, spec, 1.0)
     assert len(a.segments) == 5 and len(b.segments) == 300
@@ -246,8 +267,27 @@ def test_bad_arguments_are_one_line_errors(tmp_path, weights, capsys):
 def test_sliding_windows_with_a_stride(tmp_path, weights, capsys):
     write_video(tmp_path / "ten.mp4", _frames(100, 0), fps=10)  # 10 s
     out = tmp_path / "tags.jsonl"
-    assert main(["tag", str(tmp_path), "--out", str(out), "--segments", "4", "--stride", "2", "--workers", "1",
-                 "--top-k", "1", *weights, *CLIP]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "tag",
+                str(tmp_path),
+                "--out",
+                str(out),
+                "--segments",
+                "4",
+                "--stride",
+                "2",
+                "--workers",
+                "1",
+                "--top-k",
+                "1",
+                *weights,
+                *CLIP,
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     [record] = _records(out)
     assert [(s["start_s"], s["end_s"]) for s in record["segments"]] == [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0), (6.0, 10.0)]
     assert record["clips"] == 4 and len(record["labels"]) == 1
@@ -263,9 +303,19 @@ def test_adaframe_tags_from_the_frames_it_looks_at(library, tmp_path, capsys):
     options = {"backbone": "resnet18", "memory_size": 32, "hidden": 16, "embed": 8, "steps": 3}
     model = build("adaframe", num_classes=len(CLASSES), **options)
     checkpoint = tmp_path / "adaframe.pt"
-    torch.save({"model": model.state_dict(), "model_name": "adaframe", "num_classes": len(CLASSES), "classes": CLASSES,
-                "config": {"model": {"name": "adaframe", "options": options},
-                           "data": {"num_frames": 25, "crop_size": 32, "interval_s": 0.1}}}, checkpoint)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "model_name": "adaframe",
+            "num_classes": len(CLASSES),
+            "classes": CLASSES,
+            "config": {
+                "model": {"name": "adaframe", "options": options},
+                "data": {"num_frames": 25, "crop_size": 32, "interval_s": 0.1},
+            },
+        },
+        checkpoint,
+    )
     out = tmp_path / "tags.jsonl"
     rc = main(["tag", str(root), "--out", str(out), "--workers", "2", "--top-k", "2", "--checkpoint", str(checkpoint)])
     err = capsys.readouterr().err
@@ -280,5 +330,8 @@ def test_adaframe_tags_from_the_frames_it_looks_at(library, tmp_path, capsys):
         else:
             assert r["error"] and expected[r["path"]] in r["error"], r
     assert "6 tagged, 5 failed" in err
-    assert main(["tag", str(root), "--out", str(tmp_path / "x.jsonl"), "--checkpoint", str(checkpoint), "--segments", "1"]) == 1
+    assert (
+        main(["tag", str(root), "--out", str(tmp_path / "x.jsonl"), "--checkpoint", str(checkpoint), "--segments", "1"])
+        == 1
+    )
     assert "--segments does not apply" in capsys.readouterr().err and not (tmp_path / "x.jsonl").exists()

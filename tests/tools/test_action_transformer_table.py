@@ -15,8 +15,15 @@ def table(load_tool):
 
 
 def _epoch(epoch, value):
-    return {"event": "epoch", "epoch": epoch, "val_map": value, "val_ap": {c: value for c in CLASSES},
-            "val_clips": 192, "val_persons": 480, "train_clips_per_s": 20.0}
+    return {
+        "event": "epoch",
+        "epoch": epoch,
+        "val_map": value,
+        "val_ap": {c: value for c in CLASSES},
+        "val_clips": 192,
+        "val_persons": 480,
+        "train_clips_per_s": 20.0,
+    }
 
 
 def test_a_row_is_read_from_the_runs_log(table, tmp_path, monkeypatch):
@@ -25,8 +32,9 @@ def test_a_row_is_read_from_the_runs_log(table, tmp_path, monkeypatch):
     def fake_run(command, check, cwd):
         calls.append(command)
         out = tmp_path / "run"
-        (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in
-                                               [{"event": "start"}, _epoch(1, 0.5), _epoch(2, 0.9), _epoch(3, 0.85)]))
+        (out / "log.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in [{"event": "start"}, _epoch(1, 0.5), _epoch(2, 0.9), _epoch(3, 0.85)])
+        )
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     row = table.run_model("action_transformer", epochs=3, overrides=["optim.lr=0.002"], out=tmp_path / "run")
@@ -37,9 +45,21 @@ def test_a_row_is_read_from_the_runs_log(table, tmp_path, monkeypatch):
 
 
 def test_table_states_both_numbers_and_the_verdict(table, tmp_path):
-    rows = {m: {"model": m, "epochs": 12, "overrides": [], "seconds": 61.0, "map": v, "best_map": v, "best_epoch": 12,
-                "ap": {c: v for c in CLASSES}, "clips_per_s": 20.0, "curve": [v]}
-            for m, v in (("action_transformer", 0.91), ("i3d_roi_head", 0.62))}
+    rows = {
+        m: {
+            "model": m,
+            "epochs": 12,
+            "overrides": [],
+            "seconds": 61.0,
+            "map": v,
+            "best_map": v,
+            "best_epoch": 12,
+            "ap": {c: v for c in CLASSES},
+            "clips_per_s": 20.0,
+            "curve": [v],
+        }
+        for m, v in (("action_transformer", 0.91), ("i3d_roi_head", 0.62))
+    }
     out = tmp_path / "t.md"
     table.write_table(rows, out)
     text = out.read_text()

@@ -10,14 +10,27 @@ def _row(top1, frames):
 def test_every_run_shares_the_preset_and_differs_only_in_its_policy(load_tool):
     table = load_tool("adaframe_table")
     runs = table.runs()
-    assert list(runs) == ["adaframe", "adaframe_memory", "adaframe_fresh", "uniform25", "uniform16", "uniform8",
-                          "uniform4"]
+    assert list(runs) == [
+        "adaframe",
+        "adaframe_memory",
+        "adaframe_fresh",
+        "uniform25",
+        "uniform16",
+        "uniform8",
+        "uniform4",
+    ]
     assert runs["adaframe"] == ["model.options.freeze_backbone=true"]  # every run on the pretrained backbone
-    assert runs["adaframe_memory"] == ["model.options.freeze_backbone=true", "model.options.memory_arch=backbone",
-                                       "model.options.locate=memory"]
+    assert runs["adaframe_memory"] == [
+        "model.options.freeze_backbone=true",
+        "model.options.memory_arch=backbone",
+        "model.options.locate=memory",
+    ]
     assert runs["adaframe_fresh"] == [*runs["adaframe_memory"], "model.options.revisit=false"]
-    assert runs["uniform8"] == ["model.options.freeze_backbone=true", "model.options.policy=uniform",
-                                "model.options.steps=8"]
+    assert runs["uniform8"] == [
+        "model.options.freeze_backbone=true",
+        "model.options.policy=uniform",
+        "model.options.steps=8",
+    ]
     assert "data.synthetic.variant=motion" in table.PRETRAIN_SET
     assert not any("freeze" in o for o in table.PRETRAIN_SET)  # the pretraining trains the backbone
 
@@ -53,8 +66,9 @@ def test_goal_is_checked_against_uniform_25_with_a_third_of_its_frames(load_tool
     edge = verdict({"uniform K=25": _row(0.7225, 25), "adaframe (p=5)": _row(0.7125, 6.09)})
     assert edge.startswith("Goal met")  # exactly one point below: within the point allowed
     # of several settings that meet it, the one with the fewest frames
-    fewest = verdict({"uniform K=25": _row(0.90, 25), "adaframe (p=5)": _row(0.93, 8.0),
-                      "adaframe (p=2)": _row(0.90, 4.1)})
+    fewest = verdict(
+        {"uniform K=25": _row(0.90, 25), "adaframe (p=5)": _row(0.93, 8.0), "adaframe (p=2)": _row(0.90, 4.1)}
+    )
     assert fewest.startswith("Goal met: adaframe (p=2) reaches 90.0% with 4.10 frames")
     too_many_frames = verdict({"uniform K=25": _row(0.90, 25), "adaframe (p=3)": _row(0.92, 9.0)})
     assert too_many_frames.startswith("Goal missed on frames") and "9.00 frames" in too_many_frames
@@ -75,9 +89,11 @@ def test_a_look_saw_the_evidence_when_two_of_its_frames_fall_in_the_motion_windo
 def test_the_page_gives_each_runs_evidence_share(load_tool, tmp_path):
     tool = load_tool("adaframe_table")
     meta = {"epochs": 12, "pretrain_epochs": 6, "train_videos": 512, "videos": 200, "machine": "test box"}
-    rows = {"adaframe (K=10, exit patience 1)": {**_row(0.3, 3.0), "saw_evidence": 0.415, "decoder_frames": 61.25},
-            "uniform K=25": {**_row(0.7, 25), "saw_evidence": 1.0, "decoder_frames": 250.0},
-            "uniform K=4": _row(0.4, 4)}  # an older row
+    rows = {
+        "adaframe (K=10, exit patience 1)": {**_row(0.3, 3.0), "saw_evidence": 0.415, "decoder_frames": 61.25},
+        "uniform K=25": {**_row(0.7, 25), "saw_evidence": 1.0, "decoder_frames": 250.0},
+        "uniform K=4": _row(0.4, 4),
+    }  # an older row
     page = tmp_path / "adaframe.md"
     tool.write_table(rows, meta, page)
     text = page.read_text()
@@ -91,8 +107,9 @@ def test_the_page_gives_each_runs_evidence_share(load_tool, tmp_path):
     tool.write_table(rows, {**meta, "seed": 1, "command": command}, page)  # a second seed's page says so
     text = page.read_text()
     assert f"Regenerate with `{command}`" in text and "runs go to runs/adaframe_table/seed1)" in text
-    assert "Training seed 1 for the runs after the pretraining" in text and text.startswith("# AdaFrame vs uniform sampling "
-                                                                                            "(synthetic long variant, training seed 1)")
+    assert "Training seed 1 for the runs after the pretraining" in text and text.startswith(
+        "# AdaFrame vs uniform sampling (synthetic long variant, training seed 1)"
+    )
     seed_page = page.with_name("adaframe_seed1.md")
     page.rename(seed_page)
     tool.write_table(rows, meta, page)  # the seed-0 page names the others beside it
@@ -101,13 +118,28 @@ def test_the_page_gives_each_runs_evidence_share(load_tool, tmp_path):
 
 def test_wall_time_says_when_adaframe_is_slower_and_what_decoding_costs(load_tool):
     wall = load_tool("adaframe_table").wall_time
-    slow = wall({"uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0},
-                 "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 120.0}}, 4.2)
+    slow = wall(
+        {
+            "uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0},
+            "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 120.0},
+        },
+        4.2,
+    )
     assert "AdaFrame x (p=3) takes 120.0 ms per video against uniform K=25's 90.0 ms" in slow
     assert "4.2 ms" in slow and "Decoding is not what costs" in slow
-    counted = wall({"uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0, "decoder_frames": 242.0},
-                    "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 120.0, "decoder_frames": 394.3}}, 4.2)
+    counted = wall(
+        {
+            "uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0, "decoder_frames": 242.0},
+            "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 120.0, "decoder_frames": 394.3},
+        },
+        4.2,
+    )
     assert "Its decoder produces 394 frames a video against uniform K=25's 242: not fewer" in counted
-    fast = wall({"uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0},
-                 "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 30.0}}, 40.0)
+    fast = wall(
+        {
+            "uniform K=25": {**_row(0.7, 25), "ms_per_video": 90.0},
+            "AdaFrame x (p=3)": {**_row(0.6, 4), "ms_per_video": 30.0},
+        },
+        40.0,
+    )
     assert "30.0 ms" in fast and "not what costs" not in fast

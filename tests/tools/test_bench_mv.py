@@ -7,7 +7,6 @@ import sys
 import pytest
 
 
-
 @pytest.fixture(scope="module")
 def bench(load_tool):
     return load_tool("bench_mv")

@@ -11,7 +11,22 @@ def bench(load_tool):
     return load_tool("bench_tag")
 
 
-SMALL = ["--count", "2", "--size", "96x64", "--seconds", "2", "--frames", "4", "--crop", "32", "--workers", "1", "--threads", "1"]
+SMALL = [
+    "--count",
+    "2",
+    "--size",
+    "96x64",
+    "--seconds",
+    "2",
+    "--frames",
+    "4",
+    "--crop",
+    "32",
+    "--workers",
+    "1",
+    "--threads",
+    "1",
+]
 
 
 def test_decode_model_and_tagging_are_timed_on_the_same_clips(bench, tmp_path, monkeypatch, capsys):

@@ -68,7 +68,9 @@ def test_a_tree_is_mirrored_the_bad_file_reported_and_a_second_run_redoes_nothin
         pictures = [d.pict_type for d in decoded_with_vectors(out / name)]
         assert probe(out / name).codec == "mpeg4" and pictures == list("I" + "P" * 11 + "IP")
     # 0, 0.05, 0.2, 0.45, ... s: kept (AVI stores them as empty chunks on a 0.05 s tick)
-    assert [d.pts_s for d in decoded_with_vectors(out / "a/b/three.avi")] == pytest.approx([0.05 * t * t for t in range(14)])
+    assert [d.pts_s for d in decoded_with_vectors(out / "a/b/three.avi")] == pytest.approx(
+        [0.05 * t * t for t in range(14)]
+    )
     first = mtimes(out)
 
     assert tool.main([str(tree), "--out", str(out), "--workers", "2"]) == 1  # the broken file fails again
@@ -86,7 +88,9 @@ def test_a_temporary_file_from_a_killed_run_is_not_done(tree, tmp_path, tool, ca
     (tree / "a" / "broken.mp4").unlink()
     assert tool.main([str(tree), "--out", str(out), "--workers", "1"]) == 0
     assert "converted 3, skipped 0 already done, failed 0" in capsys.readouterr().out
-    assert outputs(out) == EXPECTED and len(list(decoded_with_vectors(out / "a/two.avi"))) == 14  # redone; leftover gone
+    assert (
+        outputs(out) == EXPECTED and len(list(decoded_with_vectors(out / "a/two.avi"))) == 14
+    )  # redone; leftover gone
 
 
 def test_out_may_not_be_a_source_folder_but_may_lie_inside_one(tree, tool, capsys):
@@ -133,8 +137,22 @@ def test_two_videos_for_one_output_are_refused_not_overwritten(tmp_path, tool):
 
 def test_the_command_line(tree, tmp_path):
     out = tmp_path / "coviar"
-    run = subprocess.run([sys.executable, "tools/reencode_coviar.py", str(tree / "one.mp4"), str(tree / "a" / "broken.mp4"),
-                          "--out", str(out), "--gop", "4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "tools/reencode_coviar.py",
+            str(tree / "one.mp4"),
+            str(tree / "a" / "broken.mp4"),
+            "--out",
+            str(out),
+            "--gop",
+            "4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1, run.stderr
     assert "broken.mp4: not a video file" in run.stderr and "converted 1," in run.stdout
     assert outputs(out) == ["one.avi"]

@@ -26,17 +26,47 @@ def setup(tmp_path_factory):
         write_video(root / "src" / name / f"clip {i}.mp4", frames, fps=10)
     torch.manual_seed(0)
     checkpoint = root / "c2d.pt"
-    torch.save({"model": build("c2d_r50", num_classes=2).state_dict(), "model_name": "c2d_r50", "num_classes": 2,
-                "classes": CLASSES, "config": {"model": {"name": "c2d_r50", "options": {}},
-                                               "data": {"num_frames": 4, "crop_size": 32, "interval_s": 0.1}}}, checkpoint)
+    torch.save(
+        {
+            "model": build("c2d_r50", num_classes=2).state_dict(),
+            "model_name": "c2d_r50",
+            "num_classes": 2,
+            "classes": CLASSES,
+            "config": {
+                "model": {"name": "c2d_r50", "options": {}},
+                "data": {"num_frames": 4, "crop_size": 32, "interval_s": 0.1},
+            },
+        },
+        checkpoint,
+    )
     return root, checkpoint
 
 
 def test_every_file_once_and_the_resumed_run_equals_the_whole(tool, setup, capsys):
     root, checkpoint = setup
     work = root / "work"
-    rc = tool.main(["--checkpoint", str(checkpoint), "--source", str(root / "src"), "--copies", "3", "--bad", "1",
-                    "--kill-at", "5", "--work", str(work), "--json", "--", "--workers", "1", "--batch-size", "3"])
+    rc = tool.main(
+        [
+            "--checkpoint",
+            str(checkpoint),
+            "--source",
+            str(root / "src"),
+            "--copies",
+            "3",
+            "--bad",
+            "1",
+            "--kill-at",
+            "5",
+            "--work",
+            str(work),
+            "--json",
+            "--",
+            "--workers",
+            "1",
+            "--batch-size",
+            "3",
+        ]
+    )
     r = json.loads(capsys.readouterr().out)
     assert rc == 0 and r["ok"], r
     assert (r["files"], r["records"], r["distinct_paths"], r["tagged"]) == (15, 15, 15, 12)  # 4 videos x 3 + 3 bad
@@ -50,9 +80,11 @@ def test_every_file_once_and_the_resumed_run_equals_the_whole(tool, setup, capsy
 
 def test_a_lost_or_doubled_record_fails_the_verdict(tool, tmp_path):
     truth = {"/v/a.mp4": "walk", "/v/b.mp4": "run", "/v/bad.mp4": None}
-    records = [{"path": "/v/a.mp4", "error": None, "labels": [{"label": "walk", "score": 0.9}]},
-               {"path": "/v/b.mp4", "error": None, "labels": [{"label": "walk", "score": 0.6}]},
-               {"path": "/v/bad.mp4", "error": "empty file (0 bytes)", "labels": None}]
+    records = [
+        {"path": "/v/a.mp4", "error": None, "labels": [{"label": "walk", "score": 0.9}]},
+        {"path": "/v/b.mp4", "error": None, "labels": [{"label": "walk", "score": 0.6}]},
+        {"path": "/v/bad.mp4", "error": "empty file (0 bytes)", "labels": None},
+    ]
     run = {"seconds": 1.0, "records": 3, "summary": [], "samples": [(0.5, 1, 100.0, 10.0)], "killed": False}
 
     def verdict(whole, resumed):

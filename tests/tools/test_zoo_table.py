@@ -1,6 +1,5 @@
 """tools/zoo_table.py: the within-pair accuracy that tells order-blind models apart, and the table."""
 
-
 import pytest
 
 CLASSES = ["grow", "move_down", "move_left", "move_right", "move_up", "rotate_ccw", "rotate_cw", "shrink"]
@@ -13,8 +12,16 @@ def zoo(load_tool):
 
 def _confusion(right: int, swapped: int, elsewhere: int = 0) -> list[list[int]]:
     """Every class: ``right`` clips correct, ``swapped`` taken for its pair partner, ``elsewhere`` for another pair."""
-    partner = {"move_left": "move_right", "move_right": "move_left", "move_up": "move_down", "move_down": "move_up",
-               "rotate_cw": "rotate_ccw", "rotate_ccw": "rotate_cw", "grow": "shrink", "shrink": "grow"}
+    partner = {
+        "move_left": "move_right",
+        "move_right": "move_left",
+        "move_up": "move_down",
+        "move_down": "move_up",
+        "rotate_cw": "rotate_ccw",
+        "rotate_ccw": "rotate_cw",
+        "grow": "shrink",
+        "shrink": "grow",
+    }
     rows = []
     for c in CLASSES:
         row = [0] * 8
@@ -34,10 +41,22 @@ def test_order_blind_predictions_are_half_right_within_pairs(zoo):
 
 
 def test_table_lists_saved_results_in_the_zoo_order(zoo, tmp_path):
-    row = {"epochs": 4, "overrides": ["data.num_frames=8"], "seconds": 61.0, "top1": 0.5, "best_top1": 0.55,
-           "clips_per_s": 9.5, "val_clips": 200, "within_pair": 0.5, "pair": 0.99}
-    results = {"tsm_r50": {**row, "model": "tsm_r50", "top1": 0.9}, "c2d_r50": {**row, "model": "c2d_r50"},
-               "_machine": {"description": "test box", "date": "2026-11-23"}}
+    row = {
+        "epochs": 4,
+        "overrides": ["data.num_frames=8"],
+        "seconds": 61.0,
+        "top1": 0.5,
+        "best_top1": 0.55,
+        "clips_per_s": 9.5,
+        "val_clips": 200,
+        "within_pair": 0.5,
+        "pair": 0.99,
+    }
+    results = {
+        "tsm_r50": {**row, "model": "tsm_r50", "top1": 0.9},
+        "c2d_r50": {**row, "model": "c2d_r50"},
+        "_machine": {"description": "test box", "date": "2026-11-23"},
+    }
     out = tmp_path / "zoo.md"
     zoo.write_table(results, out)
     text = out.read_text()
@@ -50,10 +69,21 @@ def test_table_lists_saved_results_in_the_zoo_order(zoo, tmp_path):
 
 def test_table_marks_rows_of_another_budget(zoo, tmp_path):
     # a re-run with more epochs under way: the table says which rows are not comparable yet
-    row = {"overrides": ["data.num_frames=8"], "seconds": 61.0, "top1": 0.5, "best_top1": 0.55, "clips_per_s": 9.5,
-           "val_clips": 200, "within_pair": 0.5, "pair": 0.99}
-    results = {"gst_r50": {**row, "model": "gst_r50", "epochs": 12}, "tsm_r50": {**row, "model": "tsm_r50", "epochs": 12},
-               "c2d_r50": {**row, "model": "c2d_r50", "epochs": 4}}
+    row = {
+        "overrides": ["data.num_frames=8"],
+        "seconds": 61.0,
+        "top1": 0.5,
+        "best_top1": 0.55,
+        "clips_per_s": 9.5,
+        "val_clips": 200,
+        "within_pair": 0.5,
+        "pair": 0.99,
+    }
+    results = {
+        "gst_r50": {**row, "model": "gst_r50", "epochs": 12},
+        "tsm_r50": {**row, "model": "tsm_r50", "epochs": 12},
+        "c2d_r50": {**row, "model": "c2d_r50", "epochs": 4},
+    }
     out = tmp_path / "zoo.md"
     zoo.write_table(results, out)
     text = out.read_text()
@@ -63,9 +93,12 @@ def test_table_marks_rows_of_another_budget(zoo, tmp_path):
 
 def test_goal_check_names_the_misses_and_what_is_known_of_them(zoo):
     row = {"epochs": 12, "overrides": [], "within_pair": 0.9, "pair": 1.0}
-    rows = [{**row, "model": "tsm_r50", "top1": 0.95}, {**row, "model": "cost_a_r50", "top1": 0.875},
-            {**row, "model": "c2d_r50", "top1": 0.4, "within_pair": 0.47},
-            {**row, "model": "tsn_r50", "top1": 0.4, "within_pair": 0.75}]
+    rows = [
+        {**row, "model": "tsm_r50", "top1": 0.95},
+        {**row, "model": "cost_a_r50", "top1": 0.875},
+        {**row, "model": "c2d_r50", "top1": 0.4, "within_pair": 0.47},
+        {**row, "model": "tsn_r50", "top1": 0.4, "within_pair": 0.75},
+    ]
     text = "\n".join(zoo.goal_check(rows))
     assert "at least 90%: tsm_r50 (95.0%)" in text
     assert "**missed**: cost_a_r50 (87.5%)" in text and "  - cost_a_r50: " in text  # with its diagnosis
@@ -79,8 +112,18 @@ def test_saved_results_of_the_same_settings_are_kept_unless_retrain(zoo, tmp_pat
 
     def train(model, *, epochs, overrides, out):
         trained.append(model)
-        return {"model": model, "epochs": epochs, "overrides": overrides, "seconds": 1.0, "top1": 0.95,
-                "best_top1": 0.95, "clips_per_s": 1.0, "val_clips": 200, "within_pair": 0.95, "pair": 1.0}
+        return {
+            "model": model,
+            "epochs": epochs,
+            "overrides": overrides,
+            "seconds": 1.0,
+            "top1": 0.95,
+            "best_top1": 0.95,
+            "clips_per_s": 1.0,
+            "val_clips": 200,
+            "within_pair": 0.95,
+            "pair": 1.0,
+        }
 
     monkeypatch.setattr(zoo, "train", train)
     results = tmp_path / "zoo.json"

@@ -25,8 +25,15 @@ class DataRow:
         return asdict(self)
 
 
-def data_rows(workers=(0, 1, 2), *, batch: int = 16, videos_per_class: int = 16, device: torch.device | str = "cpu",
-              num_frames: int = 16, interval_s: float = 0.12) -> list[DataRow]:
+def data_rows(
+    workers=(0, 1, 2),
+    *,
+    batch: int = 16,
+    videos_per_class: int = 16,
+    device: torch.device | str = "cpu",
+    num_frames: int = 16,
+    interval_s: float = 0.12,
+) -> list[DataRow]:
     """One pass over the set's training videos per worker count; the first batch (worker start-up) is
     left out of the timing."""
     from torch.utils.data import DataLoader
@@ -37,17 +44,26 @@ def data_rows(workers=(0, 1, 2), *, batch: int = 16, videos_per_class: int = 16,
     from vidkit.data.transforms import ClipTransform
 
     device = torch.device(device)
-    dataset = synthetic_dataset(SyntheticSpec(num_train_per_class=videos_per_class, num_val_per_class=0, size=(64, 64),
-                                              background="dark"), progress=False)
+    dataset = synthetic_dataset(
+        SyntheticSpec(num_train_per_class=videos_per_class, num_val_per_class=0, size=(64, 64), background="dark"),
+        progress=False,
+    )
     clips = ClipDataset(dataset.samples("train"), RandomClipSampler(num_frames=num_frames, interval_s=interval_s))
     transform = ClipTransform(crop_size=32, train_scale=(32, 40), test_scale=32)
     generator = torch.Generator().manual_seed(0)
     rows = []
     for count in workers:
         # forkserver: workers forked from a process that has encoded video with PyAV can hang
-        loader = DataLoader(clips, batch_size=batch, num_workers=count, collate_fn=collate_clips, shuffle=False,
-                            pin_memory=device.type == "cuda", prefetch_factor=4 if count else None,
-                            multiprocessing_context="forkserver" if count else None)
+        loader = DataLoader(
+            clips,
+            batch_size=batch,
+            num_workers=count,
+            collate_fn=collate_clips,
+            shuffle=False,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=4 if count else None,
+            multiprocessing_context="forkserver" if count else None,
+        )
         seen, started = 0, None
         for batch_items in loader:
             x = transform(batch_items["frames"].to(device, non_blocking=True), train=True, generator=generator)

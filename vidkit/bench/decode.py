@@ -16,8 +16,9 @@ from vidkit._paths import cache_dir
 from vidkit.io import open_video
 
 
-def default_bench_video(*, width: int = 640, height: int = 360, num_frames: int = 600, fps: float = 30.0,
-                        gop: int | None = None) -> Path:
+def default_bench_video(
+    *, width: int = 640, height: int = 360, num_frames: int = 600, fps: float = 30.0, gop: int | None = None
+) -> Path:
     """A moving-texture H.264 clip, generated once into the cache: x264 defaults (long GOP,
     B-frames), or a keyframe every ``gop`` frames."""
     from vidkit.io.encode import write_video
@@ -117,8 +118,10 @@ def decode_table(paths: Sequence[str] = (), *, repeats: int = 3) -> str:
     for path in paths:
         with open_video(path) as video:
             i = video.info
-        lines.append(f"{path}: {i.codec} {i.width}x{i.height}, {i.num_frames} frames, keyframe every "
-                     f"{i.keyframe_interval_s or float('nan'):.2f} s, B-frames {'yes' if i.has_b_frames else 'no'}")
+        lines.append(
+            f"{path}: {i.codec} {i.width}x{i.height}, {i.num_frames} frames, keyframe every "
+            f"{i.keyframe_interval_s or float('nan'):.2f} s, B-frames {'yes' if i.has_b_frames else 'no'}"
+        )
         lines.append(f"  {'reader':<42} {'frames/s':>10} {'ratio':>7}")
         for name, rate, ratio in decode_rates(path, repeats=repeats):
             lines.append(f"  {name:<42} {rate:>10.1f} {ratio:>7.3f}")

@@ -42,7 +42,9 @@ def _failure(result: subprocess.CompletedProcess) -> str:
     return lines[-1] if lines else f"exit status {result.returncode}"
 
 
-def end_to_end_rows(*, model: str = "slowfast_r50", device: str = "cpu", videos_per_class: int = 8) -> list[EndToEndRow]:
+def end_to_end_rows(
+    *, model: str = "slowfast_r50", device: str = "cpu", videos_per_class: int = 8
+) -> list[EndToEndRow]:
     """Train ``model`` for one epoch on a synthetic-motion set of ``videos_per_class`` training and
     validation videos per class (the default run's settings otherwise), then tag the validation videos."""
     sizes = [f"data.synthetic.train_per_class={videos_per_class}", f"data.synthetic.val_per_class={videos_per_class}"]
@@ -55,19 +57,30 @@ def end_to_end_rows(*, model: str = "slowfast_r50", device: str = "cpu", videos_
         records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
         epoch = next(r for r in records if r.get("event") == "epoch")
         config = next(r for r in records if r.get("event") == "start")["config"]
-        rows = [EndToEndRow("train 1 epoch", model, 8 * videos_per_class, round(seconds, 1), epoch["train_clips_per_s"],
-                            epoch.get("busy"))]
+        rows = [
+            EndToEndRow(
+                "train 1 epoch",
+                model,
+                8 * videos_per_class,
+                round(seconds, 1),
+                epoch["train_clips_per_s"],
+                epoch.get("busy"),
+            )
+        ]
         from pipelines.evaluate import synthetic_spec
         from vidkit.data.synthetic import synthetic_dataset
 
         dataset = synthetic_dataset(synthetic_spec(config), root=(config.get("data") or {}).get("root"), progress=False)
         folder = dataset.root / "val"
         tags = Path(tmp) / "tags.jsonl"
-        result, seconds = _vidkit("tag", str(folder), "--checkpoint", str(run / "best.pt"), "--out", str(tags),
-                                  "--device", device)
+        result, seconds = _vidkit(
+            "tag", str(folder), "--checkpoint", str(run / "best.pt"), "--out", str(tags), "--device", device
+        )
         if result.returncode != 0:
             rows.append(EndToEndRow("tag", model, 0, round(seconds, 1), error=_failure(result)))
         else:
             count = len(tags.read_text().splitlines())
-            rows.append(EndToEndRow("tag", model, count, round(seconds, 1), round(3 * count / seconds, 2)))  # 3 clips a video
+            rows.append(
+                EndToEndRow("tag", model, count, round(seconds, 1), round(3 * count / seconds, 2))
+            )  # 3 clips a video
         return rows

@@ -27,8 +27,10 @@ MODELS = ("slowfast_r50", "i3d_r50", "tsm_r50")
 PATHS = ("fp32", "channels_last", "checkpointing", "amp", "amp+channels_last", "compile")
 # What `vidkit bench` times unless told: bf16 autocast on a CPU runs 3D convolutions without fast kernels
 # (25-100x slower than fp32 on the 2-core x86 machine of docs/performance.md), so the CPU default leaves it out.
-DEFAULT_PATHS = {"cpu": ("fp32", "channels_last", "checkpointing"),
-                 "cuda": ("fp32", "channels_last", "checkpointing", "amp", "amp+channels_last")}
+DEFAULT_PATHS = {
+    "cpu": ("fp32", "channels_last", "checkpointing"),
+    "cuda": ("fp32", "channels_last", "checkpointing", "amp", "amp+channels_last"),
+}
 
 
 @dataclass
@@ -64,9 +66,12 @@ def _pytorchvideo_peer(name: str, *, frames: int, size: int) -> nn.Module | None
             from pytorchvideo.models.slowfast import create_slowfast
 
             final = size // 32
-            model = create_slowfast(model_num_class=400, slowfast_fusion_conv_kernel_size=(7, 1, 1),
-                                    slowfast_fusion_conv_stride=(4, 1, 1),
-                                    head_pool_kernel_sizes=((frames // 4, final, final), (frames, final, final)))
+            model = create_slowfast(
+                model_num_class=400,
+                slowfast_fusion_conv_kernel_size=(7, 1, 1),
+                slowfast_fusion_conv_stride=(4, 1, 1),
+                head_pool_kernel_sizes=((frames // 4, final, final), (frames, final, final)),
+            )
             return _Pathways(model, alpha=4)
         if name == "i3d_r50":
             from pytorchvideo.models.hub.resnet import i3d_r50
@@ -127,7 +132,11 @@ def _peak_memory_mb(run: Callable[[], None], device: torch.device) -> float | No
 
 def _path_runner(model: nn.Module, path: str, device: torch.device) -> tuple[nn.Module, Callable]:
     """The model as ``path`` runs it, and the context each call runs under."""
-    autocast = (lambda: torch.autocast(device.type, dtype=_amp_dtype(device))) if path.startswith("amp") else contextlib.nullcontext
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=_amp_dtype(device)))
+        if path.startswith("amp")
+        else contextlib.nullcontext
+    )
     if path.endswith("channels_last"):
         model = model.to(memory_format=torch.channels_last_3d)
     if path == "checkpointing":  # fp32, every residual block recomputed in the backward pass
@@ -139,8 +148,17 @@ def _path_runner(model: nn.Module, path: str, device: torch.device) -> tuple[nn.
     return model, autocast
 
 
-def model_rows(names=MODELS, *, batch: int = 2, frames: int = 8, size: int = 64, repeats: int = 3,
-               device: torch.device | str = "cpu", paths=None, peers: bool = True) -> list[ModelRow]:
+def model_rows(
+    names=MODELS,
+    *,
+    batch: int = 2,
+    frames: int = 8,
+    size: int = 64,
+    repeats: int = 3,
+    device: torch.device | str = "cpu",
+    paths=None,
+    peers: bool = True,
+) -> list[ModelRow]:
     """Measure every model of ``names`` on every path of ``paths`` (default: :data:`DEFAULT_PATHS` for the
     device) and its pytorchvideo peer in fp32 eager."""
     device = torch.device(device)
@@ -177,12 +195,14 @@ def model_rows(names=MODELS, *, batch: int = 2, frames: int = 8, size: int = 64,
                 errors[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
                 del configs[key]
         for mode in ("forward", "train"):
-            runs = {key: _step(model, autocast, _memory_format(clip, key[1]), labels, mode)
-                    for key, (model, autocast) in configs.items()}
+            runs = {
+                key: _step(model, autocast, _memory_format(clip, key[1]), labels, mode)
+                for key, (model, autocast) in configs.items()
+            }
             for key, run in runs.items():  # warm-up (kernel choice, the allocator, compilation), and the peak
                 peaks[key, mode] = _peak_memory_mb(run, device)
             for r in range(repeats):
-                for key in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+                for key in list(runs) if r % 2 == 0 else list(runs)[::-1]:
                     _synchronize(device)
                     start = time.perf_counter()
                     runs[key]()
@@ -194,14 +214,18 @@ def model_rows(names=MODELS, *, batch: int = 2, frames: int = 8, size: int = 64,
             if key in configs:
                 row.forward_clips_per_s = round(rates[key, "forward"], 3)
                 row.train_clips_per_s = round(rates[key, "train"], 3)
-                row.peak_memory_mb = _round(max(filter(None, [peaks[key, "forward"], peaks[key, "train"]]), default=None))
+                row.peak_memory_mb = _round(
+                    max(filter(None, [peaks[key, "forward"], peaks[key, "train"]]), default=None)
+                )
                 row.max_abs_diff = diffs[key]
                 if path != "compile":
                     with configs[key][1]():
                         row.activations_mb = _round(saved_activations_mb(configs[key][0], _memory_format(clip, path)))
                 if ("pytorchvideo", "fp32") in configs:
                     peer_key = ("pytorchvideo", "fp32")
-                    row.ratio_vs_pytorchvideo = {m: round(rates[key, m] / rates[peer_key, m], 3) for m in ("forward", "train")}
+                    row.ratio_vs_pytorchvideo = {
+                        m: round(rates[key, m] / rates[peer_key, m], 3) for m in ("forward", "train")
+                    }
             rows.append(row)
     return rows
 

@@ -70,8 +70,15 @@ class Sprite:
 
     def reversed(self) -> Sprite:
         """The same object played backwards in time."""
-        return Sprite(self.shape, self.color, self.marker_color, self.x[::-1].copy(), self.y[::-1].copy(),
-                      self.radius[::-1].copy(), self.angle[::-1].copy())
+        return Sprite(
+            self.shape,
+            self.color,
+            self.marker_color,
+            self.x[::-1].copy(),
+            self.y[::-1].copy(),
+            self.radius[::-1].copy(),
+            self.angle[::-1].copy(),
+        )
 
     def state(self, t: int) -> tuple[float, float, float, float]:
         return float(self.x[t]), float(self.y[t]), float(self.radius[t]), float(self.angle[t])
@@ -192,8 +199,9 @@ def background_colors(rng: np.random.Generator) -> np.ndarray:
     return np.stack([c1, c2])
 
 
-def make_background(rng: np.random.Generator, colors: np.ndarray, height: int, width: int, *,
-                    textured: bool = True) -> np.ndarray:
+def make_background(
+    rng: np.random.Generator, colors: np.ndarray, height: int, width: int, *, textured: bool = True
+) -> np.ndarray:
     """A static texture (smoothed noise, oblique stripes or a checkerboard, chosen with ``rng``)
     blending the two ``colors``, as float32 ``[H, W, 3]`` holding whole numbers; with
     ``textured=False``, the first colour alone (a flat background, no draws from ``rng``)."""
@@ -218,8 +226,9 @@ def make_background(rng: np.random.Generator, colors: np.ndarray, height: int, w
     return np.rint(image).astype(np.float32)
 
 
-def pick_colors(rng: np.random.Generator, background: np.ndarray, *,
-                min_distance: float = 100.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def pick_colors(
+    rng: np.random.Generator, background: np.ndarray, *, min_distance: float = 100.0
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """An object colour at least ``min_distance`` (RGB, Euclidean) from every blend of the two
     background colours ``background[0]``..``background[1]``, and a marker colour that contrasts with
     it (near-black on light objects, near-white on dark ones).

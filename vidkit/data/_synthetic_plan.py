@@ -58,8 +58,17 @@ def _rng_seed(spec: SyntheticSpec, split: str, index: int) -> np.random.SeedSequ
     return np.random.SeedSequence(spec.seed, spawn_key=(VARIANTS.index(spec.variant), SPLITS.index(split), index))
 
 
-def _draw_sprite(rng: np.random.Generator, *, cls: str, progress: np.ndarray, height: int, width: int,
-                 scale: float, background: np.ndarray, visible: np.ndarray | None = None) -> Sprite:
+def _draw_sprite(
+    rng: np.random.Generator,
+    *,
+    cls: str,
+    progress: np.ndarray,
+    height: int,
+    width: int,
+    scale: float,
+    background: np.ndarray,
+    visible: np.ndarray | None = None,
+) -> Sprite:
     """Draw one object doing ``cls``: ``progress`` (0 -> 1 over the frames) moves the class's
     quantity from ``lo`` to ``hi``; the backward class of a pair makes the identical draws and is
     reversed in time. Objects stay entirely inside the frame; where ``visible`` (bool per frame) is
@@ -108,8 +117,9 @@ def _draw_sprite(rng: np.random.Generator, *, cls: str, progress: np.ndarray, he
 _DISTRACTOR_HOLD_S = 2.0
 
 
-def _draw_distractor(rng: np.random.Generator, *, frames: int, fps: float, height: int, width: int,
-                     background: np.ndarray) -> Sprite:
+def _draw_distractor(
+    rng: np.random.Generator, *, frames: int, fps: float, height: int, width: int, background: np.ndarray
+) -> Sprite:
     """A grey object without a marker, there over the whole clip and still, but for a jump to a random
     new place, size and angle every ``_DISTRACTOR_HOLD_S`` — so a frame outside the evidence window
     shows an object that says nothing about the class (a moving one would look like a class's motion)."""
@@ -121,9 +131,15 @@ def _draw_distractor(rng: np.random.Generator, *, frames: int, fps: float, heigh
     hold = max(round(_DISTRACTOR_HOLD_S * fps), 1)
     poses = -(-frames // hold)
     r_max = 0.16 * short
-    x, y, radius, angle = (np.repeat(p, hold)[:frames] for p in (
-        rng.uniform(r_max + 1, width - r_max - 1, poses), rng.uniform(r_max + 1, height - r_max - 1, poses),
-        rng.uniform(0.08 * short, r_max, poses), rng.uniform(0, 2 * math.pi, poses)))
+    x, y, radius, angle = (
+        np.repeat(p, hold)[:frames]
+        for p in (
+            rng.uniform(r_max + 1, width - r_max - 1, poses),
+            rng.uniform(r_max + 1, height - r_max - 1, poses),
+            rng.uniform(0.08 * short, r_max, poses),
+            rng.uniform(0, 2 * math.pi, poses),
+        )
+    )
     return Sprite(shape, (grey,) * 3, (grey,) * 3, x, y, radius, angle)
 
 
@@ -149,14 +165,17 @@ def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str 
             raise ConfigError("label= overrides the class of single-object variants only, not 'actors'")
         count = int(rng.integers(spec.num_actors[0], spec.num_actors[1] + 1))
         labels = tuple(int(rng.integers(len(CLASSES))) for _ in range(count))
-        sprites = tuple(_draw_sprite(rng, cls=CLASSES[c], progress=ramp, height=height, width=width, scale=0.6,
-                                     background=colors) for c in labels)
+        sprites = tuple(
+            _draw_sprite(rng, cls=CLASSES[c], progress=ramp, height=height, width=width, scale=0.6, background=colors)
+            for c in labels
+        )
         return Plan(video_id(spec, split, index), split, index, labels, sprites, colors, background_seed, None)
 
     cls = index % len(CLASSES) if label is None else _class_index(label)
     if spec.variant != "long":
-        sprite = _draw_sprite(rng, cls=CLASSES[cls], progress=ramp, height=height, width=width, scale=1.0,
-                              background=colors)
+        sprite = _draw_sprite(
+            rng, cls=CLASSES[cls], progress=ramp, height=height, width=width, scale=1.0, background=colors
+        )
         return Plan(video_id(spec, split, index), split, index, (cls,), (sprite,), colors, background_seed, None)
     # The long variant: the object appears only for its motion (the evidence window, at a random time)
     # and a still distractor, jumping every 2 s, is there all along: few uniformly spaced frames miss the evidence.
@@ -165,14 +184,23 @@ def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str 
     start = int(rng.integers(0, t_count - length))
     frame = np.arange(t_count)
     progress = np.clip((frame - start) / length, 0.0, 1.0)
-    sprite = _draw_sprite(rng, cls=CLASSES[cls], progress=progress, height=height, width=width, scale=1.0,
-                          background=colors, visible=(frame >= start) & (frame <= start + length))
+    sprite = _draw_sprite(
+        rng,
+        cls=CLASSES[cls],
+        progress=progress,
+        height=height,
+        width=width,
+        scale=1.0,
+        background=colors,
+        visible=(frame >= start) & (frame <= start + length),
+    )
     distractor = _draw_distractor(rng, frames=t_count, fps=spec.fps, height=height, width=width, background=colors)
     if CLASSES[cls] != _FORWARD[CLASSES[cls]]:
         distractor = distractor.reversed()  # the whole clip plays backwards, distractor included
     evidence = _visible_span(sprite)
-    return Plan(video_id(spec, split, index), split, index, (cls,), (distractor, sprite), colors, background_seed,
-                evidence)
+    return Plan(
+        video_id(spec, split, index), split, index, (cls,), (distractor, sprite), colors, background_seed, evidence
+    )
 
 
 def _visible_span(sprite: Sprite) -> tuple[int, int]:
@@ -184,8 +212,13 @@ def _visible_span(sprite: Sprite) -> tuple[int, int]:
 def render_background(spec: SyntheticSpec, plan: Plan) -> np.ndarray:
     """The static background, float32 ``[H, W, 3]`` of whole numbers, drawn from the plan's own seed."""
     height, width = spec.size
-    return _render.make_background(np.random.default_rng(plan.background_seed), plan.background_colors, height, width,
-                                   textured=spec.background == "texture")
+    return _render.make_background(
+        np.random.default_rng(plan.background_seed),
+        plan.background_colors,
+        height,
+        width,
+        textured=spec.background == "texture",
+    )
 
 
 def render_frames(plan: Plan, background: np.ndarray) -> Iterator[np.ndarray]:
@@ -198,4 +231,3 @@ def render_frames(plan: Plan, background: np.ndarray) -> Iterator[np.ndarray]:
         if state != last_state:
             last, last_state = _render.draw_frame(background, sprites, t), state
         yield last
-

@@ -71,7 +71,9 @@ class SyntheticSpec:
         if self.variant not in VARIANTS:
             raise ConfigError(f"unknown synthetic variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
         if self.background not in BACKGROUNDS:
-            raise ConfigError(f"unknown synthetic background {self.background!r}; choose one of {', '.join(BACKGROUNDS)}")
+            raise ConfigError(
+                f"unknown synthetic background {self.background!r}; choose one of {', '.join(BACKGROUNDS)}"
+            )
         height, width = self.size
         if height < 16 or width < 16 or height % 2 or width % 2:
             raise ConfigError(f"synthetic size {self.size} must be (height, width), both even and >= 16 (H.264 4:2:0)")
@@ -85,8 +87,9 @@ class SyntheticSpec:
         if not 0 < lo <= hi:
             raise ConfigError(f"synthetic evidence_s={self.evidence_s} must be (min, max) seconds with 0 < min <= max")
         if self.variant == "long" and round(lo * self.fps) >= self.frames:
-            raise ConfigError(f"synthetic long variant: evidence window {self.evidence_s} s does not fit in "
-                              f"{self.frames} frames")
+            raise ConfigError(
+                f"synthetic long variant: evidence window {self.evidence_s} s does not fit in {self.frames} frames"
+            )
         if not 1 <= self.num_actors[0] <= self.num_actors[1]:
             raise ConfigError(f"synthetic num_actors={self.num_actors} must be (min, max) with 1 <= min <= max")
         if self.variant == "actors" and self.frames / self.fps < 1:

@@ -51,8 +51,10 @@ def _annotation_text(spec: SyntheticSpec, name: str) -> str:
     if name == "classes.txt":
         return "".join(f"{c}\n" for c in CLASSES)
     if name == "ava_action_list.pbtxt":
-        return "".join(f'label {{\n  name: "{c}"\n  label_id: {i + 1}\n  label_type: PERSON_MOVEMENT\n}}\n'
-                       for i, c in enumerate(CLASSES))
+        return "".join(
+            f'label {{\n  name: "{c}"\n  label_id: {i + 1}\n  label_type: PERSON_MOVEMENT\n}}\n'
+            for i, c in enumerate(CLASSES)
+        )
     split = name.removeprefix("ava_").removesuffix(".csv")
     lines = []
     if spec.variant == "actors":
@@ -67,10 +69,16 @@ def _annotation_text(spec: SyntheticSpec, name: str) -> str:
                 t = round(s * spec.fps)
                 for person, label in enumerate(plan.labels):
                     x1, y1, x2, y2 = boxes[person][t]
-                    box = (min(max(x1 / width, 0.0), 1.0), min(max(y1 / height, 0.0), 1.0),
-                           min(max(x2 / width, 0.0), 1.0), min(max(y2 / height, 0.0), 1.0))
-                    lines.append(f"{plan.video_id},{s:04d},{box[0]:.4f},{box[1]:.4f},{box[2]:.4f},{box[3]:.4f},"
-                                 f"{label + 1},{person}")
+                    box = (
+                        min(max(x1 / width, 0.0), 1.0),
+                        min(max(y1 / height, 0.0), 1.0),
+                        min(max(x2 / width, 0.0), 1.0),
+                        min(max(y2 / height, 0.0), 1.0),
+                    )
+                    lines.append(
+                        f"{plan.video_id},{s:04d},{box[0]:.4f},{box[1]:.4f},{box[2]:.4f},{box[3]:.4f},"
+                        f"{label + 1},{person}"
+                    )
         return "".join(f"{line}\n" for line in lines)
     header = "label,youtube_id,time_start,time_end,split"
     if spec.variant == "long":
@@ -90,15 +98,25 @@ def _encoder_options(spec: SyntheticSpec) -> dict[str, str]:
     # thread so the bitstream does not depend on the machine's core count, and no macroblock-tree
     # rate control: with it, x264 165 gives different bytes for the same frames from run to run on
     # small pictures (seen at 64x64), which would break the checksums in the manifest.
-    return {"preset": "veryfast", "crf": str(spec.crf), "g": str(spec.gop), "bf": str(spec.b_frames),
-            "threads": "1", "x264-params": "b-adapt=0:scenecut=0:mbtree=0"}
+    return {
+        "preset": "veryfast",
+        "crf": str(spec.crf),
+        "g": str(spec.gop),
+        "bf": str(spec.b_frames),
+        "threads": "1",
+        "x264-params": "b-adapt=0:scenecut=0:mbtree=0",
+    }
 
 
 def _build_video(spec: SyntheticSpec, folder: str, relpath: str, split: str, index: int) -> str:
     """Render and encode one video to ``folder/relpath`` (atomically); runs in a worker process."""
     plan = plan_video(spec, split=split, index=index)
-    path = write_video(Path(folder, relpath), render_frames(plan, render_background(spec, plan)), fps=spec.fps,
-                       options=_encoder_options(spec))
+    path = write_video(
+        Path(folder, relpath),
+        render_frames(plan, render_background(spec, plan)),
+        fps=spec.fps,
+        options=_encoder_options(spec),
+    )
     path.chmod(DEFAULT_FILE_MODE)  # write_video's temporary file was created 0600
     return relpath
 
@@ -140,9 +158,9 @@ def needs_work(folder: Path, spec: SyntheticSpec, expected: dict, verify: str) -
     return [rel for rel in expected if not _intact(folder / rel, manifest["files"].get(rel), verify)]
 
 
-
-def generate(folder: Path, spec: SyntheticSpec, expected: dict, todo: list[str], *, progress: bool,
-              workers: int | None) -> None:
+def generate(
+    folder: Path, spec: SyntheticSpec, expected: dict, todo: list[str], *, progress: bool, workers: int | None
+) -> None:
     """Build the files in ``todo`` (videos in parallel), then write the manifest.
 
     Damaged files are deleted first, so an interrupted repair leaves them missing, never trusted.
@@ -181,16 +199,26 @@ def generate(folder: Path, spec: SyntheticSpec, expected: dict, todo: list[str],
                 context.set_forkserver_preload([__name__])
             pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
             try:
-                futures = [pool.submit(_build_video, spec, str(folder), rel, split, index)
-                           for rel, split, index in videos]
+                futures = [
+                    pool.submit(_build_video, spec, str(folder), rel, split, index) for rel, split, index in videos
+                ]
                 for future in concurrent.futures.as_completed(futures):
                     future.result()
                     bar.update()
             finally:
                 pool.shutdown(cancel_futures=True)  # on an error, do not wait for the rest of the queue
     rebuilt = set(todo)
-    files = {rel: previous[rel] if rel in previous and rel not in rebuilt else
-             {"size": (folder / rel).stat().st_size, "sha1": sha1_file(folder / rel)} for rel in expected}
-    manifest = {"name": spec.name, "generator_version": GENERATOR_VERSION, "params": spec.params(),
-                "classes": list(CLASSES), "files": files}
+    files = {
+        rel: previous[rel]
+        if rel in previous and rel not in rebuilt
+        else {"size": (folder / rel).stat().st_size, "sha1": sha1_file(folder / rel)}
+        for rel in expected
+    }
+    manifest = {
+        "name": spec.name,
+        "generator_version": GENERATOR_VERSION,
+        "params": spec.params(),
+        "classes": list(CLASSES),
+        "files": files,
+    }
     atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")

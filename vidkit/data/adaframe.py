@@ -56,8 +56,15 @@ def candidate_times(video, num_candidates: int, *, snippet: int = 1, interval_s:
 
 
 @torch.no_grad()
-def look(model, video: VideoReader, transform: ClipTransform, *, num_candidates: int = 25, interval_s: float = 0.0,
-         device: torch.device | str = "cpu") -> Looked:
+def look(
+    model,
+    video: VideoReader,
+    transform: ClipTransform,
+    *,
+    num_candidates: int = 25,
+    interval_s: float = 0.0,
+    device: torch.device | str = "cpu",
+) -> Looked:
     """Run AdaFrame (``model``, in eval mode, on ``device``) over one open video, decoding only what it
     looks at. ``transform`` is the one it was validated with (its test-time scale and centre crop);
     ``interval_s`` the spacing of a snippet's frames, for a model whose candidates are snippets.
@@ -78,7 +85,7 @@ def look(model, video: VideoReader, transform: ClipTransform, *, num_candidates:
         return transform(frames.data[None].to(device), train=False)  # [1, 3, n, crop, crop]
 
     def snippet_times(candidate: int) -> list[float]:
-        return list(times[candidate * s:(candidate + 1) * s])
+        return list(times[candidate * s : (candidate + 1) * s])
 
     memory_times = tuple(times[i * s + s // 2] for i in model.memory_indices(num_candidates))  # snippets' middles
     memory = model.memory(frames_at(list(memory_times))) if memory_times else None
@@ -90,7 +97,7 @@ def look(model, video: VideoReader, transform: ClipTransform, *, num_candidates:
         frames = rearrange(frames_at(looked), "1 c (k s) h w -> k (s c) h w", s=s)
         features = model.features(frames)
         for k in range(len(features)):
-            episode.observe(None, features=features[k:k + 1])
+            episode.observe(None, features=features[k : k + 1])
     else:
         while not episode.done:
             at = snippet_times(int(episode.choose()[0]))

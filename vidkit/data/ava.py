@@ -40,14 +40,26 @@ from vidkit.data.datasets import collate_frames
 from vidkit.data.samplers import ClipPlan
 from vidkit.errors import AnnotationError, ConfigError, VideoDecodeError
 
-__all__ = ["AvaRow", "AvaSplit", "Keyframe", "PersonClipDataset", "collate_persons", "find_ava_files",
-           "group_keyframes", "open_ava", "read_ava_csv", "read_label_map"]
+__all__ = [
+    "AvaRow",
+    "AvaSplit",
+    "Keyframe",
+    "PersonClipDataset",
+    "collate_persons",
+    "find_ava_files",
+    "group_keyframes",
+    "open_ava",
+    "read_ava_csv",
+    "read_label_map",
+]
 
 _SLACK = 1e-3  # coordinates a little outside [0, 1] (rounding in the released files) are clamped
 _COLUMNS = "video_id, timestamp, x1, y1, x2, y2, action_id"
 # pbtxt tokens: a block opening (`label {`), its end, or a `key: value` field; comments are skipped.
-_TOKEN = re.compile(r'\s+|#[^\n]*|(?P<open>\w+)\s*:?\s*\{|(?P<close>\})|(?P<key>\w+)\s*:\s*'
-                    r'(?P<value>"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[^\s{}#]+)')
+_TOKEN = re.compile(
+    r"\s+|#[^\n]*|(?P<open>\w+)\s*:?\s*\{|(?P<close>\})|(?P<key>\w+)\s*:\s*"
+    r'(?P<value>"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[^\s{}#]+)'
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +85,11 @@ def read_label_map(path: str | os.PathLike) -> dict[int, str]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise AnnotationError(path, line, f"cannot read {text[pos:].split(maxsplit=1)[0]!r} "
-                                              '(expected label { name: "..." label_id: N })')
+            raise AnnotationError(
+                path,
+                line,
+                f'cannot read {text[pos:].split(maxsplit=1)[0]!r} (expected label {{ name: "..." label_id: N }})',
+            )
         if m["open"] and block is None:
             block, block_line = {}, line
         elif m["open"] or ((m["close"] or m["key"]) and block is None):
@@ -100,8 +115,11 @@ def read_label_map(path: str | os.PathLike) -> dict[int, str]:
 def _label_entry(path, line: int, block: dict[str, str]) -> tuple[int, str]:
     raw = block.get("label_id", block.get("id"))
     if "name" not in block or raw is None:
-        raise AnnotationError(path, line, f"entry without {'a name' if 'name' not in block else 'an id'} "
-                                          f"(fields: {', '.join(block) or 'none'})")
+        raise AnnotationError(
+            path,
+            line,
+            f"entry without {'a name' if 'name' not in block else 'an id'} (fields: {', '.join(block) or 'none'})",
+        )
     try:
         return int(raw), block["name"]
     except ValueError:
@@ -140,8 +158,9 @@ def _row(path, line: int, fields: list[str], detections: bool) -> AvaRow:
     box = [_parse(path, line, name, text) for name, text in zip(("x1", "y1", "x2", "y2"), fields[2:6])]
     for name, text, value in zip(("x1", "y1", "x2", "y2"), fields[2:6], box):
         if not -_SLACK <= value <= 1 + _SLACK:
-            raise AnnotationError(path, line, f"{name}={text} is outside [0, 1] (boxes are normalised by the "
-                                              "frame's width and height)")
+            raise AnnotationError(
+                path, line, f"{name}={text} is outside [0, 1] (boxes are normalised by the frame's width and height)"
+            )
     box = [min(max(v, 0.0), 1.0) for v in box]
     if box[2] <= box[0]:
         raise AnnotationError(path, line, f"x2={fields[4]} is not right of x1={fields[2]}")
@@ -215,8 +234,13 @@ def group_keyframes(rows: Sequence[AvaRow], *, label_ids: Sequence[int]) -> list
     index = {label_id: i for i, label_id in enumerate(label_ids)}
     groups: dict[tuple[str, float], dict[object, list[AvaRow]]] = {}
     for n, row in enumerate(rows):
-        person = (("row", n) if row.score is not None else
-                  ("id", row.person_id) if row.person_id is not None else ("box", row.box))
+        person = (
+            ("row", n)
+            if row.score is not None
+            else ("id", row.person_id)
+            if row.person_id is not None
+            else ("box", row.box)
+        )
         groups.setdefault((row.video_id, row.time_s), {}).setdefault(person, []).append(row)
     keyframes = []
     for (video_id, time_s), persons in sorted(groups.items(), key=lambda kv: kv[0]):
@@ -224,8 +248,9 @@ def group_keyframes(rows: Sequence[AvaRow], *, label_ids: Sequence[int]) -> list
         if all(kind == "id" for kind, _ in persons):
             people.sort(key=lambda kv: kv[0][1])
         boxes = np.array([own[0].box for _, own in people], dtype=np.float32).reshape(-1, 4)
-        labels = tuple(frozenset(index[r.action_id] for r in own if r.score is None and r.action_id in index)
-                       for _, own in people)
+        labels = tuple(
+            frozenset(index[r.action_id] for r in own if r.score is None and r.action_id in index) for _, own in people
+        )
         scores = np.array([own[0].score if own[0].score is not None else 1.0 for _, own in people], dtype=np.float32)
         boxes.setflags(write=False)
         scores.setflags(write=False)
@@ -247,8 +272,14 @@ class AvaSplit:
     dropped_rows: int
 
 
-def open_ava(annotations: str | os.PathLike, label_map: str | os.PathLike, videos: str | os.PathLike, *,
-             boxes: str | os.PathLike | None = None, min_score: float = 0.0) -> AvaSplit:
+def open_ava(
+    annotations: str | os.PathLike,
+    label_map: str | os.PathLike,
+    videos: str | os.PathLike,
+    *,
+    boxes: str | os.PathLike | None = None,
+    min_score: float = 0.0,
+) -> AvaSplit:
     """Read a split: its CSV, the label map, and the video files under ``videos`` (matched by stem).
 
     With ``boxes`` (a person box file), ``keyframes`` holds its detections scoring ``>= min_score``
@@ -270,10 +301,18 @@ def open_ava(annotations: str | os.PathLike, label_map: str | os.PathLike, video
         detections = [r for r in read_ava_csv(boxes, detections=True) if r.score >= min_score]
         detected = {kf.key: kf for kf in group_keyframes(detections, label_ids=label_ids)}
         nobody = np.zeros((0, 4), dtype=np.float32), (), np.zeros(0, dtype=np.float32)
-        keyframes = [detected[kf.key] if kf.key in detected else Keyframe(kf.video_id, kf.time_s, *nobody)
-                     for kf in ground_truth]
-    return AvaSplit(classes=tuple(names.values()), label_ids=label_ids, ground_truth=ground_truth,
-                    keyframes=keyframes, videos=found, missing=missing, dropped_rows=dropped)
+        keyframes = [
+            detected[kf.key] if kf.key in detected else Keyframe(kf.video_id, kf.time_s, *nobody) for kf in ground_truth
+        ]
+    return AvaSplit(
+        classes=tuple(names.values()),
+        label_ids=label_ids,
+        ground_truth=ground_truth,
+        keyframes=keyframes,
+        videos=found,
+        missing=missing,
+        dropped_rows=dropped,
+    )
 
 
 def find_ava_files(root: str | os.PathLike, split: str) -> tuple[Path, Path, Path]:
@@ -319,17 +358,27 @@ class PersonClipDataset(Dataset):
     ``boxes`` float32 ``[P, 4]`` (normalised), ``targets`` float32 ``[P, num_classes]`` multi-hot.
     """
 
-    def __init__(self, keyframes: Sequence[Keyframe], videos: Mapping[str, str | os.PathLike], *,
-                 num_classes: int, num_frames: int, interval_s: float, backend: str = "pyav",
-                 time_offset_s: float = 0.0):
+    def __init__(
+        self,
+        keyframes: Sequence[Keyframe],
+        videos: Mapping[str, str | os.PathLike],
+        *,
+        num_classes: int,
+        num_frames: int,
+        interval_s: float,
+        backend: str = "pyav",
+        time_offset_s: float = 0.0,
+    ):
         if num_frames < 1 or not interval_s > 0:
             raise ValueError(f"num_frames={num_frames} must be >= 1 and interval_s={interval_s} > 0")
         for kf in keyframes:
             if kf.video_id not in videos:
                 raise ConfigError(f"keyframe {kf.video_id} at {kf.time_s:g} s: no video file given for it")
             if any(c >= num_classes or c < 0 for labels in kf.labels for c in labels):
-                raise ConfigError(f"keyframe {kf.video_id} at {kf.time_s:g} s has a class outside "
-                                  f"0..{num_classes - 1} (num_classes={num_classes})")
+                raise ConfigError(
+                    f"keyframe {kf.video_id} at {kf.time_s:g} s has a class outside "
+                    f"0..{num_classes - 1} (num_classes={num_classes})"
+                )
         self.keyframes = list(keyframes)
         self.videos = {k: os.fspath(v) for k, v in videos.items()}
         self.num_classes = num_classes
@@ -358,8 +407,12 @@ class PersonClipDataset(Dataset):
         targets = torch.zeros(len(kf.labels), self.num_classes)
         for person, labels in enumerate(kf.labels):
             targets[person, sorted(labels)] = 1.0
-        return {"frames": clip.frames.contiguous(), "boxes": torch.from_numpy(kf.boxes.copy()).reshape(-1, 4),
-                "targets": targets, "index": index}
+        return {
+            "frames": clip.frames.contiguous(),
+            "boxes": torch.from_numpy(kf.boxes.copy()).reshape(-1, 4),
+            "targets": targets,
+            "index": index,
+        }
 
     def _plan(self, path: str, kf: Keyframe, info) -> ClipPlan:
         """The clip's times around the keyframe, clamped into the video (``padded`` when any was)."""
@@ -369,12 +422,18 @@ class PersonClipDataset(Dataset):
         frame_s = 1.0 / fps
         last = start + max(duration - frame_s, 0.0)
         centre = kf.time_s - self.time_offset_s
-        hint = ("; AVA's 15-minute cuts start at 900 s (time_offset_s=900)" if self.time_offset_s == 0 else
-                f" with time_offset_s={self.time_offset_s:g}")
+        hint = (
+            "; AVA's 15-minute cuts start at 900 s (time_offset_s=900)"
+            if self.time_offset_s == 0
+            else f" with time_offset_s={self.time_offset_s:g}"
+        )
         if centre > last + frame_s + 1e-6 or centre < start - frame_s - 1e-6:
             where = "past the end of" if centre > start else "before the start of"
-            raise VideoDecodeError(path, f"keyframe at {kf.time_s:g} s ({centre:g} s into the file) is {where} "
-                                         f"the video ({duration:.3f} s long, from {start:g} s){hint}")
+            raise VideoDecodeError(
+                path,
+                f"keyframe at {kf.time_s:g} s ({centre:g} s into the file) is {where} "
+                f"the video ({duration:.3f} s long, from {start:g} s){hint}",
+            )
         wanted = [centre + (k - self.num_frames // 2) * self.interval_s for k in range(self.num_frames)]
         times = tuple(min(max(t, start), last) for t in wanted)
         padded = any(abs(a - b) > 1e-6 for a, b in zip(times, wanted))
@@ -392,8 +451,12 @@ def collate_persons(items: list[dict]) -> dict:
     good, batch = collate_frames(items)
     if not good:
         return batch
-    batch["boxes"] = torch.cat([torch.cat([torch.full((len(it["boxes"]), 1), float(b)), it["boxes"].float()], dim=1)
-                                for b, it in enumerate(good)])
+    batch["boxes"] = torch.cat(
+        [
+            torch.cat([torch.full((len(it["boxes"]), 1), float(b)), it["boxes"].float()], dim=1)
+            for b, it in enumerate(good)
+        ]
+    )
     batch["targets"] = torch.cat([it["targets"].float() for it in good])
     batch["index"] = torch.tensor([it["index"] for it in good], dtype=torch.long)
     batch["persons"] = torch.tensor([len(it["boxes"]) for it in good], dtype=torch.long)

@@ -173,8 +173,14 @@ def require_folder(path: str | os.PathLike, what: str) -> str:
     return path
 
 
-def open_catalog(data: str, *, root: str | os.PathLike | None = None, annotations: str | os.PathLike | None = None,
-                 videos: str | os.PathLike | None = None, split: str = "val") -> Catalog:
+def open_catalog(
+    data: str,
+    *,
+    root: str | os.PathLike | None = None,
+    annotations: str | os.PathLike | None = None,
+    videos: str | os.PathLike | None = None,
+    split: str = "val",
+) -> Catalog:
     """Read one split of a dataset laid out as it is distributed.
 
     ``data`` is one of :data:`DATASETS`; ``root`` the dataset folder as downloaded; ``annotations``

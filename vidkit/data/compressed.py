@@ -33,7 +33,16 @@ from vidkit.errors import VideoDecodeError
 IFRAME, MV, RESIDUAL = slice(0, 3), slice(3, 5), slice(5, 8)
 CHANNELS = 8
 
-__all__ = ["CHANNELS", "IFRAME", "MV", "RESIDUAL", "CompressedClipDataset", "CompressedTransform", "coviar_format", "pack"]
+__all__ = [
+    "CHANNELS",
+    "IFRAME",
+    "MV",
+    "RESIDUAL",
+    "CompressedClipDataset",
+    "CompressedTransform",
+    "coviar_format",
+    "pack",
+]
 
 
 def pack(iframes: np.ndarray, mv: np.ndarray, residual: np.ndarray) -> torch.Tensor:
@@ -57,7 +66,9 @@ class CompressedClipDataset(ClipDataset):
     video a process reads gets a warning that says how to convert the set."""
 
     def __init__(self, samples, *, num_segments: int, train: bool, grid: int = 4, seed: int = 0):
-        super().__init__(samples, SegmentSampler(num_segments=num_segments, mode="train" if train else "test"), seed=seed)
+        super().__init__(
+            samples, SegmentSampler(num_segments=num_segments, mode="train" if train else "test"), seed=seed
+        )
         self.grid = grid
         self._warned = False
 
@@ -75,11 +86,20 @@ class CompressedClipDataset(ClipDataset):
         inexact = [n for n in clip.inexact if n is not None]
         if inexact and not self._warned:
             self._warned = True  # once per worker process: a dataset as downloaded has this on every file
-            warnings.warn(f"{path}: {len(inexact)} of {len(clip.inexact)} frames are not in CoViAR's chain "
-                          f"({inexact[0]}); convert the set with tools/reencode_coviar.py (MPEG-4, GOP 12, no B-frames)",
-                          stacklevel=2)
-        return {"frames": pack(clip.iframes, clip.mv, clip.residual), "label": label, "index": item, "view": 0,
-                "crop_index": -1, "padded": False, "inexact": len(inexact)}
+            warnings.warn(
+                f"{path}: {len(inexact)} of {len(clip.inexact)} frames are not in CoViAR's chain "
+                f"({inexact[0]}); convert the set with tools/reencode_coviar.py (MPEG-4, GOP 12, no B-frames)",
+                stacklevel=2,
+            )
+        return {
+            "frames": pack(clip.iframes, clip.mv, clip.residual),
+            "label": label,
+            "index": item,
+            "view": 0,
+            "crop_index": -1,
+            "padded": False,
+            "inexact": len(inexact),
+        }
 
 
 @dataclass(frozen=True)
@@ -93,8 +113,10 @@ class CompressedTransform(ClipTransform):
 
     def _check(self, frames: torch.Tensor) -> None:
         if frames.dim() != 5 or frames.shape[-1] != CHANNELS:
-            raise ValueError(f"expected packed compressed clips [B, T, H, W, {CHANNELS}] (vidkit.data.compressed.pack), "
-                             f"got {tuple(frames.shape)}")
+            raise ValueError(
+                f"expected packed compressed clips [B, T, H, W, {CHANNELS}] (vidkit.data.compressed.pack), "
+                f"got {tuple(frames.shape)}"
+            )
 
     def _resized(self, x: torch.Tensor, factor: float) -> torch.Tensor:  # x: [(b t), c, h, w]
         if factor != 1.0:
@@ -113,9 +135,14 @@ class CompressedTransform(ClipTransform):
         return out
 
 
-
-def coviar_format(samples: Sequence[tuple[str | os.PathLike, int]], *, root: str | os.PathLike, dest: str | os.PathLike,
-                  progress: bool = False, workers: int | None = None) -> list[tuple[str, int]]:
+def coviar_format(
+    samples: Sequence[tuple[str | os.PathLike, int]],
+    *,
+    root: str | os.PathLike,
+    dest: str | os.PathLike,
+    progress: bool = False,
+    workers: int | None = None,
+) -> list[tuple[str, int]]:
     """``samples`` (under ``root``) re-encoded to CoViAR's format — MPEG-4 Part 2, GOP 12, no B-frames —
     as ``dest/<same relative path>.avi``, converting the ones not there yet (each written atomically,
     so one that exists is complete; a later call converts only what is missing).
@@ -137,8 +164,14 @@ def coviar_format(samples: Sequence[tuple[str | os.PathLike, int]], *, root: str
         workers = workers or min(len(todo), os.cpu_count() or 1, 8)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
             jobs = pool.map(_to_coviar, todo, chunksize=8)
-            for _ in tqdm(jobs, total=len(todo), desc="CoViAR format (MPEG-4, GOP 12, no B-frames)", unit="video",
-                          disable=not progress, leave=False):
+            for _ in tqdm(
+                jobs,
+                total=len(todo),
+                desc="CoViAR format (MPEG-4, GOP 12, no B-frames)",
+                unit="video",
+                disable=not progress,
+                leave=False,
+            ):
                 pass
     return out
 

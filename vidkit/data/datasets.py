@@ -27,8 +27,15 @@ class ClipDataset(Dataset):
     whatever the number of workers; call :meth:`set_epoch` each epoch for fresh clips.
     """
 
-    def __init__(self, samples: Sequence[tuple[str | os.PathLike, int]], sampler: ClipSampler, *,
-                 backend: str = "pyav", seed: int = 0, views_per_video: int = 1):
+    def __init__(
+        self,
+        samples: Sequence[tuple[str | os.PathLike, int]],
+        sampler: ClipSampler,
+        *,
+        backend: str = "pyav",
+        seed: int = 0,
+        views_per_video: int = 1,
+    ):
         self.samples = [(os.fspath(p), int(label)) for p, label in samples]
         self.sampler = sampler
         self.backend = backend
@@ -73,7 +80,9 @@ def collate_frames(items: list[dict]) -> tuple[list[dict], dict]:
     if good:
         shapes = {tuple(it["frames"].shape) for it in good}
         # Videos of different sizes (real datasets) stay a list; the device transform scales each to one size.
-        batch["frames"] = torch.stack([it["frames"] for it in good]) if len(shapes) == 1 else [it["frames"] for it in good]
+        batch["frames"] = (
+            torch.stack([it["frames"] for it in good]) if len(shapes) == 1 else [it["frames"] for it in good]
+        )
     return good, batch
 
 

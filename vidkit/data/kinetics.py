@@ -50,7 +50,11 @@ def open_kinetics(name: str, *, root: str | None, annotations: str | None, video
     for other in ("train", "val"):
         try:
             other_path = find_split_file(folders, other, name=name, required=False)
-            if other_path is None or os.path.abspath(other_path) == os.path.abspath(csv_path) or is_list_file(other_path):
+            if (
+                other_path is None
+                or os.path.abspath(other_path) == os.path.abspath(csv_path)
+                or is_list_file(other_path)
+            ):
                 continue
             names |= {label for _, _, _, label in read_kinetics_csv(other_path) if label is not None}
         except ConfigError as e:  # another split's file is only consulted for class names
@@ -66,8 +70,17 @@ def open_kinetics(name: str, *, root: str | None, annotations: str | None, video
         paths = stems.get(key) or stems.get(youtube_id)
         path = pick_for_split(paths, root=videos_root, split=split) if paths else None
         entries.append(VideoEntry(key, path, index[label] if label is not None else -1))
-    return Catalog(name=name, split=split, classes=classes, entries=tuple(entries), annotations=os.path.abspath(csv_path),
-                   videos_root=videos_root, flip_label_map={}, default_flip=True, warnings=tuple(warnings))
+    return Catalog(
+        name=name,
+        split=split,
+        classes=classes,
+        entries=tuple(entries),
+        annotations=os.path.abspath(csv_path),
+        videos_root=videos_root,
+        flip_label_map={},
+        default_flip=True,
+        warnings=tuple(warnings),
+    )
 
 
 def read_kinetics_csv(path: str, *, require_labels: bool = False) -> list[tuple[int, str, str, str | None]]:
@@ -82,8 +95,10 @@ def read_kinetics_csv(path: str, *, require_labels: bool = False) -> list[tuple[
         header = [h.strip().lower() for h in next(reader, [])]
         missing = [h for h in _REQUIRED if h not in header]
         if missing:
-            raise ConfigError(f"{path}:1: not a Kinetics CSV: the header {','.join(header)!r} lacks {', '.join(missing)} "
-                              "(expected label,youtube_id,time_start,time_end,split)")
+            raise ConfigError(
+                f"{path}:1: not a Kinetics CSV: the header {','.join(header)!r} lacks {', '.join(missing)} "
+                "(expected label,youtube_id,time_start,time_end,split)"
+            )
         col = {h: header.index(h) for h in (*_REQUIRED, "label") if h in header}
         has_labels = "label" in col
         rows = []
@@ -139,13 +154,17 @@ def find_split_file(folders: list[str], split: str, *, name: str, required: bool
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
-            raise ConfigError(f"{name}: several annotation files for split {split!r}: {', '.join(found)}; "
-                              "choose one with --annotations FILE")
+            raise ConfigError(
+                f"{name}: several annotation files for split {split!r}: {', '.join(found)}; "
+                "choose one with --annotations FILE"
+            )
     if not required:
         return None
     where = " or ".join(folders)
-    raise ConfigError(f"{name}: no annotation file for split {split!r} in {where} (looked for {split}.csv, "
-                      f"*_{SPLIT_SYNONYMS[split][-1]}.csv and the like); pass --annotations FILE")
+    raise ConfigError(
+        f"{name}: no annotation file for split {split!r} in {where} (looked for {split}.csv, "
+        f"*_{SPLIT_SYNONYMS[split][-1]}.csv and the like); pass --annotations FILE"
+    )
 
 
 def _videos_root(root: str | None) -> str | None:

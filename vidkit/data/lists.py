@@ -52,8 +52,10 @@ def read_list(path: str | os.PathLike) -> list[tuple[int, str, int]]:
                 continue
             m = _LINE.match(line)
             if m is None:
-                raise ConfigError(f"{path}:{number}: expected '<path> <label>' (a path, a space, an integer class "
-                                  f"index), found {line[:80]!r}")
+                raise ConfigError(
+                    f"{path}:{number}: expected '<path> <label>' (a path, a space, an integer class "
+                    f"index), found {line[:80]!r}"
+                )
             rows.append((number, m["path"], int(m["label"])))
     return rows
 
@@ -68,7 +70,7 @@ def read_label_map(path: str | os.PathLike) -> tuple[str, ...]:
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
         if not isinstance(mapping, dict):
-            raise ConfigError(f"{path}: expected an object {{\"class name\": index}}, found a {type(mapping).__name__}")
+            raise ConfigError(f'{path}: expected an object {{"class name": index}}, found a {type(mapping).__name__}')
         return classes_from_indices(path, mapping)
     names = []
     with open(path, encoding="utf-8-sig") as f:
@@ -103,9 +105,13 @@ def find_label_map(list_file: str, name: str) -> str | None:
     """A label map in the list file's folder: ``label_map*.txt``, ``classids.json`` or ``*labels.json``.
     With several, the one whose name carries the dataset's class count (``label_map_k400.txt``)."""
     folder = os.path.dirname(os.path.abspath(list_file))
-    candidates = sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                        if (n.startswith("label_map") and n.endswith(".txt")) or n == "classids.json"
-                        or (n.endswith("labels.json") and "something" in n))
+    candidates = sorted(
+        os.path.join(folder, n)
+        for n in os.listdir(folder)
+        if (n.startswith("label_map") and n.endswith(".txt"))
+        or n == "classids.json"
+        or (n.endswith("labels.json") and "something" in n)
+    )
     if len(candidates) > 1 and name in EXPECTED_CLASSES:
         count = str(EXPECTED_CLASSES[name])
         candidates = [c for c in candidates if count in os.path.basename(c)] or candidates
@@ -123,12 +129,16 @@ def open_list(path: str, *, videos: str, split: str, name: str = "list", label_m
         classes = read_label_map(label_map)
         for number, _, label in rows:
             if label >= len(classes):
-                raise ConfigError(f"{path}:{number}: label {label} is out of range: {label_map} has {len(classes)} classes")
+                raise ConfigError(
+                    f"{path}:{number}: label {label} is out of range: {label_map} has {len(classes)} classes"
+                )
     else:
         count = max(top + 1, EXPECTED_CLASSES.get(name, 0))
         classes = tuple(str(i) for i in range(count))
         if rows:
-            warnings.append(f"{name}: no label map next to {path} (label_map_*.txt or classids.json); class names are numbers")
+            warnings.append(
+                f"{name}: no label map next to {path} (label_map_*.txt or classids.json); class names are numbers"
+            )
     for number, _, label in rows:
         if label < -1:
             raise ConfigError(f"{path}:{number}: label {label} is negative (-1 marks an unlabelled video)")
@@ -146,9 +156,17 @@ def open_list(path: str, *, videos: str, split: str, name: str = "list", label_m
             full = stems[stem][0] if stem in stems else None
         entries.append(VideoEntry(listed, full, label))
     flips = mirror_map(classes)
-    return Catalog(name=name, split=split, classes=classes, entries=tuple(entries), annotations=os.path.abspath(path),
-                   videos_root=videos, flip_label_map=flips, default_flip=not flips and name != "ssv2",
-                   warnings=tuple(warnings))
+    return Catalog(
+        name=name,
+        split=split,
+        classes=classes,
+        entries=tuple(entries),
+        annotations=os.path.abspath(path),
+        videos_root=videos,
+        flip_label_map=flips,
+        default_flip=not flips and name != "ssv2",
+        warnings=tuple(warnings),
+    )
 
 
 def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
@@ -166,8 +184,9 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
     warnings = []
     if splits:
         if split not in splits:
-            raise ConfigError(f"folder: {base} has split folders ({', '.join(sorted(splits.values()))}) "
-                              f"but none for {split!r}")
+            raise ConfigError(
+                f"folder: {base} has split folders ({', '.join(sorted(splits.values()))}) but none for {split!r}"
+            )
         top = os.path.join(base, splits[split])
         reference = os.path.join(base, splits["train"]) if "train" in splits else top
     else:
@@ -181,20 +200,39 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
         videos_in = walk_videos(os.path.join(top, name))
         if name not in index:
             if videos_in:
-                raise ConfigError(f"folder: {os.path.join(top, name)}: class {name!r} has no folder in {reference} "
-                                  "(classes come from the training split)")
+                raise ConfigError(
+                    f"folder: {os.path.join(top, name)}: class {name!r} has no folder in {reference} "
+                    "(classes come from the training split)"
+                )
             continue
         entries += [VideoEntry(os.path.relpath(p, base), p, index[name]) for p in videos_in]
     loose = [n for n in os.listdir(top) if is_video(n) and os.path.isfile(os.path.join(top, n))]
     if loose:
         warnings.append(f"folder: {len(loose)} video(s) directly in {top} are in no class folder; ignored")
     flips = mirror_map(classes)
-    return Catalog(name="folder", split=split, classes=classes, entries=tuple(entries), annotations=None,
-                   videos_root=base, flip_label_map=flips, default_flip=not flips, warnings=tuple(warnings))
+    return Catalog(
+        name="folder",
+        split=split,
+        classes=classes,
+        entries=tuple(entries),
+        annotations=None,
+        videos_root=base,
+        flip_label_map=flips,
+        default_flip=not flips,
+        warnings=tuple(warnings),
+    )
 
 
 def _subfolders(folder: str) -> list[str]:
     return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
 
 
-__all__ = ["classes_from_indices", "find_label_map", "is_list_file", "open_folder", "open_list", "read_label_map", "read_list"]
+__all__ = [
+    "classes_from_indices",
+    "find_label_map",
+    "is_list_file",
+    "open_folder",
+    "open_list",
+    "read_label_map",
+    "read_list",
+]

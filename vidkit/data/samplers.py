@@ -234,7 +234,9 @@ class UniformClipSampler:
         cls, *, num_clips: int, num_frames: int, sampling_rate: int, target_fps: float = 30.0
     ) -> UniformClipSampler:
         """PySlowFast's terms (``NUM_ENSEMBLE_VIEWS``, ``NUM_FRAMES``, ``SAMPLING_RATE``, ``TARGET_FPS``)."""
-        return cls(num_clips=num_clips, num_frames=num_frames, interval_s=_interval_from_rate(sampling_rate, target_fps))
+        return cls(
+            num_clips=num_clips, num_frames=num_frames, interval_s=_interval_from_rate(sampling_rate, target_fps)
+        )
 
     def __call__(self, video: VideoTiming, *, rng: random.Random | None = None) -> list[ClipPlan]:
         span = _Span.of(video)
@@ -242,7 +244,13 @@ class UniformClipSampler:
         n = self.num_clips
         fractions = [0.5] if n == 1 else [i / (n - 1) for i in range(n)]
         return [
-            span.clip(span.first_s + slack * f, num_frames=self.num_frames, interval_s=self.interval_s, clip_index=i, num_clips=n)
+            span.clip(
+                span.first_s + slack * f,
+                num_frames=self.num_frames,
+                interval_s=self.interval_s,
+                clip_index=i,
+                num_clips=n,
+            )
             for i, f in enumerate(fractions)
         ]
 

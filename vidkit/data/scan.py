@@ -41,9 +41,19 @@ def record_for(entry: VideoEntry, *, info: VideoInfo | None = None, error: str |
     status = "missing" if entry.path is None else ("undecodable" if error is not None else "ok")
     reason = "no file found for this entry" if status == "missing" else error
     ok = status == "ok" and info is not None
-    return {"key": entry.key, "path": entry.path, "label": entry.label, "status": status, "reason": reason, "size": size,
-            "duration_s": round(info.duration_s, 3) if ok else None, "fps": round(info.fps, 3) if ok else None,
-            "width": info.width if ok else None, "height": info.height if ok else None, "codec": info.codec if ok else None}
+    return {
+        "key": entry.key,
+        "path": entry.path,
+        "label": entry.label,
+        "status": status,
+        "reason": reason,
+        "size": size,
+        "duration_s": round(info.duration_s, 3) if ok else None,
+        "fps": round(info.fps, 3) if ok else None,
+        "width": info.width if ok else None,
+        "height": info.height if ok else None,
+        "codec": info.codec if ok else None,
+    }
 
 
 def examine(path: str, *, timeout_s: float, verify: bool, beat=lambda: None) -> tuple[VideoInfo | None, str | None]:
@@ -71,8 +81,9 @@ def examine(path: str, *, timeout_s: float, verify: bool, beat=lambda: None) -> 
         return None, f"unexpected error while decoding: {type(e).__name__}: {e}"
 
 
-def scan(catalog: Catalog, *, workers: int = 0, timeout_s: float = 30.0, verify: bool = False,
-         progress: bool = False) -> list[dict]:
+def scan(
+    catalog: Catalog, *, workers: int = 0, timeout_s: float = 30.0, verify: bool = False, progress: bool = False
+) -> list[dict]:
     """One record per catalog entry, in catalog order (see :func:`record_for`).
 
     ``workers`` processes probe the found files (0: the usable CPUs, at most 8). ``timeout_s`` bounds
@@ -84,22 +95,28 @@ def scan(catalog: Catalog, *, workers: int = 0, timeout_s: float = 30.0, verify:
     if todo:
         bar = _Progress(len(todo), f"scan {catalog.name} {catalog.split}", enabled=progress)
         try:
-            results = _examine_all(todo, workers=workers or default_workers(), timeout_s=timeout_s,
-                                   verify=verify, done=bar.update)
+            results = _examine_all(
+                todo, workers=workers or default_workers(), timeout_s=timeout_s, verify=verify, done=bar.update
+            )
         finally:
             bar.close()
-    return [record_for(e, **dict(zip(("info", "error"), results.get(i, (None, None))))) for i, e in enumerate(catalog.entries)]
+    return [
+        record_for(e, **dict(zip(("info", "error"), results.get(i, (None, None)))))
+        for i, e in enumerate(catalog.entries)
+    ]
 
 
 def _examine_all(todo, *, workers: int, timeout_s: float, verify: bool, done) -> dict:
     """``{index: (info, error)}`` for the ``(index, path)`` pairs, each examined in a worker process."""
+
     def work(task, beat):
         # ``examine`` is looked up in the (forked) worker, so a test may replace it.
         return examine(task[1], timeout_s=timeout_s, verify=verify, beat=beat)
 
     results = {}
-    for (index, _), kind, value in isolated_map(work, todo, workers=workers, silence_s=2 * timeout_s + 2,
-                                                what="decoder"):
+    for (index, _), kind, value in isolated_map(
+        work, todo, workers=workers, silence_s=2 * timeout_s + 2, what="decoder"
+    ):
         if kind == "done":
             results[index] = value
         elif kind == "failed":  # "the decoder crashed (killed by SIGSEGV)", "the decoder hung (...)"
@@ -154,13 +171,16 @@ def summarize(records: list[dict]) -> dict:
     return {
         "total": len(records),
         "status": {s: status.get(s, 0) for s in ("ok", "missing", "undecodable")},
-        "reasons": dict(collections.Counter(r["reason"] for r in records if r["status"] == "undecodable").most_common()),
+        "reasons": dict(
+            collections.Counter(r["reason"] for r in records if r["status"] == "undecodable").most_common()
+        ),
         "duration_s": durations,
         "fps": rates,
         "hours": round(sum(r["duration_s"] or 0 for r in ok) / 3600, 3),
         "missing": [{"key": r["key"]} for r in records if r["status"] == "missing"][:_LISTED],
-        "undecodable": [{"key": r["key"], "path": r["path"], "reason": r["reason"]}
-                        for r in records if r["status"] == "undecodable"][:_LISTED],
+        "undecodable": [
+            {"key": r["key"], "path": r["path"], "reason": r["reason"]} for r in records if r["status"] == "undecodable"
+        ][:_LISTED],
     }
 
 
@@ -171,9 +191,11 @@ def _bin_name(lo: float, hi: float | None) -> str:
 def format_report(summary: dict, *, catalog: Catalog) -> str:
     """A few lines for a person: counts, histograms as text bars, and the first missing/undecodable files."""
     s = summary["status"]
-    lines = [f"{catalog.name} {catalog.split}: {summary['total']} videos in {catalog.annotations or catalog.videos_root}, "
-             f"{len(catalog.classes)} classes; videos under {catalog.videos_root}",
-             f"  ok {s['ok']}, missing {s['missing']}, undecodable {s['undecodable']}; {summary['hours']:.1f} h of video"]
+    lines = [
+        f"{catalog.name} {catalog.split}: {summary['total']} videos in {catalog.annotations or catalog.videos_root}, "
+        f"{len(catalog.classes)} classes; videos under {catalog.videos_root}",
+        f"  ok {s['ok']}, missing {s['missing']}, undecodable {s['undecodable']}; {summary['hours']:.1f} h of video",
+    ]
     lines += [f"  warning: {w}" for w in catalog.warnings]
     for title, histogram, unit in (("duration", summary["duration_s"], " s"), ("fps", summary["fps"], "")):
         top = max(histogram.values(), default=0) or 1
@@ -186,7 +208,9 @@ def format_report(summary: dict, *, catalog: Catalog) -> str:
         if s[key]:
             more = f" (first {len(summary[key])})" if s[key] > len(summary[key]) else ""
             lines.append(f"  {title}{more}:")
-            lines += [f"    {r['key']}" + (f"  {r['path']}: {r['reason']}" if "reason" in r else "") for r in summary[key]]
+            lines += [
+                f"    {r['key']}" + (f"  {r['path']}: {r['reason']}" if "reason" in r else "") for r in summary[key]
+            ]
     return "\n".join(lines)
 
 
@@ -228,4 +252,13 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-__all__ = ["examine", "format_report", "manifest_hash", "read_manifest", "record_for", "scan", "summarize", "write_manifest"]
+__all__ = [
+    "examine",
+    "format_report",
+    "manifest_hash",
+    "read_manifest",
+    "record_for",
+    "scan",
+    "summarize",
+    "write_manifest",
+]

@@ -28,8 +28,11 @@ _VIDEO_FOLDERS = ("20bn-something-something-v2", "videos")
 def open_ssv2(*, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:
     """One split of Something-Something-v2; ``annotations`` may be the split's JSON or the folder holding them."""
     split_file, folders = annotation_places("ssv2", root=root, annotations=annotations)
-    split_file = split_file or _find(folders, [f"{_PREFIX}{n}.json" for n in _SPLIT_FILES[split]]
-                                     + [f"{n}.json" for n in _SPLIT_FILES[split]], what=f"the {split} split")
+    split_file = split_file or _find(
+        folders,
+        [f"{_PREFIX}{n}.json" for n in _SPLIT_FILES[split]] + [f"{n}.json" for n in _SPLIT_FILES[split]],
+        what=f"the {split} split",
+    )
     labels_file = _find(folders, [f"{_PREFIX}labels.json", "labels.json"], what="the labels")
     classes = read_labels(labels_file)
     videos_root = videos or _videos_root(root)
@@ -39,15 +42,24 @@ def open_ssv2(*, root: str | None, annotations: str | None, videos: str | None, 
     stems = index_by_stem(walk_videos(videos_root))
     entries = [VideoEntry(key, stems[key][0] if key in stems else None, label) for key, label in entries]
     warnings = [] if len(classes) == 174 else [f"ssv2: {len(classes)} classes found, expected 174"]
-    return Catalog(name="ssv2", split=split, classes=classes, entries=tuple(entries), annotations=os.path.abspath(split_file),
-                   videos_root=videos_root, flip_label_map=mirror_map(classes), default_flip=False, warnings=tuple(warnings))
+    return Catalog(
+        name="ssv2",
+        split=split,
+        classes=classes,
+        entries=tuple(entries),
+        annotations=os.path.abspath(split_file),
+        videos_root=videos_root,
+        flip_label_map=mirror_map(classes),
+        default_flip=False,
+        warnings=tuple(warnings),
+    )
 
 
 def read_labels(path: str) -> tuple[str, ...]:
     """Class names in index order from ``something-something-v2-labels.json``."""
     mapping = _load_json(path)
     if not isinstance(mapping, dict):
-        raise ConfigError(f"{path}: expected an object {{\"class name\": \"index\"}}, found a {type(mapping).__name__}")
+        raise ConfigError(f'{path}: expected an object {{"class name": "index"}}, found a {type(mapping).__name__}')
     return classes_from_indices(path, mapping)
 
 
@@ -59,7 +71,9 @@ def read_split(path: str, classes: tuple[str, ...], *, labels_file: str, labelle
     """
     items = _load_json(path)
     if not isinstance(items, list):
-        raise ConfigError(f"{path}: expected a list of {{\"id\", \"template\", ...}} entries, found a {type(items).__name__}")
+        raise ConfigError(
+            f'{path}: expected a list of {{"id", "template", ...}} entries, found a {type(items).__name__}'
+        )
     exact = {name: i for i, name in enumerate(classes)}
     folded = {name.casefold(): i for i, name in enumerate(classes)}
     out = []
@@ -97,8 +111,9 @@ def _find(folders: list[str], names: list[str], *, what: str) -> str:
             path = os.path.join(folder, name)
             if os.path.isfile(path):
                 return path
-    raise ConfigError(f"ssv2: no file for {what} in {' or '.join(folders)} (looked for {', '.join(names)}); "
-                      "pass --annotations")
+    raise ConfigError(
+        f"ssv2: no file for {what} in {' or '.join(folders)} (looked for {', '.join(names)}); pass --annotations"
+    )
 
 
 def _videos_root(root: str | None) -> str | None:

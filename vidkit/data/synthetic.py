@@ -152,8 +152,9 @@ class RenderedVideo:
         return self.labels[0] if len(self.labels) == 1 else -1
 
 
-def render_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str | None = None,
-                 masks: bool = False) -> RenderedVideo:
+def render_video(
+    spec: SyntheticSpec, *, split: str, index: int, label: int | str | None = None, masks: bool = False
+) -> RenderedVideo:
     """Render video ``index`` of ``split`` in memory, exactly as the dataset stores it before encoding.
 
     ``label`` overrides the class (motion and long variants) while keeping every random draw: the
@@ -166,15 +167,31 @@ def render_video(spec: SyntheticSpec, *, split: str, index: int, label: int | st
     height, width = spec.size
     mask_array = None
     if masks:
-        mask_array = np.stack([np.stack([_render.sprite_mask(s, t, height, width) for s in plan.sprites])
-                               for t in range(spec.frames)])
+        mask_array = np.stack(
+            [np.stack([_render.sprite_mask(s, t, height, width) for s in plan.sprites]) for t in range(spec.frames)]
+        )
     boxes = np.stack([s.boxes() for s in plan.sprites], axis=1)
-    return RenderedVideo(plan.video_id, plan.split, plan.index, plan.labels, frames, boxes,
-                         background.astype(np.uint8), plan.evidence_frames, mask_array)
+    return RenderedVideo(
+        plan.video_id,
+        plan.split,
+        plan.index,
+        plan.labels,
+        frames,
+        boxes,
+        background.astype(np.uint8),
+        plan.evidence_frames,
+        mask_array,
+    )
 
 
-def synthetic_dataset(spec: SyntheticSpec | None = None, *, root: str | os.PathLike | None = None,
-                      progress: bool = True, verify: str = "size", workers: int | None = None) -> SyntheticDataset:
+def synthetic_dataset(
+    spec: SyntheticSpec | None = None,
+    *,
+    root: str | os.PathLike | None = None,
+    progress: bool = True,
+    verify: str = "size",
+    workers: int | None = None,
+) -> SyntheticDataset:
     """Return the synthetic set described by ``spec``, generating or repairing it first if needed.
 
     The set lives in ``<root>/<spec.name>``, ``root`` defaulting to ``cache_dir("synthetic")``.

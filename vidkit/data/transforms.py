@@ -40,9 +40,16 @@ class ClipTransform:
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
 
-    def __call__(self, frames: torch.Tensor | list[torch.Tensor], *, train: bool,
-                 crop_index: torch.Tensor | list[int] | None = None, num_crops: int = 1,
-                 generator: torch.Generator | None = None, return_flips: bool = False):
+    def __call__(
+        self,
+        frames: torch.Tensor | list[torch.Tensor],
+        *,
+        train: bool,
+        crop_index: torch.Tensor | list[int] | None = None,
+        num_crops: int = 1,
+        generator: torch.Generator | None = None,
+        return_flips: bool = False,
+    ):
         """``frames`` uint8 ``[B, T, H, W, 3]`` (any device) → float32 ``[B, 3, T, crop, crop]``; with
         ``return_flips`` also the bool ``[B]`` of the clips flipped (to swap left/right labels).
 
@@ -50,8 +57,10 @@ class ClipTransform:
         list of ``[T, H, W, 3]`` tensors and are scaled and cropped one by one."""
         if isinstance(frames, (list, tuple)):
             crops = [None] * len(frames) if crop_index is None else [[int(k)] for k in crop_index]
-            parts = [self(f[None], train=train, crop_index=k, num_crops=num_crops, generator=generator, return_flips=True)
-                     for f, k in zip(frames, crops)]
+            parts = [
+                self(f[None], train=train, crop_index=k, num_crops=num_crops, generator=generator, return_flips=True)
+                for f, k in zip(frames, crops)
+            ]
             x, flips = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
             return (x, flips) if return_flips else x
         self._check(frames)
@@ -170,8 +179,14 @@ class PersonClipTransform:
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
 
-    def __call__(self, frames: torch.Tensor | list[torch.Tensor], boxes: torch.Tensor, *, train: bool,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(
+        self,
+        frames: torch.Tensor | list[torch.Tensor],
+        boxes: torch.Tensor,
+        *,
+        train: bool,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """uint8 ``[B, T, H, W, 3]`` (or a list of ``[T, H, W, 3]``) and boxes ``[K, 5]`` → float32
         ``[B, 3, T, h, w]``, the boxes in the output's frame, and the bool ``[B]`` of clips flipped."""
         clips = list(frames) if isinstance(frames, (list, tuple)) else list(frames.unbind(0))
@@ -184,7 +199,7 @@ class PersonClipTransform:
         else:
             short = self.test_scale
         size = short_side_size(height, width, short)
-        x = torch.cat([_resized_clip(c, size) for c in clips])              # [B, 3, T, h, w]
+        x = torch.cat([_resized_clip(c, size) for c in clips])  # [B, 3, T, h, w]
         boxes = boxes.to(device=x.device, dtype=torch.float32).clone()
         flip = torch.zeros(x.shape[0], dtype=torch.bool)
         if train:

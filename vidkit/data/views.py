@@ -47,11 +47,14 @@ class ViewSpec:
 
     def __post_init__(self) -> None:
         if self.test_scale < self.crop_size:
-            raise ValueError(f"test_scale {self.test_scale} is smaller than crop_size {self.crop_size}: "
-                             "the crops would not fit")
+            raise ValueError(
+                f"test_scale {self.test_scale} is smaller than crop_size {self.crop_size}: the crops would not fit"
+            )
         if self.segments and self.num_clips != 1:
-            raise ValueError(f"{self.num_clips} temporal clips: a model that sees frames from the whole video "
-                             "(segment sampling) takes one, e.g. --views 1x3")
+            raise ValueError(
+                f"{self.num_clips} temporal clips: a model that sees frames from the whole video "
+                "(segment sampling) takes one, e.g. --views 1x3"
+            )
 
     @property
     def num_views(self) -> int:
@@ -61,10 +64,18 @@ class ViewSpec:
         from vidkit.data.samplers import SegmentSampler, UniformClipSampler
 
         if self.segments:
-            return MultiViewSampler(temporal=SegmentSampler(num_segments=self.num_frames, mode="test", snippet=self.snippet,
-                                                            interval_s=self.interval_s), num_crops=self.num_crops)
-        return MultiViewSampler(temporal=UniformClipSampler(num_clips=self.num_clips, num_frames=self.num_frames,
-                                                            interval_s=self.interval_s), num_crops=self.num_crops)
+            return MultiViewSampler(
+                temporal=SegmentSampler(
+                    num_segments=self.num_frames, mode="test", snippet=self.snippet, interval_s=self.interval_s
+                ),
+                num_crops=self.num_crops,
+            )
+        return MultiViewSampler(
+            temporal=UniformClipSampler(
+                num_clips=self.num_clips, num_frames=self.num_frames, interval_s=self.interval_s
+            ),
+            num_crops=self.num_crops,
+        )
 
 
 class VideoViews(Dataset):
@@ -79,8 +90,15 @@ class VideoViews(Dataset):
     when it opened). Views are clip-major: view ``v`` is clip ``v // num_crops``, crop ``v % num_crops``.
     """
 
-    def __init__(self, samples: Sequence[tuple[str | os.PathLike | None, int]], spec: ViewSpec, *,
-                 backend: str = "pyav", timeout_s: float = 60.0, per_view: bool = False):
+    def __init__(
+        self,
+        samples: Sequence[tuple[str | os.PathLike | None, int]],
+        spec: ViewSpec,
+        *,
+        backend: str = "pyav",
+        timeout_s: float = 60.0,
+        per_view: bool = False,
+    ):
         self.samples = [(None if p is None else os.fspath(p), int(label)) for p, label in samples]
         self.spec = spec
         self.sampler = spec.sampler()
@@ -122,8 +140,11 @@ class VideoViews(Dataset):
             with opened() as video:
                 views += read_views(video, [[plan]], self.spec.crop_size)
         merged = {key: torch.cat([v[key] for v in views]) for key in ("clips", "boxes", "timestamps", "pts", "padded")}
-        return info, {**merged, "clip_of_view": torch.arange(len(views)),
-                      "warnings": sorted({w for v in views for w in v["warnings"]})}
+        return info, {
+            **merged,
+            "clip_of_view": torch.arange(len(views)),
+            "warnings": sorted({w for v in views for w in v["warnings"]}),
+        }
 
 
 def read_views(video, groups: Sequence[Sequence[ClipPlan]], crop_size: int) -> list[dict]:
@@ -142,19 +163,27 @@ def read_views(video, groups: Sequence[Sequence[ClipPlan]], crop_size: int) -> l
     for plans, clips in zip(groups, temporal):
         where = {times: first + i for i, times in enumerate(clips)}
         index = [where[plan.timestamps] for plan in plans]
-        out.append({
-            "clips": data[first: first + len(clips)], "clip_of_view": torch.tensor(index) - first,
-            "boxes": torch.tensor([crop_box(height, width, crop_size, p.crop_index, p.num_crops) for p in plans],
-                                  dtype=torch.long),
-            "timestamps": torch.tensor([p.timestamps for p in plans], dtype=torch.float64), "pts": pts[index],
-            "padded": torch.tensor([p.padded for p in plans]), "warnings": list(frames.warnings)})
+        out.append(
+            {
+                "clips": data[first : first + len(clips)],
+                "clip_of_view": torch.tensor(index) - first,
+                "boxes": torch.tensor(
+                    [crop_box(height, width, crop_size, p.crop_index, p.num_crops) for p in plans], dtype=torch.long
+                ),
+                "timestamps": torch.tensor([p.timestamps for p in plans], dtype=torch.float64),
+                "pts": pts[index],
+                "padded": torch.tensor([p.padded for p in plans]),
+                "warnings": list(frames.warnings),
+            }
+        )
         first += len(clips)
     return out
 
 
 def crop_views(clips: torch.Tensor, clip_of_view: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     """Cut every view of one video: ``clips`` uint8 ``[C, T, H, W, 3]`` (on any device) → ``[V, T, size, size, 3]``."""
-    views = [clips[c, :, top : top + size, left : left + size]
-             for c, (top, left) in zip(clip_of_view.tolist(), boxes.tolist())]
+    views = [
+        clips[c, :, top : top + size, left : left + size]
+        for c, (top, left) in zip(clip_of_view.tolist(), boxes.tolist())
+    ]
     return torch.stack(views)
-

@@ -17,8 +17,14 @@ import torch.nn as nn
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside a DistributedDataParallel (or torch.compile) wrapper."""
     while True:
-        inner = next((m for m in (getattr(model, "module", None), getattr(model, "_orig_mod", None))
-                      if isinstance(m, nn.Module)), None)
+        inner = next(
+            (
+                m
+                for m in (getattr(model, "module", None), getattr(model, "_orig_mod", None))
+                if isinstance(m, nn.Module)
+            ),
+            None,
+        )
         if inner is None:
             return model
         model = inner

@@ -32,8 +32,14 @@ from vidkit.errors import ConfigError
 T = TypeVar("T")
 
 
-def load_config(schema: type[T], files: Sequence[str | Path] = (), *, base: dict | None = None,
-                values: dict | None = None, overrides: Sequence[str] = ()) -> T:
+def load_config(
+    schema: type[T],
+    files: Sequence[str | Path] = (),
+    *,
+    base: dict | None = None,
+    values: dict | None = None,
+    overrides: Sequence[str] = (),
+) -> T:
     """Build ``schema`` from ``base`` (a nested dict, e.g. a saved config), then ``files`` (YAML, in
     order), then ``values`` (a nested dict from dedicated CLI flags; ``None`` leaves are skipped),
     then ``overrides`` (``"section.key=value"`` strings)."""
@@ -84,9 +90,14 @@ def from_dict(schema: type[T], data: dict, *, prefix: str = "") -> T:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f" — did you mean '{prefix}{close[0]}'?" if close else ""
-            raise ConfigError(f"unknown config key '{prefix}{key}'{hint} (valid: {', '.join(prefix + k for k in fields)})")
-    missing = [name for name, f in fields.items() if name not in data
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+            raise ConfigError(
+                f"unknown config key '{prefix}{key}'{hint} (valid: {', '.join(prefix + k for k in fields)})"
+            )
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise ConfigError(f"missing config key(s) {', '.join(prefix + k for k in missing)}")
     kwargs = {}
@@ -97,6 +108,7 @@ def from_dict(schema: type[T], data: dict, *, prefix: str = "") -> T:
 
 def to_dict(config: Any) -> dict:
     """The config as plain YAML/JSON values (tuples become lists)."""
+
     def plain(value):
         if dataclasses.is_dataclass(value):
             return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -130,7 +142,9 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}={value!r}: expected a list like [{', '.join('…' for _ in args if _ is not Ellipsis)}]")
+            raise ConfigError(
+                f"{key}={value!r}: expected a list like [{', '.join('…' for _ in args if _ is not Ellipsis)}]"
+            )
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(v, args[0], key) for v in value)
         if len(value) != len(args):

@@ -84,8 +84,9 @@ class ResumableSampler(DistributedSampler):
     """
 
     def __init__(self, dataset, *, ctx: DistContext, shuffle: bool, seed: int, drop_last: bool):
-        super().__init__(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed,
-                         drop_last=drop_last)
+        super().__init__(
+            dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+        )
         self.start_index = 0
 
     def set_start(self, index: int) -> None:
@@ -94,7 +95,7 @@ class ResumableSampler(DistributedSampler):
 
     def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
-        return iter(indices[self.start_index:])
+        return iter(indices[self.start_index :])
 
     def __len__(self) -> int:
         return max(0, super().__len__() - self.start_index)
@@ -121,5 +122,13 @@ def step_seed(seed: int, epoch: int, step: int, rank: int) -> int:
     return (mixed * 1_000_003 + rank) % (2**63 - 1)
 
 
-__all__ = ["DistContext", "ResumableSampler", "ShardSampler", "all_reduce_sum", "barrier", "setup",
-           "step_seed", "teardown"]
+__all__ = [
+    "DistContext",
+    "ResumableSampler",
+    "ShardSampler",
+    "all_reduce_sum",
+    "barrier",
+    "setup",
+    "step_seed",
+    "teardown",
+]

@@ -35,7 +35,9 @@ class VideoResult:
     frames: float | None = None
 
 
-def decoded_views(dataset: VideoViews, indices: Iterable[int], *, workers: int = 0, silence_s: float = 120.0) -> Iterator[dict]:
+def decoded_views(
+    dataset: VideoViews, indices: Iterable[int], *, workers: int = 0, silence_s: float = 120.0
+) -> Iterator[dict]:
     """The items of ``dataset`` at ``indices``, decoded in ``workers`` crash-isolated processes
     (:func:`vidkit._pool.isolated_map`), in the order they finish; with ``workers=0`` in this process,
     in order. A video whose decoder crashes or stalls for ``silence_s`` comes back as an error item,
@@ -56,8 +58,16 @@ def decoded_views(dataset: VideoViews, indices: Iterable[int], *, workers: int =
 
 
 @torch.inference_mode()
-def predict_views(model: nn.Module, items: Iterable[dict], *, transform: ClipTransform, crop_size: int,
-                  device: torch.device, precision: Precision = Precision(), batch_size: int = 32) -> Iterator[VideoResult]:
+def predict_views(
+    model: nn.Module,
+    items: Iterable[dict],
+    *,
+    transform: ClipTransform,
+    crop_size: int,
+    device: torch.device,
+    precision: Precision = Precision(),
+    batch_size: int = 32,
+) -> Iterator[VideoResult]:
     """Yield a :class:`VideoResult` per item, in order. Views of consecutive videos share batches of
     at most ``batch_size`` clips; a video's result is yielded once all its views have been through."""
     model.eval()
@@ -69,23 +79,29 @@ def predict_views(model: nn.Module, items: Iterable[dict], *, transform: ClipTra
         inputs = [x for _, x in pending if x is not None]
         if inputs:
             looked: list[torch.Tensor] = []
-            logits = forward_in_batches(model, torch.cat(inputs), precision=precision, device=device, batch_size=batch_size,
-                                        looked=looked)
+            logits = forward_in_batches(
+                model, torch.cat(inputs), precision=precision, device=device, batch_size=batch_size, looked=looked
+            )
             frames = torch.cat(looked) if looked else None
             offset = 0
             for result, x in pending:
                 if x is not None:
-                    result.logits = logits[offset: offset + len(x)]
+                    result.logits = logits[offset : offset + len(x)]
                     if frames is not None:
-                        result.frames = frames[offset: offset + len(x)].mean().item()
+                        result.frames = frames[offset : offset + len(x)].mean().item()
                     offset += len(x)
         yield from (result for result, _ in pending)
         pending.clear()
         queued = 0
 
     for item in items:
-        result = VideoResult(index=int(item["index"]), label=int(item["label"]), error=item.get("error"),
-                             info=item.get("info"), warnings=tuple(item.get("warnings", ())))
+        result = VideoResult(
+            index=int(item["index"]),
+            label=int(item["label"]),
+            error=item.get("error"),
+            info=item.get("info"),
+            warnings=tuple(item.get("warnings", ())),
+        )
         x = None
         if result.error is None:
             clips = item["clips"].to(device, non_blocking=True)
@@ -97,8 +113,15 @@ def predict_views(model: nn.Module, items: Iterable[dict], *, transform: ClipTra
     yield from flush()
 
 
-def forward_in_batches(model: nn.Module, x: torch.Tensor, *, precision: Precision, device: torch.device,
-                       batch_size: int, looked: list[torch.Tensor] | None = None) -> torch.Tensor:
+def forward_in_batches(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    precision: Precision,
+    device: torch.device,
+    batch_size: int,
+    looked: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
     """``model(x)`` as float32 logits on the CPU, ``batch_size`` clips at a time (eval and tag). A model
     that chooses which of a clip's frames to look at has an ``infer(x)`` giving ``logits`` and
     ``frames`` (per clip, how many it looked at: AdaFrame's early exit); with ``looked``, those counts

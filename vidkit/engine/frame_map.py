@@ -97,7 +97,7 @@ def _ap_ranked(is_tp: np.ndarray, num_ground_truth: int) -> float:
     if is_tp.size == 0:
         return 0.0
     tp = np.cumsum(is_tp, dtype=np.float64)
-    precision = tp / np.arange(1, is_tp.size + 1)           # cumsum(tp) / (cumsum(tp) + cumsum(fp))
+    precision = tp / np.arange(1, is_tp.size + 1)  # cumsum(tp) / (cumsum(tp) + cumsum(fp))
     recall = tp / num_ground_truth
     precision = np.maximum.accumulate(precision[::-1])[::-1]  # p[i] = max(p[i], p[i + 1], ...)
     # Recall steps (by 1/num_gt) only at true positives; elsewhere the difference is exactly 0.
@@ -118,8 +118,10 @@ def average_precision(scores, is_true_positive, num_ground_truth: int) -> float:
     if scores.shape != is_tp.shape:
         raise ValueError(f"{scores.size} scores but {is_tp.size} true-positive labels")
     if num_ground_truth <= 0:
-        raise ValueError(f"average precision needs at least one ground-truth box, got {num_ground_truth}; "
-                         "a class without ground truth has no AP (frame_map reports None)")
+        raise ValueError(
+            f"average precision needs at least one ground-truth box, got {num_ground_truth}; "
+            "a class without ground truth has no AP (frame_map reports None)"
+        )
     if int(is_tp.sum()) > num_ground_truth:
         raise ValueError(f"{int(is_tp.sum())} true positives for {num_ground_truth} ground-truth boxes")
     if np.isnan(scores).any():
@@ -145,8 +147,10 @@ class FrameMap:
         names = list(classes) if classes is not None else list(range(len(self.ap)))
         return {
             "map": None if math.isnan(self.map) else self.map,
-            "per_class": [{"class": name, "ap": ap, "num_gt": gt, "num_det": det}
-                          for name, ap, gt, det in zip(names, self.ap, self.num_ground_truth, self.num_detections)],
+            "per_class": [
+                {"class": name, "ap": ap, "num_gt": gt, "num_det": det}
+                for name, ap, gt, det in zip(names, self.ap, self.num_ground_truth, self.num_detections)
+            ],
         }
 
 
@@ -169,21 +173,27 @@ def _class_indices(classes: tuple, num_classes: int, what: str) -> np.ndarray:
         raise ValueError(f"{what}: class indices must be integers, got {c.dtype} of shape {tuple(c.shape)}")
     bad = (c < 0) | (c >= num_classes)
     if bad.any():
-        raise ValueError(f"{what}: class index {c[bad][0]} outside [0, {num_classes}); is num_classes right, "
-                         "and are the labels 0-based (AVA's files count from 1)?")
+        raise ValueError(
+            f"{what}: class index {c[bad][0]} outside [0, {num_classes}); is num_classes right, "
+            "and are the labels 0-based (AVA's files count from 1)?"
+        )
     return c.astype(np.int64)
 
 
-def frame_map(detections: Iterable[tuple[Hashable, object, int, float]],
-              ground_truth: Iterable[tuple[Hashable, object, int]], *,
-              num_classes: int, iou_threshold: float = 0.5) -> FrameMap:
+def frame_map(
+    detections: Iterable[tuple[Hashable, object, int, float]],
+    ground_truth: Iterable[tuple[Hashable, object, int]],
+    *,
+    num_classes: int,
+    iou_threshold: float = 0.5,
+) -> FrameMap:
     """Frame mAP of ``detections`` ``(key, box, class_index, score)`` against ``ground_truth``
-    ``(key, box, class_index)``: the AVA protocol described in the module docstring.
+        ``(key, box, class_index)``: the AVA protocol described in the module docstring.
 
-    ``key`` names the keyframe and may be any hashable that compares by value, e.g.
-    ``(video_id, time_s)``; a detection on a keyframe without ground truth of its class is a false
-    positive. Boxes are ``x1 y1 x2 y2``; boxes, classes and scores may be numpy or torch values, though
-plain numbers and lists convert several times faster than one tensor per detection.
+        ``key`` names the keyframe and may be any hashable that compares by value, e.g.
+        ``(video_id, time_s)``; a detection on a keyframe without ground truth of its class is a false
+        positive. Boxes are ``x1 y1 x2 y2``; boxes, classes and scores may be numpy or torch values, though
+    plain numbers and lists convert several times faster than one tensor per detection.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be positive, got {num_classes}")
@@ -214,7 +224,7 @@ plain numbers and lists convert several times faster than one tensor per detecti
     groups, start, count = np.unique(g_group[g_order], return_index=True, return_counts=True)
 
     n = d_score.size
-    matched_gt = np.full(n, -1, dtype=np.int64)   # the best-overlapping box, where IoU >= threshold
+    matched_gt = np.full(n, -1, dtype=np.int64)  # the best-overlapping box, where IoU >= threshold
     if n and groups.size:
         pos = np.minimum(np.searchsorted(groups, d_group), groups.size - 1)
         has_gt = np.flatnonzero(groups[pos] == d_group)
@@ -222,11 +232,11 @@ plain numbers and lists convert several times faster than one tensor per detecti
         chunk = max(1, _CHUNK_PAIRS // width)
         slots = np.arange(width)
         for lo in range(0, has_gt.size, chunk):
-            det = has_gt[lo:lo + chunk]
+            det = has_gt[lo : lo + chunk]
             first, m = start[pos[det]], count[pos[det]]
-            cand = first[:, None] + np.minimum(slots[None, :], m[:, None] - 1)   # [chunk, width] into g_box
+            cand = first[:, None] + np.minimum(slots[None, :], m[:, None] - 1)  # [chunk, width] into g_box
             iou = _iou(d_box[det, None, :], g_box[cand])
-            iou[slots[None, :] >= m[:, None]] = -1.0                              # padding never wins
+            iou[slots[None, :] >= m[:, None]] = -1.0  # padding never wins
             best = iou.argmax(axis=1)
             rows = np.arange(det.size)
             hit = iou[rows, best] >= iou_threshold
@@ -247,8 +257,11 @@ plain numbers and lists convert several times faster than one tensor per detecti
     bounds = np.searchsorted(d_cls[order], np.arange(num_classes + 1))
     ap: list[float | None] = []
     for c in range(num_classes):
-        ap.append(_ap_ranked(is_tp[order[bounds[c]:bounds[c + 1]]], int(num_gt[c])) if num_gt[c] else None)
+        ap.append(_ap_ranked(is_tp[order[bounds[c] : bounds[c + 1]]], int(num_gt[c])) if num_gt[c] else None)
     scored = [a for a in ap if a is not None]
-    return FrameMap(map=float(np.mean(scored)) if scored else float("nan"), ap=tuple(ap),
-                    num_ground_truth=tuple(int(x) for x in num_gt),
-                    num_detections=tuple(int(x) for x in num_det))
+    return FrameMap(
+        map=float(np.mean(scored)) if scored else float("nan"),
+        ap=tuple(ap),
+        num_ground_truth=tuple(int(x) for x in num_gt),
+        num_detections=tuple(int(x) for x in num_det),
+    )

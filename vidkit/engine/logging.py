@@ -19,8 +19,16 @@ from pathlib import Path
 class RunLogger:
     """Append ``{"event": ..., "time": ..., **record}`` lines to ``path``; mirror numbers to W&B."""
 
-    def __init__(self, path: str | Path, *, wandb: bool = False, project: str = "vidkit", run_name: str | None = None,
-                 run_id: str | None = None, config: dict | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        wandb: bool = False,
+        project: str = "vidkit",
+        run_name: str | None = None,
+        run_id: str | None = None,
+        config: dict | None = None,
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a", encoding="utf-8")
@@ -35,7 +43,9 @@ class RunLogger:
         self._file.write(json.dumps(line) + "\n")
         self._file.flush()
         if self._wandb is not None and event in ("step", "epoch"):
-            numbers = {f"{event}/{k}": v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            numbers = {
+                f"{event}/{k}": v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
             self._wandb.log(numbers, step=step)
 
     def close(self) -> None:
@@ -70,11 +80,22 @@ def _start_wandb(run_dir: Path, project: str, name: str | None, run_id: str | No
     import wandb
 
     mode = wandb_mode()
-    run = wandb.init(project=project, name=name, id=run_id, resume="allow" if run_id else None, config=config,
-                     dir=str(run_dir), mode=mode, settings=wandb.Settings(silent=True))
+    run = wandb.init(
+        project=project,
+        name=name,
+        id=run_id,
+        resume="allow" if run_id else None,
+        config=config,
+        dir=str(run_dir),
+        mode=mode,
+        settings=wandb.Settings(silent=True),
+    )
     if mode == "offline":
-        print(f"wandb: no account configured, logging offline to {run_dir / 'wandb'} "
-              f"(upload later with: wandb sync {run_dir / 'wandb'}/offline-run-*)", file=sys.stderr)
+        print(
+            f"wandb: no account configured, logging offline to {run_dir / 'wandb'} "
+            f"(upload later with: wandb sync {run_dir / 'wandb'}/offline-run-*)",
+            file=sys.stderr,
+        )
     return run
 
 

@@ -101,7 +101,7 @@ class Meter:
 
     def __post_init__(self) -> None:
         if self.num_classes and self.num_classes <= CONFUSION_MAX_CLASSES and not self.confusion:
-            self.confusion = [0] * self.num_classes ** 2
+            self.confusion = [0] * self.num_classes**2
 
     def add(self, logits: torch.Tensor, y: torch.Tensor, loss: float) -> None:
         b = y.shape[0]
@@ -120,35 +120,68 @@ class Meter:
         return self.seconds + time.perf_counter() - self._since
 
     def merged(self, ctx: DistContext) -> "Meter":
-        n, loss_sum, top1, top5, *confusion = all_reduce_sum([self.n, self.loss_sum, self.top1, self.top5,
-                                                               *self.confusion], ctx)
-        return Meter(int(n), loss_sum, int(top1), int(top5), self.elapsed(), list(self.skipped), self.num_classes,
-                     [int(v) for v in confusion])
+        n, loss_sum, top1, top5, *confusion = all_reduce_sum(
+            [self.n, self.loss_sum, self.top1, self.top5, *self.confusion], ctx
+        )
+        return Meter(
+            int(n),
+            loss_sum,
+            int(top1),
+            int(top5),
+            self.elapsed(),
+            list(self.skipped),
+            self.num_classes,
+            [int(v) for v in confusion],
+        )
 
     def summary(self) -> dict:
         n = max(self.n, 1)
         seconds = self.elapsed()
-        out = {"loss": self.loss_sum / n if self.n else math.nan, "top1": self.top1 / n, "top5": self.top5 / n,
-               "clips": self.n, "seconds": round(seconds, 3), "clips_per_s": round(self.n / seconds, 2) if seconds else 0.0}
+        out = {
+            "loss": self.loss_sum / n if self.n else math.nan,
+            "top1": self.top1 / n,
+            "top5": self.top5 / n,
+            "clips": self.n,
+            "seconds": round(seconds, 3),
+            "clips_per_s": round(self.n / seconds, 2) if seconds else 0.0,
+        }
         if self.confusion:
             c = self.num_classes
-            out["confusion"] = [self.confusion[i * c:(i + 1) * c] for i in range(c)]
+            out["confusion"] = [self.confusion[i * c : (i + 1) * c] for i in range(c)]
         return out
 
     def state_dict(self) -> dict:
-        return {"n": self.n, "loss_sum": self.loss_sum, "top1": self.top1, "top5": self.top5,
-                "seconds": self.elapsed(), "skipped": list(self.skipped), "num_classes": self.num_classes,
-                "confusion": list(self.confusion)}
+        return {
+            "n": self.n,
+            "loss_sum": self.loss_sum,
+            "top1": self.top1,
+            "top5": self.top5,
+            "seconds": self.elapsed(),
+            "skipped": list(self.skipped),
+            "num_classes": self.num_classes,
+            "confusion": list(self.confusion),
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> "Meter":
         return cls(**state)
 
 
-def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, *,
-               transform: Callable[..., torch.Tensor], device: torch.device, precision: Precision,
-               scaler: torch.amp.GradScaler | None, label_smoothing: float, clip_grad_norm: float | None,
-               generator: torch.Generator, meter: Meter, flip_labels: torch.Tensor | None = None) -> float | None:
+def train_step(
+    model: nn.Module,
+    batch: dict,
+    optimizer: torch.optim.Optimizer,
+    *,
+    transform: Callable[..., torch.Tensor],
+    device: torch.device,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None,
+    label_smoothing: float,
+    clip_grad_norm: float | None,
+    generator: torch.Generator,
+    meter: Meter,
+    flip_labels: torch.Tensor | None = None,
+) -> float | None:
     """One optimiser step on one batch; returns the loss (None when every clip failed to decode).
 
     Crops, flips and scales are drawn from ``generator`` (a CPU generator the caller seeds per step).
@@ -175,8 +208,14 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
     return loss_value
 
 
-def optimizer_step(model: nn.Module, loss: torch.Tensor, optimizer: torch.optim.Optimizer, *,
-                   scaler: torch.amp.GradScaler | None, clip_grad_norm: float | None) -> float:
+def optimizer_step(
+    model: nn.Module,
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    *,
+    scaler: torch.amp.GradScaler | None,
+    clip_grad_norm: float | None,
+) -> float:
     """Backward and one optimiser step (loss scaling and gradient clipping as asked); returns the loss.
     A loss that is not finite stops the run with what to change."""
     loss_value = float(loss.detach())
@@ -213,8 +252,16 @@ def to_device(frames: torch.Tensor | list[torch.Tensor], device: torch.device):
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: Iterable[dict], *, transform: Callable[..., torch.Tensor], device: torch.device,
-             precision: Precision = Precision(), ctx: DistContext | None = None, num_classes: int | None = None) -> Meter:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[dict],
+    *,
+    transform: Callable[..., torch.Tensor],
+    device: torch.device,
+    precision: Precision = Precision(),
+    ctx: DistContext | None = None,
+    num_classes: int | None = None,
+) -> Meter:
     """Single-view accuracy over ``loader`` (each process its shard), summed over processes; with
     ``num_classes`` also the confusion matrix. Multi-view testing is ``vidkit eval``'s."""
     model.eval()

@@ -19,7 +19,9 @@ __all__ = ["AGGREGATIONS", "aggregate", "classification_report"]
 AGGREGATIONS = ("softmax", "logits", "max")
 
 
-def aggregate(logits: torch.Tensor | np.ndarray, how: str = "softmax", *, views: Sequence[int] | None = None) -> torch.Tensor:
+def aggregate(
+    logits: torch.Tensor | np.ndarray, how: str = "softmax", *, views: Sequence[int] | None = None
+) -> torch.Tensor:
     """Per-video scores ``[N, C]`` from per-view logits ``[N, V, C]``: ``"softmax"`` averages the
     views' class probabilities, ``"logits"`` their logits, ``"max"`` takes each class's largest
     probability over the views. ``views`` selects a subset of the views (indices along V), to
@@ -38,8 +40,13 @@ def aggregate(logits: torch.Tensor | np.ndarray, how: str = "softmax", *, views:
     raise ValueError(f"unknown aggregation {how!r}; choose from {', '.join(AGGREGATIONS)}")
 
 
-def classification_report(scores: torch.Tensor | np.ndarray, labels: Sequence[int] | torch.Tensor, classes: Sequence[str],
-                          *, top_confusions: int = 20) -> dict:
+def classification_report(
+    scores: torch.Tensor | np.ndarray,
+    labels: Sequence[int] | torch.Tensor,
+    classes: Sequence[str],
+    *,
+    top_confusions: int = 20,
+) -> dict:
     """Metrics of per-video ``scores`` ``[N, C]`` against ``labels`` (``-1`` = unlabelled, skipped).
 
     Returns ``{"videos", "top1", "top5", "mean_class_accuracy", "per_class": [{"index", "class",
@@ -59,15 +66,24 @@ def classification_report(scores: torch.Tensor | np.ndarray, labels: Sequence[in
     top = scores.topk(k, dim=1).indices if n else torch.empty(0, k, dtype=torch.long)
     hit1 = top[:, 0] == labels
     hit5 = (top == labels[:, None]).any(dim=1)
-    confusion = torch.bincount(labels * c + top[:, 0], minlength=c * c).view(c, c) if n else torch.zeros(c, c, dtype=torch.long)
+    confusion = (
+        torch.bincount(labels * c + top[:, 0], minlength=c * c).view(c, c) if n else torch.zeros(c, c, dtype=torch.long)
+    )
     per_class = []
     counts = torch.bincount(labels, minlength=c)
     ones1 = torch.bincount(labels, weights=hit1.double(), minlength=c)
     ones5 = torch.bincount(labels, weights=hit5.double(), minlength=c)
     for i, name in enumerate(classes):
         m = int(counts[i])
-        per_class.append({"index": i, "class": name, "videos": m,
-                          "top1": float(ones1[i]) / m if m else None, "top5": float(ones5[i]) / m if m else None})
+        per_class.append(
+            {
+                "index": i,
+                "class": name,
+                "videos": m,
+                "top1": float(ones1[i]) / m if m else None,
+                "top5": float(ones5[i]) / m if m else None,
+            }
+        )
     present = [p["top1"] for p in per_class if p["videos"]]
     return {
         "videos": n,
@@ -92,6 +108,7 @@ def _top_confusions(confusion: torch.Tensor, counts: torch.Tensor, classes: Sequ
         if count == 0:
             break
         true, predicted = divmod(i, c)
-        out.append({"true": classes[true], "predicted": classes[predicted], "count": count,
-                    "share": count / int(counts[true])})
+        out.append(
+            {"true": classes[true], "predicted": classes[predicted], "count": count, "share": count / int(counts[true])}
+        )
     return out

@@ -12,8 +12,9 @@ import torch
 import torch.nn as nn
 
 
-def build_optimizer(model: nn.Module, *, name: str, lr: float, weight_decay: float, momentum: float = 0.9,
-                    nesterov: bool = False) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, *, name: str, lr: float, weight_decay: float, momentum: float = 0.9, nesterov: bool = False
+) -> torch.optim.Optimizer:
     """SGD or AdamW. Biases and normalisation parameters (1-D tensors) get no weight decay, as in
     PySlowFast's ``BN.WEIGHT_DECAY = 0`` and timm's default."""
     decay, no_decay = [], []
@@ -28,8 +29,14 @@ def build_optimizer(model: nn.Module, *, name: str, lr: float, weight_decay: flo
     raise ValueError(f"unknown optimizer {name!r}; choose sgd or adamw")
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, *, total_steps: int, warmup_steps: int,
-                  start_factor: float = 0.1, final_factor: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer,
+    *,
+    total_steps: int,
+    warmup_steps: int,
+    start_factor: float = 0.1,
+    final_factor: float = 0.0,
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-step multiplier: linear from ``start_factor`` to 1 over ``warmup_steps``, then a half
     cosine from 1 down to ``final_factor`` at ``total_steps`` (Loshchilov & Hutter, ICLR 2017; the
     warm-up of Goyal et al. 2017, as PySlowFast schedules SlowFast)."""

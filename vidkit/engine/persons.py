@@ -49,20 +49,32 @@ class PersonMeter:
 
     def merged(self, ctx: DistContext) -> "PersonMeter":
         n, persons, loss_sum = all_reduce_sum([self.n, self.persons, self.loss_sum], ctx)
-        return PersonMeter(int(n), int(persons), loss_sum, self.elapsed(), list(self.skipped), self.result, self.classes)
+        return PersonMeter(
+            int(n), int(persons), loss_sum, self.elapsed(), list(self.skipped), self.result, self.classes
+        )
 
     def summary(self) -> dict:
         seconds = self.elapsed()
-        out = {"loss": self.loss_sum / self.persons if self.persons else math.nan, "persons": self.persons,
-               "clips": self.n, "seconds": round(seconds, 3), "clips_per_s": round(self.n / seconds, 2) if seconds else 0.0}
+        out = {
+            "loss": self.loss_sum / self.persons if self.persons else math.nan,
+            "persons": self.persons,
+            "clips": self.n,
+            "seconds": round(seconds, 3),
+            "clips_per_s": round(self.n / seconds, 2) if seconds else 0.0,
+        }
         if self.result is not None:
             out["map"] = self.result.map
             out["per_class"] = self.result.as_dict(self.classes)["per_class"]
         return out
 
     def state_dict(self) -> dict:
-        return {"n": self.n, "persons": self.persons, "loss_sum": self.loss_sum, "seconds": self.elapsed(),
-                "skipped": list(self.skipped)}
+        return {
+            "n": self.n,
+            "persons": self.persons,
+            "loss_sum": self.loss_sum,
+            "seconds": self.elapsed(),
+            "skipped": list(self.skipped),
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> "PersonMeter":
@@ -74,18 +86,29 @@ def person_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
 
 
-def person_train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, *,
-                      transform: Callable, device: torch.device, precision: Precision,
-                      scaler: torch.amp.GradScaler | None, clip_grad_norm: float | None,
-                      generator: torch.Generator, meter: PersonMeter, flip_labels: torch.Tensor | None = None,
-                      **_: object) -> float | None:
+def person_train_step(
+    model: nn.Module,
+    batch: dict,
+    optimizer: torch.optim.Optimizer,
+    *,
+    transform: Callable,
+    device: torch.device,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None,
+    clip_grad_norm: float | None,
+    generator: torch.Generator,
+    meter: PersonMeter,
+    flip_labels: torch.Tensor | None = None,
+    **_: object,
+) -> float | None:
     """One optimiser step; None when no clip decoded or the batch holds nobody to learn from.
     ``flip_labels`` (each class's mirror class) relabels the persons of flipped clips."""
     meter.skipped += batch["errors"]
     if "frames" not in batch or batch["boxes"].shape[0] == 0:
         return None
-    x, boxes, flipped = transform(to_device(batch["frames"], device), batch["boxes"].to(device), train=True,
-                                  generator=generator)
+    x, boxes, flipped = transform(
+        to_device(batch["frames"], device), batch["boxes"].to(device), train=True, generator=generator
+    )
     targets = batch["targets"].to(device, non_blocking=True)
     if flip_labels is not None and flipped.any():
         mirrored = flipped.to(device)[boxes[:, 0].long()]
@@ -106,9 +129,15 @@ def _inverse(mapping: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def person_scores(model: nn.Module, loader: Iterable[dict], *, transform: Callable, device: torch.device,
-                  precision: Precision = Precision(), meter: PersonMeter | None = None
-                  ) -> tuple[list[int], np.ndarray, np.ndarray]:
+def person_scores(
+    model: nn.Module,
+    loader: Iterable[dict],
+    *,
+    transform: Callable,
+    device: torch.device,
+    precision: Precision = Precision(),
+    meter: PersonMeter | None = None,
+) -> tuple[list[int], np.ndarray, np.ndarray]:
     """Score every person the loader gives: ``(dataset index of each person's keyframe, boxes [K, 4]
     as the dataset gave them, class probabilities [K, C])``; decoding errors go to ``meter.skipped``."""
     model.eval()
@@ -131,16 +160,27 @@ def person_scores(model: nn.Module, loader: Iterable[dict], *, transform: Callab
     return indices, np.concatenate(boxes_out), np.concatenate(probs)
 
 
-def evaluate_persons(model: nn.Module, loader: Iterable[dict], *, transform: Callable, device: torch.device,
-                     keyframes: Sequence, ground_truth: Sequence, num_classes: int, precision: Precision = Precision(),
-                     ctx: DistContext | None = None, classes: Sequence[str] | None = None) -> PersonMeter:
+def evaluate_persons(
+    model: nn.Module,
+    loader: Iterable[dict],
+    *,
+    transform: Callable,
+    device: torch.device,
+    keyframes: Sequence,
+    ground_truth: Sequence,
+    num_classes: int,
+    precision: Precision = Precision(),
+    ctx: DistContext | None = None,
+    classes: Sequence[str] | None = None,
+) -> PersonMeter:
     """Frame mAP at IoU 0.5 of ``model`` over ``loader`` (a :class:`~vidkit.data.ava.PersonClipDataset`
     over ``keyframes``) against ``ground_truth`` (keyframes with annotated boxes); each process scores
     its shard and the detections are gathered before the mAP is computed. A keyframe that could not be
     decoded has no detections: its people count as missed."""
     meter = PersonMeter(classes=classes)
-    indices, boxes, probs = person_scores(model, loader, transform=transform, device=device, precision=precision,
-                                          meter=meter)
+    indices, boxes, probs = person_scores(
+        model, loader, transform=transform, device=device, precision=precision, meter=meter
+    )
     if ctx is not None and ctx.distributed:
         import torch.distributed as dist
 
@@ -155,11 +195,19 @@ def evaluate_persons(model: nn.Module, loader: Iterable[dict], *, transform: Cal
     return meter
 
 
-def score_frame_map(keyframes: Sequence, ground_truth: Sequence, indices: Sequence[int], boxes: np.ndarray,
-                    probs: np.ndarray, *, num_classes: int) -> tuple[list, FrameMap]:
+def score_frame_map(
+    keyframes: Sequence,
+    ground_truth: Sequence,
+    indices: Sequence[int],
+    boxes: np.ndarray,
+    probs: np.ndarray,
+    *,
+    num_classes: int,
+) -> tuple[list, FrameMap]:
     """``(detections, frame mAP)`` of :func:`person_scores`' output: every scored box is a detection of every
     class, scored by that class's probability (AVA's protocol), against ``ground_truth``'s annotated boxes."""
-    detections = [(keyframes[i].key, box, c, float(p[c])) for i, box, p in zip(indices, boxes, probs)
-                  for c in range(num_classes)]
+    detections = [
+        (keyframes[i].key, box, c, float(p[c])) for i, box, p in zip(indices, boxes, probs) for c in range(num_classes)
+    ]
     truth = ((kf.key, box, c) for kf in ground_truth for box, labels in zip(kf.boxes, kf.labels) for c in labels)
     return detections, frame_map(detections, truth, num_classes=num_classes)

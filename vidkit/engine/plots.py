@@ -19,8 +19,9 @@ def plot_curves(log_path: str | Path, png_path: str | Path) -> Path:
     epochs = [r for r in records if r["event"] == "epoch"]
     fig, (ax_loss, ax_acc, ax_lr) = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
     if steps:
-        ax_loss.plot([r["epoch_progress"] for r in steps], [r["loss"] for r in steps], lw=0.8, alpha=0.6,
-                     label="train (steps)")
+        ax_loss.plot(
+            [r["epoch_progress"] for r in steps], [r["loss"] for r in steps], lw=0.8, alpha=0.6, label="train (steps)"
+        )
         ax_lr.plot([r["epoch_progress"] for r in steps], [r["lr"] for r in steps])
     if epochs:
         x = [r["epoch"] for r in epochs]
@@ -67,7 +68,9 @@ def plot_confusion(confusion, classes: list[str], png_path: str | Path, *, title
     floor = 1e-3
     side = min(max(6.0, c * 0.03 + 4), 16.0)
     fig, ax = plt.subplots(figsize=(side + 1.5, side), constrained_layout=True)
-    image = ax.imshow(np.maximum(share, floor), cmap="viridis", norm=LogNorm(vmin=floor, vmax=1.0), interpolation="nearest")
+    image = ax.imshow(
+        np.maximum(share, floor), cmap="viridis", norm=LogNorm(vmin=floor, vmax=1.0), interpolation="nearest"
+    )
     if c <= 60:
         ax.set_xticks(range(c), classes, rotation=90, fontsize=max(4, min(9, 400 // c)))
         ax.set_yticks(range(c), classes, fontsize=max(4, min(9, 400 // c)))
@@ -104,8 +107,17 @@ def plot_motion(frame, past, mask, png_path: str | Path, *, grid: int = 4, title
     cy = (ys * step + 0.5) * grid
     fig, ax = plt.subplots(figsize=(8, 8 * height / width + 0.6), constrained_layout=True)
     ax.imshow(frame)
-    ax.quiver(cx[moving], cy[moving], -dx[moving], -dy[moving], color="yellow", angles="xy", scale_units="xy", scale=1,
-              width=0.003)
+    ax.quiver(
+        cx[moving],
+        cy[moving],
+        -dx[moving],
+        -dy[moving],
+        color="yellow",
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=0.003,
+    )
     ax.scatter(cx[~moving], cy[~moving], s=1, c="cyan", alpha=0.4)
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)

@@ -80,8 +80,15 @@ class _Window:
     fps: float
 
 
-def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = None, stride_s: float | None = None,
-                       backend: str = "pyav", timeout_s: float = 60.0):
+def decode_for_tagging(
+    path: str,
+    *,
+    spec: ViewSpec,
+    segment_s: float | None = None,
+    stride_s: float | None = None,
+    backend: str = "pyav",
+    timeout_s: float = 60.0,
+):
     """A generator for the worker processes: yields ``{"segment", "clips", "clip_of_view", "boxes"}``
     for the whole video, or for each ``segment_s`` window (``segment`` = ``(index, start_s, end_s)``;
     windows start every ``stride_s``, default ``segment_s``: a shorter stride slides overlapping windows),
@@ -93,12 +100,16 @@ def decode_for_tagging(path: str, *, spec: ViewSpec, segment_s: float | None = N
         sampler = spec.sampler()
         windows = [(None, info)] if segment_s is None else _windows(info, segment_s, stride_s or segment_s)
         for first in range(0, len(windows), _WINDOWS_PER_READ):
-            group = windows[first: first + _WINDOWS_PER_READ]
+            group = windows[first : first + _WINDOWS_PER_READ]
             views = read_views(video, [sampler(timing) for _, timing in group], spec.crop_size)
             for (segment, _), item in zip(group, views):
                 # cloned: a window's clips alone cross the pipe, not the whole group's frames
-                yield {"segment": segment, "clips": item["clips"].clone(), "clip_of_view": item["clip_of_view"],
-                       "boxes": item["boxes"]}
+                yield {
+                    "segment": segment,
+                    "clips": item["clips"].clone(),
+                    "clip_of_view": item["clip_of_view"],
+                    "boxes": item["boxes"],
+                }
         return {}
 
     return (yield from _tag_video(path, clips, spec=spec, backend=backend, timeout_s=timeout_s))
@@ -155,8 +166,20 @@ def _windows(info, length: float, stride: float) -> list[tuple[tuple[int, float,
 
 
 def _describe(info, warnings) -> dict:
-    keep = ("container", "codec", "width", "height", "fps", "duration_s", "num_frames", "num_frames_exact", "is_vfr",
-            "rotation", "has_b_frames", "keyframe_interval_s")
+    keep = (
+        "container",
+        "codec",
+        "width",
+        "height",
+        "fps",
+        "duration_s",
+        "num_frames",
+        "num_frames_exact",
+        "is_vfr",
+        "rotation",
+        "has_b_frames",
+        "keyframe_interval_s",
+    )
     d = {k: getattr(info, k) for k in keep}
     d["warnings"] = sorted(set(warnings))
     return d
@@ -189,8 +212,16 @@ class Tagger:
     """Consume :func:`vidkit._pool.isolated_map` events of :func:`decode_for_tagging` and yield a
     :class:`TagResult` per video, as soon as its last clip has been through the model."""
 
-    def __init__(self, model: nn.Module, *, spec: ViewSpec, device: torch.device, precision: Precision = Precision(),
-                 batch_size: int = 32, transform=None):
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        spec: ViewSpec,
+        device: torch.device,
+        precision: Precision = Precision(),
+        batch_size: int = 32,
+        transform=None,
+    ):
         from vidkit.data.transforms import ClipTransform
 
         self.model = model.eval()
@@ -214,8 +245,12 @@ class Tagger:
                 self.clips_done += 1
                 continue
             if kind == "item":
-                views = crop_views(value["clips"].to(self.device, non_blocking=True), value["clip_of_view"],
-                                   value["boxes"], self.spec.crop_size)
+                views = crop_views(
+                    value["clips"].to(self.device, non_blocking=True),
+                    value["clip_of_view"],
+                    value["boxes"],
+                    self.spec.crop_size,
+                )
                 segment = value["segment"]
                 if segment is not None:
                     video.segments[segment[0]] = [segment[1], segment[2], None, 0]
@@ -238,12 +273,13 @@ class Tagger:
         if not queue:
             return
         x = torch.cat([views for _, _, views in queue])
-        probs = forward_in_batches(self.model, x, precision=self.precision, device=self.device,
-                                   batch_size=self.batch_size).softmax(-1)
+        probs = forward_in_batches(
+            self.model, x, precision=self.precision, device=self.device, batch_size=self.batch_size
+        ).softmax(-1)
         self.clips_done += len(x)
         offset = 0
         for video, segment, views in queue:
-            p = probs[offset: offset + len(views)]
+            p = probs[offset : offset + len(views)]
             offset += len(views)
             mean = p.mean(0)
             video.total = mean if video.total is None else video.total + mean
@@ -262,9 +298,17 @@ class Tagger:
         outcome = video.outcome or {}
         error = outcome.get("error")
         scores = None if error or video.total is None else video.total / (len(video.segments) or 1)
-        segments = [(start, end, summed / count) for _, (start, end, summed, count) in sorted(video.segments.items())
-                    if summed is not None] if not error else []
+        segments = (
+            [
+                (start, end, summed / count)
+                for _, (start, end, summed, count) in sorted(video.segments.items())
+                if summed is not None
+            ]
+            if not error
+            else []
+        )
         if error is None and scores is None:
             error = "no clips could be read"
-        return TagResult(path=video.path, scores=scores, error=error, info=outcome.get("info"), clips=video.clips,
-                         segments=segments)
+        return TagResult(
+            path=video.path, scores=scores, error=error, info=outcome.get("info"), clips=video.clips, segments=segments
+        )

@@ -27,19 +27,33 @@ class VideoTask:
         return Meter.from_state(state) if state else Meter()
 
     def evaluate(self, model, loader, *, transform, device, precision, ctx, classes: Sequence[str]):
-        return evaluate(model, loader, transform=transform, device=device, precision=precision, ctx=ctx,
-                        num_classes=len(classes) or None)
+        return evaluate(
+            model,
+            loader,
+            transform=transform,
+            device=device,
+            precision=precision,
+            ctx=ctx,
+            num_classes=len(classes) or None,
+        )
 
     def figures(self, train: dict, val: dict) -> dict:
-        out = {"train_top1": train["top1"], "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
-               "val_clips": val["clips"]}
+        out = {
+            "train_top1": train["top1"],
+            "val_loss": val["loss"],
+            "val_top1": val["top1"],
+            "val_top5": val["top5"],
+            "val_clips": val["clips"],
+        }
         if "confusion" in val:
             out["val_confusion"] = val["confusion"]  # row = true class, column = predicted
         return out
 
     def line(self, train: dict, val: dict) -> str:
-        return (f"train loss {train['loss']:.3f} top-1 {train['top1']:.1%} | "
-                f"val loss {val['loss']:.3f} top-1 {val['top1']:.1%}")
+        return (
+            f"train loss {train['loss']:.3f} top-1 {train['top1']:.1%} | "
+            f"val loss {val['loss']:.3f} top-1 {val['top1']:.1%}"
+        )
 
 
 @dataclass(frozen=True)
@@ -71,13 +85,27 @@ class PersonTask:
     def evaluate(self, model, loader, *, transform, device, precision, ctx, classes: Sequence[str]):
         from vidkit.engine.persons import evaluate_persons
 
-        return evaluate_persons(model, loader, transform=transform, device=device, precision=precision, ctx=ctx,
-                                keyframes=self.keyframes, ground_truth=self.ground_truth, num_classes=len(classes),
-                                classes=classes)
+        return evaluate_persons(
+            model,
+            loader,
+            transform=transform,
+            device=device,
+            precision=precision,
+            ctx=ctx,
+            keyframes=self.keyframes,
+            ground_truth=self.ground_truth,
+            num_classes=len(classes),
+            classes=classes,
+        )
 
     def figures(self, train: dict, val: dict) -> dict:
-        return {"val_loss": val["loss"], "val_map": val["map"], "val_clips": val["clips"], "val_persons": val["persons"],
-                "val_ap": {row["class"]: row["ap"] for row in val["per_class"]}}
+        return {
+            "val_loss": val["loss"],
+            "val_map": val["map"],
+            "val_clips": val["clips"],
+            "val_persons": val["persons"],
+            "val_ap": {row["class"]: row["ap"] for row in val["per_class"]},
+        }
 
     def line(self, train: dict, val: dict) -> str:
         return f"train loss {train['loss']:.4f} | val loss {val['loss']:.4f} frame mAP {val['map']:.3f}"

@@ -52,7 +52,9 @@ class Trainer:
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None  # may be set after construction, once steps_per_epoch is known
+    scheduler: (
+        torch.optim.lr_scheduler.LRScheduler | None
+    )  # may be set after construction, once steps_per_epoch is known
     train_set: ClipDataset
     val_set: ClipDataset
     transform: Any
@@ -77,16 +79,21 @@ class Trainer:
         self.sampler = ResumableSampler(self.train_set, ctx=self.ctx, shuffle=True, seed=self.seed, drop_last=True)
         self.steps_per_epoch = len(self.sampler) // self.batch_size
         if self.steps_per_epoch == 0:
-            raise ValueError(f"{len(self.train_set)} training clips over {self.ctx.world_size} process(es) make no "
-                             f"full batch of {self.batch_size}; lower data.batch_size")
+            raise ValueError(
+                f"{len(self.train_set)} training clips over {self.ctx.world_size} process(es) make no "
+                f"full batch of {self.batch_size}; lower data.batch_size"
+            )
         self.val_loader = self._loader(self.val_set, ShardSampler(len(self.val_set), self.ctx), drop_last=False)
         self.position = Position()
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                "position": self.position.state_dict()}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "position": self.position.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -99,8 +106,15 @@ class Trainer:
         if not self.ctx.is_main:
             return
         extra = self.state_dict() if full else {"position": self.position.state_dict()}
-        save_checkpoint(self.run_dir / name, self.model, **self.meta, epoch=self.position.epoch,
-                        metrics=metrics or {}, wandb_run_id=self.logger.wandb_run_id if self.logger else None, **extra)
+        save_checkpoint(
+            self.run_dir / name,
+            self.model,
+            **self.meta,
+            epoch=self.position.epoch,
+            metrics=metrics or {},
+            wandb_run_id=self.logger.wandb_run_id if self.logger else None,
+            **extra,
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict:
@@ -123,36 +137,69 @@ class Trainer:
                 seed = step_seed(self.seed, epoch, step, self.ctx.rank)
                 torch.manual_seed(seed)
                 generator.manual_seed(seed)
-                loss = self.task.train_step(self.model, batch, self.optimizer, transform=self.transform, device=self.ctx.device,
-                                  precision=self.precision, scaler=self.scaler, label_smoothing=self.label_smoothing,
-                                  clip_grad_norm=self.clip_grad_norm, generator=generator, meter=meter,
-                                  flip_labels=self.flip_labels)
+                loss = self.task.train_step(
+                    self.model,
+                    batch,
+                    self.optimizer,
+                    transform=self.transform,
+                    device=self.ctx.device,
+                    precision=self.precision,
+                    scaler=self.scaler,
+                    label_smoothing=self.label_smoothing,
+                    clip_grad_norm=self.clip_grad_norm,
+                    generator=generator,
+                    meter=meter,
+                    flip_labels=self.flip_labels,
+                )
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.scheduler.step()
                 pos.step, pos.global_step = step + 1, pos.global_step + 1
                 if bar is not None:
                     bar.update(loss=loss, lr=lr, clips_per_s=meter.n / max(meter.elapsed(), 1e-9))
                 if self.logger and self.ctx.is_main and pos.step % self.log_every_steps == 0 and loss is not None:
-                    self.logger.log("step", step=pos.global_step, epoch=epoch + 1, epoch_progress=epoch + pos.step /
-                                    self.steps_per_epoch, loss=loss, lr=lr, clips_per_s=meter.summary()["clips_per_s"])
-                if (self.checkpoint_every_steps and pos.step % self.checkpoint_every_steps == 0
-                        and pos.step < self.steps_per_epoch):
+                    self.logger.log(
+                        "step",
+                        step=pos.global_step,
+                        epoch=epoch + 1,
+                        epoch_progress=epoch + pos.step / self.steps_per_epoch,
+                        loss=loss,
+                        lr=lr,
+                        clips_per_s=meter.summary()["clips_per_s"],
+                    )
+                if (
+                    self.checkpoint_every_steps
+                    and pos.step % self.checkpoint_every_steps == 0
+                    and pos.step < self.steps_per_epoch
+                ):
                     pos.meter = meter.state_dict()
                     self._checkpoint("last.pt", full=True)
             if bar is not None:
                 bar.close()
             train = meter.merged(self.ctx).summary()
-            val = self.task.evaluate(self.model, self.val_loader, transform=self.transform, device=self.ctx.device,
-                                     precision=self.precision, ctx=self.ctx, classes=list(self.meta.get("classes") or []))
+            val = self.task.evaluate(
+                self.model,
+                self.val_loader,
+                transform=self.transform,
+                device=self.ctx.device,
+                precision=self.precision,
+                ctx=self.ctx,
+                classes=list(self.meta.get("classes") or []),
+            )
             val_summary = val.summary()
             pos.epoch, pos.step, pos.meter = epoch + 1, 0, None
-            record = {"epoch": epoch + 1, "train_loss": train["loss"], **self.task.figures(train, val_summary),
-                      "lr": lr, "train_clips_per_s": train["clips_per_s"],
-                      "epoch_s": train["seconds"], "data_wait_s": round(waited[0], 3),
-                      # the share of the training time the model computed rather than waited for input
-                      "busy": round(1 - waited[0] / train["seconds"], 4) if train["seconds"] else None,
-                      "skipped": len(meter.skipped) + len(val.skipped),
-                      "skipped_examples": (meter.skipped + val.skipped)[:20]}
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": train["loss"],
+                **self.task.figures(train, val_summary),
+                "lr": lr,
+                "train_clips_per_s": train["clips_per_s"],
+                "epoch_s": train["seconds"],
+                "data_wait_s": round(waited[0], 3),
+                # the share of the training time the model computed rather than waited for input
+                "busy": round(1 - waited[0] / train["seconds"], 4) if train["seconds"] else None,
+                "skipped": len(meter.skipped) + len(val.skipped),
+                "skipped_examples": (meter.skipped + val.skipped)[:20],
+            }
             score = val_summary[self.task.score]
             improved = score > pos.best_top1
             if improved:
@@ -160,12 +207,16 @@ class Trainer:
             if self.ctx.is_main:
                 if self.logger:
                     self.logger.log("epoch", step=pos.global_step, **record)
-                print(f"epoch {epoch + 1}/{self.epochs}: {self.task.line(train, val_summary)} | "
-                      f"{train['clips_per_s']:.1f} clips/s, {record['busy'] or 0:.0%} computing (rest: waiting for data)",
-                      file=sys.stderr)
+                print(
+                    f"epoch {epoch + 1}/{self.epochs}: {self.task.line(train, val_summary)} | "
+                    f"{train['clips_per_s']:.1f} clips/s, {record['busy'] or 0:.0%} computing (rest: waiting for data)",
+                    file=sys.stderr,
+                )
                 if record["skipped"]:
-                    print(f"  {record['skipped']} clip(s) could not be decoded, e.g. {record['skipped_examples'][0]}",
-                          file=sys.stderr)
+                    print(
+                        f"  {record['skipped']} clip(s) could not be decoded, e.g. {record['skipped_examples'][0]}",
+                        file=sys.stderr,
+                    )
             # best.pt before last.pt: a kill between the two re-runs nothing but loses no best model.
             if improved:
                 self._checkpoint("best.pt", full=False, metrics=record)
@@ -173,12 +224,21 @@ class Trainer:
         return {"last": record, "best": {self.task.score: pos.best_top1, "epoch": pos.best_epoch}}
 
     def _loader(self, dataset: ClipDataset, sampler, *, drop_last: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=drop_last,
-                          num_workers=self.workers, collate_fn=self.task.collate,
-                          pin_memory=self.ctx.device.type == "cuda", prefetch_factor=4 if self.workers else None)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=self.workers,
+            collate_fn=self.task.collate,
+            pin_memory=self.ctx.device.type == "cuda",
+            prefetch_factor=4 if self.workers else None,
+        )
 
     def _bar(self, epoch: int, *, initial: int) -> "_Progress | None":
-        return _Progress(f"epoch {epoch + 1}/{self.epochs}", self.steps_per_epoch, initial) if self.ctx.is_main else None
+        return (
+            _Progress(f"epoch {epoch + 1}/{self.epochs}", self.steps_per_epoch, initial) if self.ctx.is_main else None
+        )
 
 
 def _timed(loader, waited: list[float]):
@@ -204,8 +264,9 @@ class _Progress:
         from tqdm.auto import tqdm
 
         self.desc, self.total, self.done = desc, total, initial
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", disable=None, file=sys.stderr,
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total, initial=initial, desc=desc, unit="step", disable=None, file=sys.stderr, dynamic_ncols=True
+        )
         self.every = max(1, total // 10)
         self.started, self.start_step = time.monotonic(), initial
 
@@ -213,12 +274,18 @@ class _Progress:
         self.done += 1
         if not self.bar.disable:
             self.bar.update()
-            self.bar.set_postfix(loss=f"{loss:.3f}" if loss is not None else "-", lr=f"{lr:.3g}", clips_s=f"{clips_per_s:.1f}")
+            self.bar.set_postfix(
+                loss=f"{loss:.3f}" if loss is not None else "-", lr=f"{lr:.3g}", clips_s=f"{clips_per_s:.1f}"
+            )
         elif self.done % self.every == 0 and self.done < self.total:
             per_step = (time.monotonic() - self.started) / (self.done - self.start_step)
             eta = round(per_step * (self.total - self.done))
-            print(f"{self.desc}: {self.done}/{self.total} steps, loss {loss if loss is not None else float('nan'):.3f}, "
-                  f"lr {lr:.3g}, {clips_per_s:.1f} clips/s, ETA {eta // 60}m{eta % 60:02d}s", file=sys.stderr, flush=True)
+            print(
+                f"{self.desc}: {self.done}/{self.total} steps, loss {loss if loss is not None else float('nan'):.3f}, "
+                f"lr {lr:.3g}, {clips_per_s:.1f} clips/s, ETA {eta // 60}m{eta % 60:02d}s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         self.bar.close()

@@ -15,8 +15,15 @@ from vidkit.io.reader import VideoReader
 BACKENDS = ("pyav", "decord")
 
 
-def open_video(path: str | os.PathLike, backend: str = "pyav", *, apply_rotation: bool = True,
-               timeout_s: float = 60.0, threads: int = 0, short_side: int | None = None) -> VideoReader:
+def open_video(
+    path: str | os.PathLike,
+    backend: str = "pyav",
+    *,
+    apply_rotation: bool = True,
+    timeout_s: float = 60.0,
+    threads: int = 0,
+    short_side: int | None = None,
+) -> VideoReader:
     """Open ``path`` with a decoding backend: ``"pyav"`` (streaming, default) or ``"decord"``
     (random access). ``short_side`` scales every frame so its shorter side has that many pixels
     (in the decoder's RGB conversion; None keeps the stored size). Raises :class:`VideoDecodeError` naming the file and the reason when it
@@ -36,4 +43,13 @@ def probe(path: str | os.PathLike, *, timeout_s: float = 60.0) -> VideoInfo:
         return video.info
 
 
-__all__ = ["BACKENDS", "DecodeTimeoutError", "Frames", "VideoDecodeError", "VideoInfo", "VideoReader", "open_video", "probe"]
+__all__ = [
+    "BACKENDS",
+    "DecodeTimeoutError",
+    "Frames",
+    "VideoDecodeError",
+    "VideoInfo",
+    "VideoReader",
+    "open_video",
+    "probe",
+]

@@ -27,7 +27,9 @@ def check_path(path: str | os.PathLike) -> str:
         st = os.stat(path)
     except FileNotFoundError:
         if os.path.islink(path):
-            raise VideoDecodeError(path, f"dangling symbolic link (points to {os.readlink(path)!r}, which does not exist)") from None
+            raise VideoDecodeError(
+                path, f"dangling symbolic link (points to {os.readlink(path)!r}, which does not exist)"
+            ) from None
         raise VideoDecodeError(path, "no such file") from None
     except PermissionError:
         raise VideoDecodeError(path, "permission denied") from None

@@ -57,8 +57,8 @@ def _sps_nals(extradata: bytes) -> list[bytes]:
     if extradata[:1] == b"\x01" and len(extradata) > 8:  # avcC: version 1
         count, pos, nals = extradata[5] & 0x1F, 6, []
         for _ in range(count):
-            size = int.from_bytes(extradata[pos:pos + 2], "big")
-            nals.append(extradata[pos + 2:pos + 2 + size])
+            size = int.from_bytes(extradata[pos : pos + 2], "big")
+            nals.append(extradata[pos + 2 : pos + 2 + size])
             pos += 2 + size
         return nals
     parts = extradata.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01")

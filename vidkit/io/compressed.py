@@ -35,12 +35,22 @@ import numpy as np
 from vidkit.errors import VideoDecodeError
 from vidkit.io.motion import dense_field, decoded_with_vectors
 
-__all__ = ["CompressedClip", "CompressedFrame", "accumulate", "coviar_frames", "downsample", "keyframes",
-           "read_compressed_at", "reference_frames", "warp"]
+__all__ = [
+    "CompressedClip",
+    "CompressedFrame",
+    "accumulate",
+    "coviar_frames",
+    "downsample",
+    "keyframes",
+    "read_compressed_at",
+    "reference_frames",
+    "warp",
+]
 
 # Codecs whose P-pictures predict from exactly one picture, the previous I- or P-picture.
-_SINGLE_REFERENCE = frozenset({"mpeg4", "mpeg1video", "mpeg2video", "h263", "h263p", "msmpeg4v2", "msmpeg4v3",
-                               "wmv1", "wmv2", "flv1"})
+_SINGLE_REFERENCE = frozenset(
+    {"mpeg4", "mpeg1video", "mpeg2video", "h263", "h263p", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2", "flv1"}
+)
 
 
 @dataclass
@@ -89,8 +99,11 @@ def downsample(field: np.ndarray, grid: int) -> np.ndarray:
         return field
     _, height, width = field.shape
     gh, gw = -(-height // grid), -(-width // grid)
-    padded = field if (gh * grid, gw * grid) == (height, width) else \
-        np.pad(field, ((0, 0), (0, gh * grid - height), (0, gw * grid - width)))
+    padded = (
+        field
+        if (gh * grid, gw * grid) == (height, width)
+        else np.pad(field, ((0, 0), (0, gh * grid - height), (0, gw * grid - width)))
+    )
     sums = padded.reshape(2, gh, grid, gw, grid).sum(axis=(2, 4), dtype=np.float32)
     rows = np.minimum(grid, height - np.arange(gh) * grid)
     cols = np.minimum(grid, width - np.arange(gw) * grid)
@@ -140,8 +153,9 @@ def reference_frames(path: str | os.PathLike, *, timeout_s: float = 60.0) -> tup
     return None, f"cannot tell how many reference frames this {codec} stream uses"
 
 
-def coviar_frames(path: str | os.PathLike, *, grid: int = 4, residuals: bool = True,
-                  timeout_s: float = 60.0) -> Iterator[CompressedFrame]:
+def coviar_frames(
+    path: str | os.PathLike, *, grid: int = 4, residuals: bool = True, timeout_s: float = 60.0
+) -> Iterator[CompressedFrame]:
     """Stream every frame of ``path`` relative to its GOP's I-frame, in presentation order.
 
     Raises :class:`VideoDecodeError` for a file that cannot be read or a codec that exports no
@@ -178,8 +192,19 @@ def _walk(path, *, grid: int, timeout_s: float):
             field = anchor = np.zeros((2, d.height, d.width), np.float32)
         elif iframe is None:  # leading frames of an open GOP: their references were never decoded
             empty = np.zeros((2, d.height, d.width), np.float32)
-            yield CompressedFrame(d.pts_s, d.pict_type, d.gop, np.zeros((d.height, d.width, 3), np.uint8),
-                                  None, None, "no I-frame decoded before this frame"), d, empty
+            yield (
+                CompressedFrame(
+                    d.pts_s,
+                    d.pict_type,
+                    d.gop,
+                    np.zeros((d.height, d.width, 3), np.uint8),
+                    None,
+                    None,
+                    "no I-frame decoded before this frame",
+                ),
+                d,
+                empty,
+            )
             continue
         else:
             past, _, past_mask, _ = dense_field(d.vectors, d.height, d.width, grid=1)
@@ -215,8 +240,9 @@ class CompressedClip:
     inexact: list[str | None]
 
 
-def read_compressed_at(path: str | os.PathLike, times_s: Sequence[float], *, grid: int = 4,
-                       timeout_s: float = 60.0) -> CompressedClip:
+def read_compressed_at(
+    path: str | os.PathLike, times_s: Sequence[float], *, grid: int = 4, timeout_s: float = 60.0
+) -> CompressedClip:
     """CoViAR's inputs at the frames nearest to ``times_s`` (any order, repeats allowed), from one
     pass over the file; residuals (the costly part) are computed only for the frames picked."""
     if len(times_s) == 0:
@@ -248,8 +274,13 @@ def read_compressed_at(path: str | os.PathLike, times_s: Sequence[float], *, gri
             f.mv = downsample(per_pixel, grid)
             residual_cache[key] = residual_of(d.frame, f.iframe, per_pixel)
         residuals.append(residual_cache[key])
-    return CompressedClip(np.stack([f[0].iframe for f in frames]), np.stack([f[0].mv for f in frames]),
-                          np.stack(residuals), np.array([f[0].pts_s for f in frames]), [f[0].inexact for f in frames])
+    return CompressedClip(
+        np.stack([f[0].iframe for f in frames]),
+        np.stack([f[0].mv for f in frames]),
+        np.stack(residuals),
+        np.array([f[0].pts_s for f in frames]),
+        [f[0].inexact for f in frames],
+    )
 
 
 def keyframes(path: str | os.PathLike, *, timeout_s: float = 60.0) -> Iterator[tuple[float, np.ndarray]]:

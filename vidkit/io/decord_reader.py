@@ -20,7 +20,9 @@ def _import_decord():
     try:
         import decord
     except ImportError:  # pragma: no cover - decord has wheels for x86_64 only
-        raise VideoDecodeError("<decord>", "backend 'decord' is not installed (pip install decord; x86_64 only) — use backend='pyav'") from None
+        raise VideoDecodeError(
+            "<decord>", "backend 'decord' is not installed (pip install decord; x86_64 only) — use backend='pyav'"
+        ) from None
     return decord
 
 
@@ -35,8 +37,15 @@ class DecordReader(VideoReader):
 
     backend = "decord"
 
-    def __init__(self, path, *, apply_rotation: bool = True, timeout_s: float = 60.0, threads: int = 0,
-                 short_side: int | None = None):
+    def __init__(
+        self,
+        path,
+        *,
+        apply_rotation: bool = True,
+        timeout_s: float = 60.0,
+        threads: int = 0,
+        short_side: int | None = None,
+    ):
         decord = _import_decord()
         self._pyav = PyAVReader(path, apply_rotation=apply_rotation, timeout_s=timeout_s, short_side=short_side)
         self.short_side = short_side
@@ -64,8 +73,15 @@ class DecordReader(VideoReader):
             raise VideoDecodeError(self.path, "decord found no frames")
         if not info.num_frames_exact and abs(n - info.num_frames) > 1:
             self.warnings.append(f"decord indexes {n} frames; the container header suggests {info.num_frames}")
-        self.info = type(info)(**{**info.__dict__, "backend": "decord", "num_frames": n, "num_frames_exact": True,
-                                  "warnings": tuple(self.warnings)})
+        self.info = type(info)(
+            **{
+                **info.__dict__,
+                "backend": "decord",
+                "num_frames": n,
+                "num_frames_exact": True,
+                "warnings": tuple(self.warnings),
+            }
+        )
 
     def _exact_times(self, seconds_f32: np.ndarray) -> np.ndarray:
         """decord reports times as float32 (8.2 s comes back as 8.19999981); snap them to the
@@ -78,7 +94,9 @@ class DecordReader(VideoReader):
         self._vr = None
         self._pyav.close()
 
-    def stream(self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None) -> Iterator[Frames]:
+    def stream(
+        self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None
+    ) -> Iterator[Frames]:
         if self._vr is None:
             yield from self._pyav.stream(chunk_size, start_s=start_s, end_s=end_s)
             return
@@ -106,8 +124,10 @@ class DecordReader(VideoReader):
         frames = self._get(unique)
         past = requested > pts[-1] + 1e-6
         if past.any():
-            frames.warnings.append(f"{int(past.sum())} requested time(s) from {requested[past].min():.3f} s lie past the "
-                                   f"last frame ({pts[-1]:.3f} s); the last frame is repeated")
+            frames.warnings.append(
+                f"{int(past.sum())} requested time(s) from {requested[past].min():.3f} s lie past the "
+                f"last frame ({pts[-1]:.3f} s); the last frame is repeated"
+            )
         index = torch.from_numpy(inverse.reshape(-1))
         return Frames(frames.data[index], frames.pts[index], frames.warnings)
 
@@ -124,8 +144,11 @@ class DecordReader(VideoReader):
             if span:
                 end = self._pts[indices[-1] + 1] if indices[-1] + 1 < len(self._pts) else None
                 chunks = list(self._pyav.stream(len(indices) + 1, start_s=float(self._pts[indices[0]]), end_s=end))
-                frames = Frames(torch.cat([c.data for c in chunks]), torch.cat([c.pts for c in chunks]),
-                                [w for c in chunks for w in c.warnings])
+                frames = Frames(
+                    torch.cat([c.data for c in chunks]),
+                    torch.cat([c.pts for c in chunks]),
+                    [w for c in chunks for w in c.warnings],
+                )
             else:
                 frames = self._pyav.read_at(self._pts[indices])
             frames.warnings.insert(0, warning)

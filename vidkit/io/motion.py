@@ -29,8 +29,9 @@ import numpy as np
 from vidkit.errors import VideoDecodeError
 
 # FFmpeg decoders that fill AV_FRAME_DATA_MOTION_VECTORS with flags2=+export_mvs.
-EXPORTING_CODECS = frozenset({"h264", "mpeg4", "mpeg2video", "mpeg1video", "h263", "h263p", "msmpeg4v2", "msmpeg4v3",
-                              "wmv1", "wmv2", "flv1"})
+EXPORTING_CODECS = frozenset(
+    {"h264", "mpeg4", "mpeg2video", "mpeg1video", "h263", "h263p", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2", "flv1"}
+)
 
 # The MPEG-family decoders among them (all but H.264's) can decode at 1/8 of the size (FFmpeg's
 # "lowres" 3): motion compensation on an eighth of the pixels, the exported vectors the same to the
@@ -58,15 +59,21 @@ class MotionFrame:
     future_mask: np.ndarray
 
 
-def dense_field(vectors: np.ndarray, height: int, width: int, *, grid: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def dense_field(
+    vectors: np.ndarray, height: int, width: int, *, grid: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(past, future, past_mask, future_mask)`` from PyAV's structured vector array, on a grid of
     ``ceil(height/grid) × ceil(width/grid)`` cells: every cell a block covers takes that block's
     vector (blocks are at least 4×4, so ``grid=4`` loses nothing; ``grid=16`` samples one value per
     macroblock, at its top-left 4x4 corner's block)."""
     gh, gw = -(-height // grid), -(-width // grid)
     if not len(vectors):
-        return (np.zeros((2, gh, gw), np.float32), np.zeros((2, gh, gw), np.float32), np.zeros((gh, gw), bool),
-                np.zeros((gh, gw), bool))
+        return (
+            np.zeros((2, gh, gw), np.float32),
+            np.zeros((2, gh, gw), np.float32),
+            np.zeros((gh, gw), bool),
+            np.zeros((gh, gw), bool),
+        )
     if (same := _uniform_blocks(vectors, gh, gw, grid)) is not None:
         return same
     # block edges as rows: left, top, right, bottom
@@ -111,8 +118,13 @@ def dense_field(vectors: np.ndarray, height: int, width: int, *, grid: int = 4) 
     if np.count_nonzero(masks) != len(cell):  # overlapping blocks: the last one in the list wins
         cell = (first[:, None] + offsets)[inside.T]
         fields[:], masks[:] = 0, False
-        _paint(fields, masks, cell, np.repeat(dx, np.count_nonzero(inside, axis=0)),
-               np.repeat(dy, np.count_nonzero(inside, axis=0)))
+        _paint(
+            fields,
+            masks,
+            cell,
+            np.repeat(dx, np.count_nonzero(inside, axis=0)),
+            np.repeat(dy, np.count_nonzero(inside, axis=0)),
+        )
     return _per_direction(fields, masks, (not direction.all(), bool(direction.any())), u, gh, gw)
 
 
@@ -266,9 +278,12 @@ def _decode_with_vectors(path: str | os.PathLike, *, timeout_s: float, pictures:
     while True:
         with container:
             if codec not in EXPORTING_CODECS:
-                raise VideoDecodeError(path, f"FFmpeg's {codec} decoder exports no motion vectors (it does for "
-                                             f"{', '.join(sorted(c for c in EXPORTING_CODECS if c in ('h264', 'mpeg4', 'mpeg2video')))}); "
-                                             "re-encode it to H.264 or MPEG-4 Part 2 first")
+                raise VideoDecodeError(
+                    path,
+                    f"FFmpeg's {codec} decoder exports no motion vectors (it does for "
+                    f"{', '.join(sorted(c for c in EXPORTING_CODECS if c in ('h264', 'mpeg4', 'mpeg2video')))}); "
+                    "re-encode it to H.264 or MPEG-4 Part 2 first",
+                )
             if threads > 1:
                 stream.thread_type, stream.thread_count = "FRAME", threads
             else:
@@ -279,8 +294,9 @@ def _decode_with_vectors(path: str | os.PathLike, *, timeout_s: float, pictures:
                 if codec in _LOWRES_CODECS:
                     options["lowres"] = "3"  # the frames' own size shrinks; the vectors keep the stream's
             stream.codec_context.options = options
-            with contextlib.closing(_frames_with_vectors(path, container, stream, timeout_s=timeout_s,
-                                                         threaded=threads > 1)) as frames:
+            with contextlib.closing(
+                _frames_with_vectors(path, container, stream, timeout_s=timeout_s, threaded=threads > 1)
+            ) as frames:
                 for index, frame in enumerate(frames):
                     if frame is None:  # a B-frame in a stream that said it had none
                         break
@@ -345,8 +361,17 @@ def _frames_with_vectors(path, container, stream, *, timeout_s: float, threaded:
                 return
             key = bool(frame.key_frame) or name == "I"
             gop += key or gop < 0
-            yield DecodedFrame(frame, vectors, float(frame.time) if frame.time is not None else float("nan"), name,
-                               gop, key, height, width, threaded)
+            yield DecodedFrame(
+                frame,
+                vectors,
+                float(frame.time) if frame.time is not None else float("nan"),
+                name,
+                gop,
+                key,
+                height,
+                width,
+                threaded,
+            )
     except av.error.FFmpegError as e:
         if gop < 0:  # not one frame: the reader's probe tells what is wrong with the file
             raise _reader_error(path, timeout_s) or VideoDecodeError(path, f"decoding stopped: {e}") from None
@@ -416,6 +441,21 @@ def _read_ahead(items: Iterator, *, depth: int) -> Iterator:
         thread.join()
 
 
-_EMPTY_DTYPE = np.dtype({"names": ["source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "flags", "motion_x", "motion_y",
-                                   "motion_scale"],
-                         "formats": ["<i4", "u1", "u1", "<i2", "<i2", "<i2", "<i2", "<u8", "<i4", "<i4", "<u2"]})
+_EMPTY_DTYPE = np.dtype(
+    {
+        "names": [
+            "source",
+            "w",
+            "h",
+            "src_x",
+            "src_y",
+            "dst_x",
+            "dst_y",
+            "flags",
+            "motion_x",
+            "motion_y",
+            "motion_scale",
+        ],
+        "formats": ["<i4", "u1", "u1", "<i2", "<i2", "<i2", "<i2", "<u8", "<i4", "<i4", "<u2"],
+    }
+)

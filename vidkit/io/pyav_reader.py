@@ -46,8 +46,15 @@ class PyAVReader(VideoReader):
 
     backend = "pyav"
 
-    def __init__(self, path, *, apply_rotation: bool = True, timeout_s: float = 60.0, threads: int = 0,
-                 short_side: int | None = None):
+    def __init__(
+        self,
+        path,
+        *,
+        apply_rotation: bool = True,
+        timeout_s: float = 60.0,
+        threads: int = 0,
+        short_side: int | None = None,
+    ):
         self.path = check_path(path)
         self.short_side = short_side
         self.apply_rotation = apply_rotation
@@ -95,8 +102,11 @@ class PyAVReader(VideoReader):
         if self._stream.codec_context is None:
             name = getattr(self._stream.codec, "name", None) if hasattr(self._stream, "codec") else None
             self.close()
-            raise VideoDecodeError(self.path, f"the video stream cannot be decoded (no decoder for codec {name or 'unknown'}; "
-                                              "truncated or damaged header?)")
+            raise VideoDecodeError(
+                self.path,
+                f"the video stream cannot be decoded (no decoder for codec {name or 'unknown'}; "
+                "truncated or damaged header?)",
+            )
         self._stream.thread_type = "AUTO"
         self._stream.thread_count = self.threads
         self._tb = self.time_base = self._stream.time_base or Fraction(1, 1000)
@@ -266,14 +276,18 @@ class PyAVReader(VideoReader):
                     interval = self._frame_interval
                     if interval and last_time is not None and frame_time - last_time > 1.5 * interval + 1e-4:
                         missing = round((frame_time - last_time) / interval) - 1
-                        self._warn(f"{missing} frame(s) missing between {last_time:.3f} s and {frame_time:.3f} s "
-                                   "(damaged data skipped by the demuxer)")
+                        self._warn(
+                            f"{missing} frame(s) missing between {last_time:.3f} s and {frame_time:.3f} s "
+                            "(damaged data skipped by the demuxer)"
+                        )
                     last_time = frame_time
                 yield _Timed(frame, frame_time)
                 # Time the caller spends with a frame is not the decoder stalling.
                 deadline = time.monotonic() + self.timeout_s
             if time.monotonic() > deadline:
-                raise DecodeTimeoutError(self.path, f"decoding stalled: no frame for {self.timeout_s:g} s after {_fmt(last_time)}")
+                raise DecodeTimeoutError(
+                    self.path, f"decoding stalled: no frame for {self.timeout_s:g} s after {_fmt(last_time)}"
+                )
 
     def _check_ending(self, last_time: float | None) -> None:
         """Say so when the stream ends well before the duration the header promises (a truncated file)."""
@@ -344,7 +358,9 @@ class PyAVReader(VideoReader):
         for timed in self._from_start():
             yield timed.frame, timed.time
 
-    def stream(self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None) -> Iterator[Frames]:
+    def stream(
+        self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None
+    ) -> Iterator[Frames]:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         self._pending = []
@@ -404,8 +420,10 @@ class PyAVReader(VideoReader):
         else:
             if prev is None:
                 raise VideoDecodeError(self.path, f"no frame could be decoded at or after {targets[0]:.3f} s")
-            self._warn(f"{len(targets) - i} requested time(s) from {targets[i]:.3f} s lie past the last frame "
-                       f"({prev.time:.3f} s); the last frame is repeated")
+            self._warn(
+                f"{len(targets) - i} requested time(s) from {targets[i]:.3f} s lie past the last frame "
+                f"({prev.time:.3f} s); the last frame is repeated"
+            )
             for j in range(i, len(targets)):
                 chosen[j] = prev
 

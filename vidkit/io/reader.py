@@ -37,7 +37,9 @@ class VideoReader(abc.ABC):
         return short_side_size(height, width, self.short_side)
 
     @abc.abstractmethod
-    def stream(self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None) -> Iterator[Frames]:
+    def stream(
+        self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None
+    ) -> Iterator[Frames]:
         """Yield the frames in presentation order, ``chunk_size`` at a time, never the whole video at once.
 
         ``start_s``/``end_s`` bound the frames yielded (inclusive start, exclusive end); the reader

@@ -84,9 +84,19 @@ def encoder_options(codec: str, *, gop: int, b_frames: int, quality: int | None 
     return options | {"crf": str(q), "keyint_min": str(gop), "sc_threshold": "0"}
 
 
-def reencode(src: str | os.PathLike, dst: str | os.PathLike, *, codec: str = "mpeg4", gop: int = 12, b_frames: int = 0,
-             short_side: int | None = None, quality: int | None = None, threads: int = 0, timeout_s: float = 60.0,
-             progress: Callable[[], None] | None = None) -> ReencodeResult:
+def reencode(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    codec: str = "mpeg4",
+    gop: int = 12,
+    b_frames: int = 0,
+    short_side: int | None = None,
+    quality: int | None = None,
+    threads: int = 0,
+    timeout_s: float = 60.0,
+    progress: Callable[[], None] | None = None,
+) -> ReencodeResult:
     """Re-encode the first video stream of ``src`` into ``dst`` (container from its extension: .avi,
     .mp4, .mov, .mkv) with ``codec`` (``"mpeg4"``: MPEG-4 Part 2, or ``"libx264"``), an I-frame every
     ``gop`` frames and at most ``b_frames`` B-frames in a row. Audio is dropped.
@@ -111,7 +121,9 @@ def reencode(src: str | os.PathLike, dst: str | os.PathLike, *, codec: str = "mp
     if short_side is not None and short_side < 2:
         raise ValueError(f"short_side must be at least 2 pixels, got {short_side}")
     options = encoder_options(codec, gop=gop, b_frames=b_frames, quality=quality)
-    with PyAVReader(src, apply_rotation=False, timeout_s=timeout_s, threads=threads) as video:  # its checks and messages
+    with PyAVReader(
+        src, apply_rotation=False, timeout_s=timeout_s, threads=threads
+    ) as video:  # its checks and messages
         info = video.info
         path, rotation = info.path, (info.rotation if fmt in _KEEPS_ROTATION else 0)
         height, width = info.height, info.width
@@ -145,15 +157,26 @@ def reencode(src: str | os.PathLike, dst: str | os.PathLike, *, codec: str = "mp
                     count += 1
                     beat()
                 if not count:
-                    raise VideoDecodeError(path, "no decodable video frames" + (f" ({video.warnings[-1]})" if video.warnings else ""))
+                    raise VideoDecodeError(
+                        path, "no decodable video frames" + (f" ({video.warnings[-1]})" if video.warnings else "")
+                    )
                 for packet in encoder.encode():
                     out.mux(packet)
         warnings = list(video.warnings)  # damage, gaps and an early end, as the reader saw them
     if info.num_frames_exact and count < info.num_frames:
         warnings.append(f"{count} of the {info.num_frames} frames in the header decoded: file truncated or damaged?")
-    return ReencodeResult(src=path, dst=str(dst), frames=count, width=width, height=height, rotation=rotation,
-                          src_bytes=os.path.getsize(path), dst_bytes=dst.stat().st_size,
-                          seconds=time.perf_counter() - started, warnings=tuple(warnings))
+    return ReencodeResult(
+        src=path,
+        dst=str(dst),
+        frames=count,
+        width=width,
+        height=height,
+        rotation=rotation,
+        src_bytes=os.path.getsize(path),
+        dst_bytes=dst.stat().st_size,
+        seconds=time.perf_counter() - started,
+        warnings=tuple(warnings),
+    )
 
 
 def _open(path: str, timeout_s: float):
@@ -198,8 +221,12 @@ def _turner(rotation: int) -> Callable:
         nonlocal graph
         if graph is None:
             graph = av.filter.Graph()
-            node = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
-                                    time_base=frame.time_base or Fraction(1, 1000))
+            node = graph.add_buffer(
+                width=frame.width,
+                height=frame.height,
+                format=frame.format.name,
+                time_base=frame.time_base or Fraction(1, 1000),
+            )
             for name, args in _TURN[rotation] + [("buffersink", "")]:
                 node.link_to(step := graph.add(name, args))
                 node = step

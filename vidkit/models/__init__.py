@@ -5,8 +5,19 @@ loading a checkpoint; ``model_card(name)`` says its default input and paper; ``c
 ``gflops`` give the figures ``vidkit models`` prints.
 """
 
-from vidkit.models import (action_transformer, adaframe, attention_clusters, cost, coviar, fast3d, gst, resnet, slowfast, tsm,  # noqa: F401  (register their models)
-                           tv_resnet3d)
+from vidkit.models import (
+    action_transformer,
+    adaframe,
+    attention_clusters,
+    cost,
+    coviar,
+    fast3d,
+    gst,
+    resnet,
+    slowfast,
+    tsm,  # noqa: F401  (register their models)
+    tv_resnet3d,
+)
 from vidkit.models._resnet3d import set_activation_checkpointing
 from vidkit.models.complexity import count_params, gflops
 from vidkit.models.inflate import inflate, inflate_weight
@@ -14,5 +25,18 @@ from vidkit.models.registry import ModelCard, build, list_models, model_card, re
 from vidkit.models.slowfast import SlowFast
 from vidkit.models.weights import load_weights
 
-__all__ = ["ModelCard", "SlowFast", "build", "count_params", "gflops", "inflate", "inflate_weight", "list_models",
-           "load_weights", "model_card", "register_model", "resolve", "set_activation_checkpointing"]
+__all__ = [
+    "ModelCard",
+    "SlowFast",
+    "build",
+    "count_params",
+    "gflops",
+    "inflate",
+    "inflate_weight",
+    "list_models",
+    "load_weights",
+    "model_card",
+    "register_model",
+    "resolve",
+    "set_activation_checkpointing",
+]

@@ -42,8 +42,16 @@ class TimeReplicateConv3d(nn.Conv3d):
     network's output (I3D's "boring video" fixed point, Carreira & Zisserman 2017, Sec. 2.4). Conv3d's own
     ``padding_mode="replicate"`` would pad space too, which breaks that, hence the explicit ``F.pad``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple[int, int, int], *,
-                 stride: tuple[int, int, int] = (1, 1, 1), padding: tuple[int, int, int] = (0, 0, 0), **kwargs):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: tuple[int, int, int],
+        *,
+        stride: tuple[int, int, int] = (1, 1, 1),
+        padding: tuple[int, int, int] = (0, 0, 0),
+        **kwargs,
+    ):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=(0, *padding[1:]), **kwargs)
         self.time_padding = padding[0]
 
@@ -56,8 +64,14 @@ class TimeReplicateConv3d(nn.Conv3d):
         return f"{super().extra_repr()}, time_padding={self.time_padding} (replicate)"
 
 
-def conv3d(in_channels: int, out_channels: int, kernel: tuple[int, int, int], stride: tuple[int, int, int] = (1, 1, 1),
-           *, temporal_padding: str = "zeros") -> nn.Conv3d:
+def conv3d(
+    in_channels: int,
+    out_channels: int,
+    kernel: tuple[int, int, int],
+    stride: tuple[int, int, int] = (1, 1, 1),
+    *,
+    temporal_padding: str = "zeros",
+) -> nn.Conv3d:
     """A bias-free 3D convolution padded to keep "same" size (``k // 2`` on each axis), as every ResNet conv here.
     ``temporal_padding="replicate"`` pads time by repeating the end frames (:class:`TimeReplicateConv3d`)."""
     if temporal_padding not in TEMPORAL_PADDINGS:
@@ -72,11 +86,26 @@ class Stem(nn.Module):
     """conv1 (t×7×7, spatial stride 2) → BN → ReLU → pool1 (1×3×3 max, spatial stride 2): H and W shrink by 4,
     T is kept. ``pool=False`` drops pool1."""
 
-    def __init__(self, in_channels: int, out_channels: int, *, temporal_kernel: int = 1, spatial_kernel: int = 7,
-                 temporal_stride: int = 1, pool: bool = True, norm: Norm = nn.BatchNorm3d, temporal_padding: str = "zeros"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        temporal_kernel: int = 1,
+        spatial_kernel: int = 7,
+        temporal_stride: int = 1,
+        pool: bool = True,
+        norm: Norm = nn.BatchNorm3d,
+        temporal_padding: str = "zeros",
+    ):
         super().__init__()
-        self.conv = conv3d(in_channels, out_channels, (temporal_kernel, spatial_kernel, spatial_kernel), (temporal_stride, 2, 2),
-                           temporal_padding=temporal_padding)
+        self.conv = conv3d(
+            in_channels,
+            out_channels,
+            (temporal_kernel, spatial_kernel, spatial_kernel),
+            (temporal_stride, 2, 2),
+            temporal_padding=temporal_padding,
+        )
         self.bn = norm(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)) if pool else nn.Identity()
@@ -95,16 +124,35 @@ class Bottleneck(nn.Module):
     applied to the residual branch's input only: TSM's "residual shift") and ``conv_b`` (any module with the
     same input/output channels and spatial stride: GST's split conv, CoST, FAST 3D)."""
 
-    def __init__(self, in_channels: int, inner_channels: int, out_channels: int, *, temporal_kernel: int = 1,
-                 spatial_stride: int = 1, temporal_stride: int = 1, groups: int = 1, norm: Norm = nn.BatchNorm3d,
-                 temporal_padding: str = "zeros"):
+    def __init__(
+        self,
+        in_channels: int,
+        inner_channels: int,
+        out_channels: int,
+        *,
+        temporal_kernel: int = 1,
+        spatial_stride: int = 1,
+        temporal_stride: int = 1,
+        groups: int = 1,
+        norm: Norm = nn.BatchNorm3d,
+        temporal_padding: str = "zeros",
+    ):
         super().__init__()
         t = temporal_kernel
         self.shift: nn.Module | None = None
-        self.conv_a = conv3d(in_channels, inner_channels, (t, 1, 1), (temporal_stride, 1, 1), temporal_padding=temporal_padding)
+        self.conv_a = conv3d(
+            in_channels, inner_channels, (t, 1, 1), (temporal_stride, 1, 1), temporal_padding=temporal_padding
+        )
         self.bn_a = norm(inner_channels)
-        self.conv_b = nn.Conv3d(inner_channels, inner_channels, (1, 3, 3), stride=(1, spatial_stride, spatial_stride),
-                                padding=(0, 1, 1), groups=groups, bias=False)
+        self.conv_b = nn.Conv3d(
+            inner_channels,
+            inner_channels,
+            (1, 3, 3),
+            stride=(1, spatial_stride, spatial_stride),
+            padding=(0, 1, 1),
+            groups=groups,
+            bias=False,
+        )
         self.bn_b = norm(inner_channels)
         self.conv_c = conv3d(inner_channels, out_channels, (1, 1, 1))
         self.bn_c = norm(out_channels)
@@ -112,8 +160,9 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         if in_channels != out_channels or spatial_stride != 1 or temporal_stride != 1:
             self.shortcut = nn.Sequential()
-            self.shortcut.add_module("conv", conv3d(in_channels, out_channels, (1, 1, 1),
-                                                    (temporal_stride, spatial_stride, spatial_stride)))
+            self.shortcut.add_module(
+                "conv", conv3d(in_channels, out_channels, (1, 1, 1), (temporal_stride, spatial_stride, spatial_stride))
+            )
             self.shortcut.add_module("bn", norm(out_channels))
         else:
             self.shortcut = None
@@ -132,26 +181,48 @@ class ResStage(nn.Sequential):
     the stride. ``temporal_kernels`` is cycled over the blocks: ``(3,)`` gives every block a 3×1×1 conv_a,
     ``(3, 1)`` alternates (I3D), ``(1,)`` is a 2D stage."""
 
-    def __init__(self, in_channels: int, inner_channels: int, out_channels: int, *, depth: int,
-                 temporal_kernels: Sequence[int] = (1,), spatial_stride: int = 1, temporal_stride: int = 1,
-                 groups: int = 1, norm: Norm = nn.BatchNorm3d, block: Callable[..., nn.Module] = Bottleneck,
-                 temporal_padding: str = "zeros"):
+    def __init__(
+        self,
+        in_channels: int,
+        inner_channels: int,
+        out_channels: int,
+        *,
+        depth: int,
+        temporal_kernels: Sequence[int] = (1,),
+        spatial_stride: int = 1,
+        temporal_stride: int = 1,
+        groups: int = 1,
+        norm: Norm = nn.BatchNorm3d,
+        block: Callable[..., nn.Module] = Bottleneck,
+        temporal_padding: str = "zeros",
+    ):
         super().__init__()
         kernels = itertools.cycle(temporal_kernels)
         for i in range(depth):
             first = i == 0
-            self.add_module(f"block{i + 1}", block(
-                in_channels if first else out_channels, inner_channels, out_channels, temporal_kernel=next(kernels),
-                spatial_stride=spatial_stride if first else 1, temporal_stride=temporal_stride if first else 1,
-                groups=groups, norm=norm, temporal_padding=temporal_padding))
+            self.add_module(
+                f"block{i + 1}",
+                block(
+                    in_channels if first else out_channels,
+                    inner_channels,
+                    out_channels,
+                    temporal_kernel=next(kernels),
+                    spatial_stride=spatial_stride if first else 1,
+                    temporal_stride=temporal_stride if first else 1,
+                    groups=groups,
+                    norm=norm,
+                    temporal_padding=temporal_padding,
+                ),
+            )
         self.checkpoint = False  # set by set_activation_checkpointing
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.checkpoint and self.training and torch.is_grad_enabled()):
             return super().forward(x)
         for block in self:
-            x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False,
-                                                  context_fn=lambda b=block: (contextlib.nullcontext(), _still_bn(b)))
+            x = torch.utils.checkpoint.checkpoint(
+                block, x, use_reentrant=False, context_fn=lambda b=block: (contextlib.nullcontext(), _still_bn(b))
+            )
         return x
 
 
@@ -201,25 +272,48 @@ class ResNetPathway(nn.Module):
     it whole).
     """
 
-    def __init__(self, *, in_channels: int = 3, widths: Sequence[int] = (64, 256, 512, 1024, 2048),
-                 depths: Sequence[int] = RESNET50_DEPTHS, stem_temporal_kernel: int = 1,
-                 temporal_kernels: Sequence[Sequence[int]] = ((1,), (1,), (3,), (3,)),
-                 extra_in_channels: Sequence[int] = (0, 0, 0, 0), norm: Norm = nn.BatchNorm3d,
-                 temporal_pool: int = 1, temporal_padding: str = "zeros"):
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        widths: Sequence[int] = (64, 256, 512, 1024, 2048),
+        depths: Sequence[int] = RESNET50_DEPTHS,
+        stem_temporal_kernel: int = 1,
+        temporal_kernels: Sequence[Sequence[int]] = ((1,), (1,), (3,), (3,)),
+        extra_in_channels: Sequence[int] = (0, 0, 0, 0),
+        norm: Norm = nn.BatchNorm3d,
+        temporal_pool: int = 1,
+        temporal_padding: str = "zeros",
+    ):
         super().__init__()
         if not len(widths) == len(depths) + 1 == len(temporal_kernels) + 1 == len(extra_in_channels) + 1 == 5:
-            raise ValueError("a pathway has a stem and four stages: widths takes 5 values; depths, "
-                             "temporal_kernels and extra_in_channels 4 each")
-        self.stem = Stem(in_channels, widths[0], temporal_kernel=stem_temporal_kernel, norm=norm,
-                         temporal_padding=temporal_padding)
+            raise ValueError(
+                "a pathway has a stem and four stages: widths takes 5 values; depths, "
+                "temporal_kernels and extra_in_channels 4 each"
+            )
+        self.stem = Stem(
+            in_channels, widths[0], temporal_kernel=stem_temporal_kernel, norm=norm, temporal_padding=temporal_padding
+        )
         for i, name in enumerate(STAGE_NAMES):
-            self.add_module(name, ResStage(
-                widths[i] + extra_in_channels[i], widths[i + 1] // 4, widths[i + 1], depth=depths[i],
-                temporal_kernels=temporal_kernels[i], spatial_stride=1 if i == 0 else 2, norm=norm,
-                temporal_padding=temporal_padding))
+            self.add_module(
+                name,
+                ResStage(
+                    widths[i] + extra_in_channels[i],
+                    widths[i + 1] // 4,
+                    widths[i + 1],
+                    depth=depths[i],
+                    temporal_kernels=temporal_kernels[i],
+                    spatial_stride=1 if i == 0 else 2,
+                    norm=norm,
+                    temporal_padding=temporal_padding,
+                ),
+            )
         # ceil_mode: an odd last frame (or a one-frame clip) is pooled alone rather than dropped.
-        self.temporal_pool = (nn.MaxPool3d((temporal_pool, 1, 1), stride=(temporal_pool, 1, 1), ceil_mode=True)
-                              if temporal_pool > 1 else None)
+        self.temporal_pool = (
+            nn.MaxPool3d((temporal_pool, 1, 1), stride=(temporal_pool, 1, 1), ceil_mode=True)
+            if temporal_pool > 1
+            else None
+        )
         self.out_channels = widths[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -59,8 +59,12 @@ from vidkit.models.resnet import I3D_TEMPORAL_KERNELS, ResNet3d
 
 __all__ = ["ActionTransformer", "I3DRoIHead", "Res4Trunk", "TxUnit", "pool_keyframe", "whole_frame_boxes"]
 
-_CARD = dict(input_frames=64, input_size=400, task="persons",  # the paper's clip: 64 frames at 400²
-             paper="Girdhar et al., CVPR 2019 (Video Action Transformer Network)")
+_CARD = dict(
+    input_frames=64,
+    input_size=400,
+    task="persons",  # the paper's clip: 64 frames at 400²
+    paper="Girdhar et al., CVPR 2019 (Video Action Transformer Network)",
+)
 
 
 class Res4Trunk(nn.Module):
@@ -72,9 +76,14 @@ class Res4Trunk(nn.Module):
 
     def __init__(self, *, width: int = 64, temporal_padding: str = "zeros"):
         super().__init__()
-        pathway = ResNetPathway(widths=(width, 4 * width, 8 * width, 16 * width, 32 * width), depths=RESNET50_DEPTHS,
-                                stem_temporal_kernel=5, temporal_kernels=I3D_TEMPORAL_KERNELS, temporal_pool=2,
-                                temporal_padding=temporal_padding)
+        pathway = ResNetPathway(
+            widths=(width, 4 * width, 8 * width, 16 * width, 32 * width),
+            depths=RESNET50_DEPTHS,
+            stem_temporal_kernel=5,
+            temporal_kernels=I3D_TEMPORAL_KERNELS,
+            temporal_pool=2,
+            temporal_padding=temporal_padding,
+        )
         self.stem = pathway.stem
         for name in STAGE_NAMES[:3]:
             self.add_module(name, getattr(pathway, name))
@@ -94,8 +103,14 @@ class Res4Trunk(nn.Module):
         from vidkit.models.weights import classifier_classes, load_weights
 
         width = self.stem.conv.out_channels
-        i3d = ResNet3d(num_classes=classifier_classes(weights) or 400, width=width, stem_temporal_kernel=5,
-                       temporal_kernels=I3D_TEMPORAL_KERNELS, temporal_pool=2, temporal_padding=temporal_padding)
+        i3d = ResNet3d(
+            num_classes=classifier_classes(weights) or 400,
+            width=width,
+            stem_temporal_kernel=5,
+            temporal_kernels=I3D_TEMPORAL_KERNELS,
+            temporal_pool=2,
+            temporal_padding=temporal_padding,
+        )
         load_weights(i3d, weights, model_name="i3d_r50")
         own = {k: v for k, v in i3d.backbone.state_dict().items() if not k.startswith("res5.")}
         self.load_state_dict(own)
@@ -117,8 +132,14 @@ def pool_keyframe(features: torch.Tensor, boxes: torch.Tensor, size: int) -> tor
         raise ValueError(f"boxes must be [K, 5] (clip index, x1, y1, x2, y2); got shape {tuple(boxes.shape)}")
     h, w = features.shape[-2:]
     scale = boxes.new_tensor([1.0, w, h, w, h])
-    return roi_align(features, (boxes * scale).to(features.dtype), output_size=size, spatial_scale=1.0,
-                     sampling_ratio=0, aligned=True)
+    return roi_align(
+        features,
+        (boxes * scale).to(features.dtype),
+        output_size=size,
+        spatial_scale=1.0,
+        sampling_ratio=0,
+        aligned=True,
+    )
 
 
 def _centre_slice(features: torch.Tensor) -> torch.Tensor:
@@ -159,8 +180,12 @@ class LocationEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(3, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
 
     def forward(self, t: int, h: int, w: int, *, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        axes = [torch.linspace(-1, 1, n, device=device, dtype=dtype) if n > 1 else torch.zeros(1, device=device, dtype=dtype)
-                for n in (t, h, w)]
+        axes = [
+            torch.linspace(-1, 1, n, device=device, dtype=dtype)
+            if n > 1
+            else torch.zeros(1, device=device, dtype=dtype)
+            for n in (t, h, w)
+        ]
         grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)  # [t, h, w, 3]
         return self.mlp(rearrange(grid, "t h w c -> (t h w) c"))
 
@@ -182,13 +207,25 @@ class TxUnit(nn.Module):
         self.drop2 = nn.Dropout(dropout)
         self.norm2 = nn.LayerNorm(dim)
 
-    def forward(self, query: torch.Tensor, memory: torch.Tensor, *, memory_mask: torch.Tensor | None = None,
-                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        query: torch.Tensor,
+        memory: torch.Tensor,
+        *,
+        memory_mask: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``query`` ``[K, dim]``, ``memory`` ``[K, N, dim]`` (each person's own clip) → the new query
         ``[K, dim]`` and, with ``need_weights``, the attention ``[K, heads, N]`` (each row sums to 1).
         ``memory_mask`` ``[K, N]``, True where a cell must not be attended (padding)."""
-        read, weights = self.attention(query[:, None], memory, memory, key_padding_mask=memory_mask,
-                                       need_weights=need_weights, average_attn_weights=False)
+        read, weights = self.attention(
+            query[:, None],
+            memory,
+            memory,
+            key_padding_mask=memory_mask,
+            need_weights=need_weights,
+            average_attn_weights=False,
+        )
         q = self.norm1(query + self.drop1(read[:, 0]))
         q = self.norm2(q + self.drop2(self.ffn(q)))
         return q, (weights[:, :, 0] if weights is not None else None)
@@ -225,9 +262,20 @@ class ActionTransformer(_PersonModel):
         width: the trunk's stem width (64: ResNet-50).
     """
 
-    def __init__(self, *, num_classes: int = 80, query: str = "high", dim: int = 128, heads: int = 2, layers: int = 3,
-                 dropout: float = 0.3, roi_size: int = 7, query_reduce: int = 16, width: int = 64,
-                 temporal_padding: str = "zeros"):
+    def __init__(
+        self,
+        *,
+        num_classes: int = 80,
+        query: str = "high",
+        dim: int = 128,
+        heads: int = 2,
+        layers: int = 3,
+        dropout: float = 0.3,
+        roi_size: int = 7,
+        query_reduce: int = 16,
+        width: int = 64,
+        temporal_padding: str = "zeros",
+    ):
         super().__init__(width=width, roi_size=roi_size, temporal_padding=temporal_padding)
         channels = self.trunk.out_channels
         if query == "high":
@@ -243,17 +291,18 @@ class ActionTransformer(_PersonModel):
         self.classifier = nn.Linear(dim, num_classes)
         init_weights(self.trunk)
 
-    def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None, *,
-                return_attention: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, boxes: torch.Tensor | None = None, *, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """``x`` ``[B, 3, T, H, W]``, ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``; with
         ``return_attention`` also each unit's attention ``[K, heads, T'·H'·W']`` over the memory cells."""
         boxes = self._boxes(x, boxes)
-        features = self.trunk(x)                                             # [B, C, T', H', W']
-        query = self.query(pool_keyframe(_centre_slice(features), boxes, self.roi_size))   # [K, dim]
+        features = self.trunk(x)  # [B, C, T', H', W']
+        query = self.query(pool_keyframe(_centre_slice(features), boxes, self.roi_size))  # [K, dim]
         t, h, w = features.shape[2:]
         memory = rearrange(self.memory(features), "b d t h w -> b (t h w) d")
         memory = memory + self.location(t, h, w, device=memory.device, dtype=memory.dtype)
-        memory = memory[boxes[:, 0].long()]                                  # [K, N, dim]: each person's own clip
+        memory = memory[boxes[:, 0].long()]  # [K, N, dim]: each person's own clip
         attention = []
         for unit in self.units:
             query, weights = unit(query, memory, need_weights=return_attention)
@@ -267,8 +316,15 @@ class I3DRoIHead(_PersonModel):
     map averaged over time (RoIAlign is linear, so this equals pooling every time slice and averaging),
     averaged over the cells, dropout, linear. PySlowFast's AVA head is the same recipe on res5."""
 
-    def __init__(self, *, num_classes: int = 80, dropout: float = 0.3, roi_size: int = 7, width: int = 64,
-                 temporal_padding: str = "zeros"):
+    def __init__(
+        self,
+        *,
+        num_classes: int = 80,
+        dropout: float = 0.3,
+        roi_size: int = 7,
+        width: int = 64,
+        temporal_padding: str = "zeros",
+    ):
         super().__init__(width=width, roi_size=roi_size, temporal_padding=temporal_padding)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.trunk.out_channels, num_classes)
@@ -288,19 +344,51 @@ def _with_trunk(model: _PersonModel, trunk_weights) -> _PersonModel:
 
 
 @register_model(**_CARD)
-def action_transformer(*, num_classes: int = 80, query: str = "high", dim: int = 128, heads: int = 2, layers: int = 3,
-                       dropout: float = 0.3, roi_size: int = 7, width: int = 64, temporal_padding: str = "zeros",
-                       trunk_weights: str | None = None) -> ActionTransformer:
+def action_transformer(
+    *,
+    num_classes: int = 80,
+    query: str = "high",
+    dim: int = 128,
+    heads: int = 2,
+    layers: int = 3,
+    dropout: float = 0.3,
+    roi_size: int = 7,
+    width: int = 64,
+    temporal_padding: str = "zeros",
+    trunk_weights: str | None = None,
+) -> ActionTransformer:
     """Action Transformer on the I3D ResNet-50 trunk to res4: HighRes query, 2 heads × 3 layers, 128-d.
     ``trunk_weights``: an ``i3d_r50`` checkpoint (e.g. Kinetics-400) to start the trunk from, as the paper does."""
-    return _with_trunk(ActionTransformer(num_classes=num_classes, query=query, dim=dim, heads=heads, layers=layers,
-                                         dropout=dropout, roi_size=roi_size, width=width,
-                                         temporal_padding=temporal_padding), trunk_weights)
+    return _with_trunk(
+        ActionTransformer(
+            num_classes=num_classes,
+            query=query,
+            dim=dim,
+            heads=heads,
+            layers=layers,
+            dropout=dropout,
+            roi_size=roi_size,
+            width=width,
+            temporal_padding=temporal_padding,
+        ),
+        trunk_weights,
+    )
 
 
 @register_model(**_CARD)
-def i3d_roi_head(*, num_classes: int = 80, dropout: float = 0.3, roi_size: int = 7, width: int = 64,
-                 temporal_padding: str = "zeros", trunk_weights: str | None = None) -> I3DRoIHead:
+def i3d_roi_head(
+    *,
+    num_classes: int = 80,
+    dropout: float = 0.3,
+    roi_size: int = 7,
+    width: int = 64,
+    temporal_padding: str = "zeros",
+    trunk_weights: str | None = None,
+) -> I3DRoIHead:
     """The I3D-head baseline on the same trunk: RoI features → average pool → linear."""
-    return _with_trunk(I3DRoIHead(num_classes=num_classes, dropout=dropout, roi_size=roi_size, width=width,
-                                  temporal_padding=temporal_padding), trunk_weights)
+    return _with_trunk(
+        I3DRoIHead(
+            num_classes=num_classes, dropout=dropout, roi_size=roi_size, width=width, temporal_padding=temporal_padding
+        ),
+        trunk_weights,
+    )

@@ -87,8 +87,10 @@ def trunk(arch: str, in_channels: int = 3) -> tuple[nn.Module, int]:
     try:
         net = torchvision.models.get_model(arch, weights=None)
     except ValueError:
-        raise ValueError(f"unknown 2D backbone {arch!r}: use a torchvision classification model name, e.g. "
-                         "resnet18, resnet50, mobilenet_v2, efficientnet_b0") from None
+        raise ValueError(
+            f"unknown 2D backbone {arch!r}: use a torchvision classification model name, e.g. "
+            "resnet18, resnet50, mobilenet_v2, efficientnet_b0"
+        ) from None
     head_name = "fc" if isinstance(getattr(net, "fc", None), nn.Linear) else "classifier"
     head = getattr(net, head_name, None)
     linears = [m for m in head.modules() if isinstance(m, nn.Linear)] if isinstance(head, nn.Module) else []
@@ -101,9 +103,21 @@ def trunk(arch: str, in_channels: int = 3) -> tuple[nn.Module, int]:
         name = next(n for n, c in parent.named_children() if c is linears[-1])
         setattr(parent, name, nn.Identity())
     if in_channels != 3:
-        parent, name, first = next((m, n, c) for m in net.modules() for n, c in m.named_children() if isinstance(c, nn.Conv2d))
-        setattr(parent, name, nn.Conv2d(in_channels, first.out_channels, first.kernel_size, first.stride, first.padding,
-                                        bias=first.bias is not None))
+        parent, name, first = next(
+            (m, n, c) for m in net.modules() for n, c in m.named_children() if isinstance(c, nn.Conv2d)
+        )
+        setattr(
+            parent,
+            name,
+            nn.Conv2d(
+                in_channels,
+                first.out_channels,
+                first.kernel_size,
+                first.stride,
+                first.padding,
+                bias=first.bias is not None,
+            ),
+        )
     return net, linears[-1].in_features
 
 
@@ -149,22 +163,49 @@ class Step:
 
 
 class AdaFrame(nn.Module):
-    def __init__(self, *, num_classes: int, backbone: str = "resnet101", memory_arch: str = "mobilenet_v2",
-                 memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256,
-                 steps: int = 10, policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
-                 policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0,
-                 exit_patience: int = 2, dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False,
-                 locate: str = "hidden", revisit: bool = True):
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        backbone: str = "resnet101",
+        memory_arch: str = "mobilenet_v2",
+        memory_frames: int = 16,
+        memory_size: int = 112,
+        hidden: int = 512,
+        embed: int = 256,
+        steps: int = 10,
+        policy: str = "adaptive",
+        start: float = 0.5,
+        std: float = 0.1,
+        gamma: float = 0.9,
+        policy_weight: float = 1.0,
+        utility_weight: float = 1.0,
+        exit_margin: float = 0.0,
+        exit_patience: int = 2,
+        dropout: float = 0.5,
+        snippet: int = 1,
+        freeze_backbone: bool = False,
+        locate: str = "hidden",
+        revisit: bool = True,
+    ):
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
         if steps < 1 or memory_frames < 0 or snippet < 1:
-            raise ValueError(f"steps ({steps}) and snippet ({snippet}) must be >= 1 and memory_frames ({memory_frames}) >= 0")
+            raise ValueError(
+                f"steps ({steps}) and snippet ({snippet}) must be >= 1 and memory_frames ({memory_frames}) >= 0"
+            )
         if locate not in LOCATE:
             raise ValueError(f"locate must be one of {', '.join(LOCATE)}, not {locate!r}")
         self.locate, self.revisit = locate, bool(revisit)
         self.snippet = int(snippet)
-        self.policy, self.steps, self.start, self.std, self.gamma = policy, steps, float(start), float(std), float(gamma)
+        self.policy, self.steps, self.start, self.std, self.gamma = (
+            policy,
+            steps,
+            float(start),
+            float(std),
+            float(gamma),
+        )
         self.policy_weight, self.utility_weight = float(policy_weight), float(utility_weight)
         self.exit_margin, self.exit_patience = float(exit_margin), int(exit_patience)
         self.memory_frames = memory_frames if policy == "adaptive" else 0
@@ -208,8 +249,9 @@ class AdaFrame(nn.Module):
         b, _, m = frames.shape[:3]
         small = rearrange(frames, "b c m h w -> (b m) c h w")
         if small.shape[-2:] != (self.memory_size, self.memory_size):
-            small = F.interpolate(small, size=(self.memory_size, self.memory_size), mode="bilinear", antialias=True,
-                                  align_corners=False)
+            small = F.interpolate(
+                small, size=(self.memory_size, self.memory_size), mode="bilinear", antialias=True, align_corners=False
+            )
         if self.memory_net is None:
             trunk_features = self._backbone(small.repeat(1, self.snippet, 1, 1))
         else:
@@ -238,8 +280,14 @@ class AdaFrame(nn.Module):
                 return self.backbone(frames)
         return self.backbone(frames)
 
-    def step(self, frame: torch.Tensor | None, location: torch.Tensor, state, memory: torch.Tensor | None,
-             features: torch.Tensor | None = None) -> Step:
+    def step(
+        self,
+        frame: torch.Tensor | None,
+        location: torch.Tensor,
+        state,
+        memory: torch.Tensor | None,
+        features: torch.Tensor | None = None,
+    ) -> Step:
         """Look at ``frame [B, 3, H, W]`` (at ``location [B]`` in normalised time) from ``state``; or at
         its ``features`` when they were computed in advance (the uniform baseline's, all in one batch)."""
         h, c = state
@@ -289,8 +337,10 @@ class AdaFrame(nn.Module):
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None, label_smoothing: float = 0.0):
         """Logits ``[B, C]``; with ``targets`` in training mode, ``(logits of the last step, loss)``."""
         if x.ndim != 5 or x.shape[1] != 3 or x.shape[2] % self.snippet:
-            raise ValueError(f"AdaFrame takes candidate frames [B, 3, T, H, W] (T a multiple of its snippet of "
-                             f"{self.snippet}), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"AdaFrame takes candidate frames [B, 3, T, H, W] (T a multiple of its snippet of "
+                f"{self.snippet}), got shape {tuple(x.shape)}"
+            )
         if targets is None:
             return self.infer(x).logits
         return self._train_episode(x, targets, label_smoothing)
@@ -348,14 +398,18 @@ class AdaFrame(nn.Module):
                     location = self.next_location(step, t)
         logits = torch.stack(logits, dim=1)  # [B, K, C]
         utility = torch.stack(utilities, dim=1).float()
-        loss = F.cross_entropy(rearrange(logits.float(), "b k c -> (b k) c"), targets.repeat_interleave(self.steps),
-                               label_smoothing=label_smoothing)
+        loss = F.cross_entropy(
+            rearrange(logits.float(), "b k c -> (b k) c"),
+            targets.repeat_interleave(self.steps),
+            label_smoothing=label_smoothing,
+        )
         if self.policy == "adaptive":
             returns = future_returns(rewards(margins(logits.detach(), targets)), self.gamma)
             if means:
                 advantage = (returns - utility.detach())[:, :-1]
-                loss = loss + self.policy_weight * reinforce(torch.stack(means, 1), torch.stack(samples, 1), advantage,
-                                                             self.std)
+                loss = loss + self.policy_weight * reinforce(
+                    torch.stack(means, 1), torch.stack(samples, 1), advantage, self.std
+                )
             loss = loss + self.utility_weight * F.mse_loss(utility, returns)
         return logits[:, -1], loss
 
@@ -364,10 +418,18 @@ class AdaFrame(nn.Module):
         """Adaptive lookahead inference on candidate frames ``x [B, 3, T, H, W]``: each video stops on its
         own, and the backbone runs only on the frames still looked at."""
         if x.ndim != 5 or x.shape[2] % self.snippet:
-            raise ValueError(f"AdaFrame takes candidate frames [B, 3, T, H, W] (T a multiple of its snippet of "
-                             f"{self.snippet}), got shape {tuple(x.shape)}")
-        episode = Episode(self, self.memory(self._memory_frames(x)), batch=x.shape[0], num_candidates=x.shape[2] // self.snippet,
-                          device=x.device, dtype=x.dtype)
+            raise ValueError(
+                f"AdaFrame takes candidate frames [B, 3, T, H, W] (T a multiple of its snippet of "
+                f"{self.snippet}), got shape {tuple(x.shape)}"
+            )
+        episode = Episode(
+            self,
+            self.memory(self._memory_frames(x)),
+            batch=x.shape[0],
+            num_candidates=x.shape[2] // self.snippet,
+            device=x.device,
+            dtype=x.dtype,
+        )
         known = self._uniform_features(x)
         if known is not None:
             for k in range(self.steps):
@@ -407,12 +469,30 @@ def warm_start(model: AdaFrame, state: dict[str, torch.Tensor]) -> list[str]:
 
 
 @register_model(paper="Wu et al., CVPR 2019 (AdaFrame)", input_frames=25, input_size=224, sampling="segments")
-def adaframe(*, num_classes: int = 400, backbone: str = "resnet101", memory_arch: str = "mobilenet_v2",
-             memory_frames: int = 16, memory_size: int = 112, hidden: int = 512, embed: int = 256, steps: int = 10,
-             policy: str = "adaptive", start: float = 0.5, std: float = 0.1, gamma: float = 0.9,
-             policy_weight: float = 1.0, utility_weight: float = 1.0, exit_margin: float = 0.0, exit_patience: int = 2,
-             dropout: float = 0.5, snippet: int = 1, freeze_backbone: bool = False, locate: str = "hidden",
-             revisit: bool = True) -> AdaFrame:
+def adaframe(
+    *,
+    num_classes: int = 400,
+    backbone: str = "resnet101",
+    memory_arch: str = "mobilenet_v2",
+    memory_frames: int = 16,
+    memory_size: int = 112,
+    hidden: int = 512,
+    embed: int = 256,
+    steps: int = 10,
+    policy: str = "adaptive",
+    start: float = 0.5,
+    std: float = 0.1,
+    gamma: float = 0.9,
+    policy_weight: float = 1.0,
+    utility_weight: float = 1.0,
+    exit_margin: float = 0.0,
+    exit_patience: int = 2,
+    dropout: float = 0.5,
+    snippet: int = 1,
+    freeze_backbone: bool = False,
+    locate: str = "hidden",
+    revisit: bool = True,
+) -> AdaFrame:
     """AdaFrame over 25 candidate frames: a ResNet-101 per frame (``backbone``: any torchvision 2D
     network), MobileNetV2 global memory of 16 frames at 112², K = 10 steps; ``policy="uniform"`` is
     the baseline of ``steps`` uniformly spaced frames through the same LSTM. ``snippet`` > 1 makes
@@ -422,8 +502,26 @@ def adaframe(*, num_classes: int = 400, backbone: str = "resnet101", memory_arch
     a light network of its own; ``locate="memory"`` centres each next look on the time the memory is
     read at, the selection network adding its correction; ``revisit=False`` sends each look to the nearest
     candidate not looked at yet (see :class:`AdaFrame`)."""
-    return AdaFrame(num_classes=num_classes, backbone=backbone, memory_arch=memory_arch, memory_frames=memory_frames,
-                    memory_size=memory_size, hidden=hidden, embed=embed, steps=steps, policy=policy, start=start,
-                    std=std, gamma=gamma, policy_weight=policy_weight, utility_weight=utility_weight,
-                    exit_margin=exit_margin, exit_patience=exit_patience, dropout=dropout, snippet=snippet,
-                    freeze_backbone=freeze_backbone, locate=locate, revisit=revisit)
+    return AdaFrame(
+        num_classes=num_classes,
+        backbone=backbone,
+        memory_arch=memory_arch,
+        memory_frames=memory_frames,
+        memory_size=memory_size,
+        hidden=hidden,
+        embed=embed,
+        steps=steps,
+        policy=policy,
+        start=start,
+        std=std,
+        gamma=gamma,
+        policy_weight=policy_weight,
+        utility_weight=utility_weight,
+        exit_margin=exit_margin,
+        exit_patience=exit_patience,
+        dropout=dropout,
+        snippet=snippet,
+        freeze_backbone=freeze_backbone,
+        locate=locate,
+        revisit=revisit,
+    )

@@ -13,7 +13,17 @@ import torch
 if TYPE_CHECKING:
     from vidkit.models.adaframe import AdaFrame
 
-__all__ = ["Episode", "Result", "exit_steps", "future_returns", "log_prob", "lookahead", "margins", "reinforce", "rewards"]
+__all__ = [
+    "Episode",
+    "Result",
+    "exit_steps",
+    "future_returns",
+    "log_prob",
+    "lookahead",
+    "margins",
+    "reinforce",
+    "rewards",
+]
 
 
 def margins(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -93,8 +103,16 @@ class Episode:
     decoded on demand) over ``num_candidates`` candidates a video. :meth:`choose` says which candidate each
     active video looks at next; :meth:`observe` takes those frames."""
 
-    def __init__(self, model: AdaFrame, memory: torch.Tensor | None, *, batch: int, num_candidates: int,
-                 device: torch.device, dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        model: AdaFrame,
+        memory: torch.Tensor | None,
+        *,
+        batch: int,
+        num_candidates: int,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ):
         self.model, self.memory, self.num_candidates = model, memory, num_candidates
         self.state = model.initial_state(batch, device, dtype)
         self.location = model.first_location(batch, device).clone()
@@ -126,8 +144,13 @@ class Episode:
         batch order (or their backbone ``features``, computed in advance)."""
         model, idx = self.model, self.active.nonzero().squeeze(1)
         t = self.frames[idx]  # every active video is at the same step
-        step = model.step(frames, self.location[idx], (self.state[0][idx], self.state[1][idx]),
-                          None if self.memory is None else self.memory[idx], features=features)
+        step = model.step(
+            frames,
+            self.location[idx],
+            (self.state[0][idx], self.state[1][idx]),
+            None if self.memory is None else self.memory[idx],
+            features=features,
+        )
         if self.logits is None:
             self.logits = torch.zeros(self.active.shape[0], step.logits.shape[-1], device=self.active.device)
         self.logits[idx] = step.logits.float()
@@ -138,8 +161,9 @@ class Episode:
         n = int(t[0]) + 1
         stop = self.frames[idx] >= model.steps
         if model.policy == "adaptive":
-            self._best[idx], self._stalled[idx] = lookahead(step.utility.float(), self._best[idx], self._stalled[idx],
-                                                            margin=model.exit_margin)
+            self._best[idx], self._stalled[idx] = lookahead(
+                step.utility.float(), self._best[idx], self._stalled[idx], margin=model.exit_margin
+            )
             stop |= self._stalled[idx] >= model.exit_patience
         if n < model.steps:
             self.location[idx] = model.next_location(step, n - 1).to(self.location.dtype)

@@ -34,9 +34,9 @@ class AttentionClusters(nn.Module):
     def __init__(self, in_features: int, num_classes: int, *, num_units: int = 16, dropout: float = 0.5):
         super().__init__()
         self.in_features, self.num_units = in_features, num_units
-        self.score = nn.Linear(in_features, num_units)        # w_i·x + b_i for every unit at once
-        self.alpha = nn.Parameter(torch.ones(num_units))      # the shifting operation's scale ...
-        self.beta = nn.Parameter(torch.zeros(num_units))      # ... and shift, one pair per unit
+        self.score = nn.Linear(in_features, num_units)  # w_i·x + b_i for every unit at once
+        self.alpha = nn.Parameter(torch.ones(num_units))  # the shifting operation's scale ...
+        self.beta = nn.Parameter(torch.zeros(num_units))  # ... and shift, one pair per unit
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.proj = nn.Linear(num_units * in_features, num_classes)
 
@@ -46,9 +46,11 @@ class AttentionClusters(nn.Module):
 
     def forward(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         if features.ndim != 3 or features.shape[-1] != self.in_features:
-            raise ValueError(f"AttentionClusters takes [B, T, {self.in_features}] features; got {tuple(features.shape)}")
-        pooled = torch.einsum("btn,btd->bnd", self.attention(features), features)     # s_i  [B, N, D]
-        shifted = self.alpha[:, None] * pooled + self.beta[:, None]                   # α_i s_i + β_i
+            raise ValueError(
+                f"AttentionClusters takes [B, T, {self.in_features}] features; got {tuple(features.shape)}"
+            )
+        pooled = torch.einsum("btn,btd->bnd", self.attention(features), features)  # s_i  [B, N, D]
+        shifted = self.alpha[:, None] * pooled + self.beta[:, None]  # α_i s_i + β_i
         v = F.normalize(shifted, dim=-1) / math.sqrt(self.num_units)
         v = rearrange(v, "b n d -> b (n d)")
         return v if pre_logits else self.proj(self.dropout(v))
@@ -61,8 +63,9 @@ class AttentionClusters(nn.Module):
 class AttentionClusterNet(nn.Module):
     """A 2D ResNet-50 on every frame (features pooled over space) → :class:`AttentionClusters`."""
 
-    def __init__(self, *, num_classes: int = 400, num_units: int = 16, dropout: float = 0.5,
-                 zero_init_final_bn: bool = True):
+    def __init__(
+        self, *, num_classes: int = 400, num_units: int = 16, dropout: float = 0.5, zero_init_final_bn: bool = True
+    ):
         super().__init__()
         self.backbone = ResNetPathway(temporal_kernels=C2D_TEMPORAL_KERNELS)  # 2D kernels only, no pooling in time
         self.head = AttentionClusters(self.backbone.out_channels, num_classes, num_units=num_units, dropout=dropout)
@@ -85,8 +88,10 @@ class AttentionClusterNet(nn.Module):
 
 
 @register_model(paper="Long et al., CVPR 2018 (attention clusters)", input_frames=8, input_size=224)
-def attention_clusters(*, num_classes: int = 400, num_units: int = 16, dropout: float = 0.5,
-                       zero_init_final_bn: bool = True) -> AttentionClusterNet:
+def attention_clusters(
+    *, num_classes: int = 400, num_units: int = 16, dropout: float = 0.5, zero_init_final_bn: bool = True
+) -> AttentionClusterNet:
     """Attention clusters (16 units) over per-frame ResNet-50 features."""
-    return AttentionClusterNet(num_classes=num_classes, num_units=num_units, dropout=dropout,
-                               zero_init_final_bn=zero_init_final_bn)
+    return AttentionClusterNet(
+        num_classes=num_classes, num_units=num_units, dropout=dropout, zero_init_final_bn=zero_init_final_bn
+    )

@@ -15,6 +15,7 @@ import warnings
 import torch
 import torch.nn as nn
 
+
 def count_params(model: nn.Module) -> int:
     """Every parameter, trainable or not (buffers such as BN running statistics excluded)."""
     return sum(p.numel() for p in model.parameters())
@@ -29,9 +30,14 @@ def gflops(model: nn.Module, input_shape: tuple[int, ...]) -> float:
         from fvcore.nn import jit_handles as h
 
         # Only these ops count; fvcore's others (batch_norm, pooling, upsampling, …) are switched off.
-        handles = {"aten::_convolution": h.conv_flop_jit, "aten::linear": h.linear_flop_jit,
-                   "aten::addmm": h.addmm_flop_jit, "aten::matmul": h.matmul_flop_jit,
-                   "aten::mm": h.matmul_flop_jit, "aten::bmm": h.bmm_flop_jit}
+        handles = {
+            "aten::_convolution": h.conv_flop_jit,
+            "aten::linear": h.linear_flop_jit,
+            "aten::addmm": h.addmm_flop_jit,
+            "aten::matmul": h.matmul_flop_jit,
+            "aten::mm": h.matmul_flop_jit,
+            "aten::bmm": h.bmm_flop_jit,
+        }
         param = next(model.parameters(), None)
         x = torch.zeros(input_shape, device=param.device if param is not None else "cpu")
         was_training = model.training

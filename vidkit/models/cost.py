@@ -43,14 +43,22 @@ class CoST(nn.Module):
             (H-W, T-W, T-H); 0 starts the three views equal.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, adaptive: bool = True, kernel: int = 3,
-                 hw_lead: float = 0.7):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        stride: int = 1,
+        adaptive: bool = True,
+        kernel: int = 3,
+        hw_lead: float = 0.7,
+    ):
         super().__init__()
         self.in_channels, self.out_channels, self.stride, self.adaptive = in_channels, out_channels, stride, adaptive
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel, kernel))
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
         if adaptive:
-            self.fc = nn.Linear(out_channels, out_channels, bias=False)      # shared by the three views
+            self.fc = nn.Linear(out_channels, out_channels, bias=False)  # shared by the three views
             self.view_mix = nn.Linear(len(VIEWS), len(VIEWS), bias=False)  # mixes the views, per channel
         else:
             # Logits of the coefficients; the authors' code starts them at (0.7, -0.7, -0.7): H-W leads.
@@ -62,9 +70,11 @@ class CoST(nn.Module):
         """The shared kernel's responses on the H-W, T-W and T-H planes, each ``[B, C_out, T, H', W']``."""
         p = self.weight.shape[-1] // 2
         stride = (1, self.stride, self.stride)
-        return [F.conv3d(x, self.weight.unsqueeze(2), stride=stride, padding=(0, p, p)),
-                F.conv3d(x, self.weight.unsqueeze(3), stride=stride, padding=(p, 0, p)),
-                F.conv3d(x, self.weight.unsqueeze(4), stride=stride, padding=(p, p, 0))]
+        return [
+            F.conv3d(x, self.weight.unsqueeze(2), stride=stride, padding=(0, p, p)),
+            F.conv3d(x, self.weight.unsqueeze(3), stride=stride, padding=(p, 0, p)),
+            F.conv3d(x, self.weight.unsqueeze(4), stride=stride, padding=(p, p, 0)),
+        ]
 
     def coefficients(self, views: list[torch.Tensor]) -> torch.Tensor:
         """The per-channel weights of the views ``[B, 3, C_out]`` (softmax over the 3 views)."""
@@ -86,17 +96,26 @@ class CoST(nn.Module):
         return alpha[0] * views[0] + alpha[1] * views[1] + alpha[2] * views[2]
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, stride={self.stride}, "
-                f"{'CoST(b): adaptive' if self.adaptive else 'CoST(a): learnt'} coefficients")
+        return (
+            f"{self.in_channels}, {self.out_channels}, stride={self.stride}, "
+            f"{'CoST(b): adaptive' if self.adaptive else 'CoST(a): learnt'} coefficients"
+        )
 
 
-def _cost_resnet50(num_classes: int, adaptive: bool, dropout: float, zero_init_final_bn: bool,
-                   hw_lead: float = 0.0) -> ResNet3d:
+def _cost_resnet50(
+    num_classes: int, adaptive: bool, dropout: float, zero_init_final_bn: bool, hw_lead: float = 0.0
+) -> ResNet3d:
     # every second bottleneck: 2, 4, ..., 16
-    use_cost = replace_conv_b(lambda cin, cout, stride: CoST(cin, cout, stride=stride, adaptive=adaptive,
-                                                             hw_lead=hw_lead), every=2)
-    return ResNet3d(num_classes=num_classes, temporal_pool=2, dropout=dropout, zero_init_final_bn=zero_init_final_bn,
-                    customize=use_cost)
+    use_cost = replace_conv_b(
+        lambda cin, cout, stride: CoST(cin, cout, stride=stride, adaptive=adaptive, hw_lead=hw_lead), every=2
+    )
+    return ResNet3d(
+        num_classes=num_classes,
+        temporal_pool=2,
+        dropout=dropout,
+        zero_init_final_bn=zero_init_final_bn,
+        customize=use_cost,
+    )
 
 
 _PAPER = "Li et al., CVPR 2019 (CoST)"
@@ -109,8 +128,9 @@ def cost_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn
 
 
 @register_model(paper=_PAPER, input_frames=8, input_size=224)
-def cost_a_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True,
-               hw_lead: float = 0.0) -> ResNet3d:
+def cost_a_r50(
+    *, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True, hw_lead: float = 0.0
+) -> ResNet3d:
     """CoST(a) ResNet-50 (coefficients learnt per channel): 24,333,968 parameters with 400 classes.
 
     ``hw_lead`` sets where the coefficients start (see :class:`CoST`). The default, 0, starts the three

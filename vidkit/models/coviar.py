@@ -52,26 +52,40 @@ def _stream(arch: str, in_channels: int, num_classes: int, dropout: float) -> nn
 class CoViAR(nn.Module):
     """The three streams (or the subset ``streams``) and their fusion weights."""
 
-    def __init__(self, *, num_classes: int, streams: Sequence[str] = ("iframe", "mv", "residual"),
-                 iframe_arch: str = "resnet50", mv_arch: str = "resnet18", residual_arch: str = "resnet18",
-                 fusion_weights: Sequence[float] = (1.0, 1.0, 1.0), dropout: float = 0.5):
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        streams: Sequence[str] = ("iframe", "mv", "residual"),
+        iframe_arch: str = "resnet50",
+        mv_arch: str = "resnet18",
+        residual_arch: str = "resnet18",
+        fusion_weights: Sequence[float] = (1.0, 1.0, 1.0),
+        dropout: float = 0.5,
+    ):
         super().__init__()
         unknown = sorted(set(streams) - set(STREAMS))
         if unknown or not streams:
             raise ValueError(f"streams must be a non-empty subset of {', '.join(STREAMS)}; got {list(streams)}")
         if len(fusion_weights) != 3:
-            raise ValueError(f"fusion_weights: one weight per stream (iframe, mv, residual), got {list(fusion_weights)}")
+            raise ValueError(
+                f"fusion_weights: one weight per stream (iframe, mv, residual), got {list(fusion_weights)}"
+            )
         archs = {"iframe": iframe_arch, "mv": mv_arch, "residual": residual_arch}
         self.stream_names = tuple(s for s in STREAMS if s in streams)
-        self.streams = nn.ModuleDict({s: _stream(archs[s], STREAMS[s][1], num_classes, dropout) for s in self.stream_names})
+        self.streams = nn.ModuleDict(
+            {s: _stream(archs[s], STREAMS[s][1], num_classes, dropout) for s in self.stream_names}
+        )
         weights = dict(zip(STREAMS, map(float, fusion_weights)))
         self.register_buffer("fusion", torch.tensor([weights[s] for s in self.stream_names]), persistent=False)
 
     def stream_scores(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each stream's TSN scores ``[B, K]`` (the mean of its per-frame logits)."""
         if x.ndim != 5 or x.shape[1] != 8:
-            raise ValueError(f"CoViAR takes packed compressed clips [B, 8, T, H, W] (I-frame, motion vectors, residual; "
-                             f"vidkit.data.compressed), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"CoViAR takes packed compressed clips [B, 8, T, H, W] (I-frame, motion vectors, residual; "
+                f"vidkit.data.compressed), got shape {tuple(x.shape)}"
+            )
         t = x.shape[2]
         scores = {}
         for name in self.stream_names:
@@ -94,10 +108,24 @@ class CoViAR(nn.Module):
 
 
 @register_model(paper="Wu et al., CVPR 2018 (CoViAR)", input_frames=3, input_size=224, input_kind="compressed")
-def coviar(*, num_classes: int = 400, streams: Sequence[str] = ("iframe", "mv", "residual"),
-           iframe_arch: str = "resnet50", mv_arch: str = "resnet18", residual_arch: str = "resnet18",
-           fusion_weights: Sequence[float] = (1.0, 1.0, 1.0), dropout: float = 0.5) -> CoViAR:
+def coviar(
+    *,
+    num_classes: int = 400,
+    streams: Sequence[str] = ("iframe", "mv", "residual"),
+    iframe_arch: str = "resnet50",
+    mv_arch: str = "resnet18",
+    residual_arch: str = "resnet18",
+    fusion_weights: Sequence[float] = (1.0, 1.0, 1.0),
+    dropout: float = 0.5,
+) -> CoViAR:
     """CoViAR: I-frame ResNet-50 (``iframe_arch``; the paper's is ResNet-152), motion-vector and residual
     ResNet-18s, scores summed with ``fusion_weights``; 3 segments per clip in training, as in the paper."""
-    return CoViAR(num_classes=num_classes, streams=streams, iframe_arch=iframe_arch, mv_arch=mv_arch,
-                  residual_arch=residual_arch, fusion_weights=fusion_weights, dropout=dropout)
+    return CoViAR(
+        num_classes=num_classes,
+        streams=streams,
+        iframe_arch=iframe_arch,
+        mv_arch=mv_arch,
+        residual_arch=residual_arch,
+        fusion_weights=fusion_weights,
+        dropout=dropout,
+    )

@@ -37,7 +37,9 @@ class FAST3d(nn.Module):
         if form not in FORMS:
             raise ValueError(f"FAST 3D form must be one of {FORMS}, not {form!r}")
         self.form = form
-        self.spatial = nn.Conv3d(in_channels, out_channels, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False)
+        self.spatial = nn.Conv3d(
+            in_channels, out_channels, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False
+        )
         self.bn_spatial = nn.BatchNorm3d(out_channels)
         self.horizontal = nn.Conv3d(out_channels, out_channels, (3, 1, 3), padding=(1, 0, 1), bias=False)
         self.vertical = nn.Conv3d(out_channels, out_channels, (3, 3, 1), padding=(1, 1, 0), bias=False)
@@ -53,8 +55,9 @@ class FAST3d(nn.Module):
 
 
 @register_model(paper="Stergiou & Poppe, ICMLA 2019 (FAST 3D)", input_frames=8, input_size=224)
-def fast3d_r50(*, num_classes: int = 400, form: str = "sequential", dropout: float = 0.5,
-               zero_init_final_bn: bool = True) -> ResNet3d:
+def fast3d_r50(
+    *, num_classes: int = 400, form: str = "sequential", dropout: float = 0.5, zero_init_final_bn: bool = True
+) -> ResNet3d:
     """ResNet-50 with a FAST 3D block (``form="sequential"`` or ``"parallel"``) in place of every bottleneck's
     3×3 convolution."""
     use_fast = replace_conv_b(lambda cin, cout, stride: FAST3d(cin, cout, stride=stride, form=form))

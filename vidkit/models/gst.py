@@ -29,23 +29,38 @@ class GSTConv(nn.Module):
         self.beta = beta
         self.split = in_channels // beta if beta == 2 else in_channels
         temporal_out = out_channels // alpha
-        self.spatial = nn.Conv3d(self.split, out_channels - temporal_out, (1, 3, 3), stride=(1, stride, stride),
-                                 padding=(0, 1, 1), bias=False)
-        self.temporal = nn.Conv3d(in_channels - self.split if beta == 2 else in_channels, temporal_out, (3, 3, 3),
-                                  stride=(1, stride, stride), padding=(1, 1, 1), bias=False)
+        self.spatial = nn.Conv3d(
+            self.split,
+            out_channels - temporal_out,
+            (1, 3, 3),
+            stride=(1, stride, stride),
+            padding=(0, 1, 1),
+            bias=False,
+        )
+        self.temporal = nn.Conv3d(
+            in_channels - self.split if beta == 2 else in_channels,
+            temporal_out,
+            (3, 3, 3),
+            stride=(1, stride, stride),
+            padding=(1, 1, 1),
+            bias=False,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.beta == 2:
-            spatial_in, temporal_in = x[:, :self.split], x[:, self.split:]
+            spatial_in, temporal_in = x[:, : self.split], x[:, self.split :]
         else:
             spatial_in = temporal_in = x
         return torch.cat([self.spatial(spatial_in), self.temporal(temporal_in)], dim=1)
 
 
 @register_model(paper="Luo & Yuille, ICCV 2019 (GST)", input_frames=8, input_size=224)
-def gst_r50(*, num_classes: int = 400, alpha: int = 4, beta: int = 2, dropout: float = 0.5,
-            zero_init_final_bn: bool = True) -> ResNet3d:
+def gst_r50(
+    *, num_classes: int = 400, alpha: int = 4, beta: int = 2, dropout: float = 0.5, zero_init_final_bn: bool = True
+) -> ResNet3d:
     """GST ResNet-50 (α=4, β=2): every bottleneck's 3×3 conv split into spatial and temporal groups;
     21,035,246 parameters with 174 classes."""
     split_conv = replace_conv_b(lambda cin, cout, stride: GSTConv(cin, cout, stride=stride, alpha=alpha, beta=beta))
-    return ResNet3d(num_classes=num_classes, dropout=dropout, zero_init_final_bn=zero_init_final_bn, customize=split_conv)
+    return ResNet3d(
+        num_classes=num_classes, dropout=dropout, zero_init_final_bn=zero_init_final_bn, customize=split_conv
+    )

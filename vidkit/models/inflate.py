@@ -42,8 +42,13 @@ def inflate_weight(weight: torch.Tensor, time: int, *, center: bool = False) -> 
     return weight.unsqueeze(2).repeat(1, 1, time, 1, 1) / time
 
 
-def inflate(model_2d: nn.Module, *, temporal_kernels: Mapping[str, int] | Callable[[str, nn.Conv2d], int] | None = None,
-            temporal_padding: str = "replicate", center: bool = False) -> nn.Module:
+def inflate(
+    model_2d: nn.Module,
+    *,
+    temporal_kernels: Mapping[str, int] | Callable[[str, nn.Conv2d], int] | None = None,
+    temporal_padding: str = "replicate",
+    center: bool = False,
+) -> nn.Module:
     """A 3D copy of ``model_2d`` that takes ``[B, C, T, H, W]`` clips; ``model_2d`` is left as it is.
 
     Args:
@@ -64,7 +69,9 @@ def inflate(model_2d: nn.Module, *, temporal_kernels: Mapping[str, int] | Callab
     if isinstance(temporal_kernels, Mapping):
         unknown = sorted(set(temporal_kernels) - convs)
         if unknown:
-            raise ValueError(f"temporal_kernels names modules that are not Conv2d layers of the model: {', '.join(unknown)}")
+            raise ValueError(
+                f"temporal_kernels names modules that are not Conv2d layers of the model: {', '.join(unknown)}"
+            )
         table = dict(temporal_kernels)
         kernel_of = lambda name, conv: table.get(name, 1)  # noqa: E731
     else:
@@ -82,13 +89,20 @@ def inflate(model_2d: nn.Module, *, temporal_kernels: Mapping[str, int] | Callab
 def _inflate_module(name: str, m: nn.Module, kernel_of, temporal_padding: str, center: bool) -> nn.Module | None:
     if isinstance(m, nn.Conv2d):
         if isinstance(m.padding, str) or m.padding_mode != "zeros":
-            raise ValueError(f"cannot inflate {name}: padding {m.padding!r} / padding_mode {m.padding_mode!r} "
-                             "(only explicit zero padding)")
+            raise ValueError(
+                f"cannot inflate {name}: padding {m.padding!r} / padding_mode {m.padding_mode!r} "
+                "(only explicit zero padding)"
+            )
         t = int(kernel_of(name, m))
         if t < 1:
             raise ValueError(f"temporal kernel for {name} must be >= 1, got {t}")
-        kwargs = dict(stride=(1, *m.stride), padding=(t // 2, *m.padding), dilation=(1, *m.dilation), groups=m.groups,
-                      bias=m.bias is not None)
+        kwargs = dict(
+            stride=(1, *m.stride),
+            padding=(t // 2, *m.padding),
+            dilation=(1, *m.dilation),
+            groups=m.groups,
+            bias=m.bias is not None,
+        )
         cls = TimeReplicateConv3d if temporal_padding == "replicate" and t > 1 else nn.Conv3d
         conv = cls(m.in_channels, m.out_channels, (t, *m.kernel_size), **kwargs)
         with torch.no_grad():
@@ -97,16 +111,27 @@ def _inflate_module(name: str, m: nn.Module, kernel_of, temporal_padding: str, c
                 conv.bias.copy_(m.bias)
         return conv.to(_device(m))
     if isinstance(m, nn.BatchNorm2d):
-        bn = nn.BatchNorm3d(m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
-                            track_running_stats=m.track_running_stats)
+        bn = nn.BatchNorm3d(
+            m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine, track_running_stats=m.track_running_stats
+        )
         bn.load_state_dict(m.state_dict())
         return bn.to(_device(m))
     if isinstance(m, nn.MaxPool2d):
-        return nn.MaxPool3d((1, *_pair(m.kernel_size)), stride=(1, *_pair(m.stride)), padding=(0, *_pair(m.padding)),
-                            dilation=(1, *_pair(m.dilation)), ceil_mode=m.ceil_mode)
+        return nn.MaxPool3d(
+            (1, *_pair(m.kernel_size)),
+            stride=(1, *_pair(m.stride)),
+            padding=(0, *_pair(m.padding)),
+            dilation=(1, *_pair(m.dilation)),
+            ceil_mode=m.ceil_mode,
+        )
     if isinstance(m, nn.AvgPool2d):
-        return nn.AvgPool3d((1, *_pair(m.kernel_size)), stride=(1, *_pair(m.stride)), padding=(0, *_pair(m.padding)),
-                            ceil_mode=m.ceil_mode, count_include_pad=m.count_include_pad)
+        return nn.AvgPool3d(
+            (1, *_pair(m.kernel_size)),
+            stride=(1, *_pair(m.stride)),
+            padding=(0, *_pair(m.padding)),
+            ceil_mode=m.ceil_mode,
+            count_include_pad=m.count_include_pad,
+        )
     if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         # The 2D network pools space to a fixed size; its 3D self pools time away with it (I3D's final pooling).
         cls = nn.AdaptiveAvgPool3d if isinstance(m, nn.AdaptiveAvgPool2d) else nn.AdaptiveMaxPool3d

@@ -30,7 +30,9 @@ class ModelCard:
     input_frames: int | None = None
     input_size: int | None = None
     paper: str = ""
-    input_kind: str = "rgb"  # "rgb" clips, or "compressed": I-frames, motion vectors, residuals (vidkit.data.compressed)
+    input_kind: str = (
+        "rgb"  # "rgb" clips, or "compressed": I-frames, motion vectors, residuals (vidkit.data.compressed)
+    )
     # "clip": input_frames consecutive frames a fixed interval apart; "segments": input_frames frames
     # spread over the whole video, one per TSN segment (AdaFrame's candidate frames)
     sampling: str = "clip"
@@ -50,9 +52,17 @@ class ModelCard:
         return (1, self.input_channels, self.input_frames, self.input_size, self.input_size)
 
 
-def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = (),
-                   input_frames: int | None = None, input_size: int | None = None, paper: str = "",
-                   input_kind: str = "rgb", sampling: str = "clip", task: str = "video"):
+def register_model(
+    fn: Callable[..., nn.Module] | None = None,
+    *,
+    aliases: tuple[str, ...] = (),
+    input_frames: int | None = None,
+    input_size: int | None = None,
+    paper: str = "",
+    input_kind: str = "rgb",
+    sampling: str = "clip",
+    task: str = "video",
+):
     """Register a keyword-only builder under its function name (and ``aliases``) with its card; a
     duplicate name raises. ``@register_model`` alone works; so does ``@register_model(aliases=..., ...)``."""
 
@@ -68,8 +78,9 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple
             raise ValueError(f"sampling must be 'clip' or 'segments', not {sampling!r}")
         if task not in ("video", "persons"):
             raise ValueError(f"task must be 'video' or 'persons', not {task!r}")
-        _CARDS[builder.__name__] = ModelCard(builder.__name__, builder, tuple(aliases), input_frames, input_size, paper,
-                                             input_kind, sampling, task)
+        _CARDS[builder.__name__] = ModelCard(
+            builder.__name__, builder, tuple(aliases), input_frames, input_size, paper, input_kind, sampling, task
+        )
         return builder
 
     return register(fn) if fn is not None else register
@@ -86,8 +97,9 @@ def resolve(name: str) -> str:
     return name
 
 
-def build(name: str, *, num_classes: int, weights: str | os.PathLike | Mapping[str, Any] | None = None,
-          **overrides) -> nn.Module:
+def build(
+    name: str, *, num_classes: int, weights: str | os.PathLike | Mapping[str, Any] | None = None, **overrides
+) -> nn.Module:
     """Build a registered model: ``build("r2plus1d_18", num_classes=8)``. ``None`` overrides are
     dropped so the builder's defaults stand; an argument the builder does not take is an error.
 
@@ -100,7 +112,9 @@ def build(name: str, *, num_classes: int, weights: str | os.PathLike | Mapping[s
     accepted = inspect.signature(builder).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise ConfigError(f"model {name!r} takes no argument(s) {', '.join(unknown)}; it takes {', '.join(p for p in accepted if p != 'num_classes')}")
+        raise ConfigError(
+            f"model {name!r} takes no argument(s) {', '.join(unknown)}; it takes {', '.join(p for p in accepted if p != 'num_classes')}"
+        )
     model = builder(num_classes=num_classes, **kwargs)
     if weights is not None:
         from vidkit.models.weights import load_weights

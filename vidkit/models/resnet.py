@@ -54,18 +54,33 @@ class ResNet3d(nn.Module):
         zero_init_final_bn: start each residual branch's last BN at γ=0 (see :func:`init_weights`).
     """
 
-    def __init__(self, *, num_classes: int = 400, depths: Sequence[int] = RESNET50_DEPTHS, width: int = 64,
-                 stem_temporal_kernel: int = 1, temporal_kernels: Sequence[Sequence[int]] = C2D_TEMPORAL_KERNELS,
-                 temporal_pool: int = 1, temporal_padding: str = "zeros", consensus: str = "features",
-                 dropout: float = 0.5, zero_init_final_bn: bool = True,
-                 customize: Callable[[int, Bottleneck], None] | None = None):
+    def __init__(
+        self,
+        *,
+        num_classes: int = 400,
+        depths: Sequence[int] = RESNET50_DEPTHS,
+        width: int = 64,
+        stem_temporal_kernel: int = 1,
+        temporal_kernels: Sequence[Sequence[int]] = C2D_TEMPORAL_KERNELS,
+        temporal_pool: int = 1,
+        temporal_padding: str = "zeros",
+        consensus: str = "features",
+        dropout: float = 0.5,
+        zero_init_final_bn: bool = True,
+        customize: Callable[[int, Bottleneck], None] | None = None,
+    ):
         super().__init__()
         if consensus not in ("features", "scores"):
             raise ValueError(f"consensus must be 'features' or 'scores', not {consensus!r}")
         self.consensus = consensus
-        self.backbone = ResNetPathway(widths=(width, 4 * width, 8 * width, 16 * width, 32 * width), depths=depths,
-                                      stem_temporal_kernel=stem_temporal_kernel, temporal_kernels=temporal_kernels,
-                                      temporal_pool=temporal_pool, temporal_padding=temporal_padding)
+        self.backbone = ResNetPathway(
+            widths=(width, 4 * width, 8 * width, 16 * width, 32 * width),
+            depths=depths,
+            stem_temporal_kernel=stem_temporal_kernel,
+            temporal_kernels=temporal_kernels,
+            temporal_pool=temporal_pool,
+            temporal_padding=temporal_padding,
+        )
         if customize is not None:
             for index, block in enumerate(self.backbone.blocks(), start=1):
                 customize(index, block)
@@ -126,9 +141,20 @@ def tsn_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn:
 
 
 @register_model(paper="Carreira & Zisserman, CVPR 2017 (I3D)", **_CARD)
-def i3d_r50(*, num_classes: int = 400, temporal_padding: str = "replicate", dropout: float = 0.5,
-            zero_init_final_bn: bool = True) -> ResNet3d:
+def i3d_r50(
+    *,
+    num_classes: int = 400,
+    temporal_padding: str = "replicate",
+    dropout: float = 0.5,
+    zero_init_final_bn: bool = True,
+) -> ResNet3d:
     """I3D ResNet-50 with PySlowFast's temporal kernels: 28,043,472 parameters with 400 classes."""
-    return ResNet3d(num_classes=num_classes, stem_temporal_kernel=5, temporal_kernels=I3D_TEMPORAL_KERNELS,
-                    temporal_pool=2, temporal_padding=temporal_padding, dropout=dropout,
-                    zero_init_final_bn=zero_init_final_bn)
+    return ResNet3d(
+        num_classes=num_classes,
+        stem_temporal_kernel=5,
+        temporal_kernels=I3D_TEMPORAL_KERNELS,
+        temporal_pool=2,
+        temporal_padding=temporal_padding,
+        dropout=dropout,
+        zero_init_final_bn=zero_init_final_bn,
+    )

@@ -41,8 +41,9 @@ class LateralConnection(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, kernel: int, alpha: int):
         super().__init__()
-        self.conv = nn.Conv3d(in_channels, out_channels, (kernel, 1, 1), stride=(alpha, 1, 1),
-                              padding=(kernel // 2, 0, 0), bias=False)
+        self.conv = nn.Conv3d(
+            in_channels, out_channels, (kernel, 1, 1), stride=(alpha, 1, 1), padding=(kernel // 2, 0, 0), bias=False
+        )
         self.bn = nn.BatchNorm3d(out_channels)
         self.relu = nn.ReLU(inplace=True)
 
@@ -64,22 +65,41 @@ class SlowFast(nn.Module):
             Off, every BN starts at γ=1, which can learn faster in very short runs from scratch.
     """
 
-    def __init__(self, *, num_classes: int = 400, alpha: int = 4, beta_inv: int = 8, fusion_kernel: int = 7,
-                 fusion_channel_ratio: int = 2, depths: tuple[int, ...] = RESNET50_DEPTHS, width: int = 64,
-                 dropout: float = 0.5, zero_init_final_bn: bool = True):
+    def __init__(
+        self,
+        *,
+        num_classes: int = 400,
+        alpha: int = 4,
+        beta_inv: int = 8,
+        fusion_kernel: int = 7,
+        fusion_channel_ratio: int = 2,
+        depths: tuple[int, ...] = RESNET50_DEPTHS,
+        width: int = 64,
+        dropout: float = 0.5,
+        zero_init_final_bn: bool = True,
+    ):
         super().__init__()
         self.alpha = alpha
         slow_widths = (width, 4 * width, 8 * width, 16 * width, 32 * width)
         fast_widths = tuple(w // beta_inv for w in slow_widths)
         lateral_names = ("stem", *STAGE_NAMES[:3])  # fused after pool1, res2, res3, res4
         lateral_widths = [fusion_channel_ratio * w for w in fast_widths[:4]]
-        self.slow = ResNetPathway(widths=slow_widths, depths=depths, stem_temporal_kernel=1,
-                                  temporal_kernels=((1,), (1,), (3,), (3,)), extra_in_channels=lateral_widths)
-        self.fast = ResNetPathway(widths=fast_widths, depths=depths, stem_temporal_kernel=5,
-                                  temporal_kernels=((3,), (3,), (3,), (3,)))
-        self.lateral = nn.ModuleDict({
-            name: LateralConnection(w, ratio_w, kernel=fusion_kernel, alpha=alpha)
-            for name, w, ratio_w in zip(lateral_names, fast_widths, lateral_widths)})
+        self.slow = ResNetPathway(
+            widths=slow_widths,
+            depths=depths,
+            stem_temporal_kernel=1,
+            temporal_kernels=((1,), (1,), (3,), (3,)),
+            extra_in_channels=lateral_widths,
+        )
+        self.fast = ResNetPathway(
+            widths=fast_widths, depths=depths, stem_temporal_kernel=5, temporal_kernels=((3,), (3,), (3,), (3,))
+        )
+        self.lateral = nn.ModuleDict(
+            {
+                name: LateralConnection(w, ratio_w, kernel=fusion_kernel, alpha=alpha)
+                for name, w, ratio_w in zip(lateral_names, fast_widths, lateral_widths)
+            }
+        )
         self.head = ClassifierHead(slow_widths[-1] + fast_widths[-1], num_classes, dropout=dropout)
         init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
@@ -117,18 +137,44 @@ class SlowFast(nn.Module):
 
 
 @register_model(aliases=("slowfast",), input_frames=32, input_size=256, paper=_PAPER)
-def slowfast_r50(*, num_classes: int = 400, alpha: int = 4, beta_inv: int = 8, fusion_kernel: int = 7,
-                 dropout: float = 0.5, zero_init_final_bn: bool = True) -> SlowFast:
+def slowfast_r50(
+    *,
+    num_classes: int = 400,
+    alpha: int = 4,
+    beta_inv: int = 8,
+    fusion_kernel: int = 7,
+    dropout: float = 0.5,
+    zero_init_final_bn: bool = True,
+) -> SlowFast:
     """SlowFast R50 8×8 (α=4: 8 Slow / 32 Fast frames; PySlowFast's ``SLOWFAST_8x8_R50``): 34,566,488 parameters
     with 400 classes, 65.71 GFLOPs on a 32-frame 256² clip (the paper's Table 2: 65.7)."""
-    return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, fusion_kernel=fusion_kernel, dropout=dropout,
-                    zero_init_final_bn=zero_init_final_bn)
+    return SlowFast(
+        num_classes=num_classes,
+        alpha=alpha,
+        beta_inv=beta_inv,
+        fusion_kernel=fusion_kernel,
+        dropout=dropout,
+        zero_init_final_bn=zero_init_final_bn,
+    )
 
 
 @register_model(input_frames=32, input_size=256, paper=_PAPER)
-def slowfast_r50_4x16(*, num_classes: int = 400, alpha: int = 8, beta_inv: int = 8, fusion_kernel: int = 5,
-                      dropout: float = 0.5, zero_init_final_bn: bool = True) -> SlowFast:
+def slowfast_r50_4x16(
+    *,
+    num_classes: int = 400,
+    alpha: int = 8,
+    beta_inv: int = 8,
+    fusion_kernel: int = 5,
+    dropout: float = 0.5,
+    zero_init_final_bn: bool = True,
+) -> SlowFast:
     """SlowFast R50 4×16 (α=8: 4 Slow / 32 Fast frames; PySlowFast's ``SLOWFAST_4x16_R50``): 34,480,216 parameters
     with 400 classes, 36.10 GFLOPs on a 32-frame 256² clip (the paper's Table 2: 36.1)."""
-    return SlowFast(num_classes=num_classes, alpha=alpha, beta_inv=beta_inv, fusion_kernel=fusion_kernel, dropout=dropout,
-                    zero_init_final_bn=zero_init_final_bn)
+    return SlowFast(
+        num_classes=num_classes,
+        alpha=alpha,
+        beta_inv=beta_inv,
+        fusion_kernel=fusion_kernel,
+        dropout=dropout,
+        zero_init_final_bn=zero_init_final_bn,
+    )

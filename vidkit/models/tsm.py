@@ -60,8 +60,8 @@ class TemporalShift(nn.Module):
             if self.streaming:
                 raise RuntimeError("a bidirectional shift needs future frames: stream with shift='causal'")
             from_next = _shift(x[:, :fold], -1)
-            from_prev = _shift(x[:, fold:2 * fold], 1)
-            return torch.cat([from_next, from_prev, x[:, 2 * fold:]], dim=1)
+            from_prev = _shift(x[:, fold : 2 * fold], 1)
+            return torch.cat([from_next, from_prev, x[:, 2 * fold :]], dim=1)
         head = x[:, :fold]
         if self.streaming:
             previous = self._cache if self._cache is not None else head.new_zeros(*head.shape[:2], 1, *head.shape[3:])
@@ -93,13 +93,25 @@ class TSM(ResNet3d):
     """ResNet-50 with a :class:`TemporalShift` in the residual branch of every bottleneck, per-frame class
     scores averaged over time (TSN's consensus, which TSM keeps)."""
 
-    def __init__(self, *, num_classes: int = 400, shift: str = "bidirectional", shift_div: int = 8,
-                 dropout: float = 0.5, zero_init_final_bn: bool = True):
+    def __init__(
+        self,
+        *,
+        num_classes: int = 400,
+        shift: str = "bidirectional",
+        shift_div: int = 8,
+        dropout: float = 0.5,
+        zero_init_final_bn: bool = True,
+    ):
         def add_shift(index: int, block: Bottleneck) -> None:
             block.shift = TemporalShift(shift_div, shift)
 
-        super().__init__(num_classes=num_classes, consensus="scores", dropout=dropout,
-                         zero_init_final_bn=zero_init_final_bn, customize=add_shift)
+        super().__init__(
+            num_classes=num_classes,
+            consensus="scores",
+            dropout=dropout,
+            zero_init_final_bn=zero_init_final_bn,
+            customize=add_shift,
+        )
         self.shift_mode = shift
 
     def shifts(self) -> list[TemporalShift]:
@@ -128,9 +140,20 @@ _PAPER = "Lin et al., ICCV 2019 (TSM)"
 
 
 @register_model(paper=_PAPER, input_frames=8, input_size=224)
-def tsm_r50(*, num_classes: int = 400, shift: str = "bidirectional", shift_div: int = 8, dropout: float = 0.5,
-            zero_init_final_bn: bool = True) -> TSM:
+def tsm_r50(
+    *,
+    num_classes: int = 400,
+    shift: str = "bidirectional",
+    shift_div: int = 8,
+    dropout: float = 0.5,
+    zero_init_final_bn: bool = True,
+) -> TSM:
     """TSM ResNet-50, residual shift of 1/8 + 1/8 channels (``shift="causal"``: the online variant, 1/8 from
     the past); 24,327,632 parameters with 400 classes, the FLOPs of ResNet-50 on every frame."""
-    return TSM(num_classes=num_classes, shift=shift, shift_div=shift_div, dropout=dropout,
-               zero_init_final_bn=zero_init_final_bn)
+    return TSM(
+        num_classes=num_classes,
+        shift=shift,
+        shift_div=shift_div,
+        dropout=dropout,
+        zero_init_final_bn=zero_init_final_bn,
+    )

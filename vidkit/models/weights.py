@@ -46,7 +46,9 @@ _PREFIXES = ("module.", "_orig_mod.")
 Rules = list[tuple[re.Pattern, Callable[[re.Match], str]]]
 
 
-def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any], *, model_name: str) -> nn.Module:
+def load_weights(
+    model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any], *, model_name: str
+) -> nn.Module:
     """Load a checkpoint (a file, or an already loaded checkpoint / state dict) into ``model``, built as
     ``model_name``; every tensor must find its place and every parameter must be given. Raises
     :class:`~vidkit.errors.CheckpointError` with the file and the reason, in one line. Returns ``model``."""
@@ -59,8 +61,11 @@ def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[st
         converter = _CONVERTERS.get((layout, family))
         if converter is None:
             takes = sorted(f for lay, f in _CONVERTERS if lay == layout)
-            raise CheckpointError(source, f"a {layout} checkpoint; vidkit converts those for "
-                                          f"{' and '.join(_FAMILY_NAMES[f] for f in takes)} only, not {model_name}")
+            raise CheckpointError(
+                source,
+                f"a {layout} checkpoint; vidkit converts those for "
+                f"{' and '.join(_FAMILY_NAMES[f] for f in takes)} only, not {model_name}",
+            )
         state = converter(state, source)
         if layout in _2D_LAYOUTS:
             state = _inflate_2d(model, state)
@@ -74,8 +79,14 @@ def classifier_classes(path_or_state: str | os.PathLike | Mapping[str, Any]) -> 
     source = "<state dict>" if isinstance(path_or_state, Mapping) else os.fspath(path_or_state)
     checkpoint = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(source)
     _, state, _ = _unwrap(checkpoint, source)
-    heads = [v for k, v in state.items() if v.dim() == 2 and re.search(
-        r"(^|\.)(head|head\.proj|head\.projection|blocks\.\d+\.proj|fc|cls_head\.fc_cls|new_fc)\.weight$", k)]
+    heads = [
+        v
+        for k, v in state.items()
+        if v.dim() == 2
+        and re.search(
+            r"(^|\.)(head|head\.proj|head\.projection|blocks\.\d+\.proj|fc|cls_head\.fc_cls|new_fc)\.weight$", k
+        )
+    ]
     return int(heads[-1].shape[0]) if heads else None
 
 
@@ -93,10 +104,15 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
         message = str(e)
         found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
         if found:
-            raise CheckpointError(path, "refused: it holds pickled Python objects, not only tensors and plain values "
-                                        f"(read with weights_only=True; it asks for {found[1]})") from None
+            raise CheckpointError(
+                path,
+                "refused: it holds pickled Python objects, not only tensors and plain values "
+                f"(read with weights_only=True; it asks for {found[1]})",
+            ) from None
         found = re.search(r"WeightsUnpickler error:\s*(.+)", message)
-        raise CheckpointError(path, f"not a readable PyTorch checkpoint ({found[1].strip() if found else 'unpickling failed'})") from None
+        raise CheckpointError(
+            path, f"not a readable PyTorch checkpoint ({found[1].strip() if found else 'unpickling failed'})"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({first})") from None
@@ -118,10 +134,13 @@ def _unwrap(checkpoint: Any, source: str) -> tuple[str, dict[str, torch.Tensor],
             state = checkpoint
         else:
             keys = ", ".join(list(map(str, checkpoint))[:5])
-            raise CheckpointError(source, f"no state dict in it (looked under 'model', 'model_state', 'state_dict'; "
-                                          f"its keys: {keys})")
+            raise CheckpointError(
+                source, f"no state dict in it (looked under 'model', 'model_state', 'state_dict'; its keys: {keys})"
+            )
     state = {_strip(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    if meta_name is not None:  # vidkit's own checkpoint says what it holds (AdaFrame's "backbone.layer1." is not mmaction2's)
+    if (
+        meta_name is not None
+    ):  # vidkit's own checkpoint says what it holds (AdaFrame's "backbone.layer1." is not mmaction2's)
         layout = "vidkit"
     elif any(k.startswith("blocks.") and (".multipathway_" in k or ".res_blocks." in k) for k in state):
         layout = "pytorchvideo"
@@ -144,7 +163,7 @@ def _strip(key: str) -> str:
         changed = False
         for prefix in _PREFIXES:
             if key.startswith(prefix):
-                key, changed = key[len(prefix):], True
+                key, changed = key[len(prefix) :], True
     return key
 
 
@@ -160,7 +179,9 @@ def _check_model_name(recorded: str | None, model_name: str, source: str) -> Non
             return name
 
     if canonical(recorded) != canonical(model_name):
-        raise CheckpointError(source, f"holds {recorded!r} weights, not {model_name!r}; build({recorded!r}, ...) loads it")
+        raise CheckpointError(
+            source, f"holds {recorded!r} weights, not {model_name!r}; build({recorded!r}, ...) loads it"
+        )
 
 
 def _family(model: nn.Module) -> str | None:
@@ -183,14 +204,21 @@ def _inflate_2d(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, t
     out = dict(state)
     for key, value in state.items():
         target = own.get(key)
-        if (target is not None and value.ndim == 4 and target.ndim == 5
-                and target.shape[:2] == value.shape[:2] and target.shape[3:] == value.shape[2:]):
+        if (
+            target is not None
+            and value.ndim == 4
+            and target.ndim == 5
+            and target.shape[:2] == value.shape[:2]
+            and target.shape[3:] == value.shape[2:]
+        ):
             out[key] = inflate_weight(value, target.shape[2])
     return out
 
 
 # -- checking against the model -------------------------------------------------------------------
-def _fit(model: nn.Module, state: dict[str, torch.Tensor], source: str, layout: str, model_name: str) -> dict[str, torch.Tensor]:
+def _fit(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, layout: str, model_name: str
+) -> dict[str, torch.Tensor]:
     """The state dict to load, after checking every key and shape; a mismatch is one-line error."""
     own = model.state_dict()
     # Old checkpoints lack BN's num_batches_tracked; it does not change the model's output.
@@ -206,15 +234,27 @@ def _fit(model: nn.Module, state: dict[str, torch.Tensor], source: str, layout: 
     head = _classifier_name(model)
     if head is not None and f"{head}.weight" in state and state[f"{head}.weight"].shape != own[f"{head}.weight"].shape:
         theirs, ours = state[f"{head}.weight"].shape[0], own[f"{head}.weight"].shape[0]
-        fix = (f"model.reset_classifier({ours})" if hasattr(model, "reset_classifier")
-               else f"replace model.{head} with a {ours}-way layer")
-        raise CheckpointError(source, f"the checkpoint's classifier has {theirs} classes, the model {ours}; build "
-                                      f"{model_name} with num_classes={theirs}, load the weights, then {fix} to fine-tune")
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-             if k in state and state[k].shape != v.shape]
+        fix = (
+            f"model.reset_classifier({ours})"
+            if hasattr(model, "reset_classifier")
+            else f"replace model.{head} with a {ours}-way layer"
+        )
+        raise CheckpointError(
+            source,
+            f"the checkpoint's classifier has {theirs} classes, the model {ours}; build "
+            f"{model_name} with num_classes={theirs}, load the weights, then {fix} to fine-tune",
+        )
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if wrong:
-        raise CheckpointError(source, f"this {layout} checkpoint does not fit {model_name}: {len(wrong)} tensors of "
-                                      f"another shape (checkpoint vs model, e.g. {_examples(wrong)})")
+        raise CheckpointError(
+            source,
+            f"this {layout} checkpoint does not fit {model_name}: {len(wrong)} tensors of "
+            f"another shape (checkpoint vs model, e.g. {_examples(wrong)})",
+        )
     return {k: state.get(k, v) for k, v in own.items()}
 
 
@@ -243,8 +283,11 @@ def _rename(state: dict[str, torch.Tensor], rules: Rules, source: str, layout: s
         else:
             unknown.append(key)
     if unknown:
-        raise CheckpointError(source, f"{len(unknown)} keys of this {layout} checkpoint have no place in the vidkit "
-                                      f"model (e.g. {_examples(unknown)})")
+        raise CheckpointError(
+            source,
+            f"{len(unknown)} keys of this {layout} checkpoint have no place in the vidkit "
+            f"model (e.g. {_examples(unknown)})",
+        )
     return out
 
 
@@ -254,35 +297,61 @@ def _block(stage: int, pathway: str, index: str, part: str, pathways: tuple[str,
 
 # pytorchvideo (create_slowfast): blocks.0 = stems + first fusion, blocks.1-4 = res2-res5 + fusion,
 # blocks.5 = pooling, blocks.6 = head.
-_PTV_PARTS = {"branch1_conv": "shortcut.conv", "branch1_norm": "shortcut.bn",
-              **{f"branch2.conv_{x}": f"conv_{x}" for x in "abc"}, **{f"branch2.norm_{x}": f"bn_{x}" for x in "abc"}}
+_PTV_PARTS = {
+    "branch1_conv": "shortcut.conv",
+    "branch1_norm": "shortcut.bn",
+    **{f"branch2.conv_{x}": f"conv_{x}" for x in "abc"},
+    **{f"branch2.norm_{x}": f"bn_{x}" for x in "abc"},
+}
 _PTV_RULES: Rules = [
-    (re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.conv\.(\w+)"),
-     lambda m: f"{_PATHWAYS[int(m[1])]}.stem.conv.{m[2]}"),
-    (re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.norm\.(\w+)"),
-     lambda m: f"{_PATHWAYS[int(m[1])]}.stem.bn.{m[2]}"),
-    (re.compile(r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.(\w+)"),
-     lambda m: f"lateral.{_LATERALS[int(m[1])]}.conv.{m[2]}"),
-    (re.compile(r"blocks\.([0-3])\.multipathway_fusion\.norm\.(\w+)"),
-     lambda m: f"lateral.{_LATERALS[int(m[1])]}.bn.{m[2]}"),
-    (re.compile(r"blocks\.([1-4])\.multipathway_blocks\.([01])\.res_blocks\.(\d+)\.(" + "|".join(map(re.escape, _PTV_PARTS))
-                + r")\.(\w+)"),
-     lambda m: _block(int(m[1]) + 1, m[2], m[3], f"{_PTV_PARTS[m[4]]}.{m[5]}")),
+    (
+        re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.conv\.(\w+)"),
+        lambda m: f"{_PATHWAYS[int(m[1])]}.stem.conv.{m[2]}",
+    ),
+    (
+        re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.norm\.(\w+)"),
+        lambda m: f"{_PATHWAYS[int(m[1])]}.stem.bn.{m[2]}",
+    ),
+    (
+        re.compile(r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.(\w+)"),
+        lambda m: f"lateral.{_LATERALS[int(m[1])]}.conv.{m[2]}",
+    ),
+    (
+        re.compile(r"blocks\.([0-3])\.multipathway_fusion\.norm\.(\w+)"),
+        lambda m: f"lateral.{_LATERALS[int(m[1])]}.bn.{m[2]}",
+    ),
+    (
+        re.compile(
+            r"blocks\.([1-4])\.multipathway_blocks\.([01])\.res_blocks\.(\d+)\.("
+            + "|".join(map(re.escape, _PTV_PARTS))
+            + r")\.(\w+)"
+        ),
+        lambda m: _block(int(m[1]) + 1, m[2], m[3], f"{_PTV_PARTS[m[4]]}.{m[5]}"),
+    ),
     (re.compile(r"blocks\.\d+\.proj\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
 ]
 
 # PySlowFast (slowfast/models/video_model_builder.py, SlowFast): s1 = stems, s2-s5 = res2-res5,
 # s1_fuse-s4_fuse = lateral connections, head.projection = classifier.
-_PYSF_PARTS = {"branch1": "shortcut.conv", "branch1_bn": "shortcut.bn",
-               **{f"branch2.{x}": f"conv_{x}" for x in "abc"}, **{f"branch2.{x}_bn": f"bn_{x}" for x in "abc"}}
+_PYSF_PARTS = {
+    "branch1": "shortcut.conv",
+    "branch1_bn": "shortcut.bn",
+    **{f"branch2.{x}": f"conv_{x}" for x in "abc"},
+    **{f"branch2.{x}_bn": f"bn_{x}" for x in "abc"},
+}
 _PYSF_RULES: Rules = [
     (re.compile(r"s1\.pathway([01])_stem\.(conv|bn)\.(\w+)"), lambda m: f"{_PATHWAYS[int(m[1])]}.stem.{m[2]}.{m[3]}"),
-    (re.compile(r"s([1-4])_fuse\.(conv_f2s|bn)\.(\w+)"),
-     lambda m: f"lateral.{_LATERALS[int(m[1]) - 1]}.{'conv' if m[2] == 'conv_f2s' else 'bn'}.{m[3]}"),
-    (re.compile(r"s([2-5])\.pathway([01])_res(\d+)\.(" + "|".join(map(re.escape, _PYSF_PARTS)) + r")\.(\w+)"),
-     lambda m: _block(int(m[1]), m[2], m[3], f"{_PYSF_PARTS[m[4]]}.{m[5]}")),
+    (
+        re.compile(r"s([1-4])_fuse\.(conv_f2s|bn)\.(\w+)"),
+        lambda m: f"lateral.{_LATERALS[int(m[1]) - 1]}.{'conv' if m[2] == 'conv_f2s' else 'bn'}.{m[3]}",
+    ),
+    (
+        re.compile(r"s([2-5])\.pathway([01])_res(\d+)\.(" + "|".join(map(re.escape, _PYSF_PARTS)) + r")\.(\w+)"),
+        lambda m: _block(int(m[1]), m[2], m[3], f"{_PYSF_PARTS[m[4]]}.{m[5]}"),
+    ),
     (re.compile(r"head\.projection\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
 ]
+
 
 # Single-pathway ResNets (C2D, I3D, Slow): pytorchvideo's create_resnet (blocks.0 = stem, then res2-res5
 # as the blocks with res_blocks — a parameter-free pool block sits after res2 in C2D/I3D — and the head
@@ -293,9 +362,16 @@ def _ptv_resnet(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.
     rules: Rules = [
         (re.compile(r"blocks\.0\.conv\.(\w+)"), lambda m: f"backbone.stem.conv.{m[1]}"),
         (re.compile(r"blocks\.0\.norm\.(\w+)"), lambda m: f"backbone.stem.bn.{m[1]}"),
-        (re.compile(r"blocks\.(" + "|".join(stage_of) + r")\.res_blocks\.(\d+)\.(" + "|".join(map(re.escape, _PTV_PARTS))
-                    + r")\.(\w+)"),
-         lambda m: _block(stage_of[m[1]], "0", m[2], f"{_PTV_PARTS[m[3]]}.{m[4]}", ("backbone",))),
+        (
+            re.compile(
+                r"blocks\.("
+                + "|".join(stage_of)
+                + r")\.res_blocks\.(\d+)\.("
+                + "|".join(map(re.escape, _PTV_PARTS))
+                + r")\.(\w+)"
+            ),
+            lambda m: _block(stage_of[m[1]], "0", m[2], f"{_PTV_PARTS[m[3]]}.{m[4]}", ("backbone",)),
+        ),
         (re.compile(r"blocks\.\d+\.proj\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
     ]
     return _rename(state, rules, source, "pytorchvideo")
@@ -303,17 +379,25 @@ def _ptv_resnet(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.
 
 _PYSF_RESNET_RULES: Rules = [
     (re.compile(r"s1\.pathway0_stem\.(conv|bn)\.(\w+)"), lambda m: f"backbone.stem.{m[1]}.{m[2]}"),
-    (re.compile(r"s([2-5])\.pathway0_res(\d+)\.(" + "|".join(map(re.escape, _PYSF_PARTS)) + r")\.(\w+)"),
-     lambda m: _block(int(m[1]), "0", m[2], f"{_PYSF_PARTS[m[3]]}.{m[4]}", ("backbone",))),
+    (
+        re.compile(r"s([2-5])\.pathway0_res(\d+)\.(" + "|".join(map(re.escape, _PYSF_PARTS)) + r")\.(\w+)"),
+        lambda m: _block(int(m[1]), "0", m[2], f"{_PYSF_PARTS[m[3]]}.{m[4]}", ("backbone",)),
+    ),
     (re.compile(r"head\.projection\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
 ]
 # torchvision's 2D ResNet (conv1/bn1, layerN.M.convK/bnK/downsample.{0,1}, fc); its kernels are inflated.
-_TV_PARTS = {**{f"conv{i}": f"conv_{x}" for i, x in zip("123", "abc")}, **{f"bn{i}": f"bn_{x}" for i, x in zip("123", "abc")},
-             "downsample.0": "shortcut.conv", "downsample.1": "shortcut.bn"}
+_TV_PARTS = {
+    **{f"conv{i}": f"conv_{x}" for i, x in zip("123", "abc")},
+    **{f"bn{i}": f"bn_{x}" for i, x in zip("123", "abc")},
+    "downsample.0": "shortcut.conv",
+    "downsample.1": "shortcut.bn",
+}
 _TV_RULES: Rules = [
     (re.compile(r"(conv|bn)1\.(\w+)"), lambda m: f"backbone.stem.{m[1] if m[1] == 'conv' else 'bn'}.{m[2]}"),
-    (re.compile(r"layer([1-4])\.(\d+)\.(" + "|".join(map(re.escape, _TV_PARTS)) + r")\.(\w+)"),
-     lambda m: _block(int(m[1]) + 1, "0", m[2], f"{_TV_PARTS[m[3]]}.{m[4]}", ("backbone",))),
+    (
+        re.compile(r"layer([1-4])\.(\d+)\.(" + "|".join(map(re.escape, _TV_PARTS)) + r")\.(\w+)"),
+        lambda m: _block(int(m[1]) + 1, "0", m[2], f"{_TV_PARTS[m[3]]}.{m[4]}", ("backbone",)),
+    ),
     (re.compile(r"fc\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
 ]
 
