@@ -9,11 +9,17 @@ The schema below is the list of every key; ``defaults.yaml`` documents each one.
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
+from vidkit.data.catalog import DATASETS
 from vidkit.engine.config import load_config
+
+# What data.name may be: every ``--data`` name but synthetic-actors, which `vidkit train` turns into
+# name=synthetic with data.synthetic.variant=actors.
+DATA_NAMES = tuple(name for name in DATASETS if name != "synthetic-actors")
 
 
 @dataclass(frozen=True)
@@ -26,14 +32,12 @@ class SyntheticConfig:
     num_frames: int
     seed: int
     background: Literal["texture", "dark"]
-    variant: Literal["motion", "long", "actors"] = (
-        "motion"  # added with AdaFrame: a default, so older saved configs still load
-    )
+    variant: Literal["motion", "long", "actors"] = "motion"  # a default, so configs saved without this key still load
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: Literal["synthetic", "kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list", "ava"]
+    name: Literal[DATA_NAMES]  # Literal[("a", "b")] is Literal["a", "b"]: the loader checks the name against them
     root: str | None
     backend: Literal["pyav", "decord"]
     num_frames: int
@@ -45,7 +49,7 @@ class DataConfig:
     batch_size: int
     workers: int
     synthetic: SyntheticConfig
-    # Added after the first release: defaults here, so a saved config from before still resumes.
+    # Defaults here, so a config saved without these keys still loads and resumes.
     annotations: str | None = None
     videos: str | None = None
     flip_swap_labels: bool = False
@@ -88,7 +92,7 @@ class TrainConfig:
     log_every_steps: int
     wandb: bool
     wandb_project: str
-    compile: bool = False  # added with the performance issue: defaults, so older saved configs still load
+    compile: bool = False  # defaults, so configs saved without these keys still load
     activation_checkpointing: bool = False
 
 

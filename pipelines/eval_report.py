@@ -6,9 +6,9 @@ The run directory holds:
   clip settings, the checkpoint's SHA-256, the manifest's hash, the top confusions, timing;
 * ``per_class.csv`` — videos, top-1 and top-5 of every class;
 * ``confusion.png`` — the confusion matrix (row-normalised, log colour scale);
-* ``scores.npz`` — per-view logits ``[N, V, C]`` (float32; float16 past 50M numbers) of every evaluated video with its key and
-  label, so views and ensembles can be re-aggregated (:func:`vidkit.engine.metrics.aggregate`)
-  without running the model again;
+* ``scores.npz`` — per-view logits ``[N, V, C]`` (float32; float16 past 50M numbers) of every evaluated
+  video with its key and label, so views and ensembles can be re-aggregated
+  (:func:`vidkit.engine.metrics.aggregate`) without running the model again;
 * ``manifest.jsonl`` — one line per listed video: path, size, duration, fps, and whether it was
   evaluated, missing or undecodable (and why).
 """
@@ -19,7 +19,6 @@ import csv
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from vidkit.errors import ConfigError
+from vidkit.utils import atomic_path, atomic_write, atomic_write_text
 
 
 def evaluate(
@@ -123,7 +123,7 @@ def evaluate(
 
 def _model_and_labels(loaded, catalog):
     """The model, its class names, and the map from the dataset's label indices to the model's."""
-    from pipelines.evaluate import build_peer
+    from vidkit.pipelines.evaluate import build_peer
 
     if loaded.model is None:  # peer weights: the dataset says how many classes
         model = build_peer(loaded, len(catalog.classes))
@@ -267,26 +267,23 @@ def write_report(
 
 def _save_scores(path: Path, *, keys, labels, logits, classes, spec) -> None:
     views = np.arange(spec.num_views)
-    fd, tmp = tempfile.mkstemp(prefix=".scores.", suffix=".npz", dir=path.parent)
-    os.close(fd)
     # float32 up to 50M numbers (any test set of a few thousand videos), float16 beyond: Kinetics-400's
     # 20k videos x 30 views x 400 classes are 240M numbers, 0.5 GB in float16
     values = logits.numpy() if logits.numel() <= 50_000_000 else logits.half().numpy()
-    np.savez_compressed(
-        tmp,
-        logits=values,
-        keys=np.array(keys, dtype=str),
-        labels=np.array(labels, dtype=np.int64),
-        classes=np.array(classes, dtype=str),
-        view_clip=views // spec.num_crops,
-        view_crop=views % spec.num_crops,
-    )
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # keeps the .npz suffix, so numpy adds none
+        np.savez_compressed(
+            tmp,
+            logits=values,
+            keys=np.array(keys, dtype=str),
+            labels=np.array(labels, dtype=np.int64),
+            classes=np.array(classes, dtype=str),
+            view_clip=views // spec.num_crops,
+            view_crop=views % spec.num_crops,
+        )
 
 
 def _write_per_class(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["index", "class", "videos", "top1", "top5"])
         for r in rows:
@@ -299,13 +296,10 @@ def _write_per_class(path: Path, rows: list[dict]) -> None:
                     "" if r["top5"] is None else f"{r['top5']:.4f}",
                 ]
             )
-    os.replace(tmp, path)
 
 
 def _write_json(path: Path, value: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def _print_summary(r: dict, out: Path) -> None:
@@ -316,8 +310,10 @@ def _print_summary(r: dict, out: Path) -> None:
         line = f"top-1 {r['top1']:.2%}  top-5 {r['top5']:.2%}  mean class accuracy {r['mean_class_accuracy']:.2%}"
     print(
         f"\nvidkit eval: {line}\n"
-        f"  videos       {v['evaluated']} evaluated of {v['listed']} listed ({v['missing']} missing, {v['undecodable']} undecodable)\n"
-        f"  views        {r['views']['clips']}x{r['views']['crops']} ({r['views']['preset']}), {r['views_per_s']} views/s\n"
+        f"  videos       {v['evaluated']} evaluated of {v['listed']} listed "
+        f"({v['missing']} missing, {v['undecodable']} undecodable)\n"
+        f"  views        {r['views']['clips']}x{r['views']['crops']} ({r['views']['preset']}), "
+        f"{r['views_per_s']} views/s\n"
         + (
             f"  frames       {r['frames_per_video']:.2f} of {r['views']['num_frames']} candidates looked at per video "
             "(the policy's early exit)\n"

@@ -5,7 +5,7 @@ settings; or a peer's weights with ``--model``) → the dataset as the user down
 (:func:`vidkit.data.catalog.open_catalog`, or the built-in synthetic set) → the views (:class:`ViewSpec`:
 the dataset's preset, e.g. 10 clips × 3 crops for Kinetics) → every video decoded once for all its
 views (:class:`~vidkit.data.views.VideoViews`) → per-view logits
-(:func:`~vidkit.engine.evaluator.predict_views`) → the report (:mod:`pipelines.eval_report`).
+(:func:`~vidkit.engine.evaluator.predict_views`) → the report (:mod:`vidkit.pipelines.eval_report`).
 
 Under ``torchrun`` each process takes every N-th video; rank 0 gathers the scores and writes the report.
 """
@@ -13,15 +13,15 @@ Under ``torchrun`` each process takes every N-th video; rank 0 gathers the score
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
 import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidkit.data.catalog import DATASETS
 from vidkit.errors import CheckpointError, ConfigError
+from vidkit.utils import default_workers, file_digest
 
 # Named view protocols: (temporal clips, spatial crops).
 VIEW_PRESETS = {
@@ -31,18 +31,6 @@ VIEW_PRESETS = {
     "single": (1, 1),  # one centred clip, centre crop: what `vidkit train` validates with
 }
 DEFAULT_PRESET = {"ssv2": "ssv2"}  # every other dataset: "kinetics"
-DATA_CHOICES = (
-    "synthetic",
-    "kinetics400",
-    "kinetics600",
-    "kinetics700",
-    "kinetics",
-    "ssv2",
-    "folder",
-    "list",
-    "ava",
-    "synthetic-actors",
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--data",
-        choices=DATA_CHOICES,
+        choices=DATASETS,
         help="the dataset (default: what the checkpoint was trained on, i.e. synthetic for `vidkit train` runs)",
     )
     parser.add_argument(
@@ -74,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--views",
         metavar="NxM|PRESET",
-        help=f"temporal clips x spatial crops, e.g. 10x3, or a preset: {', '.join(f'{k} ({a}x{b})' for k, (a, b) in VIEW_PRESETS.items())}; "
+        help="temporal clips x spatial crops, e.g. 10x3, or a preset: "
+        f"{', '.join(f'{k} ({a}x{b})' for k, (a, b) in VIEW_PRESETS.items())}; "
         "default: kinetics, ssv2 for Something-Something-v2",
     )
     parser.add_argument("--num-frames", type=int, help="frames per clip (default: the checkpoint's training clips)")
@@ -127,13 +116,12 @@ class LoadedModel:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.eval_report import evaluate
-
     from vidkit.models import model_card
+    from vidkit.pipelines.eval_report import evaluate
 
     loaded = require_rgb(load_model(args.checkpoint, model=args.model))
     if model_card(loaded.name).task == "persons":
-        from pipelines.persons import evaluate_checkpoint
+        from vidkit.pipelines.persons import evaluate_checkpoint
 
         return evaluate_checkpoint(args, loaded)
     data = args.data or _trained_on(loaded)
@@ -164,7 +152,7 @@ def load_model(path: str, *, model: str | None = None) -> LoadedModel:
     from vidkit.models.weights import read_checkpoint
 
     saved = read_checkpoint(path)
-    digest = _sha256(path)
+    digest = file_digest(path)
     if isinstance(saved, dict) and "model_name" in saved and isinstance(saved.get("model"), dict):
         name = saved["model_name"]
         if model is not None and resolve(model) != resolve(name):
@@ -228,10 +216,10 @@ def open_dataset(data: str, args: argparse.Namespace, loaded: LoadedModel):
 def synthetic_catalog(config: dict, *, split: str, root: str | None):
     """The built-in set the checkpoint was trained on (its config's spec), as a catalog."""
     from vidkit.data.catalog import Catalog, VideoEntry
-    from vidkit.data.synthetic import synthetic_dataset
+    from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 
     data = config.get("data") or {}
-    spec = synthetic_spec(config)
+    spec = SyntheticSpec.from_config(data.get("synthetic"))
     split = {"validation": "val", "validate": "val"}.get(split, split)
     if split not in ("train", "val"):
         raise ConfigError(f"--split {split}: the synthetic set has train and val")
@@ -250,23 +238,6 @@ def synthetic_catalog(config: dict, *, split: str, root: str | None):
     )
 
 
-def synthetic_spec(config: dict):
-    """The :class:`~vidkit.data.SyntheticSpec` a training config (a checkpoint's) generated its data with."""
-    from vidkit.data.synthetic import SyntheticSpec
-
-    s = (config.get("data") or {}).get("synthetic") or {}
-    fields = {
-        "num_train_per_class": s.get("train_per_class"),
-        "num_val_per_class": s.get("val_per_class"),
-        "size": tuple(s["size"]) if s.get("size") else None,
-        "num_frames": s.get("num_frames"),
-        "seed": s.get("seed"),
-        "background": s.get("background"),
-        "variant": s.get("variant"),
-    }
-    return SyntheticSpec(**{k: v for k, v in fields.items() if v is not None})
-
-
 def view_spec(args: argparse.Namespace, name: str, config: dict | None, data: str):
     """The views to test with, and the preset's name (or ``"NxM"``): ``args`` override the clip settings
     of ``config`` (a vidkit checkpoint's training config), which override model ``name``'s card."""
@@ -280,7 +251,8 @@ def view_spec(args: argparse.Namespace, name: str, config: dict | None, data: st
         match = re.fullmatch(r"(\d+)x(\d+)", preset)
         if not match or int(match[1]) < 1 or int(match[2]) < 1:
             raise ConfigError(
-                f"--views {preset}: expected NxM (temporal clips x crops, e.g. 10x3) or one of {', '.join(VIEW_PRESETS)}"
+                f"--views {preset}: expected NxM (temporal clips x crops, e.g. 10x3) "
+                f"or one of {', '.join(VIEW_PRESETS)}"
             )
         clips, crops = int(match[1]), int(match[2])
     trained = (config or {}).get("data") or {}
@@ -322,23 +294,14 @@ def _trained_on(loaded: LoadedModel) -> str:
 
 
 def _workers(value: int | None) -> int:
-    return value if value is not None else max(1, min(8, (os.cpu_count() or 2) - 1))
+    return value if value is not None else default_workers(reserve=1)  # the main process runs the model
 
 
 def _out_dir(out: str | None, model: str, data: str) -> Path:
     return Path(out) if out else Path(f"runs/eval-{model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 __all__ = [
-    "DATA_CHOICES",
     "VIEW_PRESETS",
     "LoadedModel",
     "add_arguments",
@@ -346,6 +309,5 @@ __all__ = [
     "load_model",
     "open_dataset",
     "run",
-    "synthetic_spec",
     "view_spec",
 ]

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from vidkit.errors import ConfigError
+from vidkit.utils import atomic_write
 
 
 class AvaData:
@@ -175,10 +176,9 @@ def evaluate_checkpoint(args, loaded) -> int:
 
 
 def _synthetic_actors(config: dict, *, root: str | None):
-    from pipelines.evaluate import synthetic_spec
-    from vidkit.data.synthetic import synthetic_dataset
+    from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 
-    spec = synthetic_spec(config)
+    spec = SyntheticSpec.from_config((config.get("data") or {}).get("synthetic"))
     if spec.variant != "actors":
         raise ConfigError(
             f"the checkpoint was trained on the synthetic {spec.variant} variant, which has no person boxes"
@@ -189,13 +189,11 @@ def _synthetic_actors(config: dict, *, root: str | None):
 def _write_predictions(path: Path, detections, label_ids) -> None:
     """AVA's result format: ``video_id, timestamp, x1, y1, x2, y2, action_id, score``, one row per
     (person, action); written to a temporary name and renamed, so a report is never half there."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         writer = csv.writer(f)
         for (video_id, time_s), box, c, score in detections:
             stamp = f"{int(time_s):04d}" if float(time_s).is_integer() else f"{time_s:g}"
             writer.writerow([video_id, stamp, *(f"{v:.4f}" for v in box), label_ids[c], f"{score:.6f}"])
-    tmp.replace(path)
 
 
 def _table(result: dict, keyframes: int, persons: int) -> str:

@@ -17,7 +17,7 @@ is done and skipped, files that failed are tried again, and a killed run's tempo
 as their videos are redone (one run per output folder at a time). Originals are only read; --out
 may not be a source folder, and one inside a source folder is left out of its search.
 
-Files are re-encoded in parallel worker processes (:func:`vidkit._pool.isolated_map`): a decoder
+Files are re-encoded in parallel worker processes (:func:`vidkit.utils.isolated_map`): a decoder
 that crashes or hangs on a damaged file costs that file only. Each failure is printed as
 ``path: reason``, a summary ends the run, and the exit status is 1 when any file failed, else 0.
 """
@@ -35,11 +35,10 @@ import time
 from functools import partial
 from pathlib import Path
 
-from vidkit._files import default_workers
-from vidkit._pool import isolated_map
-from vidkit.engine.tagger import find_videos
 from vidkit.errors import ConfigError, VidkitError
+from vidkit.io import find_videos
 from vidkit.io.reencode import ReencodeResult, encoder_options, reencode
+from vidkit.utils import default_workers, isolated_map
 
 __all__ = ["DEFAULTS", "EXTENSIONS", "add_arguments", "convert", "convert_tree", "plan", "run", "temporaries"]
 
@@ -236,7 +235,9 @@ def plan(sources: list[str], out: str, ext: str) -> tuple[list[tuple[str, str]],
                 f"--out {out} is the folder of source {given}: outputs would sit among the originals; "
                 "choose another folder"
             )
-        skip_out = _inside(out, os.path.realpath(base))  # --out in this folder: its videos are earlier outputs
+        # Videos found in a folder that really live in --out (below it, or through a link to it) are
+        # earlier outputs, not sources.
+        skip_out = os.path.isdir(given)
         for video in find_videos([given]):
             if skip_out and _inside(os.path.realpath(video), out):
                 continue
@@ -262,7 +263,7 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def temporaries(dst: str) -> list[Path]:
-    """Temporary files of unfinished writes of ``dst`` (``vidkit.io.encode.atomic_output`` names them)."""
+    """Temporary files of unfinished writes of ``dst`` (:func:`vidkit.utils.atomic_path` names them)."""
     dst = Path(dst)
     pattern = re.compile(rf"\.{re.escape(dst.stem)}\.[a-z0-9_]{{8}}{re.escape(dst.suffix)}")
     if not dst.parent.is_dir():

@@ -12,13 +12,13 @@ import argparse
 import json
 import sys
 
-from vidkit.data.catalog import DATASETS, open_catalog
+from vidkit.data.catalog import DOWNLOADED, open_catalog
 from vidkit.data.scan import format_report, scan, summarize, write_manifest
 from vidkit.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, choices=DATASETS, help="the dataset's format")
+    parser.add_argument("--data", required=True, choices=DOWNLOADED, help="the dataset's format")
     parser.add_argument("--data-root", metavar="DIR", help="the dataset folder, as downloaded")
     parser.add_argument(
         "--annotations",

@@ -1,8 +1,8 @@
 """``vidkit tag``: label every video of folders or lists, robustly, resumably.
 
-The composition: the videos (:func:`vidkit.engine.tagger.find_videos`, this shard's share, minus
+The composition: the videos (:func:`vidkit.io.find_videos`, this shard's share, minus
 those the results file already holds) → crash-isolated decoding workers
-(:func:`vidkit._pool.isolated_map` over :func:`~vidkit.engine.tagger.decode_for_tagging`) → the
+(:func:`vidkit.utils.isolated_map` over :func:`~vidkit.engine.tagger.decode_for_tagging`) → the
 model, batched across videos (:class:`~vidkit.engine.tagger.Tagger`) → one record per video,
 appended and flushed to the results file as it is made (:class:`ResultsFile`).
 
@@ -93,11 +93,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from pipelines.evaluate import load_model, view_spec
-    from vidkit._pool import isolated_map
     from vidkit.engine.loop import resolve_precision
-    from vidkit.engine.tagger import Tagger, find_videos
+    from vidkit.engine.tagger import Tagger
+    from vidkit.io import find_videos
     from vidkit.models import model_card
+    from vidkit.pipelines.evaluate import load_model, view_spec
+    from vidkit.utils import default_workers, isolated_map
 
     started = time.monotonic()
     model, name, classes, config = _model(args, load_model)
@@ -126,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         + (f" per {args.segments:g} s segment" if args.segments else ""),
         file=sys.stderr,
     )
-    workers = args.workers if args.workers is not None else max(1, min(8, (os.cpu_count() or 2) - 1))
+    # one CPU left to the main process, which runs the model
+    workers = args.workers if args.workers is not None else default_workers(reserve=1)
     if args.stride is not None and (not args.segments or args.stride <= 0):
         raise ConfigError("--stride goes with --segments, and is a positive number of seconds")
     if adaptive:  # each worker looks at its video with its own copy of the model, decoding only what it looks at
@@ -194,7 +196,7 @@ def _look(path, beat, **kwargs):
 
 def _model(args, load_model):
     """(model, registered name, class names, training config)."""
-    from pipelines.evaluate import build_peer, require_rgb
+    from vidkit.pipelines.evaluate import build_peer, require_rgb
 
     if args.checkpoint and args.weights:
         raise ConfigError("give --checkpoint (a vidkit checkpoint) or --model with --weights, not both")

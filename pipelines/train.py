@@ -8,12 +8,13 @@ The composition, in order: configuration → run directory → dataset → sampl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
-from pipelines.config import TrainConfig, load_train_config
 from vidkit.errors import ConfigError
+from vidkit.pipelines.config import TrainConfig, load_train_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,8 +108,8 @@ def resume_checkpoint(path: Path) -> Path:
 
 
 def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=None) -> dict:
-    """Train as configured (continuing ``resume``, a ``last.pt`` or its loaded contents, when given); returns the final and
-    best validation metrics. ``dataset`` (a :class:`~vidkit.data.SyntheticDataset`) replaces the
+    """Train as configured (continuing ``resume``, a ``last.pt`` or its loaded contents, when given); returns the
+    final and best validation metrics. ``dataset`` (a :class:`~vidkit.data.SyntheticDataset`) replaces the
     configured data, for tests."""
     import torch
     import yaml
@@ -126,7 +127,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
     ctx = distributed.setup(config.device)
     try:
         run_dir = _run_dir(config, ctx)
-        dataset = dataset or _dataset(config, progress=ctx.is_main and sys.stderr.isatty())
+        dataset = dataset or build_dataset(config, progress=ctx.is_main and sys.stderr.isatty())
         classes, train_set, val_set, transform, task = _task_data(config, dataset)
         _, mirrors = _flip(config, dataset)
         flip_labels = torch.tensor(mirrors) if mirrors else None
@@ -247,7 +248,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
 def build_data(config: TrainConfig, *, progress: bool = False):
     """``(dataset, train_set, val_set, transform)`` as :func:`train` builds them from ``config`` — for
     tools that evaluate a run's model on its own validation split (tools/coviar_table.py)."""
-    dataset = _dataset(config, progress=progress)
+    dataset = build_dataset(config, progress=progress)
     return (dataset, *_clip_data(config, dataset))
 
 
@@ -262,25 +263,19 @@ def _run_dir(config: TrainConfig, ctx) -> Path:
     return Path(name[0])
 
 
-def _dataset(config: TrainConfig, *, progress: bool):
+def build_dataset(config: TrainConfig, *, progress: bool = False):
+    """The dataset ``config.data`` names, as :func:`train` opens it (``classes``, ``samples(split)``):
+    the synthetic set (rendered on first use, ``progress`` showing it), a downloaded one, or AVA-format
+    person data — for tools that read its videos their own way (tools/probe_learnability.py)."""
     if config.data.name == "ava":
-        from pipelines.persons import AvaData
+        from vidkit.pipelines.persons import AvaData
 
         return AvaData(config.data.root, annotations=config.data.annotations, videos=config.data.videos)
     if config.data.name != "synthetic":
         return _Downloaded.open(config.data)
     from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 
-    s = config.data.synthetic
-    spec = SyntheticSpec(
-        variant=s.variant,
-        num_train_per_class=s.train_per_class,
-        num_val_per_class=s.val_per_class,
-        size=s.size,
-        num_frames=s.num_frames,
-        seed=s.seed,
-        background=s.background,
-    )
+    spec = SyntheticSpec.from_config(dataclasses.asdict(config.data.synthetic))
     return synthetic_dataset(spec, root=config.data.root, progress=progress)
 
 
@@ -300,7 +295,7 @@ class _Downloaded:
         self.flip_label_map = train.flip_label_map
 
     @classmethod
-    def open(cls, d) -> "_Downloaded":
+    def open(cls, d) -> _Downloaded:
         from vidkit.data.catalog import open_catalog
 
         train, val = (
@@ -335,7 +330,7 @@ def _flip(config: TrainConfig, dataset) -> tuple[bool, list[int] | None]:
 
 def _task_data(config: TrainConfig, dataset):
     """``(classes, train_set, val_set, transform, task)``: clips with one label each, or clips with
-    person boxes for the models whose card says ``task="persons"`` (pipelines.persons)."""
+    person boxes for the models whose card says ``task="persons"`` (vidkit.pipelines.persons)."""
     from vidkit.engine.tasks import VideoTask
     from vidkit.models import model_card
 
@@ -347,7 +342,7 @@ def _task_data(config: TrainConfig, dataset):
                 f"{card.name} classifies people by their boxes: train it on AVA-format data "
                 f"(--data synthetic-actors, or --data ava --data-root DIR), not on {config.data.name}"
             )
-        from pipelines.persons import person_data
+        from vidkit.pipelines.persons import person_data
 
         return person_data(config, dataset, flip_labels=_flip(config, dataset)[1])
     if persons:
@@ -422,7 +417,10 @@ def _summary(result: dict, run_dir: Path, curves: Path, *, seconds: float) -> No
     best, last = result["best"], result["last"]
     minutes, secs = divmod(round(seconds), 60)
     if "map" in best:
-        figures = f"best val frame mAP {best['map']:.3f} (epoch {best['epoch']}), last {last.get('val_map', float('nan')):.3f}"
+        figures = (
+            f"best val frame mAP {best['map']:.3f} (epoch {best['epoch']}), "
+            f"last {last.get('val_map', float('nan')):.3f}"
+        )
     else:
         figures = (
             f"best val top-1 {best['top1']:.1%} (epoch {best['epoch']}), last {last.get('val_top1', float('nan')):.1%}"
@@ -436,4 +434,4 @@ def _summary(result: dict, run_dir: Path, curves: Path, *, seconds: float) -> No
     )
 
 
-__all__ = ["TrainConfig", "add_arguments", "build_data", "load_train_config", "run", "train"]
+__all__ = ["TrainConfig", "add_arguments", "build_data", "build_dataset", "load_train_config", "run", "train"]

@@ -1,9 +1,31 @@
-"""Test-wide settings: GPU tests skip without a GPU; the vidkit cache stays out of the user's home in CI."""
+"""Test-wide fixtures and settings.
+
+- GPU tests skip without a GPU; the vidkit cache stays out of the user's home in CI.
+- Test videos, written once per session by ``write_video``: every frame carries its index in binary
+  as a row of black/white 8-pixel-wide blocks (least bit left) on grey, which survives lossy
+  compression, so a test can tell *which* frame came back, not just that one did. Each
+  :class:`TestVideo` also records what we know because we wrote it: the size, the presentation time
+  of every frame, the rotation, whether it has B-frames.
+- A tiny synthetic set, and ``vidkit`` run on it in a fresh process as a user would (``tiny``).
+"""
+
+from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 
+import av
+import numpy as np
 import pytest
 import torch
+
+from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
+from vidkit.io.encode import write_video
 
 
 def pytest_configure(config):
@@ -19,3 +41,478 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# -- test videos ------------------------------------------------------------------------------------
+BLOCK = 8  # marker block width in pixels
+MARK_ROWS = 16  # marker block height
+CORNER = 10  # side of the white square that marks the stored top-left corner of rotated videos
+
+# Quiet encoders: their banners go to the C-level stderr, not through pytest's capture of Python's.
+_X265 = {"x265-params": "log-level=error"}
+
+
+@dataclass(frozen=True)
+class TestVideo:
+    """A video this session wrote and what we know about it."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    name: str
+    path: Path
+    codec: str  # what VideoInfo.codec should say
+    width: int  # stored size
+    height: int
+    times: tuple[float, ...]  # presentation time of each written frame, seconds
+    fps: float  # nominal rate (the average one for VFR)
+    count_exact: bool  # does the container header count the frames?
+    vfr: bool = False
+    rotation: int = 0
+    b_frames: bool | None = None  # None: the encoder decides, nothing to check
+    marker_row: int = 0  # first row of the index blocks
+    corner: bool = False  # white square in the stored top-left corner
+    decord_reason: str | None = None  # why decord cannot read it, when it cannot
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.times)
+
+    @property
+    def bits(self) -> int:
+        return min(12, self.width // BLOCK)
+
+    def indices(self, data: torch.Tensor, *, upright: bool = False) -> list[int]:
+        """Frame indices read back from ``[T, H, W, 3]``; ``upright`` frames are turned back to the
+        stored orientation first (rotation is counter-clockwise, as ``np.rot90``)."""
+        if upright and self.rotation:
+            data = torch.from_numpy(np.ascontiguousarray(np.rot90(data.numpy(), k=-(self.rotation // 90), axes=(1, 2))))
+        return read_indices(data, self.bits, self.marker_row)
+
+    def nearest(self, t: float) -> int:
+        """Index of the written frame nearest to ``t`` (the earlier one on a tie)."""
+        gaps = np.abs(np.asarray(self.times) - t)
+        return int(np.flatnonzero(gaps <= gaps.min() + 1e-9)[0])
+
+    def away_from_ties(self, t: float, margin: float = 0.15) -> bool:
+        """True when ``t`` is not within ``margin`` of a frame gap from the midpoint of two frames."""
+        times = np.asarray(self.times)
+        mids = (times[1:] + times[:-1]) / 2
+        gaps = np.diff(times)
+        return bool(len(mids) == 0 or np.all(np.abs(t - mids) > margin * gaps))
+
+
+def marked_frames(
+    n: int,
+    height: int = 48,
+    width: int = 64,
+    *,
+    marker_row: int = 0,
+    corner: bool = False,
+    noise: bool = False,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Grey RGB frames whose rows ``marker_row : marker_row + 16`` spell the frame index in blocks.
+
+    ``corner`` puts a white square in the top-left corner (to see where rotation moves it);
+    ``noise`` fills the rows under the marker with noise, so every frame costs a kilobyte or so
+    (files big enough to cut in half or damage in the middle and keep some frames)."""
+    rng = np.random.default_rng(seed)
+    bits = min(12, width // BLOCK)
+    frames = []
+    for i in range(n):
+        image = np.full((height, width, 3), 128, dtype=np.uint8)
+        for b in range(bits):
+            image[marker_row : marker_row + MARK_ROWS, BLOCK * b : BLOCK * (b + 1)] = 255 if (i >> b) & 1 else 0
+        if noise:
+            below = image[marker_row + MARK_ROWS :]
+            below[...] = rng.integers(0, 256, below.shape, dtype=np.uint8)
+        if corner:
+            image[:CORNER, :CORNER] = 255
+        frames.append(image)
+    return frames
+
+
+def read_indices(data: torch.Tensor, bits: int, row: int = 0) -> list[int]:
+    """Read the indices back from ``[T, H, W, 3]`` using the inner pixels of each block."""
+    if len(data) == 0:
+        return []
+    inner = slice(row + 4, row + MARK_ROWS - 4)
+    blocks = torch.stack(
+        [data[:, inner, BLOCK * b + 2 : BLOCK * b + 6].float().mean(dim=(1, 2, 3)) for b in range(bits)], dim=1
+    )
+    return [sum(1 << b for b in range(bits) if bright[b]) for bright in (blocks > 128).tolist()]
+
+
+# -- the codec / container matrix -------------------------------------------------------------
+
+_NO_DECORD_AV1 = "decord 0.6 bundles an FFmpeg without an AV1 decoder"
+
+
+def _vfr_times(n: int) -> list[float]:
+    """40 ms, 40 ms, 100 ms, ...: an irregular cadence like a phone dropping frames in low light."""
+    gaps = [0.1 if k % 3 == 2 else 0.04 for k in range(n - 1)]
+    return [round(t, 3) for t in np.concatenate([[0.0], np.cumsum(gaps)])]
+
+
+def _cfr(n: int, fps: float) -> tuple[float, ...]:
+    return tuple(k / fps for k in range(n))
+
+
+# name -> (file name, write_video kwargs, frame kwargs, TestVideo fields)
+_MATRIX: dict[str, tuple[str, dict, dict, dict]] = {
+    "h264_bframes": (
+        "h264_b.mp4",
+        dict(codec="libx264", options={"bf": "2", "g": "12"}),
+        dict(n=40),
+        dict(codec="h264", count_exact=True, b_frames=True),
+    ),
+    # 16 fps puts frames at k/16 s, exact in binary: ties between two frames are exact ties.
+    "h264_ip": (
+        "h264_ip.mp4",
+        dict(codec="libx264", fps=16, options={"bf": "0", "g": "12"}),
+        dict(n=32),
+        dict(codec="h264", count_exact=True, b_frames=False, fps=16.0),
+    ),
+    "hevc": ("hevc.mp4", dict(codec="libx265", options=_X265), dict(n=30), dict(codec="hevc", count_exact=True)),
+    "vp9": ("vp9.webm", dict(codec="libvpx-vp9"), dict(n=30), dict(codec="vp9", count_exact=False)),
+    "mpeg4": ("mpeg4.avi", dict(codec="mpeg4"), dict(n=30), dict(codec="mpeg4", count_exact=True)),
+    "av1": (
+        "av1.mkv",
+        dict(codec="libsvtav1"),
+        dict(n=30),
+        dict(codec="av1", count_exact=False, decord_reason=_NO_DECORD_AV1),
+    ),
+    "vfr": ("vfr.mp4", dict(codec="libx264"), dict(n=30), dict(codec="h264", count_exact=True, vfr=True)),
+    "odd_vp9": (
+        "odd.webm",
+        dict(codec="libvpx-vp9"),
+        dict(n=20, height=61, width=97),
+        dict(codec="vp9", count_exact=False),
+    ),
+    "odd_yuv444": (
+        "odd444.mp4",
+        dict(codec="libx264", pix_fmt="yuv444p"),
+        dict(n=20, height=61, width=97),
+        dict(codec="h264", count_exact=True),
+    ),
+    "one_frame": ("one.mp4", dict(codec="libx264"), dict(n=1), dict(codec="h264", count_exact=True)),
+    "rot90": (
+        "rot90.mp4",
+        dict(codec="libx264", rotation=90),
+        dict(n=30, marker_row=20, corner=True),
+        dict(codec="h264", count_exact=True, rotation=90),
+    ),
+    "rot270": (
+        "rot270.mp4",
+        dict(codec="libx264", rotation=270),
+        dict(n=30, marker_row=20, corner=True),
+        dict(codec="h264", count_exact=True, rotation=270),
+    ),
+}
+MATRIX = tuple(_MATRIX)
+ROTATED = ("rot90", "rot270")
+
+
+def _make(root: Path, name: str) -> TestVideo:
+    filename, write_kw, frame_kw, fields = _MATRIX[name]
+    frame_kw = dict(frame_kw)
+    n = frame_kw.pop("n")
+    height, width = frame_kw.get("height", 48), frame_kw.get("width", 64)
+    fps = write_kw.get("fps", 25.0)
+    times = _vfr_times(n) if name == "vfr" else _cfr(n, fps)
+    path = root / filename
+    kwargs = dict(write_kw, fps=fps)
+    if name == "vfr":
+        kwargs["timestamps"] = times
+    try:
+        write_video(path, marked_frames(n, **frame_kw), **kwargs)
+    except av.error.FFmpegError as e:
+        pytest.skip(f"this FFmpeg cannot encode {name} with {write_kw['codec']}: {e}")
+    fields = dict(fields)
+    if name == "vfr":
+        fields["fps"] = (n - 1) / (times[-1] - times[0])
+    fields.setdefault("fps", fps)
+    return TestVideo(
+        name=name,
+        path=path,
+        width=width,
+        height=height,
+        times=tuple(times),
+        marker_row=frame_kw.get("marker_row", 0),
+        corner=frame_kw.get("corner", False),
+        **fields,
+    )
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("io-media")
+
+
+@pytest.fixture(scope="session")
+def make_video(media_root) -> Callable[[str], TestVideo]:
+    """``make_video(name)``: the matrix video ``name``, encoded on first use."""
+    made: dict[str, TestVideo] = {}
+
+    def make(name: str) -> TestVideo:
+        if name not in made:
+            made[name] = _make(media_root, name)
+        return made[name]
+
+    return make
+
+
+@pytest.fixture(scope="session", params=MATRIX)
+def video(request, make_video) -> TestVideo:
+    """Each video of the codec / container matrix in turn."""
+    return make_video(request.param)
+
+
+@pytest.fixture(params=["pyav", "decord"])
+def backend(request) -> str:
+    if request.param == "decord":
+        pytest.importorskip("decord")
+    return request.param
+
+
+@pytest.fixture
+def readable(backend) -> Callable[[TestVideo], None]:
+    """``readable(video)`` skips when the backend under test is known not to read ``video``."""
+
+    def check(video: TestVideo) -> None:
+        if backend == "decord" and video.decord_reason:
+            pytest.skip(f"{video.name}: {video.decord_reason}")
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def long_gop(media_root) -> TestVideo:
+    """300 frames at 30 fps with a keyframe every 30 frames and B-frames: reading times far apart
+    has to seek across GOPs (96 px wide: 12 marker bits)."""
+    n, fps = 300, 30.0
+    path = write_video(
+        media_root / "long_gop.mp4",
+        marked_frames(n, height=64, width=96),
+        fps=fps,
+        options={"g": "30", "bf": "2", "sc_threshold": "0"},
+    )
+    return TestVideo(
+        name="long_gop",
+        path=path,
+        codec="h264",
+        width=96,
+        height=64,
+        times=_cfr(n, fps),
+        fps=fps,
+        count_exact=True,
+        b_frames=True,
+    )
+
+
+# Constant quantiser: libx264's default rate control (CRF with macroblock tree) gives different bytes
+# from run to run on small pictures (see vidkit.data.synthetic._encoder_options),
+# and the damage tests flip bytes at fixed places, so the files under them must not change.
+_NOISY = {"g": "10", "qp": "24"}
+
+
+@pytest.fixture(scope="session")
+def noisy_mkv(media_root) -> TestVideo:
+    """60 frames of 64x48 H.264 in Matroska whose frames are a kilobyte or two each (noise under the
+    marker) with a keyframe every 10 frames: big enough to damage in the middle and keep frames."""
+    n, fps = 60, 25.0
+    path = write_video(media_root / "noisy.mkv", marked_frames(n, noise=True), fps=fps, options=_NOISY)
+    return TestVideo(
+        name="noisy_mkv", path=path, codec="h264", width=64, height=48, times=_cfr(n, fps), fps=fps, count_exact=False
+    )
+
+
+@pytest.fixture(scope="session")
+def noisy_mp4(media_root) -> Callable[[bool], Path]:
+    """``noisy_mp4(faststart)``: 60 noisy frames of H.264 in MP4, the index (moov) first or last."""
+    made: dict[bool, Path] = {}
+
+    def make(faststart: bool) -> Path:
+        if faststart not in made:
+            options = {"movflags": "+faststart"} if faststart else None
+            made[faststart] = write_video(
+                media_root / f"noisy{'_faststart' if faststart else ''}.mp4",
+                marked_frames(60, noise=True),
+                fps=25.0,
+                options=_NOISY,
+                container_options=options,
+            )
+        return made[faststart]
+
+    return make
+
+
+def file_with(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bad_files(media_root, noisy_mp4, noisy_mkv) -> dict[str, Path]:
+    """Files that are not good videos, by what is wrong with them."""
+    root = media_root / "bad"
+    root.mkdir()
+    files = {
+        "missing": root / "missing.mp4",
+        "empty": file_with(root / "empty.mp4", b""),
+        "text": file_with(root / "notes.mp4", b"these are my holiday notes, not a video\n" * 20),
+    }
+    (root / "folder.mp4").mkdir()
+    files["directory"] = root / "folder.mp4"
+    files["dangling"] = root / "dangling.mp4"
+    os.symlink(root / "gone.mp4", files["dangling"])
+    files["fifo"] = root / "pipe.mp4"
+    os.mkfifo(files["fifo"])
+    files["audio_only"] = _write_audio(root / "speech.m4a")
+    whole = noisy_mp4(faststart=False).read_bytes()
+    assert whole.find(b"moov") > whole.find(b"mdat") > 0, "expected the index after the media data"
+    files["truncated_index"] = file_with(root / "cut_before_moov.mp4", whole[: len(whole) // 2])
+    fast = noisy_mp4(faststart=True).read_bytes()
+    assert 0 < fast.find(b"moov") < fast.find(b"mdat"), "expected the index before the media data"
+    files["truncated_faststart"] = file_with(root / "cut_faststart.mp4", fast[: len(fast) // 2])
+    damaged = bytearray(noisy_mkv.path.read_bytes())
+    middle = len(damaged) // 2
+    for k in range(middle, middle + 2000, 3):  # every third byte over 2 kB: packets and cluster headers
+        damaged[k] ^= 0xFF
+    files["damaged_mkv"] = file_with(root / "damaged.mkv", bytes(damaged))
+    files["damaged_packet_mkv"] = file_with(root / "damaged_packet.mkv", _break_packet(noisy_mkv, frame=33))
+    return files
+
+
+def _break_packet(video: TestVideo, frame: int) -> bytes:
+    """The bytes of ``video`` with the NAL length prefix of one frame's packet inverted: the
+    container is intact, the decoder refuses that packet."""
+    data = bytearray(video.path.read_bytes())
+    with av.open(str(video.path)) as container:
+        stream = container.streams.video[0]
+        [payload] = [
+            bytes(p)
+            for p in container.demux(stream)
+            if p.size and abs(float(p.pts * stream.time_base) - video.times[frame]) < 1e-3
+        ]
+    start = data.find(payload[:32])
+    assert start > 0 and data.count(payload[:32]) == 1
+    for k in range(start, start + 4):
+        data[k] ^= 0xFF
+    return bytes(data)
+
+
+@pytest.fixture(scope="session")
+def write_audio() -> Callable[[Path], Path]:
+    """``write_audio(path)``: write a file with no video stream (see :func:`_write_audio`)."""
+    return _write_audio
+
+
+def _write_audio(path: Path) -> Path:
+    """Half a second of AAC silence in an MP4 container: a file with no video stream."""
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        for i in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def textured_motion(dx: int, dy: int, *, n: int = 16, height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
+    """uint8 ``[n, H, W, 3]``: a 32x32 textured square moving by exactly ``(dx, dy)`` pixels per frame
+    (top-left at ``(48 + dx t, 32 + dy t)``) over a static textured background — motion whose true
+    field we know at every pixel, with texture for the encoder's motion search to lock onto."""
+    rng = np.random.default_rng(seed)
+    background = np.kron(rng.integers(30, 90, (height // 8, width // 8, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+    texture = np.kron(rng.integers(100, 255, (8, 8, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    frames = np.repeat(background[None], n, axis=0)
+    for t in range(n):
+        x, y = 48 + dx * t, 32 + dy * t
+        frames[t, y : y + 32, x : x + 32] = texture
+    return frames
+
+
+@pytest.fixture
+def moving_square() -> Callable[..., np.ndarray]:
+    """:func:`textured_motion`, for tests."""
+    return textured_motion
+
+
+# -- the tiny synthetic set and `vidkit` runs on it ------------------------------------------------
+# SlowFast R50 is the model the default run trains; at 32x32 and 8 frames a step takes well under a second.
+MODEL = "slowfast_r50"
+TINY = {
+    "data.synthetic.train_per_class": "2",
+    "data.synthetic.val_per_class": "1",
+    "data.synthetic.size": "[32,32]",
+    "data.synthetic.num_frames": "16",
+    "data.num_frames": "8",
+    "data.interval_s": "0.04",
+    "data.crop_size": "32",
+    "data.train_scale": "[32,36]",
+    "data.test_scale": "32",
+    "data.batch_size": "4",
+    "optim.warmup_epochs": "0.5",
+    "log_every_steps": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    """The tiny set, generated once; runs that name it with data.root reuse it."""
+    root = tmp_path_factory.mktemp("synthetic")
+    spec = SyntheticSpec(num_train_per_class=2, num_val_per_class=1, size=(32, 32), num_frames=16)
+    synthetic_dataset(spec, root=root, progress=False)
+    return root
+
+
+def _train_args(root, out, *extra, epochs=2, workers=0):
+    args = [
+        "train",
+        "--model",
+        MODEL,
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        "--data-root",
+        str(root),
+        "--workers",
+        str(workers),
+    ]
+    for key, value in TINY.items():
+        args += ["--set", f"{key}={value}"]
+    return args + list(extra)
+
+
+def _run_vidkit(args, *, env=None, prefix=(sys.executable, "-m", "vidkit.cli"), timeout=300):
+    """Run ``vidkit ARGS`` in a fresh process, as a user would; ``env`` values of None unset a variable."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # None in env: unset it
+    return subprocess.run([*prefix, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def run_vidkit() -> Callable[..., subprocess.CompletedProcess]:
+    """``run_vidkit(args, env=None, timeout=300)``: ``vidkit ARGS`` in a fresh process, output captured."""
+    return _run_vidkit
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_root):
+    """``tiny.args(out, *extra)``: CLI arguments training MODEL on the tiny set; ``tiny.run(args)``:
+    run ``vidkit`` in a fresh process (the ``run_vidkit`` fixture); ``tiny.settings``: the tiny run's ``--set``
+    keys and values; ``tiny.overrides``: the same as ``--set`` strings."""
+    return SimpleNamespace(
+        model=MODEL,
+        root=tiny_root,
+        run=_run_vidkit,
+        args=lambda out, *extra, **kw: _train_args(tiny_root, out, *extra, **kw),
+        settings=dict(TINY),
+        overrides=[f"{k}={v}" for k, v in TINY.items()],
+    )

@@ -29,9 +29,11 @@ import sys
 import time
 from pathlib import Path
 
+from vidkit.utils import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("action_transformer", "i3d_roi_head")
-GOAL = 0.8  # the issue's bar for the transformer's frame mAP
+GOAL = 0.8  # the frame mAP the transformer must reach
 
 
 def run_model(model: str, *, epochs: int, overrides: list[str], out: Path) -> dict:
@@ -142,7 +144,7 @@ def write_table(results: dict, path: Path) -> None:
 
 def _options(row: dict) -> dict:
     """The builder options the run used: its preset under the row's overrides, as `vidkit train` resolved them."""
-    from pipelines.config import load_train_config
+    from vidkit.pipelines.config import load_train_config
 
     return dict(load_train_config(model=row["model"], overrides=row["overrides"]).model.options)
 
@@ -169,10 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results[model] = run_model(model, epochs=args.epochs, overrides=args.set, out=args.runs / model)
             results["_machine"] = {"description": _device(), "date": time.strftime("%Y-%m-%d")}
-            args.results.parent.mkdir(parents=True, exist_ok=True)
-            tmp = args.results.with_suffix(".tmp")
-            tmp.write_text(json.dumps(results, indent=1))
-            os.replace(tmp, args.results)
+            atomic_write_text(args.results, json.dumps(results, indent=1))
             print(json.dumps({k: v for k, v in results[model].items() if k != "ap"}), file=sys.stderr)
     write_table(results, args.out)
     return 0

@@ -5,7 +5,7 @@ long variant rendered at a larger size, re-encoded with short and long keyframe 
     python tools/bench_adaframe.py                        # the checkpoints tools/adaframe_table.py trained
     python tools/adaframe_table.py ... ; python tools/bench_adaframe.py --size 360 640 --gops 16 250 --videos 16
 
-On the table's own 64² videos a full decode takes a few ms, so decoding fewer frames cannot save time there
+On the table's own 64² videos a full decode costs little, so decoding fewer frames cannot save time there
 (docs/adaframe.md). Here the same two checkpoints classify the same videos at ``--size`` (each frame is still
 scaled to the models' 32² at decode), once per keyframe interval in ``--gops`` (H.264, no B-frames): each
 look of AdaFrame seeks to the keyframe before it and decodes from there, the uniform baseline reads its 25
@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # pipelines/ when run from a checkout
 sys.path.insert(0, str(ROOT / "tools"))  # adaframe_table, whose runs this times
 RUNS = ROOT / "runs" / "adaframe_table"
 
@@ -36,8 +35,7 @@ RUNS = ROOT / "runs" / "adaframe_table"
 def videos(size: tuple[int, int], count: int, out: Path, gops: list[int]) -> dict[int, list[Path]]:
     """``count`` validation videos of the long variant at ``size`` (height, width), re-encoded once per
     keyframe interval: ``{gop: [path, ...]}`` (made once, then re-used)."""
-    from vidkit.data._synthetic_spec import SyntheticSpec
-    from vidkit.data.synthetic import synthetic_dataset
+    from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
     from vidkit.io.reencode import reencode
 
     per_class = -(-count // 8)
@@ -124,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from vidkit.utils import cpu_count
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--adaframe", type=Path, default=RUNS / "adaframe_fresh" / "last.pt")
     parser.add_argument("--uniform", type=Path, default=RUNS / "uniform25" / "last.pt")
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args(argv)
     made = videos(tuple(args.size), args.videos, args.work, args.gops)
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    threads = cpu_count()
     command = " ".join(["python tools/bench_adaframe.py", *(sys.argv[1:] if argv is None else argv)])
     lines = [
         f"`{command}`",

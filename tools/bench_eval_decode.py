@@ -68,7 +68,8 @@ def main() -> None:
                 for k in range(args.count)
             ]
     print(
-        f"views {clips}x{crops} of {args.frames} frames {args.interval:.4g} s apart, scaled to {args.scale}, backend {args.backend}"
+        f"views {clips}x{crops} of {args.frames} frames {args.interval:.4g} s apart, scaled to {args.scale}, "
+        f"backend {args.backend}"
     )
     print(f"{'videos':<44} {'decode once':>12} {'per view':>12} {'speed-up':>9}")
     for name, paths in groups.items():

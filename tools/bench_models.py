@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Clips/s of vidkit's SlowFast (or I3D, TSM) next to pytorchvideo's implementation with the same weights,
-in one run on the same input: eval-mode forward and train-mode forward + backward. Now part of
-``vidkit bench --only models`` (vidkit/bench/models.py), which this script runs with its old flags:
+in one run on the same input: eval-mode forward and train-mode forward + backward. It runs
+``vidkit bench --only models`` (vidkit/bench/models.py) with these flags and defaults:
 
     python tools/bench_models.py [--model slowfast_r50] [--batch 4] [--frames 32] [--size 64] [--repeats 5]
                                  [--device cpu|cuda] [--threads N]

@@ -18,7 +18,7 @@ Rows, in frames/s, each the best of ``--repeat`` rounds with the methods taken i
 * mvextractor vectors-only / default: ``VideoCap.read()`` with ``set_decode_frames(False)`` (raw block
   lists ``[N, 10]`` int32, no picture converted, no field built), and with BGR frames as well.
 
-The goals (from the issue): vidkit >= 0.8x mvextractor's vectors-only mode, and >= 20x decode +
+The goals: vidkit >= 0.8x mvextractor's vectors-only mode, and >= 20x decode +
 Farneback.
 
 Threading. mvextractor sets ``thread_count = min(hardware threads, 16)`` with FFmpeg's default
@@ -27,12 +27,12 @@ the same count with ``thread_type="AUTO"``. vidkit decodes a stream that declare
 (no B-frames: the MPEG-4 input) with the same number of frame threads, and one with B-frames in one
 FFmpeg thread, a second (Python) thread decoding ahead while the fields are painted: frame threads
 export incomplete or stale vectors for H.264's delayed-output frames, differently from run to run
-(see :func:`vidkit.io.motion.decoded_with_vectors`). ``motion_fields`` never looks at the pictures, so it has FFmpeg skip the work only
-they need (deblocking, inverse transforms; MPEG-4 Part 2 and the other MPEG-family decoders decode
-the pictures at 1/8 of their size), which leaves every vector as it is, to the bit. The "vectors"
-column counts the blocks each vector row received (in its best round); when mvextractor's count
-differs from vidkit's, or varies from round to round, a note says so. OpenCV's Farneback uses its
-own thread pool (``cv2.getNumThreads()``, printed).
+(see :func:`vidkit.io.motion.decoded_with_vectors`). ``motion_fields`` never looks at the pictures,
+so it has FFmpeg skip the work only they need (deblocking, inverse transforms; MPEG-4 Part 2 and the
+other MPEG-family decoders decode the pictures at 1/8 of their size), which leaves every vector as
+it is, to the bit. The "vectors" column counts the blocks each vector row received (in its best
+round); when mvextractor's count differs from vidkit's, or varies from round to round, a note says
+so. OpenCV's Farneback uses its own thread pool (``cv2.getNumThreads()``, printed).
 
 Generated inputs (cached in the vidkit cache, ``bench/``): 10 s of 640x360 at 30 fps, a smooth
 texture panning and bobbing behind two textured objects moving their own ways, encoded with x264
@@ -46,11 +46,13 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
+
+from vidkit.utils import cache_dir, cpu_count
 
 INSTALL_HINT = "pip install motion-vector-extractor opencv-python-headless  (or: pip install -e '.[bench]')"
 # the rows, in the order printed
@@ -67,7 +69,7 @@ FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_
 
 def decoder_threads() -> int:
     """mvextractor's decoder thread count: ``min(std::thread::hardware_concurrency(), 16)``."""
-    return min(os.cpu_count() or 1, 16)
+    return min(cpu_count(), 16)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -129,7 +131,6 @@ def generated_inputs(
 ) -> list[Path]:
     """The same moving scene as H.264 (x264 defaults: B-frames, long GOP) and MPEG-4 Part 2 (GOP 12,
     no B-frames), written once into ``folder`` (default: the vidkit cache's ``bench/``)."""
-    from vidkit._paths import cache_dir
     from vidkit.io.encode import write_video
 
     root = Path(folder) if folder is not None else cache_dir("bench")
@@ -294,7 +295,7 @@ def measure(
 
 
 def goals(rows: Sequence[Row]) -> list[tuple[str, float | None, float, bool | None]]:
-    """``[(goal, measured ratio or None, target, passed or None)]`` for the issue's two goals."""
+    """``[(goal, measured ratio or None, target, passed or None)]`` for the two goals."""
     fps = {r.method: r.fps for r in rows}
     out = []
     for other, target in [(MVX_VECTORS, GOAL_MVX), (FARNEBACK, GOAL_FLOW)]:
@@ -369,8 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = args.threads or decoder_threads()
     header = (
         f"decoder threads: PyAV RGB rows {threads} (thread_type AUTO); mvextractor {decoder_threads()} "
-        f"(min(cpu count, 16), frame + slice); vidkit {decoder_threads()} frame threads without B-frames, else 1 FFmpeg "
-        "thread decoding ahead in a second Python thread; "
+        f"(min(cpu count, 16), frame + slice); vidkit {decoder_threads()} frame threads without B-frames, "
+        "else 1 FFmpeg thread decoding ahead in a second Python thread; "
         f"{os.cpu_count()} CPUs; best of {args.repeat}"
     )
     if _importable("cv2"):

@@ -8,14 +8,13 @@ their prepared copies, in one run on the same files.
 Inputs: ``--count`` copies of one generated 640x360 clip at 30 fps, H.264 with x264's defaults (a
 keyframe every 250 frames, B-frames, crf 23), written once into the vidkit cache (``bench/``). Its
 content is a camera panning and bobbing over a smooth, grainy world, two textured objects moving
-across it, and a little sensor noise: it costs about the bits and the decoding time of real footage
-(a 640x360 cut of Big Buck Bunny, looped back and forth, gave 3.4x where this clip gave 3.2x, one
-file each on a 2-core machine).
+across it, and a little sensor noise: it costs about the bits and the decoding time of real footage,
+and prepare speeds it up about as much (docs/performance.md compares it with a cut of a film).
 ``--texture`` takes :func:`vidkit.bench.default_bench_video` instead, random noise sliding 2 pixels
-a frame: predicted exactly, it decodes from almost no bits at thousands of frames/s, while its
-copy, resampled to the short side 256 at crf 18, needs ten times the bits, so there prepare loses.
+a frame: predicted exactly, it decodes from almost no bits, very fast, while its copy, resampled to
+the short side 256 at crf 18, needs many times the bits, so there prepare loses.
 
-The copies are made by :func:`pipelines.prepare.convert_tree` with `vidkit prepare`'s defaults
+The copies are made by :func:`vidkit.pipelines.prepare.convert_tree` with `vidkit prepare`'s defaults
 (libx264, a keyframe every 16 frames, up to 3 B-frames, short side 256, crf 18), one file per
 worker, timed. Then each set is sampled as a test-time loader does:
 :class:`~vidkit.data.samplers.UniformClipSampler` (8 clips of one frame, first to last frame) and
@@ -35,19 +34,18 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
 
-from pipelines.prepare import DEFAULTS, convert_tree
-from vidkit._files import default_workers
-from vidkit._paths import cache_dir
 from vidkit.bench import default_bench_video
 from vidkit.data.clips import sample_clips
 from vidkit.data.samplers import UniformClipSampler
 from vidkit.io import probe
+from vidkit.pipelines.prepare import DEFAULTS, convert_tree
+from vidkit.utils import cache_dir, default_workers
 
 FRAMES_SAMPLED = 8
 
@@ -163,9 +161,10 @@ def format_results(r: dict) -> str:
     p = r["prepare"]
     return "\n".join(
         [
-            f"bench_prepare: {r['videos']} videos of {r['frames']} frames, {r['size']} ({r['content']}), H.264 with x264's "
-            "defaults (a keyframe every 250 frames, B-frames)",
-            f"  vidkit prepare ({p['codec']}, GOP {p['gop']}, up to {p['b_frames']} B-frames, short side {p['short_side']}): "
+            f"bench_prepare: {r['videos']} videos of {r['frames']} frames, {r['size']} ({r['content']}), "
+            "H.264 with x264's defaults (a keyframe every 250 frames, B-frames)",
+            f"  vidkit prepare ({p['codec']}, GOP {p['gop']}, up to {p['b_frames']} B-frames, "
+            f"short side {p['short_side']}): "
             f"{r['reencode_s']:.1f} s with {p['workers']} workers, {r['original_bytes'] * mb:.1f} MB -> "
             f"{r['prepared_bytes'] * mb:.1f} MB ({r['prepared_size']})",
             f"  sampling {r['sampled_frames']} uniform frames per video (sample_clips, pyav; best of {r['repeats']}):",

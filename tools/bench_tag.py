@@ -18,18 +18,18 @@ weights (throughput does not depend on them). Generated inputs: ``--count`` clip
 
 import argparse
 import json
-import os
 import time
 from functools import partial
 
 import torch
 
-from vidkit._pool import failure_reason, isolated_map
 from vidkit.bench import default_bench_video
 from vidkit.data.views import ViewSpec
 from vidkit.engine.loop import resolve_precision
-from vidkit.engine.tagger import Tagger, decode_for_tagging, find_videos
+from vidkit.engine.tagger import Tagger, decode_for_tagging
+from vidkit.io import find_videos
 from vidkit.models import build
+from vidkit.utils import default_workers, failure_reason, isolated_map
 
 
 def _decode(path, beat, **kwargs):
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=8 / 30)
     parser.add_argument("--crop", type=int, default=112)
     parser.add_argument("--batch-size", type=int, default=24)
-    parser.add_argument("--workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) - 1)))
+    parser.add_argument("--workers", type=int, default=default_workers(reserve=1))
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each generated clip")

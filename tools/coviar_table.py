@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # pipelines/ when run from a checkout
 
 PAIRS = (("move_left", "move_right"), ("move_up", "move_down"), ("rotate_cw", "rotate_ccw"), ("grow", "shrink"))
 
@@ -32,12 +31,12 @@ def evaluate(checkpoint: Path, *, batch_size: int = 32) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from pipelines.config import TrainConfig
-    from pipelines.evaluate import load_model
-    from pipelines.train import build_data
     from vidkit.data.datasets import collate_clips
     from vidkit.engine.checkpoint import load_checkpoint
     from vidkit.engine.config import load_config
+    from vidkit.pipelines.config import TrainConfig
+    from vidkit.pipelines.evaluate import load_model
+    from vidkit.pipelines.train import build_data
 
     loaded = load_model(str(checkpoint))
     config = load_config(TrainConfig, base=load_checkpoint(checkpoint)["config"], values={})

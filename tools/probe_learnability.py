@@ -2,17 +2,20 @@
 """How fast can a model learn the synthetic set? Decode each video's clip once into memory, then train.
 
     python tools/probe_learnability.py --model tiny --steps 600 --lr 0.002
-    python tools/probe_learnability.py --model slowfast --opt sgd --lr 0.01 --steps 150 --set data.synthetic.size=[64,64]
+    python tools/probe_learnability.py --model slowfast --opt sgd --lr 0.01 --steps 150 \\
+        --set data.synthetic.size=[64,64]
 
 For tuning the default run of ``vidkit train`` (and the synthetic generator behind it) in minutes:
 one fixed uniform clip per video (no decode per step, no data loader), the same device-side
 transform as training, and a validation top-1 every 50 steps. ``--model tiny`` is a 4-layer 3D CNN
-that runs ~20x faster than SlowFast R50 on the CPU; a set it cannot learn in a few hundred steps
-will not be learnt by SlowFast in the ~150 steps a 10-minute CPU run allows. ``--set`` takes the
-same overrides as ``vidkit train`` (dataset spec, clip length, crop). ``--trivial`` swaps the labels
-for the background's dominant colour channel, a check that the plumbing learns anything at all.
-``--squares`` replaces the videos with the issue's reference data (a bright square moving right,
-left, down or up over black, made as tensors, no video coding) at the same size and clip length.
+many times cheaper than SlowFast R50 on the CPU (docs/performance.md); a set it cannot learn in a
+few hundred steps will not be learnt by SlowFast in the far fewer steps a short CPU run allows.
+``--set`` takes the same overrides as ``vidkit train`` (dataset spec, clip length, crop). ``--trivial``
+swaps the labels for the background's dominant colour channel, a check that the plumbing learns
+anything at all.
+``--squares`` replaces the videos with easy reference data (a bright square moving right, left,
+down or up over black, made as tensors, no video coding) at the same size and clip length, to
+compare the synthetic set against.
 """
 
 from __future__ import annotations
@@ -22,16 +25,16 @@ import time
 
 import torch
 import torch.nn as nn
-import yaml
 import torch.nn.functional as F
+import yaml
 
-from pipelines.config import load_train_config
-from pipelines.train import _dataset
 from vidkit.data import UniformClipSampler
 from vidkit.data.clips import sample_clips
 from vidkit.data.transforms import ClipTransform
 from vidkit.engine.optim import build_optimizer, warmup_cosine
 from vidkit.models import build
+from vidkit.pipelines.config import load_train_config
+from vidkit.pipelines.train import build_dataset
 
 
 def tiny_3d_cnn(num_classes: int) -> nn.Module:
@@ -57,8 +60,8 @@ def moving_squares(
     count: int, *, frames: int, size: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 ``[count, frames, size, size, 3]`` clips of a square (a quarter of the side) crossing
-    50-100% of the free range, and labels 0-3 (right, left, down, up): the reference data on which
-    the issue saw SlowFast R50 reach 95% in 3 epochs."""
+    50-100% of the free range, and labels 0-3 (right, left, down, up): easy reference data, to compare
+    the synthetic set against."""
     side = size // 4
     clips = torch.zeros(count, frames, size, size, 3, dtype=torch.uint8)
     labels = torch.randint(0, 4, (count,), generator=generator)
@@ -104,7 +107,7 @@ def main() -> None:
 
     config = load_train_config(overrides=args.overrides)
     d = config.data
-    dataset = None if args.squares else _dataset(config, progress=True)
+    dataset = None if args.squares else build_dataset(config, progress=True)
     sampler = UniformClipSampler(num_clips=1, num_frames=d.num_frames, interval_s=d.interval_s)
     squares = torch.Generator().manual_seed(config.seed)
 

@@ -18,7 +18,7 @@ files that failed are tried again), and temporary files left by the killed run a
 videos are redone (so run one re-encode per output folder at a time). Originals are only read, and
 --out may not be a source folder itself; an --out inside a source folder is left out of the search.
 
-Files run in parallel worker processes (vidkit._pool.isolated_map), so a decoder that crashes or
+Files run in parallel worker processes (vidkit.utils.isolated_map), so a decoder that crashes or
 hangs on one damaged file costs that file only. Each failure is printed as ``path: reason``, and a
 summary ends the run. Exit status: 1 when any file failed, else 0.
 """
@@ -28,8 +28,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.prepare import EXTENSIONS, convert_tree, plan, temporaries  # noqa: F401 (plan, temporaries: as before)
-from vidkit._files import default_workers
+from vidkit.pipelines.prepare import EXTENSIONS, convert_tree, plan, temporaries  # noqa: F401 (plan, temporaries: the tool's own, for callers)
+from vidkit.utils import default_workers
 
 
 def main(argv: list[str] | None = None) -> int:

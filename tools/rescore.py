@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"{summary['runs']} run(s), {summary['videos']} videos, {summary['views']} views each ({args.aggregate}): "
-            f"top-1 {report['top1']:.2%}  top-5 {report['top5']:.2%}  mean class accuracy {report['mean_class_accuracy']:.2%}"
+            f"top-1 {report['top1']:.2%}  top-5 {report['top5']:.2%}  "
+            f"mean class accuracy {report['mean_class_accuracy']:.2%}"
         )
     return 0
 

@@ -29,7 +29,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-
 MARK = ".tag_at_scale"
 
 
@@ -76,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def synthetic_val(checkpoint: str) -> Path:
     """The validation folder of the synthetic set ``checkpoint`` was trained on (generated if missing)."""
-    from pipelines.evaluate import synthetic_catalog
     from vidkit.engine.checkpoint import load_checkpoint
+    from vidkit.pipelines.evaluate import synthetic_catalog
 
     catalog = synthetic_catalog(load_checkpoint(checkpoint)["config"], split="val", root=None)
     return Path(catalog.videos_root) / "val"
@@ -85,7 +84,7 @@ def synthetic_val(checkpoint: str) -> Path:
 
 def build_folder(source: Path, root: Path, *, copies: int, bad: int) -> dict[str, str | None]:
     """Fill ``root``; returns each file's expected label (its class folder), None for a bad file."""
-    from vidkit.engine.tagger import find_videos
+    from vidkit.io import find_videos
 
     videos = [Path(p) for p in find_videos([source]) if Path(p).parent != source]  # what tag itself would take
     if not videos:
@@ -238,9 +237,12 @@ def format_results(r: dict) -> str:
         [
             f"files {r['files']}: {r['records']} records, {r['distinct_paths']} distinct paths "
             f"({len(r['missing_paths'])} missing, {len(r['unexpected_paths'])} unexpected)",
-            f"  tagged {r['tagged']} (top-1 against the class folder {100 * r['top1_vs_folder']:.2f}%), failed: {failed}",
-            f"  {r['seconds']:.1f} s, {r['videos_per_s']:.2f} videos/s; tagger RSS {r['tagger_mb_at_10pct']:.0f} MB at 10% of the "
-            f"files, {r['tagger_mb_at_end']:.0f} MB at the end (peak {r['tagger_mb_peak']:.0f}); decoding workers' private memory at most {r['workers_private_mb_peak']:.0f} MB",
+            f"  tagged {r['tagged']} (top-1 against the class folder {100 * r['top1_vs_folder']:.2f}%), "
+            f"failed: {failed}",
+            f"  {r['seconds']:.1f} s, {r['videos_per_s']:.2f} videos/s; "
+            f"tagger RSS {r['tagger_mb_at_10pct']:.0f} MB at 10% of the files, "
+            f"{r['tagger_mb_at_end']:.0f} MB at the end (peak {r['tagger_mb_peak']:.0f}); "
+            f"decoding workers' private memory at most {r['workers_private_mb_peak']:.0f} MB",
             f"  killed (SIGKILL) at {r['killed_at_records']} records, half a line appended, same command again "
             f"({r['resumed_seconds']:.1f} s): {r['resumed_records']} records, {r['resumed_distinct_paths']} distinct, "
             f"{r['resumed_differ']} differing from the uninterrupted run",

@@ -9,8 +9,8 @@ held-out top-1 table (docs/model_zoo.md).
 
 Each model is trained by ``vidkit train --model NAME`` itself, as a user would run it, with the same
 overrides for all (``BUDGET`` below, plus ``--set``); each model's result is saved to
-``docs/model_zoo.json`` as soon as it is measured, so an interrupted run (or the next session) picks up
-where it stopped; a model whose saved result used other settings is trained again.
+``docs/model_zoo.json`` as soon as it is measured, so an interrupted run picks up where it stopped; a
+model whose saved result used other settings is trained again.
 
 Besides top-1, the table gives the accuracy *within each direction pair* (move_left/right, move_up/down,
 rotate_cw/ccw, grow/shrink): of the clips of a pair that the model put in that pair, the fraction it put
@@ -31,6 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from vidkit.utils import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = (
     "c2d_r50",
@@ -43,13 +45,11 @@ MODELS = (
     "cost_a_r50",
     "fast3d_r50",
     "slowfast_r50",
-)  # the order they are trained in: baseline and the issue's models first
+)  # the order they are trained in: the C2D baseline first
 ORDERLESS = {"c2d_r50", "tsn_r50", "attention_clusters"}  # the baselines that cannot see order
 # The same for every model: 8 frames 0.24 s apart (the whole 1.9 s video), 32x32 crops, 12 epochs of the
 # 800 training videos with AdamW — the default run's recipe (configs/synthetic/slowfast_r50.yaml) at
-# half the frames. 4 epochs (an hour for all ten on 2 CPU cores) left most curves still rising: GST was
-# at 39.5% after 4 epochs and 97.5% after 12. 12 epochs take 8-14 minutes a model on 2 idle CPU cores
-# (SlowFast 7m39s, FAST 3D 13m53s), about 1.5 hours for all ten.
+# half the frames. 12 epochs because after 4 most curves are still rising (docs/model_zoo.md).
 BUDGET = (
     "data.num_frames=8",
     "data.interval_s=0.24",
@@ -58,7 +58,7 @@ BUDGET = (
     "optim.weight_decay=0.0001",
 )
 EPOCHS = 12
-TEMPORAL_GOAL = 0.90  # held-out top-1 every order-aware model must reach (the issue's goal)
+TEMPORAL_GOAL = 0.90  # the goal: held-out top-1 every order-aware model must reach
 CHANCE_BAND = 0.10  # an order-blind model is "near chance" within pairs when within 50% +- this
 # What we found out about a model that misses its goal (shown under the table only while it misses).
 WHY = {
@@ -132,7 +132,7 @@ def pair_accuracy(confusion: list[list[int]] | None, classes: list[str]) -> dict
 
 
 def goal_check(rows: list[dict]) -> list[str]:
-    """The issue's goal, checked on the rows of one budget: every order-aware model at least 90% top-1,
+    """The goal, checked on the rows of one budget: every order-aware model at least 90% top-1,
     every order-blind one near chance (50%) within the direction pairs; with what we know of each miss."""
     temporal = [r for r in rows if r["model"] not in ORDERLESS]
     blind = [r for r in rows if r["model"] in ORDERLESS]
@@ -177,6 +177,11 @@ def write_table(results: dict, path: Path) -> None:
         "",
         f"Budget: `vidkit train --model NAME --epochs {epochs}" + "".join(f" --set {o}" for o in overrides) + "`.",
     ]
+    if epochs == 12:
+        lines += [
+            "12 epochs because at 4 (an hour for all ten models on 2 CPU cores) most curves were still rising:",
+            "GST was at 39.5% after 4 epochs and 97.5% after 12.",
+        ]
     if len(budgets) > 1:
         lines += [
             "",
@@ -189,7 +194,8 @@ def write_table(results: dict, path: Path) -> None:
         "model put in that pair, the share in the right direction — 50% is chance, what a model blind to",
         "frame order gets. *pair*: the share put in the right pair at all.",
         "",
-        "| model | params (8 classes) | epochs | top-1 (last epoch) | best epoch | within pair | pair | sees order | train wall | clips/s |",
+        "| model | params (8 classes) | epochs | top-1 (last epoch) | best epoch | within pair | pair | sees order "
+        "| train wall | clips/s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for r in rows:
@@ -245,10 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 "description": _cuda() or f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
                 "date": time.strftime("%Y-%m-%d"),
             }
-            results_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = results_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(results, indent=1))
-            os.replace(tmp, results_path)
+            atomic_write_text(results_path, json.dumps(results, indent=1))
             print(json.dumps(results[model]), file=sys.stderr)
     write_table(results, args.out)
     return 0

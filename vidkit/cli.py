@@ -1,17 +1,18 @@
 """The ``vidkit`` command: one sub-command per job. Each turns its arguments into plain keyword
-arguments once and calls into vidkit or pipelines/; nothing below this file sees argparse."""
+arguments once and calls into the library or a job of :mod:`vidkit.pipelines` (the ``pipelines/``
+folder); nothing below this file sees argparse."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from vidkit import __version__
 from vidkit.errors import VidkitError
 
-# Commands whose issue has not landed yet: they exist so that `vidkit --help` shows the whole tool.
+# Commands planned but not implemented yet: they exist so that `vidkit --help` shows the whole tool.
 _PLANNED: dict[str, str] = {}
 
 
@@ -141,34 +142,34 @@ def _describe(r: dict) -> str:
     return "\n".join([r["path"]] + [f"  {k:<10} {v}" for k, v in rows])
 
 
-# -- the jobs in pipelines/: train, eval, tag, scan, prepare ---------------------------------------
-# Each pipelines module adds its own arguments and runs from the parsed namespace.
+# -- the jobs in vidkit.pipelines: train, eval, tag, scan, prepare ------------------------------
+# Each job module adds its own arguments and runs from the parsed namespace.
 _PIPELINES = {
     "train": (
-        "pipelines.train",
+        "vidkit.pipelines.train",
         "train a model (built-in synthetic data by default)",
         "Train a video model. With no data arguments it trains on the built-in synthetic-motion set.",
     ),
     "eval": (
-        "pipelines.evaluate",
+        "vidkit.pipelines.evaluate",
         "test a checkpoint with the multi-view protocol (Kinetics, SSv2, folders, synthetic)",
         "Test a checkpoint on a dataset as downloaded, with the standard multi-view protocol "
         "(Kinetics: 10 clips x 3 crops; SSv2: 2 x 3), each video decoded once for all its views.",
     ),
     "tag": (
-        "pipelines.tag",
+        "vidkit.pipelines.tag",
         "label every video in folders or lists (resumable; broken files recorded)",
         "Label every video found under PATHs: one record per file, appended as made; files that cannot be "
         "decoded get a record with the reason. Run the same command again after a kill to finish the rest.",
     ),
     "scan": (
-        "pipelines.scan",
+        "vidkit.pipelines.scan",
         "check a dataset: videos found, missing, undecodable; write its manifest",
         "Check a dataset as downloaded: which listed videos are there, missing or undecodable (and why), their "
         "durations and frame rates; writes a manifest (path, size, duration, fps).",
     ),
     "prepare": (
-        "pipelines.prepare",
+        "vidkit.pipelines.prepare",
         "re-encode a dataset for fast sampling (short GOPs; resumable)",
         "Re-encode every video under SRCs into the same tree under --out, with a keyframe every 16 frames and "
         "the short side 256 by default, so that sparse clip sampling decodes little (mmaction2's "
@@ -211,11 +212,11 @@ def _add_mv(commands) -> None:
 
 def _run_mv(args: argparse.Namespace) -> int:
     import os
-    import tempfile
 
     import numpy as np
 
     from vidkit.io.motion import motion_fields
+    from vidkit.utils import atomic_write
 
     frames = list(motion_fields(args.path, grid=args.grid))
     if not frames:
@@ -231,14 +232,8 @@ def _run_mv(args: argparse.Namespace) -> int:
         "grid": np.array(args.grid),
     }
     out = os.path.abspath(args.out)
-    fd, tmp = tempfile.mkstemp(prefix=".mv.", suffix=".npz", dir=os.path.dirname(out))
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(out, "wb") as f:  # a file object: numpy adds ".npz" to a path that lacks it
+        np.savez_compressed(f, **arrays)
     kinds = {k: int((arrays["pict_type"] == k).sum()) for k in ("I", "P", "B") if (arrays["pict_type"] == k).any()}
     print(
         f"vidkit mv: {len(frames)} frames ({', '.join(f'{n} {k}' for k, n in kinds.items())}), fields "
@@ -379,7 +374,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         raise ConfigError(str(e)) from None
     print(json.dumps(results, indent=1) if args.json else format_results(results))
     if args.out:
-        from vidkit._files import atomic_write_text
+        from vidkit.utils import atomic_write_text
 
         atomic_write_text(args.out, json.dumps(results, indent=1) + "\n")
     if old is not None:

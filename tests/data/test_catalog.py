@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from vidkit.data.catalog import DATASETS, Catalog, VideoEntry, canonical_split, mirror_map, open_catalog
+from vidkit.data.catalog import DOWNLOADED, Catalog, VideoEntry, canonical_split, mirror_map, open_catalog
 from vidkit.errors import ConfigError
 
 
@@ -38,7 +38,7 @@ def test_unknown_split_and_dataset_are_config_errors(tmp_path):
         open_catalog("folder", root=tmp_path / "nowhere")
     with pytest.raises(ConfigError, match="--annotations .*no such file"):
         open_catalog("list", annotations=tmp_path / "nope.txt", videos=tmp_path)
-    for data in DATASETS:
+    for data in DOWNLOADED:
         if data != "list":
             with pytest.raises(ConfigError, match="--data-root"):
                 open_catalog(data)

@@ -16,7 +16,7 @@ from vidkit.data.samplers import (
     SegmentSampler,
     UniformClipSampler,
 )
-from vidkit.io._types import VideoInfo
+from vidkit.io import VideoInfo
 
 
 def timing(duration_s: float, fps: float, start_s: float = 0.0) -> VideoInfo:

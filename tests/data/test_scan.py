@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-import pipelines.scan
+import vidkit.pipelines.scan
 from vidkit.data import scan as scan_module
 from vidkit.data.catalog import VideoEntry, open_catalog
 from vidkit.data.scan import format_report, manifest_hash, read_manifest, record_for, scan, summarize, write_manifest
@@ -167,13 +167,16 @@ def test_manifest_round_trip_and_hash(dataset, tmp_path, put):
 
 def _args(*argv):
     parser = argparse.ArgumentParser()
-    pipelines.scan.add_arguments(parser)
+    vidkit.pipelines.scan.add_arguments(parser)
     return parser.parse_args(list(argv))
 
 
 def test_pipeline_json_and_report(dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert pipelines.scan.run(_args("--data", "kinetics", "--data-root", str(dataset), "--json", "--workers", "2")) == 0
+    assert (
+        vidkit.pipelines.scan.run(_args("--data", "kinetics", "--data-root", str(dataset), "--json", "--workers", "2"))
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == {"ok": 4, "missing": 1, "undecodable": 1} and summary["split"] == "val"
     assert summary["manifest"] == "scan-kinetics-val.jsonl"
@@ -181,7 +184,7 @@ def test_pipeline_json_and_report(dataset, tmp_path, monkeypatch, capsys):
 
     out = tmp_path / "m.jsonl"
     assert (
-        pipelines.scan.run(
+        vidkit.pipelines.scan.run(
             _args(
                 "--data",
                 "kinetics",
@@ -204,6 +207,6 @@ def test_pipeline_json_and_report(dataset, tmp_path, monkeypatch, capsys):
 
 
 def test_pipeline_config_error_exits_1(tmp_path, capsys):
-    assert pipelines.scan.run(_args("--data", "ssv2", "--data-root", str(tmp_path))) == 1
+    assert vidkit.pipelines.scan.run(_args("--data", "ssv2", "--data-root", str(tmp_path))) == 1
     err = capsys.readouterr().err
     assert err.startswith("vidkit scan: error: ssv2: no file for the val split") and err.count("\n") == 1

@@ -120,7 +120,7 @@ def test_files_are_h264_with_i_p_and_b_frames_matching_the_render(built):
         assert {"I", "P", "B"} <= set(types)
         rendered = render_video(SMALL, split=video.split, index=video.index).frames
 
-        def psnr(a: np.ndarray) -> float:
+        def psnr(a: np.ndarray, frames: np.ndarray = frames) -> float:
             return float(10 * np.log10(255**2 / np.mean((frames.astype(np.float64) - a) ** 2)))
 
         # x264 at crf 23 on 64x64 textures keeps ~24-30 dB; the same video's frames in reverse
@@ -158,6 +158,30 @@ def test_name_hashes_the_parameters():
     assert SyntheticSpec().name != SyntheticSpec(background="dark").name
     with pytest.raises(ConfigError, match="unknown synthetic background 'black'; choose one of texture, dark"):
         SyntheticSpec(background="black")
+
+
+def test_from_config_reads_the_yaml_section_and_keeps_defaults_for_missing_keys():
+    section = {
+        "train_per_class": 4,
+        "val_per_class": 2,
+        "size": [64, 96],
+        "num_frames": 100,
+        "seed": 0,
+        "background": "dark",
+        "variant": "long",
+    }
+    assert SyntheticSpec.from_config(section) == SyntheticSpec(
+        variant="long",
+        num_train_per_class=4,
+        num_val_per_class=2,
+        size=(64, 96),
+        num_frames=100,
+        seed=0,
+        background="dark",
+    )
+    # a checkpoint saved before a key existed (or with it null) names the set with the default
+    assert SyntheticSpec.from_config({"train_per_class": 4, "variant": None}) == SyntheticSpec(num_train_per_class=4)
+    assert SyntheticSpec.from_config(None) == SyntheticSpec.from_config({}) == SyntheticSpec()
 
 
 def test_dark_background_is_flat_and_every_object_is_brighter():

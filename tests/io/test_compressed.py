@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from vidkit.errors import VideoDecodeError
-from vidkit.io._h264 import _rbsp, max_num_ref_frames
 from vidkit.io.compressed import (
     accumulate,
     coviar_frames,
@@ -17,6 +16,7 @@ from vidkit.io.compressed import (
     warp,
 )
 from vidkit.io.encode import write_video
+from vidkit.io.h264 import max_num_ref_frames
 from vidkit.io.motion import motion_fields
 
 SINGLE_REFERENCE = [
@@ -133,11 +133,17 @@ def test_reference_frames_from_the_stream_header(tmp_path, moving_square, name, 
 
 
 def test_h264_sps_reader_takes_annex_b_and_removes_emulation_bytes():
-    assert _rbsp(b"\x00\x00\x03\x01\x00\x00\x03") == b"\x00\x00\x01\x00\x00"
     # Baseline SPS: profile 66, level 30, id 0, log2_max_frame_num-4 = 0, poc type 2, 1 reference frame
     sps = bytes([0x67, 66, 0, 30, 0b1_1_011_010, 0b1000_0000])  # ue(0) ue(0) ue(2) ue(1), stop bit
     assert max_num_ref_frames(b"\x00\x00\x00\x01" + sps) == 1
     assert max_num_ref_frames(b"\x00\x00\x01\x68\xce") is None  # a PPS only
+    # Constraint flags and level 0 put "00 00" before the fields, so the encoder inserts an
+    # emulation-prevention 03 (§7.4.1): read as data it would end the SPS early (None) instead of 1.
+    escaped = bytes([0x67, 66, 0, 0, 0x03, 0b1_1_011_010, 0b1000_0000])
+    assert max_num_ref_frames(b"\x00\x00\x00\x01" + escaped) == 1
+    # the same escape inside an avcC record (MP4, MKV): version 1, one SPS with a 2-byte length
+    avcc = bytes([1, 66, 0, 0, 0xFF, 0xE1]) + len(escaped).to_bytes(2, "big") + escaped + bytes([1, 0, 2, 0x68, 0xCE])
+    assert max_num_ref_frames(avcc) == 1
 
 
 def test_read_compressed_at_picks_the_nearest_frames(tmp_path, moving_square):

@@ -2,8 +2,6 @@
 square moving 2 px per frame in H.264 and MPEG-4, B-frames' future references, codecs that export
 none, and `vidkit mv`."""
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -11,12 +9,12 @@ import torch
 from vidkit.cli import main
 from vidkit.errors import VideoDecodeError
 from vidkit.io.encode import write_video
-from vidkit.io import motion
-from vidkit.io.motion import _EMPTY_DTYPE, decoded_with_vectors, dense_field, motion_fields
+from vidkit.io.motion import VECTOR_DTYPE, decoded_with_vectors, dense_field, motion_fields
+from vidkit.utils import cpu_count
 
 
 def test_dense_field_paints_each_block_by_hand():
-    v = np.zeros(3, dtype=_EMPTY_DTYPE)
+    v = np.zeros(3, dtype=VECTOR_DTYPE)
     # a 16x16 block centred at (8, 8), quarter-pel motion (-8, 4) -> (-2, +1) px, past reference
     v[0] = (-1, 16, 16, 0, 0, 8, 8, 0, -8, 4, 4)
     # an 8x8 block centred at (20, 4), full-pel (3, 0), future reference
@@ -78,7 +76,7 @@ def _blocks(rng, sizes, height, width, lattice):
                     int(rng.choice([1, 2, 4])),
                 )
             )
-    return np.array(rows, dtype=_EMPTY_DTYPE)
+    return np.array(rows, dtype=VECTOR_DTYPE)
 
 
 @pytest.mark.parametrize("sizes, lattice", [((16,), 16), ((16, 8), 8), ((4, 8, 16), 4)])
@@ -197,6 +195,11 @@ def _fields(path):
     return [(f.pts_s, f.pict_type, f.gop, f.past, f.future, f.past_mask, f.future_mask) for f in motion_fields(path)]
 
 
+def _painted(decoded):
+    """:func:`_fields` from decoded frames: each one's vectors painted as :func:`motion_fields` does."""
+    return [(d.pts_s, d.pict_type, d.gop, *dense_field(d.vectors, d.height, d.width)) for d in decoded]
+
+
 def _assert_same_fields(a, b):
     assert len(a) == len(b)
     for x, y in zip(a, b):
@@ -205,20 +208,21 @@ def _assert_same_fields(a, b):
             np.testing.assert_array_equal(p, q)
 
 
-def test_frame_threads_give_one_threads_vectors(tmp_path, moving_square, monkeypatch):
+def test_frame_threads_give_one_threads_vectors(tmp_path, moving_square):
     # CoViAR's format declares no reordering: decoded with frame threads when there are cores for them
     path = write_video(
         tmp_path / "c.avi", moving_square(2, 1), fps=10, codec="mpeg4", options={"g": "12", "qscale": "2"}
     )
     first = next(iter(decoded_with_vectors(path)))
-    assert first.frame_threads == ((os.cpu_count() or 1) > 1)
+    assert first.frame_threads == (cpu_count() > 1)
     threaded = _fields(path)
-    monkeypatch.setattr(motion, "_decoder_threads", lambda stream: 1)
-    assert not next(iter(decoded_with_vectors(path))).frame_threads
-    _assert_same_fields(threaded, _fields(path))
+    assert not next(iter(decoded_with_vectors(path, threads=1))).frame_threads
+    _assert_same_fields(threaded, _painted(decoded_with_vectors(path, threads=1, pictures=False)))
+    with pytest.raises(ValueError, match="threads"):
+        next(iter(decoded_with_vectors(path, threads=-1)))
 
 
-def test_b_frames_in_a_stream_said_to_have_none_restart_in_one_thread(tmp_path, moving_square, monkeypatch):
+def test_b_frames_in_a_stream_asked_for_frame_threads_restart_in_one_thread(tmp_path, moving_square):
     path = write_video(
         tmp_path / "b.mp4",
         moving_square(2, 0),
@@ -226,10 +230,10 @@ def test_b_frames_in_a_stream_said_to_have_none_restart_in_one_thread(tmp_path, 
         options={"bf": "2", "refs": "1", "g": "12", "x264-params": "b-pyramid=none:b-adapt=0"},
     )
     one_thread = _fields(path)
-    monkeypatch.setattr(motion, "_decoder_threads", lambda stream: 2)  # as if the stream had declared no B-frames
-    frames = list(decoded_with_vectors(path))
+    frames = list(decoded_with_vectors(path, threads=2))  # as if the stream had declared no B-frames
     assert frames[0].frame_threads and not frames[-1].frame_threads  # started threaded, finished in one thread
-    _assert_same_fields(one_thread, _fields(path))  # every frame once, in order, with one thread's vectors
+    # every frame once, in order, with one thread's vectors
+    _assert_same_fields(one_thread, _painted(decoded_with_vectors(path, threads=2, pictures=False)))
 
 
 # The MPEG-family decoders that export vectors and that PyAV can encode with: (encoder, file, options)
@@ -255,7 +259,7 @@ def test_mpeg_family_fields_come_from_an_eighth_size_decode_with_the_full_decode
     )
     with_pictures = list(decoded_with_vectors(path))
     assert with_pictures[0].frame.width == 176 and sum(len(d.vectors) for d in with_pictures) > 0
-    fields_only = list(motion._decoded_ahead(path, timeout_s=60.0, pictures=False))
+    fields_only = list(decoded_with_vectors(path, pictures=False))
     assert fields_only[0].frame.width == 176 // 8  # FFmpeg's lowres 3: the pictures at an eighth of their size
     assert [(d.pts_s, d.pict_type, d.width, d.height) for d in fields_only] == [
         (d.pts_s, d.pict_type, d.width, d.height) for d in with_pictures

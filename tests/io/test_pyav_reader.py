@@ -79,7 +79,7 @@ def test_stream_gives_every_frame_once_in_order(video, backend, readable):
     assert warnings == []
     # decord 0.6 cannot decode rotated video (dmlc/decord#336): its reader hands it to PyAV and says so
     assert lifetime_warnings == (
-        ["decord cannot decode rotated video (rotation %d); read with PyAV" % video.rotation]
+        [f"decord cannot decode rotated video (rotation {video.rotation}); read with PyAV"]
         if backend == "decord" and video.rotation
         else []
     )

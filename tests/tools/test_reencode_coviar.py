@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import prepare  # the tool's machinery: what a test patches
 from vidkit.io import probe
 from vidkit.io.encode import write_video
 from vidkit.io.motion import decoded_with_vectors
+from vidkit.pipelines import prepare  # the tool's machinery: what a test patches
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ def test_a_tree_is_mirrored_the_bad_file_reported_and_a_second_run_redoes_nothin
 def test_a_temporary_file_from_a_killed_run_is_not_done(tree, tmp_path, tool, capsys):
     out = tmp_path / "coviar"
     (out / "a").mkdir(parents=True)
-    leftover = out / "a" / ".two.k3x9_q2z.avi"  # how atomic_output names an unfinished two.avi
+    leftover = out / "a" / ".two.k3x9_q2z.avi"  # how atomic_path names an unfinished two.avi
     leftover.write_bytes(b"half of a video")
     (tree / "a" / "broken.mp4").unlink()
     assert tool.main([str(tree), "--out", str(out), "--workers", "1"]) == 0

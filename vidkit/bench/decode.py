@@ -7,13 +7,13 @@ are to raw PyAV decoding the same file with the same threading, converting every
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
-from vidkit._paths import cache_dir
 from vidkit.io import open_video
+from vidkit.utils import cache_dir
 
 
 def default_bench_video(

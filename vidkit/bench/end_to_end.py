@@ -67,10 +67,11 @@ def end_to_end_rows(
                 epoch.get("busy"),
             )
         ]
-        from pipelines.evaluate import synthetic_spec
-        from vidkit.data.synthetic import synthetic_dataset
+        from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 
-        dataset = synthetic_dataset(synthetic_spec(config), root=(config.get("data") or {}).get("root"), progress=False)
+        data = config.get("data") or {}
+        spec = SyntheticSpec.from_config(data.get("synthetic"))
+        dataset = synthetic_dataset(spec, root=data.get("root"), progress=False)
         folder = dataset.root / "val"
         tags = Path(tmp) / "tags.jsonl"
         result, seconds = _vidkit(

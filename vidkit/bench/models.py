@@ -16,8 +16,8 @@ import contextlib
 import copy
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 MODELS = ("slowfast_r50", "i3d_r50", "tsm_r50")
 PATHS = ("fp32", "channels_last", "checkpointing", "amp", "amp+channels_last", "compile")
 # What `vidkit bench` times unless told: bf16 autocast on a CPU runs 3D convolutions without fast kernels
-# (25-100x slower than fp32 on the 2-core x86 machine of docs/performance.md), so the CPU default leaves it out.
+# (far slower than fp32: docs/performance.md), so the CPU default leaves it out.
 DEFAULT_PATHS = {
     "cpu": ("fp32", "channels_last", "checkpointing"),
     "cuda": ("fp32", "channels_last", "checkpointing", "amp", "amp+channels_last"),

@@ -8,8 +8,8 @@ index))``, so any one can be re-rendered alone, in any process, in any order.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -157,7 +157,7 @@ def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str 
     colors = _render.background_colors(rng)
     if spec.background == "dark":
         # One flat dark colour (channels <= 38); objects are picked to contrast with it, so they are
-        # brighter: one polarity of edges, as in the moving-squares clips of the training issue.
+        # brighter: one polarity of edges, as in tools/probe_learnability.py's bright squares on black.
         colors = np.rint(colors[[0, 0]] * 0.15)
     ramp = np.arange(t_count, dtype=np.float64) / (t_count - 1)
     if spec.variant == "actors":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vidkit.errors import ConfigError
@@ -49,8 +50,8 @@ class SyntheticSpec:
     ``background``: ``"texture"`` (a static random texture behind the objects: smoothed noise,
     stripes or a checkerboard) or ``"dark"`` (one flat dark colour, so every object is brighter
     than what is behind it). Textures, and objects that may be darker or brighter than the
-    background, make the set much harder to learn from scratch: a small 3D CNN that learns the dark
-    set in 200 steps is still near chance on the textured one.
+    background, make the set much harder to learn from scratch, which is why the default training
+    run uses the dark one (the README gives the figures).
     """
 
     variant: str = "motion"
@@ -94,6 +95,25 @@ class SyntheticSpec:
             raise ConfigError(f"synthetic num_actors={self.num_actors} must be (min, max) with 1 <= min <= max")
         if self.variant == "actors" and self.frames / self.fps < 1:
             raise ConfigError("synthetic actors variant needs at least 1 s of video for a keyframe at 1 s")
+
+    @classmethod
+    def from_config(cls, section: Mapping | None) -> SyntheticSpec:
+        """The spec a training config's ``data.synthetic`` section names (YAML-shaped: ``train_per_class``,
+        ``val_per_class``, ``size``, ``num_frames``, ``seed``, ``background``, ``variant``), as ``vidkit
+        train`` generates it and a checkpoint's saved config finds it again. Keys that are missing or
+        None keep this class's defaults, so checkpoints saved before a key existed still name their set."""
+        section = section or {}
+        size = section.get("size")
+        fields = {
+            "num_train_per_class": section.get("train_per_class"),
+            "num_val_per_class": section.get("val_per_class"),
+            "size": tuple(size) if size else None,
+            "num_frames": section.get("num_frames"),
+            "seed": section.get("seed"),
+            "background": section.get("background"),
+            "variant": section.get("variant"),
+        }
+        return cls(**{k: v for k, v in fields.items() if v is not None})
 
     @property
     def frames(self) -> int:

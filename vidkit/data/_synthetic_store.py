@@ -11,10 +11,10 @@ import multiprocessing
 import sys
 from pathlib import Path
 
-from vidkit._files import DEFAULT_FILE_MODE, atomic_write_text, default_workers, sha1_file
 from vidkit.data._synthetic_plan import plan_video, render_background, render_frames, video_id
 from vidkit.data._synthetic_spec import CLASSES, GENERATOR_VERSION, SPLITS, SyntheticSpec
 from vidkit.io.encode import write_video
+from vidkit.utils import DEFAULT_FILE_MODE, atomic_write_text, default_workers, file_digest
 
 
 def video_relpath(spec: SyntheticSpec, label: int | None, split: str, index: int) -> str:
@@ -117,7 +117,7 @@ def _build_video(spec: SyntheticSpec, folder: str, relpath: str, split: str, ind
         fps=spec.fps,
         options=_encoder_options(spec),
     )
-    path.chmod(DEFAULT_FILE_MODE)  # write_video's temporary file was created 0600
+    path.chmod(DEFAULT_FILE_MODE)  # write_video follows the umask; the cache is shared between users
     return relpath
 
 
@@ -143,7 +143,7 @@ def _intact(path: Path, entry: dict | None, verify: str) -> bool:
             return False
     except OSError:
         return False
-    return verify != "checksum" or sha1_file(path) == entry.get("sha1")
+    return verify != "checksum" or file_digest(path, "sha1") == entry.get("sha1")
 
 
 def needs_work(folder: Path, spec: SyntheticSpec, expected: dict, verify: str) -> list[str]:
@@ -172,7 +172,7 @@ def generate(
 
     previous = _read_manifest(folder, spec)
     previous = previous["files"] if previous else {}
-    # Temporary files left by a killed writer (write_video and atomic_write_text name them ".<name>.*").
+    # Temporary files left by a killed writer (vidkit.utils.atomic_path names them ".<stem>.*").
     for stale in folder.rglob(".*"):
         if stale.is_file() and stale.name != ".lock":
             stale.unlink(missing_ok=True)
@@ -181,7 +181,7 @@ def generate(
         (folder / rel).unlink(missing_ok=True)
     for rel in todo:
         if expected[rel] is None:
-            atomic_write_text(folder / rel, _annotation_text(spec, rel))
+            atomic_write_text(folder / rel, _annotation_text(spec, rel), mode=DEFAULT_FILE_MODE)
     videos = [(rel, *expected[rel]) for rel in todo if expected[rel] is not None]
     workers = min(workers or default_workers(), len(videos))
     bar = tqdm(total=len(videos), desc=f"synthetic {spec.name}", unit="video", disable=None if progress else True)
@@ -211,7 +211,7 @@ def generate(
     files = {
         rel: previous[rel]
         if rel in previous and rel not in rebuilt
-        else {"size": (folder / rel).stat().st_size, "sha1": sha1_file(folder / rel)}
+        else {"size": (folder / rel).stat().st_size, "sha1": file_digest(folder / rel, "sha1")}
         for rel in expected
     }
     manifest = {
@@ -221,4 +221,6 @@ def generate(
         "classes": list(CLASSES),
         "files": files,
     }
-    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(
+        folder / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n", mode=DEFAULT_FILE_MODE
+    )

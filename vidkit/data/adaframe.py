@@ -4,8 +4,9 @@ Training and batched evaluation give :class:`~vidkit.models.adaframe.AdaFrame` a
 candidate frames at once (``[B, 3, T, H, W]``, one per TSN segment), and the model picks among them.
 On a video file, :func:`look` asks the decoder for exactly the frames the policy wants, one step at
 a time — first the global memory's 16 (scaled down on the device), then one frame per step until the
-policy stops (the uniform baseline's frames, all known up front, in one pass) — from the same candidate times, so it reaches the same decisions and logits as the
-batched path on the full set (``tests/data/test_adaframe.py`` checks both)::
+policy stops (the uniform baseline's frames, all known up front, in one pass) — from the same
+candidate times, so it reaches the same decisions and logits as the batched path on the full set
+(``tests/data/test_adaframe.py`` checks both)::
 
     with open_video(path, short_side=transform.test_scale) as video:
         seen = look(model, video, transform)       # seen.logits [C], seen.frames, seen.timestamps

@@ -34,11 +34,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidkit.data.catalog import index_by_stem, require_folder, walk_videos
+from vidkit.data.catalog import index_by_stem, require_folder
 from vidkit.data.clips import read_clips
 from vidkit.data.datasets import collate_frames
 from vidkit.data.samplers import ClipPlan
 from vidkit.errors import AnnotationError, ConfigError, VideoDecodeError
+from vidkit.io.walk import walk_videos
 
 __all__ = [
     "AvaRow",

@@ -20,9 +20,11 @@ from pathlib import Path
 
 from vidkit.errors import ConfigError
 
-DATASETS = ("kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list")
-
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".3gp"})
+# The formats open_catalog reads: datasets as their makers distribute them.
+DOWNLOADED = ("kinetics400", "kinetics600", "kinetics700", "kinetics", "ssv2", "folder", "list")
+# Every name a job's ``--data`` accepts: the built-in synthetic set, the downloaded formats, AVA-format
+# person data, and ``synthetic-actors`` (the synthetic set's variant with person boxes).
+DATASETS = ("synthetic", *DOWNLOADED, "ava", "synthetic-actors")
 
 # Canonical split -> the words that name it in file and folder names.
 SPLIT_SYNONYMS = {
@@ -96,32 +98,6 @@ def name_words(filename: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+|(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])", stem.lower()) if w]
 
 
-def is_video(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
-
-
-def walk_videos(root: str | os.PathLike) -> list[str]:
-    """Every video file under ``root`` (absolute paths, sorted), hidden folders skipped. One
-    ``os.scandir`` per folder, so it stays quick over the ~650k files of Kinetics-700."""
-    found: list[str] = []
-    stack = [os.path.abspath(root)]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                for item in it:
-                    if item.name.startswith("."):
-                        continue
-                    if item.is_dir():
-                        stack.append(item.path)
-                    elif is_video(item.name) and item.is_file():
-                        found.append(item.path)
-        except (PermissionError, NotADirectoryError, FileNotFoundError):
-            continue
-    found.sort()
-    return found
-
-
 def index_by_stem(paths: list[str]) -> dict[str, list[str]]:
     """File stem -> the paths with that stem (in the order given)."""
     index: dict[str, list[str]] = {}
@@ -183,13 +159,13 @@ def open_catalog(
 ) -> Catalog:
     """Read one split of a dataset laid out as it is distributed.
 
-    ``data`` is one of :data:`DATASETS`; ``root`` the dataset folder as downloaded; ``annotations``
+    ``data`` is one of :data:`DOWNLOADED`; ``root`` the dataset folder as downloaded; ``annotations``
     (a file or a folder) and ``videos`` (a folder) override what is found in ``root``. ``split``
     accepts synonyms (``"validation"``, ``"training"``...). Raises :class:`ConfigError` naming the
     file and line of anything it cannot read.
     """
-    if data not in DATASETS:
-        raise ConfigError(f"dataset {data!r}: choose one of {', '.join(DATASETS)}")
+    if data not in DOWNLOADED:
+        raise ConfigError(f"dataset {data!r}: choose one of {', '.join(DOWNLOADED)}")
     split = canonical_split(split)
     root = require_folder(root, "--data-root") if root is not None else None
     videos = require_folder(videos, "--videos") if videos is not None else None
@@ -216,4 +192,4 @@ def open_catalog(
     return lists.open_list(annotations, videos=videos or root, split=split)
 
 
-__all__ = ["DATASETS", "VIDEO_EXTENSIONS", "Catalog", "VideoEntry", "canonical_split", "mirror_map", "open_catalog"]
+__all__ = ["DATASETS", "DOWNLOADED", "Catalog", "VideoEntry", "canonical_split", "mirror_map", "open_catalog"]

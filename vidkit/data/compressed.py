@@ -18,9 +18,9 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from vidkit.data.datasets import ClipDataset
 from vidkit.data.samplers import SegmentSampler
 from vidkit.data.transforms import ClipTransform
 from vidkit.errors import VideoDecodeError
+from vidkit.utils import default_workers
 
 IFRAME, MV, RESIDUAL = slice(0, 3), slice(3, 5), slice(5, 8)
 CHANNELS = 8
@@ -161,7 +162,7 @@ def coviar_format(
         if not target.exists():
             todo.append((os.fspath(path), os.fspath(target)))
     if todo:
-        workers = workers or min(len(todo), os.cpu_count() or 1, 8)
+        workers = workers or min(len(todo), default_workers())
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
             jobs = pool.map(_to_coviar, todo, chunksize=8)
             for _ in tqdm(

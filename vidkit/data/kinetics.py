@@ -26,10 +26,10 @@ from vidkit.data.catalog import (
     index_by_stem,
     name_words,
     pick_for_split,
-    walk_videos,
 )
 from vidkit.data.lists import EXPECTED_CLASSES, is_list_file, open_list
 from vidkit.errors import ConfigError
+from vidkit.io.walk import walk_videos
 
 _REQUIRED = ("youtube_id", "time_start", "time_end")
 

@@ -14,16 +14,9 @@ import json
 import os
 import re
 
-from vidkit.data.catalog import (
-    Catalog,
-    VideoEntry,
-    index_by_stem,
-    is_video,
-    mirror_map,
-    split_of_folder,
-    walk_videos,
-)
+from vidkit.data.catalog import Catalog, VideoEntry, index_by_stem, mirror_map, split_of_folder
 from vidkit.errors import ConfigError
+from vidkit.io.walk import is_video_name, walk_videos
 
 # Class counts of the datasets that have a fixed one.
 EXPECTED_CLASSES = {"kinetics400": 400, "kinetics600": 600, "kinetics700": 700, "ssv2": 174}
@@ -206,7 +199,7 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
                 )
             continue
         entries += [VideoEntry(os.path.relpath(p, base), p, index[name]) for p in videos_in]
-    loose = [n for n in os.listdir(top) if is_video(n) and os.path.isfile(os.path.join(top, n))]
+    loose = [n for n in os.listdir(top) if is_video_name(n) and os.path.isfile(os.path.join(top, n))]
     if loose:
         warnings.append(f"folder: {len(loose)} video(s) directly in {top} are in no class folder; ignored")
     flips = mirror_map(classes)

@@ -18,11 +18,10 @@ import os
 import sys
 import time
 
-from vidkit._files import DEFAULT_FILE_MODE, atomic_write_text, default_workers
-from vidkit._pool import isolated_map
 from vidkit.data.catalog import Catalog, VideoEntry
 from vidkit.errors import ConfigError, VideoDecodeError
 from vidkit.io import VideoInfo, open_video, probe
+from vidkit.utils import DEFAULT_FILE_MODE, atomic_write_text, default_workers, isolated_map
 
 DURATION_BINS = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12), (12, 30), (30, None))
 FPS_RATES = (15, 24, 25, 30, 50, 60)
@@ -226,8 +225,6 @@ def manifest_hash(records: list[dict]) -> str:
 
 def write_manifest(records: list[dict], path: str | os.PathLike) -> str:
     """Write the records as JSONL (one per line, sorted keys) atomically; return :func:`manifest_hash`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     atomic_write_text(path, "".join(line + "\n" for line in _canonical(records)), mode=DEFAULT_FILE_MODE)
     return manifest_hash(records)
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import os
 
-from vidkit.data.catalog import Catalog, VideoEntry, annotation_places, index_by_stem, mirror_map, walk_videos
+from vidkit.data.catalog import Catalog, VideoEntry, annotation_places, index_by_stem, mirror_map
 from vidkit.data.lists import classes_from_indices
 from vidkit.errors import ConfigError
+from vidkit.io.walk import walk_videos
 
 _PREFIX = "something-something-v2-"
 _SPLIT_FILES = {"train": ("train",), "val": ("validation", "val"), "test": ("test",)}

@@ -3,9 +3,9 @@ temporal order.
 
 Each clip shows a marked shape (circle, square, triangle, star or cross; the turning ones are
 polygons) over a static textured background (or, with ``background="dark"``, one flat dark colour,
-the easier set the default training run uses), doing one of eight motions. The classes come in reversal pairs (``REVERSAL_PAIRS``):
-``move_right``/``move_left``, ``move_down``/``move_up``, ``grow``/``shrink``,
-``rotate_cw``/``rotate_ccw``. A clip of the second class of a pair is drawn exactly like one of the
+the easier set the default training run uses), doing one of eight motions. The classes come in
+reversal pairs (``REVERSAL_PAIRS``): ``move_right``/``move_left``, ``move_down``/``move_up``,
+``grow``/``shrink``, ``rotate_cw``/``rotate_ccw``. A clip of the second class of a pair is drawn exactly like one of the
 first (same random draws: two end values ``lo < hi``, shape, colours, background) and then played
 backwards, so the *set* of frames carries no information about which of the two it is; a model that
 ignores frame order sits at chance within each pair, which makes the set a quick check of temporal
@@ -52,8 +52,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vidkit._files import file_lock
-from vidkit._paths import cache_dir
 from vidkit.data import _render
 from vidkit.data._synthetic_plan import plan_video, render_background, render_frames, video_id
 from vidkit.data._synthetic_spec import (
@@ -67,6 +65,7 @@ from vidkit.data._synthetic_spec import (
 )
 from vidkit.data._synthetic_store import expected_files, generate, needs_work, video_relpath
 from vidkit.errors import ConfigError
+from vidkit.utils import cache_dir, file_lock
 
 __all__ = [
     "CLASSES",
@@ -132,9 +131,9 @@ class RenderedVideo:
 
     ``frames`` uint8 ``[T, H, W, 3]``; ``boxes`` float64 ``[T, K, 4]`` exact object extents
     ``(x1, y1, x2, y2)`` in pixels for the K objects; ``evidence_frames`` the first frame of the
-    long variant's object and one past its last (hidden before and after; its distractor is object 0); ``background`` uint8 ``[H, W, 3]``, what
-    every pixel no object touches shows; ``masks`` bool ``[T, K, H, W]`` (pixel centres inside each
-    object, occlusion ignored) when asked for.
+    long variant's object and one past its last (hidden before and after; its distractor is object 0);
+    ``background`` uint8 ``[H, W, 3]``, what every pixel no object touches shows; ``masks`` bool
+    ``[T, K, H, W]`` (pixel centres inside each object, occlusion ignored) when asked for.
     """
 
     video_id: str

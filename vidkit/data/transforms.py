@@ -1,7 +1,8 @@
 """Clip transforms that run batched on the model's device: uint8 frames in, normalised float clips out.
 
 Data-loader workers only decode and pack uint8 ``[B, T, H, W, 3]``; everything numeric happens here,
-on whole batches, where the model is (DESIGN.md: "CPU decodes, GPU computes").
+on whole batches, where the model is: decoding stays on the CPU, the arithmetic runs on the model's
+device.
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ run killed at any moment leaves the previous checkpoint or the new one, never ha
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+from vidkit.utils import atomic_write
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -34,18 +34,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, **extra) -> Path:
     """Write ``{"model": state_dict, **extra}`` atomically; ``extra`` holds plain values and
     state dicts (optimizer, scheduler, ...)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"model": unwrap(model).state_dict(), **extra}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb", file_mode=0o644) as f:
+        torch.save({"model": unwrap(model).state_dict(), **extra}, f)
     return path
 
 

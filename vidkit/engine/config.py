@@ -24,8 +24,9 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union
 
 from vidkit.errors import ConfigError
 

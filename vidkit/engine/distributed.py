@@ -9,8 +9,8 @@ the CPU) and picks the process's device. A plain ``vidkit train`` is a world of 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.distributed as dist

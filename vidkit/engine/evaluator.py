@@ -8,8 +8,8 @@ that could not be read in their place, carrying their error.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -39,13 +39,13 @@ def decoded_views(
     dataset: VideoViews, indices: Iterable[int], *, workers: int = 0, silence_s: float = 120.0
 ) -> Iterator[dict]:
     """The items of ``dataset`` at ``indices``, decoded in ``workers`` crash-isolated processes
-    (:func:`vidkit._pool.isolated_map`), in the order they finish; with ``workers=0`` in this process,
+    (:func:`vidkit.utils.isolated_map`), in the order they finish; with ``workers=0`` in this process,
     in order. A video whose decoder crashes or stalls for ``silence_s`` comes back as an error item,
     and the run goes on."""
     if workers == 0:
         yield from (dataset[i] for i in indices)
         return
-    from vidkit._pool import failure_reason, isolated_map
+    from vidkit.utils import failure_reason, isolated_map
 
     def work(index, beat):
         return dataset[index]

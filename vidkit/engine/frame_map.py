@@ -38,8 +38,8 @@ AP = 1/2 · 1 = 0.5; with no other class, mAP = 0.5::
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Sequence
 
 import numpy as np
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import torch
 import torch.nn as nn
@@ -119,7 +119,7 @@ class Meter:
     def elapsed(self) -> float:
         return self.seconds + time.perf_counter() - self._since
 
-    def merged(self, ctx: DistContext) -> "Meter":
+    def merged(self, ctx: DistContext) -> Meter:
         n, loss_sum, top1, top5, *confusion = all_reduce_sum(
             [self.n, self.loss_sum, self.top1, self.top5, *self.confusion], ctx
         )
@@ -163,7 +163,7 @@ class Meter:
         }
 
     @classmethod
-    def from_state(cls, state: dict) -> "Meter":
+    def from_state(cls, state: dict) -> Meter:
         return cls(**state)
 
 

@@ -9,7 +9,7 @@ split) are scored but not counted.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

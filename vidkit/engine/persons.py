@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ class PersonMeter:
     def elapsed(self) -> float:
         return self.seconds + time.perf_counter() - self._since
 
-    def merged(self, ctx: DistContext) -> "PersonMeter":
+    def merged(self, ctx: DistContext) -> PersonMeter:
         n, persons, loss_sum = all_reduce_sum([self.n, self.persons, self.loss_sum], ctx)
         return PersonMeter(
             int(n), int(persons), loss_sum, self.elapsed(), list(self.skipped), self.result, self.classes
@@ -77,7 +77,7 @@ class PersonMeter:
         }
 
     @classmethod
-    def from_state(cls, state: dict) -> "PersonMeter":
+    def from_state(cls, state: dict) -> PersonMeter:
         return cls(**state)
 
 

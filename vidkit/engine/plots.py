@@ -8,7 +8,8 @@ from vidkit.engine.logging import read_log
 
 
 def plot_curves(log_path: str | Path, png_path: str | Path) -> Path:
-    """Loss (per logged step and per epoch), top-1 accuracy (frame mAP for person models) and learning rate against epochs."""
+    """Loss (per logged step and per epoch), top-1 accuracy (frame mAP for person models) and learning rate
+    against epochs."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,7 +1,7 @@
 """Batch tagging: every video of a list decoded in crash-isolated worker processes, clips of many
 videos batched through the model, one result per video.
 
-Workers (:func:`vidkit._pool.isolated_map`) only decode: :func:`decode_for_tagging` opens a video
+Workers (:func:`vidkit.utils.isolated_map`) only decode: :func:`decode_for_tagging` opens a video
 with frames scaled to the test scale and yields its clips — all at once for a whole-video label, or
 window by window with ``segment_s``, so a long video streams through in bounded memory. The parent
 (:class:`Tagger`) cuts the crops on the model's device, packs clips of consecutive videos into
@@ -11,64 +11,21 @@ worker crashed or hung, or that could not be decoded, gets a result with its ``e
 
 from __future__ import annotations
 
-import fnmatch
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
 
-from vidkit._pool import failure_reason
-from vidkit.data.catalog import VIDEO_EXTENSIONS
 from vidkit.data.views import ViewSpec, crop_views, read_views
 from vidkit.engine.evaluator import forward_in_batches
 from vidkit.engine.loop import Precision
+from vidkit.utils import failure_reason
 
-__all__ = ["TagResult", "Tagger", "decode_for_tagging", "find_videos", "look_for_tagging"]
+__all__ = ["TagResult", "Tagger", "decode_for_tagging", "look_for_tagging"]
 
 _WINDOWS_PER_READ = 8  # segment windows decoded per read_at: bounds memory, amortises seeking back to a keyframe
-
-
-def find_videos(paths: Sequence[str | os.PathLike], *, glob: str | None = None) -> list[str]:
-    """Every video named by ``paths`` — files as given, folders searched recursively, ``.txt``/``.lst``
-    files read as lists of paths (one per line) — as absolute paths, sorted, without repeats.
-
-    In folders a file is a video by its extension (case-insensitive, :data:`VIDEO_EXTENSIONS`) or,
-    with ``glob``, by matching that pattern (``"*.mp4"``, ``"cam*/**/*.MOV"``, matched against the
-    path relative to the folder and against the name). Hidden entries are skipped. Dangling links
-    are kept: they are inputs too, and get a result saying so.
-    """
-    found: set[str] = set()
-    for given in paths:
-        given = os.path.abspath(os.path.expanduser(os.fspath(given)))
-        if os.path.isdir(given):
-            found.update(_walk(given, glob))
-        elif os.path.splitext(given)[1].lower() in (".txt", ".lst") and os.path.isfile(given):
-            base = os.path.dirname(given)
-            with open(given, encoding="utf-8") as f:
-                for line in f:
-                    line = line.strip()
-                    if line and not line.startswith("#"):
-                        found.add(os.path.abspath(os.path.join(base, os.path.expanduser(line))))
-        else:
-            found.add(given)  # a file, a link (dangling or not), or nothing: each gets a result
-    return sorted(found)
-
-
-def _walk(root: str, glob: str | None) -> Iterator[str]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.startswith("."):
-                continue
-            path = os.path.join(folder, name)
-            if glob is not None:
-                relative = os.path.relpath(path, root)
-                if fnmatch.fnmatch(relative, glob) or fnmatch.fnmatch(name, glob):
-                    yield path
-            elif os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS:
-                yield path
 
 
 @dataclass(frozen=True)
@@ -209,7 +166,7 @@ class _Video:
 
 
 class Tagger:
-    """Consume :func:`vidkit._pool.isolated_map` events of :func:`decode_for_tagging` and yield a
+    """Consume :func:`vidkit.utils.isolated_map` events of :func:`decode_for_tagging` and yield a
     :class:`TagResult` per video, as soon as its last clip has been through the model."""
 
     def __init__(

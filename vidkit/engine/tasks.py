@@ -8,8 +8,8 @@ Action Transformer on AVA-format data; frame mAP). The model card's ``task`` cho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from vidkit.data.datasets import collate_clips
 from vidkit.engine.loop import Meter, evaluate, train_step

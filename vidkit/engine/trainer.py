@@ -235,7 +235,7 @@ class Trainer:
             prefetch_factor=4 if self.workers else None,
         )
 
-    def _bar(self, epoch: int, *, initial: int) -> "_Progress | None":
+    def _bar(self, epoch: int, *, initial: int) -> _Progress | None:
         return (
             _Progress(f"epoch {epoch + 1}/{self.epochs}", self.steps_per_epoch, initial) if self.ctx.is_main else None
         )

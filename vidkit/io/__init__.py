@@ -2,6 +2,9 @@
 
 >>> with open_video("clip.mp4") as video:        # PyAV, streaming (default)
 ...     frames = video.read_at([0.0, 0.5, 1.0])  # Frames(data=uint8 [3, H, W, 3], pts=[...])
+
+Finding the videos comes first: :func:`walk_videos` (one folder) and :func:`find_videos` (a job's path
+arguments) in :mod:`vidkit.io.walk`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 from vidkit.errors import DecodeTimeoutError, VideoDecodeError
 from vidkit.io._types import Frames, VideoInfo
 from vidkit.io.reader import VideoReader
+from vidkit.io.walk import VIDEO_EXTENSIONS, find_videos, is_video_name, walk_videos
 
 BACKENDS = ("pyav", "decord")
 
@@ -26,8 +30,8 @@ def open_video(
 ) -> VideoReader:
     """Open ``path`` with a decoding backend: ``"pyav"`` (streaming, default) or ``"decord"``
     (random access). ``short_side`` scales every frame so its shorter side has that many pixels
-    (in the decoder's RGB conversion; None keeps the stored size). Raises :class:`VideoDecodeError` naming the file and the reason when it
-    cannot be read."""
+    (in the decoder's RGB conversion; None keeps the stored size). Raises :class:`VideoDecodeError` naming the
+    file and the reason when it cannot be read."""
     if backend == "pyav":
         from vidkit.io.pyav_reader import PyAVReader as reader
     elif backend == "decord":
@@ -45,11 +49,15 @@ def probe(path: str | os.PathLike, *, timeout_s: float = 60.0) -> VideoInfo:
 
 __all__ = [
     "BACKENDS",
+    "VIDEO_EXTENSIONS",
     "DecodeTimeoutError",
     "Frames",
     "VideoDecodeError",
     "VideoInfo",
     "VideoReader",
+    "find_videos",
+    "is_video_name",
     "open_video",
     "probe",
+    "walk_videos",
 ]

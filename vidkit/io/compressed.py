@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 
 from vidkit.errors import VideoDecodeError
-from vidkit.io.motion import dense_field, decoded_with_vectors
+from vidkit.io.motion import decoded_with_vectors, dense_field
 
 __all__ = [
     "CompressedClip",
@@ -145,7 +145,7 @@ def reference_frames(path: str | os.PathLike, *, timeout_s: float = 60.0) -> tup
     if codec in _SINGLE_REFERENCE:
         return 1, f"{codec} predicts P-pictures from the previous picture"
     if codec == "h264" and extradata:
-        from vidkit.io._h264 import max_num_ref_frames
+        from vidkit.io.h264 import max_num_ref_frames
 
         refs = max_num_ref_frames(bytes(extradata))
         if refs is not None:

@@ -3,16 +3,16 @@ tests and the re-encoding tools."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import av
 import numpy as np
 import torch
+
+from vidkit.utils import atomic_path
 
 # Container chosen from the file extension when the caller does not name one.
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
@@ -40,31 +40,9 @@ def write_video(
     """
     path = Path(path)
     fmt = container_format or FORMATS.get(path.suffix.lower())
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         _encode(tmp, fmt, container_options or {}, frames, fps, codec, pix_fmt, options or {}, timestamps, rotation)
     return path
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary file name beside ``path`` (``.<stem>.XXXXXXXX<suffix>``, hidden, same
-    extension so FFmpeg can still guess the container) and rename it to ``path`` when the block ends
-    cleanly; on any error it is removed. Readers of ``path`` see no file or a whole one, never a
-    part, so an existing ``path`` is a finished write. A process killed outright leaves its
-    temporary file behind, under a name that is never ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; a video is as readable as any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _encode(tmp, fmt, container_options, frames, fps, codec, pix_fmt, options, timestamps, rotation):

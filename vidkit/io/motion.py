@@ -21,12 +21,13 @@ import operator
 import os
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from vidkit.errors import VideoDecodeError
+from vidkit.utils import cpu_count
 
 # FFmpeg decoders that fill AV_FRAME_DATA_MOTION_VECTORS with flags2=+export_mvs.
 EXPORTING_CODECS = frozenset(
@@ -39,7 +40,37 @@ EXPORTING_CODECS = frozenset(
 # for it. H.264's decoder has no such mode.
 _LOWRES_CODECS = EXPORTING_CODECS - {"h264"}
 
-__all__ = ["EXPORTING_CODECS", "MotionFrame", "dense_field", "motion_fields", "decoded_with_vectors"]
+__all__ = [
+    "EXPORTING_CODECS",
+    "VECTOR_DTYPE",
+    "DecodedFrame",
+    "MotionFrame",
+    "dense_field",
+    "motion_fields",
+    "decoded_with_vectors",
+]
+
+# PyAV's structured array of FFmpeg's AVMotionVector, one row per block: what :func:`dense_field`
+# reads and :class:`DecodedFrame` carries (no rows for an I-frame). Build one with it to paint
+# vectors from another source.
+VECTOR_DTYPE = np.dtype(
+    {
+        "names": [
+            "source",
+            "w",
+            "h",
+            "src_x",
+            "src_y",
+            "dst_x",
+            "dst_y",
+            "flags",
+            "motion_x",
+            "motion_y",
+            "motion_scale",
+        ],
+        "formats": ["<i4", "u1", "u1", "<i2", "<i2", "<i2", "<i2", "<u8", "<i4", "<i4", "<u2"],
+    }
+)
 
 PICT_TYPES = {1: "I", 2: "P", 3: "B", 4: "S", 5: "SI", 6: "SP", 7: "BI"}
 
@@ -193,7 +224,8 @@ def _per_direction(fields: np.ndarray, masks: np.ndarray, used: tuple[bool, bool
 
 
 def _paint(fields: np.ndarray, masks: np.ndarray, cell: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> None:
-    """Set the cells at flat indices ``cell`` of ``masks [2, H, W]`` and their vectors in ``fields [2 (x, y), 2, H, W]``."""
+    """Set the cells at flat indices ``cell`` of ``masks [2, H, W]`` and their vectors in
+    ``fields [2 (x, y), 2, H, W]``."""
     flat = fields.reshape(-1)
     flat[cell] = dx
     flat[cell + masks.size] = dy
@@ -216,7 +248,7 @@ def motion_fields(path: str | os.PathLike, *, grid: int = 4, timeout_s: float = 
 
     Raises :class:`VideoDecodeError` for a file that cannot be read and for a codec whose FFmpeg
     decoder exports no vectors (HEVC, VP9, AV1, ...)."""
-    for d in _decoded_ahead(path, timeout_s=timeout_s, pictures=False):  # the pictures are never looked at
+    for d in decoded_with_vectors(path, timeout_s=timeout_s, pictures=False):  # the pictures are never looked at
         past, future, past_mask, future_mask = dense_field(d.vectors, d.height, d.width, grid=grid)
         yield MotionFrame(d.pts_s, d.pict_type, d.gop, past, future, past_mask, future_mask)
 
@@ -237,10 +269,18 @@ class DecodedFrame:
     frame_threads: bool = False  # decoded with FFmpeg's frame threads (the stream declares no reordering)
 
 
-def decoded_with_vectors(path: str | os.PathLike, *, timeout_s: float = 60.0) -> Iterator[DecodedFrame]:
+def decoded_with_vectors(
+    path: str | os.PathLike, *, timeout_s: float = 60.0, threads: int = 0, pictures: bool = True
+) -> Iterator[DecodedFrame]:
     """Decode ``path`` with vector export on and stream each frame with its vectors, picture type
     and GOP index, in presentation order: the one decoding loop under :func:`motion_fields` and
     :mod:`vidkit.io.compressed`. Raises :class:`VideoDecodeError` as :func:`motion_fields` does.
+
+    ``threads``: 0 chooses as below; 1 decodes in one thread; more asks for that many frame threads,
+    with the same fallback to one thread at the first B-frame. Without ``pictures``, FFmpeg skips
+    what only the pixels need (deblocking, the residuals' inverse transform; and MPEG-family decoders
+    decode the pictures at 1/8 of their size), which no vector depends on: the frames then carry the
+    same vectors, but not the picture.
 
     Threads. In a stream with B-frames FFmpeg decodes in one thread (slice threads at most), never
     frame threads: with those, a frame whose output waits for later ones (H.264's reference B-frames)
@@ -251,14 +291,11 @@ def decoded_with_vectors(path: str | os.PathLike, *, timeout_s: float = 60.0) ->
     B-frames) has no such frame and is decoded with frame threads, with the same vectors as one
     thread's (tested, run after run); should B-frames turn up in it after all, decoding starts over in
     one thread, past the frames already given out."""
-    yield from _decoded_ahead(path, timeout_s=timeout_s, pictures=True)
-
-
-def _decoded_ahead(path: str | os.PathLike, *, timeout_s: float, pictures: bool) -> Iterator[DecodedFrame]:
-    """:func:`decoded_with_vectors`; without ``pictures``, FFmpeg skips what only the pixels need
-    (deblocking, the residuals' inverse transform; and MPEG-family decoders decode the pictures at
-    1/8 of their size), which no vector depends on."""
-    with contextlib.closing(_decode_with_vectors(path, timeout_s=timeout_s, pictures=pictures)) as frames:
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (choose), 1 or more, not {threads}")
+    with contextlib.closing(
+        _decode_with_vectors(path, timeout_s=timeout_s, threads=threads, pictures=pictures)
+    ) as frames:
         first = next(frames, None)  # opening the file, and its errors, in the caller's thread
         if first is not None:
             yield first
@@ -270,10 +307,12 @@ def _decoded_ahead(path: str | os.PathLike, *, timeout_s: float, pictures: bool)
 _READ_AHEAD = 4
 
 
-def _decode_with_vectors(path: str | os.PathLike, *, timeout_s: float, pictures: bool) -> Iterator[DecodedFrame]:
+def _decode_with_vectors(
+    path: str | os.PathLike, *, timeout_s: float, threads: int, pictures: bool
+) -> Iterator[DecodedFrame]:
     """The decoding loop, with frame threads or one thread as :func:`decoded_with_vectors` says."""
     container, stream, codec = _open_with_vectors(path, timeout_s)
-    threads = _decoder_threads(stream)
+    threads = threads or _decoder_threads(stream)
     given = 0  # frames given out so far, skipped after a restart
     while True:
         with container:
@@ -311,7 +350,7 @@ def _decode_with_vectors(path: str | os.PathLike, *, timeout_s: float, pictures:
 
 def _decoder_threads(stream) -> int:
     """Frame threads for a stream that declares no reordering, one thread otherwise."""
-    return 1 if stream.codec_context.has_b_frames else min(os.cpu_count() or 1, 16)
+    return 1 if stream.codec_context.has_b_frames else min(cpu_count(), 16)
 
 
 def _open_with_vectors(path: str | os.PathLike, timeout_s: float):
@@ -343,7 +382,7 @@ def _frames_with_vectors(path, container, stream, *, timeout_s: float, threaded:
     try:
         # A container of side data of our own: PyAV's frame.side_data caches one that refers back to
         # the frame, a cycle that leaves every decoded picture to the garbage collector, tens of them
-        # alive and out of FFmpeg's buffer pool at any time (decoding a third slower).
+        # alive and out of FFmpeg's buffer pool at any time, which slows decoding down.
         from av.sidedata.sidedata import SideDataContainer as side_data
     except ImportError:  # pragma: no cover - a PyAV without it
         side_data = operator.attrgetter("side_data")
@@ -353,7 +392,7 @@ def _frames_with_vectors(path, container, stream, *, timeout_s: float, threaded:
     try:
         for frame in container.decode(stream):
             side = side_data(frame).get("MOTION_VECTORS")
-            vectors = side.to_ndarray() if side is not None else np.zeros(0, dtype=_EMPTY_DTYPE)
+            vectors = side.to_ndarray() if side is not None else np.zeros(0, dtype=VECTOR_DTYPE)
             pict = frame.pict_type
             name = PICT_TYPES.get(int(pict), str(pict)) if not isinstance(pict, str) else pict
             if threaded and name == "B":
@@ -439,23 +478,3 @@ def _read_ahead(items: Iterator, *, depth: int) -> Iterator:
             except queue.Empty:
                 break
         thread.join()
-
-
-_EMPTY_DTYPE = np.dtype(
-    {
-        "names": [
-            "source",
-            "w",
-            "h",
-            "src_x",
-            "src_y",
-            "dst_x",
-            "dst_y",
-            "flags",
-            "motion_x",
-            "motion_y",
-            "motion_scale",
-        ],
-        "formats": ["<i4", "u1", "u1", "<i2", "<i2", "<i2", "<i2", "<u8", "<i4", "<i4", "<u2"],
-    }
-)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import bisect
 import math
-import os
 import time
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
-from typing import Iterator, Sequence
 
 import av
 import numpy as np
@@ -21,6 +20,7 @@ from vidkit.errors import DecodeTimeoutError, VideoDecodeError
 from vidkit.io._checks import check_path, describe_open_failure
 from vidkit.io._types import Frames, VideoInfo, short_side_size
 from vidkit.io.reader import VideoReader
+from vidkit.utils import cpu_count
 
 # How many packets the probe demuxes to judge frame-rate variability and B-frame reordering.
 _PROBE_PACKETS = 600
@@ -62,7 +62,7 @@ class PyAVReader(VideoReader):
         self.threads = threads
         # RGB conversion runs in FFmpeg's scaler threads beside the decoder's, which pays for the
         # one copy that packing frames into a chunk costs.
-        self._sws_threads = threads or min(os.cpu_count() or 1, 4)
+        self._sws_threads = threads or min(cpu_count(), 4)
         self.warnings: list[str] = []  # everything that went wrong, over the reader's life
         self._pending: list[str] = []  # what went wrong since the last Frames was returned
         self.info = None
@@ -221,7 +221,7 @@ class PyAVReader(VideoReader):
             warnings=tuple(self.warnings),
         )
 
-    def _first_frame(self) -> tuple["_Timed", Iterator["_Timed"]]:
+    def _first_frame(self) -> tuple[_Timed, Iterator[_Timed]]:
         frames = self._decode()
         for frame in frames:
             return frame, frames
@@ -302,7 +302,7 @@ class PyAVReader(VideoReader):
         self.warnings.append(message)
         self._pending.append(message)
 
-    def _frames_from(self, t: float) -> Iterator["_Timed"]:
+    def _frames_from(self, t: float) -> Iterator[_Timed]:
         """Decoded frames starting no later than ``t``. Carries on from where the decoder was left
         (``_head``) when no keyframe lies between there and ``t``; otherwise seeks to the keyframe before
         ``t``. Demuxers differ in what their seek compares with (MP4's: display times; others: decode
@@ -336,7 +336,7 @@ class PyAVReader(VideoReader):
             yield max(back, self._dts_lag)
             back *= 2
 
-    def _from_start(self) -> Iterator["_Timed"]:
+    def _from_start(self) -> Iterator[_Timed]:
         head = self._head
         if head is None or head[0].time > self.info.start_s + 1e-6:  # none, or left mid-stream
             self._open()

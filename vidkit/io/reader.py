@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from vidkit.io._types import Frames, VideoInfo, short_side_size
 
@@ -67,4 +67,7 @@ class VideoReader(abc.ABC):
 
     def __repr__(self) -> str:
         i = self.info
-        return f"{type(self).__name__}({self.path!r}, {i.codec} {i.width}x{i.height}, {i.fps:.3g} fps, {i.duration_s:.2f} s)"
+        return (
+            f"{type(self).__name__}({self.path!r}, {i.codec} {i.width}x{i.height}, "
+            f"{i.fps:.3g} fps, {i.duration_s:.2f} s)"
+        )

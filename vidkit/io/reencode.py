@@ -22,18 +22,19 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import av
 from av.video.frame import PictureType
 
 from vidkit.errors import VideoDecodeError
 from vidkit.io._types import short_side_size
-from vidkit.io.encode import FORMATS, atomic_output
+from vidkit.io.encode import FORMATS
 from vidkit.io.pyav_reader import PyAVReader
+from vidkit.utils import atomic_path
 
 __all__ = ["QUALITY", "ReencodeResult", "encoder_options", "reencode"]
 
@@ -134,7 +135,7 @@ def reencode(
             height, width = width, height  # turned upright before scaling
         beat = progress or (lambda: None)
         stream = video.av_stream
-        with atomic_output(dst) as tmp:
+        with atomic_path(dst) as tmp:
             time_base = _time_base(path, stream, fmt, is_vfr=info.is_vfr, timeout_s=timeout_s, beat=beat)
             shift = info.start_s if fmt == "avi" else 0.0  # AVI's first frame is at 0, whatever its time
             rate = (stream.average_rate or stream.guessed_rate or Fraction(25)).limit_denominator(_MAX_TIME_BASE_DEN)

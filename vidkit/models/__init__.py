@@ -5,7 +5,7 @@ loading a checkpoint; ``model_card(name)`` says its default input and paper; ``c
 ``gflops`` give the figures ``vidkit models`` prints.
 """
 
-from vidkit.models import (
+from vidkit.models import (  # noqa: F401  (importing a model family registers its models)
     action_transformer,
     adaframe,
     attention_clusters,
@@ -15,7 +15,7 @@ from vidkit.models import (
     gst,
     resnet,
     slowfast,
-    tsm,  # noqa: F401  (register their models)
+    tsm,
     tv_resnet3d,
 )
 from vidkit.models._resnet3d import set_activation_checkpointing

@@ -23,7 +23,7 @@ The baseline (``i3d_roi_head``) skips 3-6: the RoI features averaged over time a
 linear. It sees the person's own box only; the transformer also sees where the others are and what
 they do.
 
-Inputs, the one documented place where the person boxes enter (DESIGN.md's model contract):
+Inputs, the one place where person boxes enter a model (every other model takes the clip alone):
 ``model(clip, boxes)`` with ``clip`` float ``[B, 3, T, H, W]`` and ``boxes`` float ``[K, 5]``, one row per
 person: the index of its clip in the batch, then ``x1, y1, x2, y2`` normalised to [0, 1] (AVA's
 convention, so they hold at any input size). It returns logits ``[K, num_classes]``. ``model(clip)``
@@ -45,7 +45,8 @@ Shapes for ``action_transformer`` on a 16-frame 224² clip with K people::
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -312,7 +313,7 @@ class ActionTransformer(_PersonModel):
 
 
 class I3DRoIHead(_PersonModel):
-    """The paper's baseline "I3D head" as the issue states it: the person's box RoIAligned on the trunk
+    """The paper's baseline, the "I3D head": the person's box RoIAligned on the trunk
     map averaged over time (RoIAlign is linear, so this equals pooling every time slice and averaging),
     averaged over the cells, dropout, linear. PySlowFast's AVA head is the same recipe on res5."""
 

@@ -25,8 +25,8 @@ Three departures from the paper, all options (the paper's choice is the default)
 
 * ``memory_arch="backbone"``: the memory reads its frames through the main backbone (each still frame
   repeated over a snippet's channels). The paper's MobileNetV2 comes pretrained on ImageNet; one trained
-  from scratch on the policy's losses alone tells the evidence frames from the rest less well (a linear
-  probe's AUC: 0.81, against 0.93 for the pretrained backbone's features, on the synthetic long variant).
+  from scratch on the policy's losses alone tells the evidence frames from the rest less well than the
+  pretrained backbone's features do (a linear probe on the synthetic long variant: docs/adaframe.md).
 * ``locate="memory"``: the selection network's output is added, as a logit, to the time the memory is
   read at (the attention weights, keyed on the new hidden state, averaged over the memory frames'
   times). On the synthetic long variant the paper's selector, trained by REINFORCE with a 0.1 std,
@@ -36,8 +36,8 @@ Three departures from the paper, all options (the paper's choice is the default)
 * ``revisit=False``: each look goes to the nearest candidate the video has not looked at yet, and the
   step is given that candidate's time. The paper's selection network may send the LSTM back to a
   candidate it has seen — the same input again, a step spent for nothing. On the synthetic long variant
-  59% of the looks of a policy trained with the two options above are such repeats: having found the
-  evidence window it stays on one snippet of it, where the neighbouring candidates would show more.
+  most looks of a policy trained with the two options above are such repeats (docs/adaframe.md): having
+  found the evidence window it stays on one snippet of it, where the neighbouring candidates would show more.
 
 ``freeze_backbone=True`` keeps the main backbone as it was loaded (no gradient, batch-norm statistics
 fixed) while the LSTM, its heads, the feature projection and the memory learn: the paper's backbone

@@ -71,7 +71,7 @@ def model_figures(name: str, *, flops: bool = True) -> dict:
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _figures(name: str, flops: bool) -> tuple[int, float | None]:
     # Cached per process: tracing a model at full size takes seconds.
     from vidkit.models.registry import build, model_card

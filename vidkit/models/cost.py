@@ -136,10 +136,9 @@ def cost_a_r50(
     ``hw_lead`` sets where the coefficients start (see :class:`CoST`). The default, 0, starts the three
     views equal, for training from scratch; the authors' 0.7 (H-W 0.67, T-W and T-H 0.17 each) keeps a
     layer close to the 2D convolution whose ImageNet weights it inherits: pass it when starting from
-    2D weights. In the model zoo's budget (docs/model_zoo.md) both starts reach the same held-out
-    top-1, 87.5%, and the coefficients end near where they start (Adam moves a parameter by about
-    the learning rate per step, and the zoo's 600 cosine-decayed steps at 0.002 add up to 0.6), so a
-    from-scratch run's coefficients say little about appearance against motion (the paper's Sec. 5)
-    unless the views start equal.
+    2D weights. The start does not change the model zoo's top-1 (docs/model_zoo.md), but in a short
+    from-scratch run the coefficients end near where they start (Adam moves a parameter by about the
+    learning rate per step, and the zoo's 600 cosine-decayed steps at 0.002 add up to 0.6), so they say
+    little about appearance against motion (the paper's Sec. 5) unless the views start equal.
     """
     return _cost_resnet50(num_classes, False, dropout, zero_init_final_bn, hw_lead)

@@ -7,14 +7,15 @@ import dataclasses
 import difflib
 import inspect
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch.nn as nn
 
 from vidkit.errors import ConfigError
 
 _ALIASES: dict[str, str] = {}
-_CARDS: dict[str, "ModelCard"] = {}
+_CARDS: dict[str, ModelCard] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +114,8 @@ def build(
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ConfigError(
-            f"model {name!r} takes no argument(s) {', '.join(unknown)}; it takes {', '.join(p for p in accepted if p != 'num_classes')}"
+            f"model {name!r} takes no argument(s) {', '.join(unknown)}; "
+            f"it takes {', '.join(p for p in accepted if p != 'num_classes')}"
         )
     model = builder(num_classes=num_classes, **kwargs)
     if weights is not None:

@@ -118,7 +118,7 @@ class TSM(ResNet3d):
         return [block.shift for block in self.backbone.blocks()]
 
     @contextlib.contextmanager
-    def streaming(self) -> Iterator["TSM"]:
+    def streaming(self) -> Iterator[TSM]:
         """Feed frames in order with :meth:`step` inside this block; the caches start empty and are
         dropped at its end. Only a causal TSM can stream."""
         if self.shift_mode != "causal":

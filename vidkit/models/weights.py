@@ -3,18 +3,20 @@ and 2D ImageNet ResNets (torchvision's layout), inflated.
 
 Six layouts are told apart by their keys:
 
-==============  ============================================  ===============================================
-layout          where the tensors are                          a key
-==============  ============================================  ===============================================
-vidkit          ``{"model": ..., "model_name": ...}`` or bare  ``slow.res2.block1.conv_a.weight``
-pytorchvideo    ``{"model_state": ...}``                       ``blocks.1.multipathway_blocks.0.res_blocks.0.branch2.conv_a.weight``
-                                                               (SlowFast), ``blocks.1.res_blocks.0.branch2.conv_a.weight`` (C2D, I3D)
-PySlowFast      ``{"model_state": ...}``                       ``s2.pathway0_res0.branch2.a.weight``
-torchvision     bare, or under ``state_dict``                  ``layer1.0.conv1.weight`` (a 2D ResNet)
-mmaction2       ``{"state_dict": ...}``                        ``backbone.layer1.0.conv1.conv.weight`` (TSN),
-                                                               ``backbone.layer1.0.conv1.conv.net.weight`` (TSM)
-TSM             ``{"state_dict": ...}`` (mit-han-lab's repo)   ``module.base_model.layer1.0.conv1.net.weight``
-==============  ============================================  ===============================================
+============  ==============================  ======================================================================
+layout        where the tensors are           a key
+============  ==============================  ======================================================================
+vidkit        ``{"model": ...,                ``slow.res2.block1.conv_a.weight``
+              "model_name": ...}`` or bare
+pytorchvideo  ``{"model_state": ...}``        ``blocks.1.multipathway_blocks.0.res_blocks.0.branch2.conv_a.weight``
+                                              (SlowFast), ``blocks.1.res_blocks.0.branch2.conv_a.weight`` (C2D, I3D)
+PySlowFast    ``{"model_state": ...}``        ``s2.pathway0_res0.branch2.a.weight``
+torchvision   bare, or under ``state_dict``   ``layer1.0.conv1.weight`` (a 2D ResNet)
+mmaction2     ``{"state_dict": ...}``         ``backbone.layer1.0.conv1.conv.weight`` (TSN),
+                                              ``backbone.layer1.0.conv1.conv.net.weight`` (TSM)
+TSM           ``{"state_dict": ...}``         ``module.base_model.layer1.0.conv1.net.weight``
+              (mit-han-lab's repo)
+============  ==============================  ======================================================================
 
 SlowFast models take the pytorchvideo and PySlowFast SlowFast files; the single-pathway ResNets (C2D,
 TSN, I3D, TSM, CoST, …) take their C2D/I3D/Slow files, 2D ResNet checkpoints and mmaction2's and the TSM

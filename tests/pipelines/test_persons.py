@@ -63,11 +63,9 @@ def _train_args(root, out, model="action_transformer", *extra):
 
 
 @pytest.fixture(scope="module")
-def trained(actors_root, tmp_path_factory):
-    from tests.engine.conftest import _run
-
+def trained(actors_root, tmp_path_factory, run_vidkit):
     out = tmp_path_factory.mktemp("run") / "at"
-    result = _run(_train_args(actors_root, out))
+    result = run_vidkit(_train_args(actors_root, out))
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 
@@ -86,24 +84,20 @@ def test_train_scores_every_epoch_by_frame_map(trained):
     assert (out / "best.pt").is_file() and (out / "last.pt").is_file()
 
 
-def test_resume_continues_a_person_run(trained, tmp_path):
-    from tests.engine.conftest import _run
-
+def test_resume_continues_a_person_run(trained, tmp_path, run_vidkit):
     out, _ = trained
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    result = _run(["train", "--resume", str(copy), "--epochs", "3"])
+    result = run_vidkit(["train", "--resume", str(copy), "--epochs", "3"])
     assert result.returncode == 0, result.stderr[-3000:]
     epochs = [json.loads(line) for line in (copy / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1, 2, 3]
 
 
-def test_eval_reports_per_class_ap_and_writes_ava_predictions(trained, tmp_path, actors_root):
-    from tests.engine.conftest import _run
-
+def test_eval_reports_per_class_ap_and_writes_ava_predictions(trained, tmp_path, actors_root, run_vidkit):
     out, _ = trained
     report_dir = tmp_path / "eval"
-    result = _run(["eval", "--checkpoint", str(out / "best.pt"), "--out", str(report_dir), "--workers", "0"])
+    result = run_vidkit(["eval", "--checkpoint", str(out / "best.pt"), "--out", str(report_dir), "--workers", "0"])
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((report_dir / "report.json").read_text())
     assert report["keyframes"] == 8 and report["boxes"] == "annotated"
@@ -119,7 +113,7 @@ def test_eval_reports_per_class_ap_and_writes_ava_predictions(trained, tmp_path,
     boxes = tmp_path / "boxes.csv"
     seen = sorted({tuple(r[:6]) for r in rows})
     boxes.write_text("".join(f"{','.join(r)},,0.9\n" for r in seen))
-    again = _run(
+    again = run_vidkit(
         [
             "eval",
             "--checkpoint",
@@ -141,13 +135,11 @@ def test_eval_reports_per_class_ap_and_writes_ava_predictions(trained, tmp_path,
     assert second["boxes"] == str(boxes) and second["map"] == pytest.approx(report["map"], abs=2e-3)
 
 
-def test_models_and_data_that_do_not_fit_are_refused_in_one_line(actors_root, tmp_path):
-    from tests.engine.conftest import _run
-
-    result = _run(_train_args(actors_root, tmp_path / "x", "slowfast_r50"))
+def test_models_and_data_that_do_not_fit_are_refused_in_one_line(actors_root, tmp_path, run_vidkit):
+    result = run_vidkit(_train_args(actors_root, tmp_path / "x", "slowfast_r50"))
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "has person boxes" in result.stderr, result.stderr
-    result = _run(
+    result = run_vidkit(
         [
             "train",
             "--model",
@@ -166,11 +158,11 @@ def test_models_and_data_that_do_not_fit_are_refused_in_one_line(actors_root, tm
     assert result.stderr.strip().count("\n") == 0 and "classifies people by their boxes" in result.stderr, result.stderr
 
 
-def test_tag_refuses_a_person_model_in_one_line(trained, actors_root, tmp_path):
-    from tests.engine.conftest import _run
-
+def test_tag_refuses_a_person_model_in_one_line(trained, actors_root, tmp_path, run_vidkit):
     out, _ = trained
-    result = _run(["tag", str(actors_root), "--checkpoint", str(out / "best.pt"), "--out", str(tmp_path / "t.jsonl")])
+    result = run_vidkit(
+        ["tag", str(actors_root), "--checkpoint", str(out / "best.pt"), "--out", str(tmp_path / "t.jsonl")]
+    )
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "labels people by their boxes" in result.stderr, result.stderr
     assert not (tmp_path / "t.jsonl").exists()

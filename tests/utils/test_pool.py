@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from vidkit._pool import Failure, isolated_map
+from vidkit.utils import Failure, isolated_map
 
 TERMINAL = ("done", "error", "failed")
 

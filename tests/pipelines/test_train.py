@@ -55,7 +55,7 @@ def test_cli_errors_are_one_line(tiny, tmp_path):
 
 
 def test_same_seed_same_weights_on_cpu(tiny, tmp_path):
-    from pipelines.train import load_train_config, train
+    from vidkit.pipelines.train import load_train_config, train
 
     def weights(out, *extra):
         config = load_train_config(
@@ -74,7 +74,8 @@ def test_same_seed_same_weights_on_cpu(tiny, tmp_path):
 
 
 def test_zoo_models_train_from_the_cli_and_their_best_checkpoint_loads(tiny, tmp_path):
-    """`vidkit train --model NAME` for models of the zoo other than SlowFast: a temporal one and the order-blind head."""
+    """`vidkit train --model NAME` for models of the zoo other than SlowFast: a temporal one and the order-blind
+    head."""
     from vidkit.models import build
 
     for model in ("tsm_r50", "attention_clusters"):

@@ -18,9 +18,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Callable, Iterable, Iterator
 
 _POLL_S = 0.1  # how often a pool blocked on a full event queue looks whether the consumer has gone
 

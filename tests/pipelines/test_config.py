@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.config import TrainConfig, load_train_config
 from vidkit.engine.config import load_config, to_dict
 from vidkit.errors import ConfigError
+from vidkit.pipelines.config import TrainConfig, load_train_config
 
 CONFIGS = Path(str(importlib.resources.files("vidkit.configs")))
 
@@ -67,6 +67,11 @@ def test_model_preset_applies_whichever_layer_names_the_model(tmp_path):
         (["optim.lrr=0.1"], "unknown config key 'optim.lrr' — did you mean 'optim.lr'?"),
         (["epochz=3"], "did you mean 'epochs'"),
         (["optim.name=adam"], "optim.name='adam' is not a valid choice; choose one of sgd, adamw"),
+        (
+            ["data.name=synthetic-actors"],  # a --data shorthand, not a data.name
+            "data.name='synthetic-actors' is not a valid choice; "
+            "choose one of synthetic, kinetics400, kinetics600, kinetics700, kinetics, ssv2, folder, list, ava",
+        ),
         (["amp=yes"], "choose one of auto, off, bf16, fp16"),
         (["epochs=three"], "epochs='three': expected a whole number"),
         (["data.train_scale=[32]"], "expected 2 values"),

@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests.engine.conftest import TINY, _run
 from vidkit.data.datasets import collate_clips
 from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 from vidkit.data.transforms import ClipTransform
@@ -30,7 +29,7 @@ def kinetics_copy(tmp_path, tiny_root):
 
 
 @pytest.mark.timeout(600)
-def test_train_on_a_downloaded_dataset_then_eval_from_the_checkpoint_alone(kinetics_copy, tmp_path):
+def test_train_on_a_downloaded_dataset_then_eval_from_the_checkpoint_alone(kinetics_copy, tmp_path, run_vidkit, tiny):
     out = tmp_path / "run"
     args = [
         "train",
@@ -47,14 +46,14 @@ def test_train_on_a_downloaded_dataset_then_eval_from_the_checkpoint_alone(kinet
         "--workers",
         "0",
     ]
-    for key, value in TINY.items():
+    for key, value in tiny.settings.items():
         if not key.startswith("data.synthetic"):
             args += ["--set", f"{key}={value}"]
-    result = _run(args)
+    result = run_vidkit(args)
     assert result.returncode == 0, result.stderr[-3000:]
     start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
     assert start["config"]["data"]["name"] == "kinetics" and len(start["classes"]) == 8
-    evaluated = _run(
+    evaluated = run_vidkit(
         [
             "eval",
             "--checkpoint",
@@ -72,9 +71,9 @@ def test_train_on_a_downloaded_dataset_then_eval_from_the_checkpoint_alone(kinet
     assert results["data"]["name"] == "kinetics" and results["videos"]["evaluated"] == 8
 
 
-def test_flip_swap_needs_mirror_classes(kinetics_copy, tmp_path):
+def test_flip_swap_needs_mirror_classes(kinetics_copy, tmp_path, run_vidkit):
     # the synthetic classes are move_left / move_right: no "left"/"right" words to swap, so it says so
-    result = _run(
+    result = run_vidkit(
         [
             "train",
             "--data",

@@ -1,8 +1,14 @@
 """Just enough of an H.264 sequence parameter set (ITU-T H.264 §7.3.2.1.1) to read
 ``max_num_ref_frames``: how many pictures a P-picture may predict from, which decides whether
-CoViAR's accumulation (:mod:`vidkit.io.compressed`) follows the codec's own chain."""
+CoViAR's accumulation (:mod:`vidkit.io.compressed`) follows the codec's own chain.
+
+:func:`max_num_ref_frames` reads the codec's extradata as any demuxer hands it over (PyAV's
+``stream.codec_context.extradata``): an ``avcC`` record from MP4/MKV, or an Annex B stream.
+:func:`vidkit.io.compressed.reference_frames` does the same from a file's path."""
 
 from __future__ import annotations
+
+__all__ = ["max_num_ref_frames"]
 
 # profile_idc values whose SPS carries chroma_format_idc, bit depths and scaling matrices
 _HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})

@@ -57,12 +57,10 @@ def test_multi_view_scores_equal_each_view_run_alone(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_root):
+def trained(tmp_path_factory, tiny):
     """A tiny SlowFast checkpoint trained by `vidkit train` on the tiny synthetic set."""
-    from tests.engine.conftest import _args, _run
-
     out = tmp_path_factory.mktemp("eval-run")
-    result = _run(_args(tiny_root, out, epochs=1))
+    result = tiny.run(tiny.args(out, epochs=1))
     assert result.returncode == 0, result.stderr[-2000:]
     return out / "best.pt"
 
@@ -190,9 +188,7 @@ def test_peer_weights_need_the_model_and_clip_settings(tmp_path, kinetics_root, 
 
 
 @pytest.mark.timeout(600)
-def test_eval_under_torchrun_matches_one_process(trained, kinetics_root, tmp_path):
-    from tests.engine.conftest import _run
-
+def test_eval_under_torchrun_matches_one_process(trained, kinetics_root, tmp_path, run_vidkit):
     root, _, _ = kinetics_root
     args = [
         "eval",
@@ -207,9 +203,9 @@ def test_eval_under_torchrun_matches_one_process(trained, kinetics_root, tmp_pat
         "--workers",
         "0",
     ]
-    single = _run(args + ["--out", str(tmp_path / "one")])
+    single = run_vidkit(args + ["--out", str(tmp_path / "one")])
     assert single.returncode == 0, single.stderr[-2000:]
-    double = _run(
+    double = run_vidkit(
         args + ["--out", str(tmp_path / "two")],
         prefix=(
             sys.executable,
