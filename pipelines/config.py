@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from vidkit.data.catalog import DATASETS
+from vidkit.data.registry import dataset_names
 from vidkit.engine.config import load_config
 
 # What data.name may be: every ``--data`` name but synthetic-actors, which `vidkit train` turns into
 # name=synthetic with data.synthetic.variant=actors.
-DATA_NAMES = tuple(name for name in DATASETS if name != "synthetic-actors")
+DATA_NAMES = tuple(name for name in dataset_names() if name != "synthetic-actors")
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ import argparse
 import json
 import sys
 
-from vidkit.data.catalog import DOWNLOADED, open_catalog
+from vidkit.data.catalog import open_catalog
+from vidkit.data.registry import dataset_names
 from vidkit.data.scan import format_report, scan, summarize, write_manifest
 from vidkit.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, choices=DOWNLOADED, help="the dataset's format")
+    parser.add_argument("--data", required=True, choices=dataset_names("downloaded"), help="the dataset's format")
     parser.add_argument("--data-root", metavar="DIR", help="the dataset folder, as downloaded")
     parser.add_argument(
         "--annotations",

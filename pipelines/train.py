@@ -1,6 +1,7 @@
 """``vidkit train``: a model learns from video clips; the defaults train SlowFast on the built-in data.
 
-The composition, in order: configuration → run directory → dataset → samplers → model → optimiser →
+The composition, in order: configuration → run directory → dataset → what the model's task makes of
+it (:mod:`vidkit.engine.tasks`: the splits, the transform, the objective) → model → optimiser →
 :class:`vidkit.engine.trainer.Trainer`. The run directory holds ``config.yaml`` (resolved),
 ``log.jsonl`` (metrics), ``curves.png``, ``last.pt`` and ``best.pt``.
 """
@@ -118,7 +119,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
     from vidkit.engine.checkpoint import load_checkpoint, unwrap
     from vidkit.engine.config import to_dict
     from vidkit.engine.logging import RunLogger
-    from vidkit.engine.loop import resolve_precision
+    from vidkit.engine.loop import resolve_precision, wrap_for_training
     from vidkit.engine.optim import build_optimizer, warmup_cosine
     from vidkit.engine.plots import plot_curves
     from vidkit.engine.trainer import Trainer
@@ -128,8 +129,9 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
     try:
         run_dir = _run_dir(config, ctx)
         dataset = dataset or build_dataset(config, progress=ctx.is_main and sys.stderr.isatty())
-        classes, train_set, val_set, transform, task = _task_data(config, dataset)
-        _, mirrors = _flip(config, dataset)
+        data = _train_data(config, dataset)
+        classes, train_set, val_set, transform = data.classes, data.train_set, data.val_set, data.transform
+        mirrors = _flip(config, dataset)[1]
         flip_labels = torch.tensor(mirrors) if mirrors else None
 
         torch.manual_seed(config.seed)
@@ -141,6 +143,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
                 raise ConfigError(f"activation_checkpointing: {config.model.name} has no ResNet stages to checkpoint")
         precision = resolve_precision(config.amp, config.channels_last, ctx.device)
         model = precision.place(model, ctx.device)
+        model = wrap_for_training(model)  # before compile (which then covers its loss) and DDP
         if config.compile:
             from vidkit.engine.loop import compile_model
 
@@ -201,7 +204,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
             log_every_steps=config.log_every_steps,
             logger=logger,
             flip_labels=flip_labels,
-            task=task,
+            objective=data.objective,
         )
         total = config.epochs * trainer.steps_per_epoch
         trainer.scheduler = warmup_cosine(
@@ -249,7 +252,8 @@ def build_data(config: TrainConfig, *, progress: bool = False):
     """``(dataset, train_set, val_set, transform)`` as :func:`train` builds them from ``config`` — for
     tools that evaluate a run's model on its own validation split (tools/coviar_table.py)."""
     dataset = build_dataset(config, progress=progress)
-    return (dataset, *_clip_data(config, dataset))
+    data = _train_data(config, dataset)
+    return dataset, data.train_set, data.val_set, data.transform
 
 
 def _run_dir(config: TrainConfig, ctx) -> Path:
@@ -268,7 +272,7 @@ def build_dataset(config: TrainConfig, *, progress: bool = False):
     the synthetic set (rendered on first use, ``progress`` showing it), a downloaded one, or AVA-format
     person data — for tools that read its videos their own way (tools/probe_learnability.py)."""
     if config.data.name == "ava":
-        from vidkit.pipelines.persons import AvaData
+        from vidkit.data.ava import AvaData
 
         return AvaData(config.data.root, annotations=config.data.annotations, videos=config.data.videos)
     if config.data.name != "synthetic":
@@ -328,77 +332,30 @@ def _flip(config: TrainConfig, dataset) -> tuple[bool, list[int] | None]:
     return (d.flip if d.flip is not None else getattr(dataset, "default_flip", False)), None
 
 
-def _task_data(config: TrainConfig, dataset):
-    """``(classes, train_set, val_set, transform, task)``: clips with one label each, or clips with
-    person boxes for the models whose card says ``task="persons"`` (vidkit.pipelines.persons)."""
-    from vidkit.engine.tasks import VideoTask
-    from vidkit.models import model_card
+def _train_data(config: TrainConfig, dataset):
+    """What the model's task (:mod:`vidkit.engine.tasks`) makes of ``dataset`` for training: the
+    classes, the two splits, the batched transform and the objective."""
+    from vidkit.engine.tasks import ClipSettings, task_for
+    from vidkit.models import resolve
 
-    card = model_card(config.model.name)
-    persons = config.data.name == "ava" or getattr(getattr(dataset, "spec", None), "variant", None) == "actors"
-    if card.task == "persons":
-        if not persons:
-            raise ConfigError(
-                f"{card.name} classifies people by their boxes: train it on AVA-format data "
-                f"(--data synthetic-actors, or --data ava --data-root DIR), not on {config.data.name}"
-            )
-        from vidkit.pipelines.persons import person_data
-
-        return person_data(config, dataset, flip_labels=_flip(config, dataset)[1])
-    if persons:
-        raise ConfigError(
-            f"{config.data.name} data has person boxes and per-person labels; {card.name} classifies "
-            f"whole clips (person models: action_transformer, i3d_roi_head)"
-        )
-    return (list(dataset.classes), *_clip_data(config, dataset), VideoTask())
-
-
-def _clip_data(config: TrainConfig, dataset):
-    from vidkit.data import RandomClipSampler, SegmentSampler, UniformClipSampler
-    from vidkit.data.datasets import ClipDataset
-    from vidkit.data.transforms import ClipTransform
-    from vidkit.models import model_card
-
+    task, name = task_for(config.model.name), resolve(config.model.name)
     d = config.data
+    task.check_data(dataset, data_name=d.name, model_name=name)
     flip, _ = _flip(config, dataset)
-    card = model_card(config.model.name)
-    if card.input_kind == "compressed":
-        return _compressed_data(config, dataset, flip)
-    if card.sampling == "segments":  # frames over the whole video: a random one per segment, the centres in validation
-        snippet = dict(snippet=int(config.model.options.get("snippet", 1)), interval_s=d.interval_s)
-        train_sampler = SegmentSampler(num_segments=d.num_frames, mode="train", **snippet)
-        val_sampler = SegmentSampler(num_segments=d.num_frames, mode="test", **snippet)
-    else:
-        train_sampler = RandomClipSampler(num_frames=d.num_frames, interval_s=d.interval_s)
-        val_sampler = UniformClipSampler(num_clips=1, num_frames=d.num_frames, interval_s=d.interval_s)
-    train_set = ClipDataset(dataset.samples("train"), train_sampler, backend=d.backend, seed=config.seed)
-    val_set = ClipDataset(dataset.samples("val"), val_sampler, backend=d.backend)
-    transform = ClipTransform(
-        crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale, flip_prob=0.5 if flip else 0.0
+    settings = ClipSettings(
+        data_name=d.name,
+        num_frames=d.num_frames,
+        interval_s=d.interval_s,
+        crop_size=d.crop_size,
+        train_scale=d.train_scale,
+        test_scale=d.test_scale,
+        backend=d.backend,
+        seed=config.seed,
+        flip=flip,
+        keyframe_offset_s=d.keyframe_offset_s,
+        model_options=dict(config.model.options),
     )
-    return train_set, val_set, transform
-
-
-def _compressed_data(config: TrainConfig, dataset, flip: bool):
-    """CoViAR's inputs: ``data.num_frames`` TSN segments per video of I-frame, accumulated motion
-    vectors and residual. The synthetic set is re-encoded once to CoViAR's format beside itself (its
-    H.264 files have B-frames, along which residuals are not exact); a downloaded set is read as it is
-    — convert it first with tools/reencode_coviar.py and point --data-root at the copy."""
-    from vidkit.data.compressed import CompressedClipDataset, CompressedTransform, coviar_format
-
-    d = config.data
-    train, val = dataset.samples("train"), dataset.samples("val")
-    root = getattr(dataset, "root", None)
-    if d.name == "synthetic" and root is not None:
-        dest = f"{root}-coviar"
-        progress = sys.stderr.isatty()
-        train, val = (coviar_format(s, root=root, dest=dest, progress=progress) for s in (train, val))
-    train_set = CompressedClipDataset(train, num_segments=d.num_frames, train=True, seed=config.seed)
-    val_set = CompressedClipDataset(val, num_segments=d.num_frames, train=False)
-    transform = CompressedTransform(
-        crop_size=d.crop_size, train_scale=d.train_scale, test_scale=d.test_scale, flip_prob=0.5 if flip else 0.0
-    )
-    return train_set, val_set, transform
+    return task.train_data(dataset, settings, model_name=name)
 
 
 def _build_model(config: TrainConfig, *, num_classes: int):

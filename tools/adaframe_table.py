@@ -166,8 +166,8 @@ def looker(checkpoint: Path, patience: int | None = None, val_per_class: int | N
     import torch
 
     from vidkit.data.adaframe import look
+    from vidkit.engine.inference import load_model
     from vidkit.io import open_video
-    from vidkit.pipelines.evaluate import load_model
     from vidkit.utils import cpu_count
 
     torch.set_num_threads(cpu_count())

@@ -26,14 +26,10 @@ import torch
 from vidkit.bench import default_bench_video
 from vidkit.data.views import ViewSpec
 from vidkit.engine.loop import resolve_precision
-from vidkit.engine.tagger import Tagger, decode_for_tagging
+from vidkit.engine.tagger import Tagger, decode_worker
 from vidkit.io import find_videos
 from vidkit.models import build
 from vidkit.utils import default_workers, failure_reason, isolated_map
-
-
-def _decode(path, beat, **kwargs):
-    return (yield from decode_for_tagging(path, **kwargs))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +81,7 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     precision = resolve_precision("auto", "auto", device)
     model = precision.place(build(args.model, num_classes=400), device).eval()
-    work = partial(_decode, spec=spec)
+    work = partial(decode_worker, spec=spec)
     workers = min(args.workers, len(videos))
 
     # 1. decode only: the pool, every clip received in the parent, no model

@@ -34,8 +34,8 @@ def evaluate(checkpoint: Path, *, batch_size: int = 32) -> dict:
     from vidkit.data.datasets import collate_clips
     from vidkit.engine.checkpoint import load_checkpoint
     from vidkit.engine.config import load_config
+    from vidkit.engine.inference import load_model
     from vidkit.pipelines.config import TrainConfig
-    from vidkit.pipelines.evaluate import load_model
     from vidkit.pipelines.train import build_data
 
     loaded = load_model(str(checkpoint))

@@ -75,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def synthetic_val(checkpoint: str) -> Path:
     """The validation folder of the synthetic set ``checkpoint`` was trained on (generated if missing)."""
+    from vidkit.data.synthetic import synthetic_catalog
     from vidkit.engine.checkpoint import load_checkpoint
-    from vidkit.pipelines.evaluate import synthetic_catalog
 
-    catalog = synthetic_catalog(load_checkpoint(checkpoint)["config"], split="val", root=None)
+    catalog = synthetic_catalog(
+        load_checkpoint(checkpoint)["config"], split="val", root=None, progress=sys.stderr.isatty()
+    )
     return Path(catalog.videos_root) / "val"
 
 

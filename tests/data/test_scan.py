@@ -16,6 +16,7 @@ import pytest
 import vidkit.pipelines.scan
 from vidkit.data import scan as scan_module
 from vidkit.data.catalog import VideoEntry, open_catalog
+from vidkit.data.registry import dataset_names
 from vidkit.data.scan import format_report, manifest_hash, read_manifest, record_for, scan, summarize, write_manifest
 from vidkit.errors import ConfigError
 
@@ -210,3 +211,13 @@ def test_pipeline_config_error_exits_1(tmp_path, capsys):
     assert vidkit.pipelines.scan.run(_args("--data", "ssv2", "--data-root", str(tmp_path))) == 1
     err = capsys.readouterr().err
     assert err.startswith("vidkit scan: error: ssv2: no file for the val split") and err.count("\n") == 1
+
+
+def test_pipeline_data_choices_are_the_registry_downloaded_formats(capsys):
+    parser = argparse.ArgumentParser()
+    vidkit.pipelines.scan.add_arguments(parser)
+    data = next(a for a in parser._actions if a.dest == "data")
+    assert tuple(data.choices) == dataset_names("downloaded")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--data", "ava"])  # person data has no catalog to scan
+    assert "invalid choice: 'ava'" in capsys.readouterr().err

@@ -159,14 +159,14 @@ def test_revisits_are_the_papers_rule_and_can_be_turned_off(revisit):
     # the training episode looks the same way (its Gaussian exploration made negligible here)
     index, frames_at = [], model._frames_at
     model._frames_at = lambda x, i: index.append(i.clone()) or frames_at(x, i)
-    model.train()(x, targets=torch.tensor([0, 1]))
+    model.train().loss(x, torch.tensor([0, 1]))
     assert torch.stack(index, 1).tolist() == [expected, expected]
 
 
 def test_training_episode_trains_every_head():
     model = small().train()
     x, y = torch.randn(4, 3, 25, 64, 64), torch.tensor([0, 1, 2, 3])
-    logits, loss = model(x, targets=y)
+    logits, loss = model.loss(x, y)
     assert logits.shape == (4, 4) and loss.ndim == 0
     loss.backward()
     for name in ("selector", "utility", "classifier", "query", "memory_proj", "frame_proj"):
@@ -179,7 +179,7 @@ def test_a_frozen_backbone_stays_as_loaded_while_the_rest_learns(policy):
     assert not model.backbone.training and model.lstm.training  # batch-norm statistics fixed, dropout on
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    _, loss = model(torch.randn(4, 3, 25, 64, 64), targets=torch.tensor([0, 1, 2, 3]))
+    _, loss = model.loss(torch.randn(4, 3, 25, 64, 64), torch.tensor([0, 1, 2, 3]))
     loss.backward()
     assert all(p.grad is None for p in model.backbone.parameters())
     assert model.frame_proj.weight.grad.abs().sum() > 0 and model.lstm.weight_ih.grad.abs().sum() > 0
@@ -197,7 +197,7 @@ def test_a_backbone_memory_reads_the_main_backbones_features_of_still_frames():
     tau = torch.linspace(0, 1, 16)
     assert torch.allclose(model.memory(frames), expected + time_encoding(tau, model.embed), atol=1e-5)
     model.train()
-    _, loss = model(torch.randn(2, 3, 75, 32, 32), targets=torch.tensor([0, 1]))
+    _, loss = model.loss(torch.randn(2, 3, 75, 32, 32), torch.tensor([0, 1]))
     loss.backward()
     assert all(p.grad is None for p in model.backbone.parameters())  # frozen for the memory too
     assert model.memory_proj.weight.grad.abs().sum() > 0
@@ -210,14 +210,14 @@ def test_uniform_baseline_looks_at_fixed_uniform_frames_through_the_same_lstm():
     assert seen.frames.tolist() == [4, 4]
     assert torch.allclose(seen.locations, torch.tensor([0, 1 / 3, 2 / 3, 1]).expand(2, 4))
     model.train()
-    _, loss = model(torch.randn(2, 3, 25, 64, 64), targets=torch.tensor([0, 1]))
+    _, loss = model.loss(torch.randn(2, 3, 25, 64, 64), torch.tensor([0, 1]))
     loss.backward()
     assert model.selector.weight.grad is None  # nothing selects: no policy loss
 
 
 def test_card_and_arguments():
     card = model_card("adaframe")
-    assert card.sampling == "segments" and card.input_frames == 25
+    assert card.task == "adaptive" and card.input_frames == 25
     with pytest.raises(ValueError, match="policy"):
         small(policy="random")
     with pytest.raises(ValueError, match="unknown 2D backbone"):

@@ -46,7 +46,7 @@ def test_joint_training_is_separate_training():
     model = build("coviar", num_classes=4, iframe_arch="resnet18", dropout=0.0).train()
     assert has_own_objective(model)
     x, y = _x(), torch.tensor([1, 3])
-    fused, loss = model(x, targets=y)
+    fused, loss = model.loss(x, y)
     scores = model.stream_scores(x)
     assert torch.allclose(loss, sum(F.cross_entropy(s, y) for s in scores.values()), atol=1e-5)
     loss.backward()

@@ -1,5 +1,8 @@
-"""The registry as a whole: every registered model runs forward and backward on a tiny clip, has a
-card with its default input, and an unknown name gets a suggestion."""
+"""The registry as a whole: every registered model runs forward and backward on a tiny clip, has the
+common interface (timm's: features, head, classifier reset), has a card with its default input, and an
+unknown name gets a suggestion."""
+
+import inspect
 
 import pytest
 import torch
@@ -17,8 +20,8 @@ def test_every_model_trains_on_a_tiny_clip(name):
     clip = torch.randn(2, model_card(name).input_channels, 8, 32, 32)  # 8 frames: a multiple of every SlowFast alpha
     before = clip.clone()
     targets = torch.tensor([0, 3])
-    if has_own_objective(model):  # CoViAR's per-stream losses, AdaFrame's policy and utility: training takes targets
-        logits, loss = model(clip, targets=targets)
+    if has_own_objective(model):  # CoViAR's per-stream losses, AdaFrame's policy and utility
+        logits, loss = model.loss(clip, targets)
     else:
         logits = model(clip)
         loss = F.cross_entropy(logits, targets)
@@ -28,6 +31,31 @@ def test_every_model_trains_on_a_tiny_clip(name):
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_has_the_common_interface(name):
+    """``forward`` is ``forward_head(forward_features(x))``; ``pre_logits`` gives ``num_features`` per example
+    (per person, for the models that take boxes); ``reset_classifier`` changes the number of outputs."""
+    torch.manual_seed(0)
+    model = build(name, num_classes=3).eval()
+    for member in ("num_features", "forward_features", "forward_head", "reset_classifier"):
+        assert hasattr(model, member), f"{name} has no {member}"
+    assert isinstance(model.num_features, int)
+    clip = torch.randn(2, model_card(name).input_channels, 8, 32, 32)
+    takes_boxes = "boxes" in inspect.signature(model.forward).parameters  # the person models: model(clip, boxes)
+    boxes = {"boxes": torch.tensor([[0, 0.1, 0.2, 0.6, 0.9], [1, 0.0, 0.0, 1.0, 1.0], [1, 0.5, 0.5, 0.9, 0.8]])}
+    head_kwargs = boxes if takes_boxes else {}
+    with torch.no_grad():
+        logits = model(clip, **head_kwargs)
+        features = model.forward_features(clip)
+        torch.testing.assert_close(model.forward_head(features, **head_kwargs), logits)
+        pooled = model.forward_head(features, pre_logits=True, **head_kwargs)
+        assert pooled.shape == (len(logits), model.num_features)
+        model.reset_classifier(5)
+        assert model(clip, **head_kwargs).shape == (len(logits), 5)
+    if takes_boxes:
+        assert logits.shape == (3, 3)  # one row per box
 
 
 @pytest.mark.parametrize("name", list_models())

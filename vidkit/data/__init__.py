@@ -1,6 +1,8 @@
-"""Clip samplers (which moments a model sees, in seconds), clip reading, and the built-in data."""
+"""Clip samplers (which moments a model sees, in seconds), clip reading, the built-in data, and the
+registry of every dataset name ``--data`` accepts."""
 
 from vidkit.data.clips import Clip, read_clips, sample_clips
+from vidkit.data.registry import DatasetInfo, dataset_info, dataset_names, register_dataset
 from vidkit.data.samplers import (
     ClipPlan,
     ClipSampler,
@@ -40,4 +42,8 @@ __all__ = [
     "VideoTiming",
     "read_clips",
     "sample_clips",
+    "DatasetInfo",
+    "dataset_info",
+    "dataset_names",
+    "register_dataset",
 ]

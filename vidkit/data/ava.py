@@ -42,10 +42,12 @@ from vidkit.errors import AnnotationError, ConfigError, VideoDecodeError
 from vidkit.io.walk import walk_videos
 
 __all__ = [
+    "AvaData",
     "AvaRow",
     "AvaSplit",
     "Keyframe",
     "PersonClipDataset",
+    "ava_split",
     "collate_persons",
     "find_ava_files",
     "group_keyframes",
@@ -462,3 +464,34 @@ def collate_persons(items: list[dict]) -> dict:
     batch["index"] = torch.tensor([it["index"] for it in good], dtype=torch.long)
     batch["persons"] = torch.tensor([len(it["boxes"]) for it in good], dtype=torch.long)
     return batch
+
+
+class AvaData:
+    """AVA as downloaded: the label map, the split CSVs and the videos, found under ``root`` (or the
+    ``annotations`` folder and ``videos`` folder given apart); splits are opened when asked for."""
+
+    default_flip = True  # AVA's actions have no left/right pairs
+
+    def __init__(self, root: str | None, *, annotations: str | None = None, videos: str | None = None):
+        if not (root or annotations):
+            raise ConfigError("--data ava needs --data-root DIR (the AVA folder as downloaded), or data.annotations")
+        self.root, self.annotations_root, self.videos_root = root, annotations, videos
+        self._opened: dict = {}
+        self.classes = tuple(self.split("train").classes)
+
+    def split(self, name: str, *, boxes: str | None = None, min_score: float = 0.0):
+        """The split's :class:`~vidkit.data.ava.AvaSplit` (read once: AVA's train CSV has ~800k rows)."""
+        key = (name, boxes, min_score)
+        if key not in self._opened:
+            annotations, label_map, videos = find_ava_files(self.annotations_root or self.root, name)
+            self._opened[key] = open_ava(
+                annotations, label_map, self.videos_root or videos, boxes=boxes, min_score=min_score
+            )
+        return self._opened[key]
+
+
+def ava_split(dataset, split: str, *, boxes: str | None = None, min_score: float = 0.0):
+    """Split ``split`` of an :class:`AvaData` or of the synthetic actors set (its folder has AVA's files)."""
+    if isinstance(dataset, AvaData):
+        return dataset.split(split, boxes=boxes, min_score=min_score)
+    return AvaData(str(dataset.root)).split(split, boxes=boxes, min_score=min_score)

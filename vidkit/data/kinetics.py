@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import os
 
-from vidkit.data.catalog import (
+from vidkit.data._catalog import (
     SPLIT_SYNONYMS,
     Catalog,
     VideoEntry,
@@ -27,6 +27,7 @@ from vidkit.data.catalog import (
     name_words,
     pick_for_split,
 )
+from vidkit.data._registry import register_dataset
 from vidkit.data.lists import EXPECTED_CLASSES, is_list_file, open_list
 from vidkit.errors import ConfigError
 from vidkit.io.walk import walk_videos
@@ -174,5 +175,11 @@ def _videos_root(root: str | None) -> str | None:
     inner = os.path.join(root, "videos")
     return inner if os.path.isdir(inner) else root
 
+
+# Each release, its class count checked; "kinetics" reads any release without that check.
+register_dataset("kinetics400", kind="downloaded", open_catalog=open_kinetics)
+register_dataset("kinetics600", kind="downloaded", open_catalog=open_kinetics)
+register_dataset("kinetics700", kind="downloaded", open_catalog=open_kinetics)
+register_dataset("kinetics", kind="downloaded", open_catalog=open_kinetics)
 
 __all__ = ["find_split_file", "open_kinetics", "read_kinetics_csv"]

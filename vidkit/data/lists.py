@@ -14,7 +14,8 @@ import json
 import os
 import re
 
-from vidkit.data.catalog import Catalog, VideoEntry, index_by_stem, mirror_map, split_of_folder
+from vidkit.data._catalog import Catalog, VideoEntry, index_by_stem, mirror_map, split_of_folder
+from vidkit.data._registry import register_dataset
 from vidkit.errors import ConfigError
 from vidkit.io.walk import is_video_name, walk_videos
 
@@ -219,6 +220,23 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
 def _subfolders(folder: str) -> list[str]:
     return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
 
+
+def _open_folder(name: str, *, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:
+    return open_folder(root=root, videos=videos, split=split)
+
+
+def _open_list(name: str, *, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:
+    """``--annotations FILE`` is the list; its paths resolve against ``--videos``, else ``--data-root``,
+    else the list's own folder."""
+    if annotations is None or os.path.isdir(annotations):
+        raise ConfigError("list: pass the list file with --annotations FILE (lines '<path> <label>')")
+    if videos is None and root is None:
+        root = os.path.dirname(annotations)
+    return open_list(annotations, videos=videos or root, split=split)
+
+
+register_dataset("folder", kind="downloaded", open_catalog=_open_folder)
+register_dataset("list", kind="downloaded", open_catalog=_open_list)
 
 __all__ = [
     "classes_from_indices",

@@ -78,6 +78,7 @@ __all__ = [
     "SyntheticSpec",
     "SyntheticVideo",
     "render_video",
+    "synthetic_catalog",
     "synthetic_dataset",
 ]
 
@@ -233,3 +234,29 @@ def _load(folder: Path, spec: SyntheticSpec) -> SyntheticDataset:
             videos.append(SyntheticVideo(folder / rel, video_id(spec, split, index), split, index, labels, evidence))
         splits[split] = tuple(videos)
     return SyntheticDataset(folder, spec, CLASSES, splits["train"], splits["val"])
+
+
+def synthetic_catalog(config: dict, *, split: str, root: str | None = None, progress: bool = False):
+    """The built-in set a run was trained on (``config`` is its training config: the spec from
+    ``data.synthetic``, the folder from ``data.root`` unless ``root`` is given), one split as a
+    :class:`~vidkit.data.catalog.Catalog`."""
+    from vidkit.data.catalog import Catalog, VideoEntry
+
+    data = config.get("data") or {}
+    spec = SyntheticSpec.from_config(data.get("synthetic"))
+    split = {"validation": "val", "validate": "val"}.get(split, split)
+    if split not in ("train", "val"):
+        raise ConfigError(f"--split {split}: the synthetic set has train and val")
+    dataset = synthetic_dataset(spec, root=root or data.get("root"), progress=progress)
+    entries = tuple(VideoEntry(key=v.path.stem, path=str(v.path), label=v.label) for v in dataset.videos(split))
+    return Catalog(
+        name="synthetic",
+        split=split,
+        classes=tuple(dataset.classes),
+        entries=entries,
+        annotations=str(dataset.annotations(split)),
+        videos_root=str(dataset.root),
+        flip_label_map={},
+        default_flip=False,
+        warnings=(),
+    )

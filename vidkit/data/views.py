@@ -25,7 +25,33 @@ from vidkit.data.samplers import ClipPlan, MultiViewSampler
 from vidkit.data.transforms import crop_box
 from vidkit.errors import VideoDecodeError
 
-__all__ = ["ViewSpec", "VideoViews", "crop_views", "read_views"]
+__all__ = ["VIEW_PRESETS", "ViewSpec", "VideoViews", "crop_views", "parse_views", "read_views"]
+
+
+# Named view protocols: (temporal clips, spatial crops).
+VIEW_PRESETS = {
+    "kinetics": (10, 3),  # PySlowFast / pytorchvideo / mmaction2 Kinetics test: 10 uniform clips x 3 crops
+    "ssv2": (2, 3),  # TSM / mmaction2 Something-Something-v2 test: 2 clips x 3 crops
+    "ssv2-1clip": (1, 3),  # PySlowFast's SSv2 test: 1 clip x 3 crops
+    "single": (1, 1),  # one centred clip, centre crop: what `vidkit train` validates with
+}
+
+
+def parse_views(views: str) -> tuple[int, int]:
+    """``"10x3"`` or a preset name (:data:`VIEW_PRESETS`) as ``(temporal clips, spatial crops)``; a
+    :class:`~vidkit.errors.ConfigError` otherwise."""
+    import re
+
+    from vidkit.errors import ConfigError
+
+    if views in VIEW_PRESETS:
+        return VIEW_PRESETS[views]
+    match = re.fullmatch(r"(\d+)x(\d+)", views)
+    if not match or int(match[1]) < 1 or int(match[2]) < 1:
+        raise ConfigError(
+            f"--views {views}: expected NxM (temporal clips x crops, e.g. 10x3) or one of {', '.join(VIEW_PRESETS)}"
+        )
+    return int(match[1]), int(match[2])
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ data-loader workers only decode.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -198,8 +197,8 @@ def train_step(
         y = torch.where(flipped, flip_labels[y], y)
     y = y.to(device, non_blocking=True)
     with precision.autocast(device):
-        if has_own_objective(model):
-            logits, loss = model(x, targets=y, label_smoothing=label_smoothing)
+        if has_own_objective(model):  # through the model's forward (DDP's, when wrapped: see OwnObjective)
+            logits, loss = wrap_for_training(model)(x, targets=y, label_smoothing=label_smoothing)
         else:
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
@@ -238,10 +237,45 @@ def optimizer_step(
 
 
 def has_own_objective(model: nn.Module) -> bool:
-    """Whether ``model`` trains on an objective of its own: its ``forward`` takes ``targets`` (and
-    ``label_smoothing``) and then returns ``(logits, loss)`` — CoViAR's per-stream losses; every
-    other model is trained on the cross-entropy of its logits. Looks through DDP and compile wrappers."""
-    return "targets" in inspect.signature(unwrap(model).forward).parameters
+    """Whether ``model`` trains on an objective of its own: it has ``loss(x, targets, *, label_smoothing)``
+    returning ``(logits, loss)`` — CoViAR's per-stream losses, AdaFrame's policy and utility; every other
+    model is trained on the cross-entropy of its logits. Looks through DDP, compile and
+    :class:`OwnObjective` wrappers."""
+    return callable(getattr(unwrap(model), "loss", None))
+
+
+class OwnObjective(nn.Module):
+    """A model with an objective of its own, trained through ``forward``: ``forward(x, targets,
+    label_smoothing)`` is ``module.loss(...)``, ``(logits, loss)``; ``forward(x)`` is ``module(x)``, the logits.
+
+    DistributedDataParallel synchronises gradients only for what runs through its forward, so such a
+    model is wrapped in this before DDP (:func:`wrap_for_training`). It holds the model as ``module``,
+    so :func:`~vidkit.engine.checkpoint.unwrap` sees through it and checkpoints keep the model's own keys."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None, label_smoothing: float = 0.0):
+        if targets is None:
+            return self.module(x)
+        return self.module.loss(x, targets, label_smoothing=label_smoothing)
+
+
+def wrap_for_training(model: nn.Module) -> nn.Module:
+    """``model`` in an :class:`OwnObjective` when it has an objective of its own and is not wrapped in one
+    yet (DDP and compile wrappers looked through); ``model`` itself otherwise."""
+    if not has_own_objective(model):
+        return model
+    inner = model
+    while isinstance(inner, nn.Module):
+        if isinstance(inner, OwnObjective):
+            return model
+        # a compiled module's own _orig_mod first: its "module" would be looked up inside what it wraps
+        outer, inner = inner, getattr(inner, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            inner = getattr(outer, "module", None)
+    return OwnObjective(model)
 
 
 def to_device(frames: torch.Tensor | list[torch.Tensor], device: torch.device):

@@ -23,7 +23,7 @@ from vidkit.engine.evaluator import forward_in_batches
 from vidkit.engine.loop import Precision
 from vidkit.utils import failure_reason
 
-__all__ = ["TagResult", "Tagger", "decode_for_tagging", "look_for_tagging"]
+__all__ = ["TagResult", "Tagger", "decode_for_tagging", "decode_worker", "look_for_tagging", "look_worker"]
 
 _WINDOWS_PER_READ = 8  # segment windows decoded per read_at: bounds memory, amortises seeking back to a keyframe
 
@@ -88,6 +88,17 @@ def look_for_tagging(path: str, *, model: nn.Module, spec: ViewSpec, backend: st
         return {"frames_looked_at": seen.frames, "frames_decoded": seen.decoded}
 
     return (yield from _tag_video(path, looked, spec=spec, backend=backend, timeout_s=timeout_s))
+
+
+def decode_worker(path: str, beat, **kwargs):
+    """:func:`decode_for_tagging` in the form :func:`vidkit.utils.isolated_map` runs (``beat`` unused:
+    the items themselves show progress)."""
+    return (yield from decode_for_tagging(path, **kwargs))
+
+
+def look_worker(path: str, beat, **kwargs):
+    """:func:`look_for_tagging` in the form :func:`vidkit.utils.isolated_map` runs."""
+    return (yield from look_for_tagging(path, **kwargs))
 
 
 def _tag_video(path: str, items, *, spec: ViewSpec, backend: str, timeout_s: float):

@@ -24,7 +24,7 @@ from vidkit.engine.checkpoint import save_checkpoint
 from vidkit.engine.distributed import DistContext, ResumableSampler, ShardSampler, step_seed
 from vidkit.engine.logging import RunLogger
 from vidkit.engine.loop import Precision
-from vidkit.engine.tasks import VideoTask
+from vidkit.engine.objectives import ClipObjective
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Position:
     epoch: int = 0
     step: int = 0
     global_step: int = 0
-    best_top1: float = -1.0  # the best validation score: top-1, or frame mAP for person models (the task's score)
+    best_top1: float = -1.0  # the best validation score: top-1, or frame mAP for person models (the objective's score)
     best_epoch: int = 0
     meter: dict | None = None  # the partial epoch's training sums, when stopped mid-epoch
 
@@ -72,7 +72,7 @@ class Trainer:
     log_every_steps: int = 10
     logger: RunLogger | None = None
     flip_labels: torch.Tensor | None = None  # each class's mirror class, for flipped clips (train_step)
-    task: Any = field(default_factory=VideoTask)  # what is learned: vidkit.engine.tasks (clip labels or person actions)
+    objective: Any = field(default_factory=ClipObjective)  # what is learned: vidkit.engine.objectives
 
     def __post_init__(self) -> None:
         self.scaler = torch.amp.GradScaler(self.ctx.device.type) if self.precision.needs_scaler else None
@@ -128,7 +128,7 @@ class Trainer:
             self.sampler.set_epoch(epoch)
             self.sampler.set_start(pos.step * self.batch_size)
             loader = self._loader(self.train_set, self.sampler, drop_last=True)
-            meter = self.task.meter(pos.meter)
+            meter = self.objective.meter(pos.meter)
             bar = self._bar(epoch, initial=pos.step)
             self.model.train()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -137,7 +137,7 @@ class Trainer:
                 seed = step_seed(self.seed, epoch, step, self.ctx.rank)
                 torch.manual_seed(seed)
                 generator.manual_seed(seed)
-                loss = self.task.train_step(
+                loss = self.objective.train_step(
                     self.model,
                     batch,
                     self.optimizer,
@@ -176,7 +176,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             train = meter.merged(self.ctx).summary()
-            val = self.task.evaluate(
+            val = self.objective.evaluate(
                 self.model,
                 self.val_loader,
                 transform=self.transform,
@@ -190,7 +190,7 @@ class Trainer:
             record = {
                 "epoch": epoch + 1,
                 "train_loss": train["loss"],
-                **self.task.figures(train, val_summary),
+                **self.objective.figures(train, val_summary),
                 "lr": lr,
                 "train_clips_per_s": train["clips_per_s"],
                 "epoch_s": train["seconds"],
@@ -200,7 +200,7 @@ class Trainer:
                 "skipped": len(meter.skipped) + len(val.skipped),
                 "skipped_examples": (meter.skipped + val.skipped)[:20],
             }
-            score = val_summary[self.task.score]
+            score = val_summary[self.objective.score]
             improved = score > pos.best_top1
             if improved:
                 pos.best_top1, pos.best_epoch = score, epoch + 1
@@ -208,7 +208,7 @@ class Trainer:
                 if self.logger:
                     self.logger.log("epoch", step=pos.global_step, **record)
                 print(
-                    f"epoch {epoch + 1}/{self.epochs}: {self.task.line(train, val_summary)} | "
+                    f"epoch {epoch + 1}/{self.epochs}: {self.objective.line(train, val_summary)} | "
                     f"{train['clips_per_s']:.1f} clips/s, {record['busy'] or 0:.0%} computing (rest: waiting for data)",
                     file=sys.stderr,
                 )
@@ -221,7 +221,7 @@ class Trainer:
             if improved:
                 self._checkpoint("best.pt", full=False, metrics=record)
             self._checkpoint("last.pt", full=True, metrics=record)
-        return {"last": record, "best": {self.task.score: pos.best_top1, "epoch": pos.best_epoch}}
+        return {"last": record, "best": {self.objective.score: pos.best_top1, "epoch": pos.best_epoch}}
 
     def _loader(self, dataset: ClipDataset, sampler, *, drop_last: bool) -> DataLoader:
         return DataLoader(
@@ -230,7 +230,7 @@ class Trainer:
             sampler=sampler,
             drop_last=drop_last,
             num_workers=self.workers,
-            collate_fn=self.task.collate,
+            collate_fn=self.objective.collate,
             pin_memory=self.ctx.device.type == "cuda",
             prefetch_factor=4 if self.workers else None,
         )

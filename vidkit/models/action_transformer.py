@@ -30,6 +30,12 @@ convention, so they hold at any input size). It returns logits ``[K, num_classes
 alone treats each clip as one person filling the frame (``[B, num_classes]``), so the registry's
 generic tools (``vidkit models``' GFLOPs, the smoke tests) run it like any classifier.
 
+The model interface splits there too: ``forward_features(clip)`` is the trunk's map ``[B, C, T', H', W']``
+(no boxes needed), ``forward_head(features, boxes=boxes)`` the rest, so ``model(clip, boxes)`` is
+``model.forward_head(model.forward_features(clip), boxes=boxes)``; with ``pre_logits=True`` the head
+returns each person's feature ``[K, num_features]`` before the classifier's dropout (the final query;
+the baseline's pooled RoI feature).
+
 Shapes for ``action_transformer`` on a 16-frame 224² clip with K people::
 
     clip        [B, 3, 16, 224, 224]
@@ -242,11 +248,26 @@ class _PersonModel(nn.Module):
         self.temporal_padding = temporal_padding
 
     def _boxes(self, x: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
+        """``boxes`` checked and on ``x``'s device (``x``: the clips or their feature maps, batch first);
+        one whole-frame box per clip when None."""
         if boxes is None:
             return whole_frame_boxes(x.shape[0], x.device)
         if boxes.ndim != 2 or boxes.shape[1] != 5:
             raise ValueError(f"boxes must be [K, 5] (clip index, x1, y1, x2, y2 normalised); got {tuple(boxes.shape)}")
         return boxes.to(device=x.device, dtype=torch.float32)
+
+    @property
+    def num_features(self) -> int:
+        """Width of each person's feature the classifier reads."""
+        return self.classifier.in_features
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, T, H, W]`` → the trunk's map ``[B, C, T', H', W']`` (res4, stride 16, time halved)."""
+        return self.trunk(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a fresh one for ``num_classes`` (fine-tuning on a new label set)."""
+        self.classifier = nn.Linear(self.classifier.in_features, num_classes)
 
     def load_trunk(self, weights: str | os.PathLike | Mapping[str, Any]) -> None:
         """The trunk from an ``i3d_r50`` checkpoint (see :meth:`Res4Trunk.load_i3d`)."""
@@ -298,7 +319,19 @@ class ActionTransformer(_PersonModel):
         """``x`` ``[B, 3, T, H, W]``, ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``; with
         ``return_attention`` also each unit's attention ``[K, heads, T'·H'·W']`` over the memory cells."""
         boxes = self._boxes(x, boxes)
-        features = self.trunk(x)  # [B, C, T', H', W']
+        return self.forward_head(self.forward_features(x), boxes=boxes, return_attention=return_attention)
+
+    def forward_head(
+        self,
+        features: torch.Tensor,
+        pre_logits: bool = False,
+        *,
+        boxes: torch.Tensor | None = None,
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The trunk's map ``[B, C, T', H', W']`` and ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``
+        (``pre_logits``: the final queries ``[K, dim]``, before the classifier's dropout)."""
+        boxes = self._boxes(features, boxes)
         query = self.query(pool_keyframe(_centre_slice(features), boxes, self.roi_size))  # [K, dim]
         t, h, w = features.shape[2:]
         memory = rearrange(self.memory(features), "b d t h w -> b (t h w) d")
@@ -308,8 +341,8 @@ class ActionTransformer(_PersonModel):
         for unit in self.units:
             query, weights = unit(query, memory, need_weights=return_attention)
             attention.append(weights)
-        logits = self.classifier(self.dropout(query))
-        return (logits, attention) if return_attention else logits
+        out = query if pre_logits else self.classifier(self.dropout(query))
+        return (out, attention) if return_attention else out
 
 
 class I3DRoIHead(_PersonModel):
@@ -332,10 +365,19 @@ class I3DRoIHead(_PersonModel):
         init_weights(self.trunk)
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``[B, 3, T, H, W]``, ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``."""
         boxes = self._boxes(x, boxes)
-        features = reduce(self.trunk(x), "b c t h w -> b c h w", "mean")
+        return self.forward_head(self.forward_features(x), boxes=boxes)
+
+    def forward_head(
+        self, features: torch.Tensor, pre_logits: bool = False, *, boxes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The trunk's map ``[B, C, T', H', W']`` and ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``
+        (``pre_logits``: the pooled RoI features ``[K, C]``, before the dropout)."""
+        boxes = self._boxes(features, boxes)
+        features = reduce(features, "b c t h w -> b c h w", "mean")
         pooled = reduce(pool_keyframe(features, boxes, self.roi_size), "k c h w -> k c", "mean")
-        return self.classifier(self.dropout(pooled))
+        return pooled if pre_logits else self.classifier(self.dropout(pooled))
 
 
 def _with_trunk(model: _PersonModel, trunk_weights) -> _PersonModel:

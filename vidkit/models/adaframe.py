@@ -53,6 +53,9 @@ Input — the model contract's one tensor, the video's candidate frames::
                  → backbone → LSTM → logits_t, loc_{t+1}, utility_t
     output       the logits at the step each video stopped          [B, num_classes]
 
+``model(x)`` is that inference; ``model.loss(x, targets)`` runs one training episode (Gaussian
+exploration, every step's prediction) and returns ``(logits, loss)``, the objective AdaFrame trains on.
+
 Snippets follow the paper's footnote 1 ("frame" may mean stacked RGB images): a 2D backbone on one
 still frame cannot tell which way synthetic-motion's objects move, and its global pooling hardly
 keeps where they are; three frames stacked show the motion itself.
@@ -334,16 +337,47 @@ class AdaFrame(nn.Module):
 
     # -- training and inference on a tensor of candidate frames ---------------------------------------
 
-    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None, label_smoothing: float = 0.0):
-        """Logits ``[B, C]``; with ``targets`` in training mode, ``(logits of the last step, loss)``."""
+    @property
+    def num_features(self) -> int:
+        """Width of what the classifier reads: the LSTM's hidden state."""
+        return self.lstm.hidden_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, C]`` at the step each video stopped (:meth:`infer`); training goes through :meth:`loss`."""
+        self._check(x)
+        return self.infer(x).logits
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The LSTM's hidden state ``[B, hidden]`` at the step each video stopped (:meth:`infer`, so without
+        gradient): where the frames the policy chose end up, and what the classifier reads."""
+        self._check(x)
+        return self.infer(x).hidden
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Dropout and the classifier on hidden states ``[B, hidden]`` (``pre_logits``: the states as they are).
+        ``forward_head(forward_features(x))`` is ``forward(x)``, up to the rounding of a batched product:
+        inference computes each video's logits at its own stopping step."""
+        return features if pre_logits else self.classifier(self.dropout(features))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a fresh one for ``num_classes`` (fine-tuning on a new label set)."""
+        self.classifier = nn.Linear(self.lstm.hidden_size, num_classes)
+
+    def loss(
+        self, x: torch.Tensor, targets: torch.Tensor, *, label_smoothing: float = 0.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training episode: ``(logits of the last step [B, C], loss)``. The loss is the cross-entropy
+        at every step, plus, for the adaptive policy, REINFORCE for the selection network (the utility as
+        baseline) and the utility regressed onto the discounted return (§3.2)."""
+        self._check(x)
+        return self._train_episode(x, targets, label_smoothing)
+
+    def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 5 or x.shape[1] != 3 or x.shape[2] % self.snippet:
             raise ValueError(
                 f"AdaFrame takes candidate frames [B, 3, T, H, W] (T a multiple of its snippet of "
                 f"{self.snippet}), got shape {tuple(x.shape)}"
             )
-        if targets is None:
-            return self.infer(x).logits
-        return self._train_episode(x, targets, label_smoothing)
 
     def _candidates(self, x: torch.Tensor) -> torch.Tensor:
         """``x [B, 3, T·S, H, W]`` as ``[B, 3, T, S, H, W]``: T candidates of S frames (S = snippet)."""
@@ -468,7 +502,7 @@ def warm_start(model: AdaFrame, state: dict[str, torch.Tensor]) -> list[str]:
     return copied
 
 
-@register_model(paper="Wu et al., CVPR 2019 (AdaFrame)", input_frames=25, input_size=224, sampling="segments")
+@register_model(paper="Wu et al., CVPR 2019 (AdaFrame)", input_frames=25, input_size=224, task="adaptive")
 def adaframe(
     *,
     num_classes: int = 400,

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
-
-if TYPE_CHECKING:
-    from vidkit.models.adaframe import AdaFrame
+import torch.nn as nn
 
 __all__ = [
     "Episode",
@@ -89,23 +86,28 @@ def lookahead(utility: torch.Tensor, best: torch.Tensor, stalled: torch.Tensor, 
 @dataclass
 class Result:
     """What inference did per video: ``logits [B, C]`` at the stopping step, ``frames [B]`` the backbone
-    frames it looked at, ``locations [B, K]`` where (NaN after it stopped)."""
+    frames it looked at, ``locations [B, K]`` where (NaN after it stopped); ``hidden [B, hidden]`` is the
+    LSTM's hidden state at the stopping step, what the classifier read the logits from."""
 
     logits: torch.Tensor
     frames: torch.Tensor
     locations: torch.Tensor
     utilities: torch.Tensor = field(default=None, repr=False)
+    hidden: torch.Tensor = field(default=None, repr=False)
 
 
 class Episode:
     """A batch of videos being looked at, one frame per step, until each stops — the inference loop
     shared by :meth:`AdaFrame.infer` (frames from a tensor) and :mod:`vidkit.data.adaframe` (frames
     decoded on demand) over ``num_candidates`` candidates a video. :meth:`choose` says which candidate each
-    active video looks at next; :meth:`observe` takes those frames."""
+    active video looks at next; :meth:`observe` takes those frames.
+
+    ``model`` is an :class:`~vidkit.models.adaframe.AdaFrame` (this module does not import it: the model
+    imports the maths above); ``memory`` its global memory of the batch, None for a model without one."""
 
     def __init__(
         self,
-        model: AdaFrame,
+        model: nn.Module,
         memory: torch.Tensor | None,
         *,
         batch: int,
@@ -170,4 +172,4 @@ class Episode:
         self.active[idx[stop]] = False
 
     def result(self) -> Result:
-        return Result(self.logits, self.frames, self.locations, self.utilities)
+        return Result(self.logits, self.frames, self.locations, self.utilities, self.state[0])

@@ -71,6 +71,11 @@ class AttentionClusterNet(nn.Module):
         self.head = AttentionClusters(self.backbone.out_channels, num_classes, num_units=num_units, dropout=dropout)
         init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
+    @property
+    def num_features(self) -> int:
+        """Width of what the classifier reads: every unit's output concatenated (16 × 2048)."""
+        return self.head.num_units * self.head.in_features
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, T, H, W]`` → per-frame features ``[B, T, 2048]``."""
         if x.ndim != 5:

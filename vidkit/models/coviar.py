@@ -34,23 +34,32 @@ STREAMS = {"iframe": (slice(0, 3), 3), "mv": (slice(3, 5), 2), "residual": (slic
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
 
-def _stream(arch: str, in_channels: int, num_classes: int, dropout: float) -> nn.Module:
-    """A torchvision 2D ResNet taking ``in_channels``, with dropout before its classifier (after the
-    pooling, which has no parameters, so torchvision's ImageNet checkpoints load into the I-frame
-    stream under their own names)."""
+def _stream(arch: str, in_channels: int, num_classes: int) -> torchvision.models.ResNet:
+    """A torchvision 2D ResNet taking ``in_channels`` (its names unchanged, so torchvision's ImageNet
+    checkpoints load into the I-frame stream under their own names)."""
     if arch not in ARCHS:
         raise ValueError(f"unknown stream architecture {arch!r}; choose from {', '.join(ARCHS)}")
     net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
     if in_channels != 3:
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
-    if dropout > 0:
-        net.avgpool = nn.Sequential(net.avgpool, nn.Dropout(dropout))
     return net
 
 
+def _pooled(net: torchvision.models.ResNet, frames: torch.Tensor) -> torch.Tensor:
+    """A torchvision ResNet's forward up to its classifier: ``[N, C, H, W]`` → pooled features ``[N, width]``."""
+    x = net.maxpool(net.relu(net.bn1(net.conv1(frames))))
+    x = net.layer4(net.layer3(net.layer2(net.layer1(x))))
+    return torch.flatten(net.avgpool(x), 1)
+
+
 class CoViAR(nn.Module):
-    """The three streams (or the subset ``streams``) and their fusion weights."""
+    """The three streams (or the subset ``streams``) and their fusion weights.
+
+    ``forward_features`` gives each stream's pooled features of every frame; ``forward_head`` classifies
+    them (dropout, the stream's linear layer), averages over the frames and fuses. With ``pre_logits`` it
+    returns the streams' frame-averaged features, concatenated (``num_features`` wide): the fused scores
+    are one linear map of them, each stream's classifier scaled by its fusion weight."""
 
     def __init__(
         self,
@@ -73,41 +82,76 @@ class CoViAR(nn.Module):
             )
         archs = {"iframe": iframe_arch, "mv": mv_arch, "residual": residual_arch}
         self.stream_names = tuple(s for s in STREAMS if s in streams)
-        self.streams = nn.ModuleDict(
-            {s: _stream(archs[s], STREAMS[s][1], num_classes, dropout) for s in self.stream_names}
-        )
+        self.streams = nn.ModuleDict({s: _stream(archs[s], STREAMS[s][1], num_classes) for s in self.stream_names})
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # before each stream's classifier
         weights = dict(zip(STREAMS, map(float, fusion_weights)))
         self.register_buffer("fusion", torch.tensor([weights[s] for s in self.stream_names]), persistent=False)
 
-    def stream_scores(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each stream's TSN scores ``[B, K]`` (the mean of its per-frame logits)."""
+    @property
+    def num_features(self) -> int:
+        """The streams' feature widths added up (2048 + 512 + 512 for the default streams)."""
+        return sum(self.streams[s].fc.in_features for s in self.stream_names)
+
+    def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each stream's pooled features of every frame, ``{stream: [B, T, width]}``."""
         if x.ndim != 5 or x.shape[1] != 8:
             raise ValueError(
                 f"CoViAR takes packed compressed clips [B, 8, T, H, W] (I-frame, motion vectors, residual; "
                 f"vidkit.data.compressed), got shape {tuple(x.shape)}"
             )
         t = x.shape[2]
-        scores = {}
+        features = {}
         for name in self.stream_names:
             frames = rearrange(x[:, STREAMS[name][0]], "b c t h w -> (b t) c h w")
-            scores[name] = reduce(self.streams[name](frames), "(b t) k -> b k", "mean", t=t)
-        return scores
+            features[name] = rearrange(_pooled(self.streams[name], frames), "(b t) d -> b t d", t=t)
+        return features
+
+    def scores(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each stream's TSN scores ``[B, K]`` from its features: the mean of its per-frame logits."""
+        out = {}
+        for name in self.stream_names:
+            t = features[name].shape[1]
+            frames = rearrange(features[name], "b t d -> (b t) d")
+            out[name] = reduce(self.streams[name].fc(self.dropout(frames)), "(b t) k -> b k", "mean", t=t)
+        return out
+
+    def stream_scores(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each stream's TSN scores ``[B, K]`` (the mean of its per-frame logits)."""
+        return self.scores(self.forward_features(x))
 
     def fuse(self, scores: dict[str, torch.Tensor]) -> torch.Tensor:
         return sum(w * scores[s] for w, s in zip(self.fusion, self.stream_names))
 
-    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None, label_smoothing: float = 0.0):
-        """Fused scores ``[B, K]``; given ``targets`` (training), also the sum of the streams' own
-        cross-entropies: ``(scores, loss)``."""
+    def forward_head(self, features: dict[str, torch.Tensor], pre_logits: bool = False) -> torch.Tensor:
+        """The fused scores ``[B, K]`` (``pre_logits``: the frame-averaged features of the streams,
+        concatenated, ``[B, num_features]``)."""
+        if pre_logits:
+            return torch.cat([reduce(features[s], "b t d -> b d", "mean") for s in self.stream_names], dim=1)
+        return self.fuse(self.scores(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fused scores ``[B, K]``."""
+        return self.forward_head(self.forward_features(x))
+
+    def loss(
+        self, x: torch.Tensor, targets: torch.Tensor, *, label_smoothing: float = 0.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(fused scores, loss)``: the loss is the sum of the streams' own cross-entropies, so each stream
+        is trained as if alone (the paper trains them separately)."""
         scores = self.stream_scores(x)
         fused = self.fuse(scores)
-        if targets is None:
-            return fused
         loss = sum(F.cross_entropy(s.float(), targets, label_smoothing=label_smoothing) for s in scores.values())
         return fused, loss
 
+    def reset_classifier(self, num_classes: int) -> None:
+        """Fresh classifiers for ``num_classes`` in every stream (fine-tuning on a new label set)."""
+        for name in self.stream_names:
+            self.streams[name].fc = nn.Linear(self.streams[name].fc.in_features, num_classes)
 
-@register_model(paper="Wu et al., CVPR 2018 (CoViAR)", input_frames=3, input_size=224, input_kind="compressed")
+
+@register_model(
+    paper="Wu et al., CVPR 2018 (CoViAR)", input_frames=3, input_size=224, input_channels=8, task="compressed"
+)
 def coviar(
     *,
     num_classes: int = 400,

@@ -21,16 +21,32 @@ Shapes for ``i3d_r50`` on a 16-frame 224² clip, batch B::
     res2        [B,  256, 16,  56,  56] → temporal max-pool 2×1×1 → [B, 256, 8, 56, 56]
     res3..res5  [B,  512,  8,  28,  28] … [B, 2048, 8, 7, 7]
     head        mean over t h w → [B, 2048] → dropout 0.5 → linear → [B, 400]
+
+Every model of this family (a :class:`ResNet3d`, TSM's subclass included) loads pytorchvideo's and
+PySlowFast's C2D/I3D/Slow files, 2D ResNet-50 checkpoints in torchvision's layout and mmaction2's and the
+TSM authors' TSN/TSM files, through the converters registered at the end of this file.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
 from einops import reduce
 
+from vidkit.models._checkpoints import (
+    PTV_BLOCK_PARTS,
+    PYSF_BLOCK_PARTS,
+    Converter,
+    Rules,
+    any_of,
+    block_key,
+    register_converters,
+    rename,
+    renamer,
+)
 from vidkit.models._resnet3d import RESNET50_DEPTHS, Bottleneck, ClassifierHead, ResNetPathway, init_weights
 from vidkit.models.registry import register_model
 
@@ -158,3 +174,92 @@ def i3d_r50(
         dropout=dropout,
         zero_init_final_bn=zero_init_final_bn,
     )
+
+
+# -- other projects' checkpoints -----------------------------------------------------------------
+def _ptv_resnet(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """pytorchvideo's create_resnet (C2D, I3D, Slow): blocks.0 = stem, then res2-res5 as the blocks with
+    res_blocks (a parameter-free pool block sits after res2 in C2D/I3D), the head last."""
+    stages = sorted({int(m[1]) for k in state if (m := re.match(r"blocks\.(\d+)\.res_blocks\.", k))})
+    stage_of = {str(index): 2 + i for i, index in enumerate(stages)}
+    rules: Rules = [
+        (re.compile(r"blocks\.0\.conv\.(\w+)"), lambda m: f"backbone.stem.conv.{m[1]}"),
+        (re.compile(r"blocks\.0\.norm\.(\w+)"), lambda m: f"backbone.stem.bn.{m[1]}"),
+        (
+            re.compile(
+                r"blocks\.(" + "|".join(stage_of) + r")\.res_blocks\.(\d+)\.(" + any_of(PTV_BLOCK_PARTS) + r")\.(\w+)"
+            ),
+            lambda m: block_key(stage_of[m[1]], "0", m[2], f"{PTV_BLOCK_PARTS[m[3]]}.{m[4]}", ("backbone",)),
+        ),
+        (re.compile(r"blocks\.\d+\.proj\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+    ]
+    return rename(state, rules, source, "pytorchvideo")
+
+
+# PySlowFast's ResNet (pathway0 only): s1 = stem, s2-s5 = res2-res5, head.projection = classifier.
+_PYSF_RULES: Rules = [
+    (re.compile(r"s1\.pathway0_stem\.(conv|bn)\.(\w+)"), lambda m: f"backbone.stem.{m[1]}.{m[2]}"),
+    (
+        re.compile(r"s([2-5])\.pathway0_res(\d+)\.(" + any_of(PYSF_BLOCK_PARTS) + r")\.(\w+)"),
+        lambda m: block_key(int(m[1]), "0", m[2], f"{PYSF_BLOCK_PARTS[m[3]]}.{m[4]}", ("backbone",)),
+    ),
+    (re.compile(r"head\.projection\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+# torchvision's 2D ResNet (conv1/bn1, layerN.M.convK/bnK/downsample.{0,1}, fc); its kernels are inflated.
+_TV_PARTS = {
+    **{f"conv{i}": f"conv_{x}" for i, x in zip("123", "abc")},
+    **{f"bn{i}": f"bn_{x}" for i, x in zip("123", "abc")},
+    "downsample.0": "shortcut.conv",
+    "downsample.1": "shortcut.bn",
+}
+_TV_RULES: Rules = [
+    (re.compile(r"(conv|bn)1\.(\w+)"), lambda m: f"backbone.stem.{m[1] if m[1] == 'conv' else 'bn'}.{m[2]}"),
+    (
+        re.compile(r"layer([1-4])\.(\d+)\.(" + any_of(_TV_PARTS) + r")\.(\w+)"),
+        lambda m: block_key(int(m[1]) + 1, "0", m[2], f"{_TV_PARTS[m[3]]}.{m[4]}", ("backbone",)),
+    ),
+    (re.compile(r"fc\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+
+# mmaction2's ResNet (ConvModule: convK.conv / convK.bn, downsample.conv / .bn; TSM wraps conv1's conv in
+# a shift module as .net) and the TSM authors' (base_model. + torchvision names, .net wrapper, new_fc):
+# renamed to torchvision's names, then mapped as those.
+_TO_TORCHVISION = [
+    (re.compile(r"^(backbone|base_model)\."), ""),
+    (re.compile(r"\.net\.(weight|bias)$"), r".\1"),
+    (re.compile(r"^(cls_head\.fc_cls|new_fc)\."), "fc."),
+    (re.compile(r"^conv1\.conv\."), "conv1."),
+    (re.compile(r"^conv1\.bn\."), "bn1."),
+    (re.compile(r"\.conv(\d)\.conv\."), r".conv\1."),
+    (re.compile(r"\.conv(\d)\.bn\."), r".bn\1."),
+    (re.compile(r"\.downsample\.conv\."), ".downsample.0."),
+    (re.compile(r"\.downsample\.bn\."), ".downsample.1."),
+]
+
+
+def _via_torchvision(layout: str) -> Converter:
+    def convert(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        renamed = {}
+        for key, value in state.items():
+            if key.startswith("data_preprocessor."):  # mmaction2 1.x keeps its normalisation constants here
+                continue
+            for pattern, replacement in _TO_TORCHVISION:
+                key = pattern.sub(replacement, key)
+            renamed[key] = value
+        return rename(renamed, _TV_RULES, source, layout)
+
+    return convert
+
+
+register_converters(
+    ResNet3d,
+    {
+        "pytorchvideo": _ptv_resnet,
+        "PySlowFast": renamer(_PYSF_RULES, "PySlowFast"),
+        "torchvision": renamer(_TV_RULES, "torchvision"),
+        "mmaction2": _via_torchvision("mmaction2"),
+        "TSM": _via_torchvision("TSM"),
+    },
+    description="single-pathway ResNets (C2D, TSN, I3D, TSM, CoST, ...)",
+)

@@ -17,13 +17,27 @@ Shapes for ``slowfast_r50`` (8×8: α=4) on a 32-frame 256² clip, batch B::
 
 The model follows the vidkit contract: one tensor ``[B, 3, T, H, W]`` at the Fast frame rate in,
 logits out; T must be a multiple of α. The input is never modified.
+
+pytorchvideo's and PySlowFast's SlowFast checkpoints load into it, through the converters registered at
+the end of this file.
 """
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn as nn
 
+from vidkit.models._checkpoints import (
+    PTV_BLOCK_PARTS,
+    PYSF_BLOCK_PARTS,
+    Rules,
+    any_of,
+    block_key,
+    register_converters,
+    renamer,
+)
 from vidkit.models._resnet3d import RESNET50_DEPTHS, STAGE_NAMES, ClassifierHead, ResNetPathway, init_weights
 from vidkit.models.registry import register_model
 
@@ -178,3 +192,59 @@ def slowfast_r50_4x16(
         dropout=dropout,
         zero_init_final_bn=zero_init_final_bn,
     )
+
+
+# -- other projects' checkpoints -----------------------------------------------------------------
+_PATHWAYS = ("slow", "fast")
+_LATERALS = ("stem", "res2", "res3", "res4")  # fused after pool1, res2, res3, res4
+
+# pytorchvideo (create_slowfast): blocks.0 = stems + first fusion, blocks.1-4 = res2-res5 + fusion,
+# blocks.5 = pooling, blocks.6 = head.
+_PTV_RULES: Rules = [
+    (
+        re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.conv\.(\w+)"),
+        lambda m: f"{_PATHWAYS[int(m[1])]}.stem.conv.{m[2]}",
+    ),
+    (
+        re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.norm\.(\w+)"),
+        lambda m: f"{_PATHWAYS[int(m[1])]}.stem.bn.{m[2]}",
+    ),
+    (
+        re.compile(r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.(\w+)"),
+        lambda m: f"lateral.{_LATERALS[int(m[1])]}.conv.{m[2]}",
+    ),
+    (
+        re.compile(r"blocks\.([0-3])\.multipathway_fusion\.norm\.(\w+)"),
+        lambda m: f"lateral.{_LATERALS[int(m[1])]}.bn.{m[2]}",
+    ),
+    (
+        re.compile(
+            r"blocks\.([1-4])\.multipathway_blocks\.([01])\.res_blocks\.(\d+)\.("
+            + any_of(PTV_BLOCK_PARTS)
+            + r")\.(\w+)"
+        ),
+        lambda m: block_key(int(m[1]) + 1, m[2], m[3], f"{PTV_BLOCK_PARTS[m[4]]}.{m[5]}", _PATHWAYS),
+    ),
+    (re.compile(r"blocks\.\d+\.proj\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+# PySlowFast (slowfast/models/video_model_builder.py, SlowFast): s1 = stems, s2-s5 = res2-res5,
+# s1_fuse-s4_fuse = lateral connections, head.projection = classifier.
+_PYSF_RULES: Rules = [
+    (re.compile(r"s1\.pathway([01])_stem\.(conv|bn)\.(\w+)"), lambda m: f"{_PATHWAYS[int(m[1])]}.stem.{m[2]}.{m[3]}"),
+    (
+        re.compile(r"s([1-4])_fuse\.(conv_f2s|bn)\.(\w+)"),
+        lambda m: f"lateral.{_LATERALS[int(m[1]) - 1]}.{'conv' if m[2] == 'conv_f2s' else 'bn'}.{m[3]}",
+    ),
+    (
+        re.compile(r"s([2-5])\.pathway([01])_res(\d+)\.(" + any_of(PYSF_BLOCK_PARTS) + r")\.(\w+)"),
+        lambda m: block_key(int(m[1]), m[2], m[3], f"{PYSF_BLOCK_PARTS[m[4]]}.{m[5]}", _PATHWAYS),
+    ),
+    (re.compile(r"head\.projection\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+register_converters(
+    SlowFast,
+    {"pytorchvideo": renamer(_PTV_RULES, "pytorchvideo"), "PySlowFast": renamer(_PYSF_RULES, "PySlowFast")},
+    description="SlowFast models",
+)

@@ -1,11 +1,12 @@
-"""Person-action data and evaluation for the jobs: what ``vidkit train`` and ``vidkit eval`` do for the
-models whose card says ``task="persons"`` (the Action Transformer, the I3D-head baseline).
+"""Per-person actions (``persons``: the Action Transformer, the I3D-head baseline): RGB clips with
+person boxes on keyframes, multi-label actions per box.
 
 Data is AVA-format (:mod:`vidkit.data.ava`): AVA as downloaded (``--data ava --data-root DIR``), or the
 built-in set's actors variant, which writes the same files (``ava_train.csv``, ``ava_val.csv``,
 ``ava_action_list.pbtxt``, the videos under ``train/`` and ``val/``). Evaluation is frame mAP at IoU
 0.5 with per-class AP, on the annotated boxes or on a person-box file (``--boxes``, detections with
 scores); the predictions are also written as an AVA CSV, the form the official evaluator reads.
+These models label people on keyframes, not whole files: ``vidkit tag`` refuses them.
 """
 
 from __future__ import annotations
@@ -15,41 +16,33 @@ import json
 import sys
 from pathlib import Path
 
+from vidkit.engine.tasks._base import ClipSettings, EvalRequest, Task, TrainData, has_person_boxes, register_task
 from vidkit.errors import ConfigError
 from vidkit.utils import atomic_write
 
 
-class AvaData:
-    """AVA as downloaded: the label map, the split CSVs and the videos, found under ``root`` (or the
-    ``annotations`` folder and ``videos`` folder given apart); splits are opened when asked for."""
+@register_task("persons")
+class PersonActions(Task):
+    """Labels per person box, multi-label; trained by binary cross-entropy, scored by frame mAP."""
 
-    default_flip = True  # AVA's actions have no left/right pairs
-
-    def __init__(self, root: str | None, *, annotations: str | None = None, videos: str | None = None):
-        if not (root or annotations):
-            raise ConfigError("--data ava needs --data-root DIR (the AVA folder as downloaded), or data.annotations")
-        self.root, self.annotations_root, self.videos_root = root, annotations, videos
-        self._opened: dict = {}
-        self.classes = tuple(self.split("train").classes)
-
-    def split(self, name: str, *, boxes: str | None = None, min_score: float = 0.0):
-        """The split's :class:`~vidkit.data.ava.AvaSplit` (read once: AVA's train CSV has ~800k rows)."""
-        from vidkit.data.ava import find_ava_files, open_ava
-
-        key = (name, boxes, min_score)
-        if key not in self._opened:
-            annotations, label_map, videos = find_ava_files(self.annotations_root or self.root, name)
-            self._opened[key] = open_ava(
-                annotations, label_map, self.videos_root or videos, boxes=boxes, min_score=min_score
+    def check_data(self, dataset, *, data_name: str, model_name: str) -> None:
+        if not has_person_boxes(dataset, data_name):
+            raise ConfigError(
+                f"{model_name} classifies people by their boxes: train it on AVA-format data "
+                f"(--data synthetic-actors, or --data ava --data-root DIR), not on {data_name}"
             )
-        return self._opened[key]
 
+    def train_data(self, dataset, settings: ClipSettings, *, model_name: str) -> TrainData:
+        return _train_data(dataset, settings)
 
-def ava_split(dataset, split: str, *, boxes: str | None = None, min_score: float = 0.0):
-    """Split ``split`` of an :class:`AvaData` or of the synthetic actors set (its folder has AVA's files)."""
-    if isinstance(dataset, AvaData):
-        return dataset.split(split, boxes=boxes, min_score=min_score)
-    return AvaData(str(dataset.root)).split(split, boxes=boxes, min_score=min_score)
+    def evaluate(self, loaded, request: EvalRequest) -> dict | None:
+        return _evaluate(loaded, request)
+
+    def check_tagging(self, loaded) -> None:
+        raise ConfigError(
+            f"{loaded.name} labels people by their boxes on keyframes, not whole videos; score it with "
+            "vidkit eval (--boxes for a person-box file)"
+        )
 
 
 def _report_split(split, name: str, job: str) -> None:
@@ -65,42 +58,39 @@ def _report_split(split, name: str, job: str) -> None:
         raise ConfigError(f"the {name} split has no keyframe whose video was found")
 
 
-def person_data(config, dataset, *, flip_labels: list[int] | None):
-    """``(classes, train_set, val_set, transform, task)`` for ``vidkit train`` on AVA-format data."""
-    from vidkit.data.ava import PersonClipDataset
+def _train_data(dataset, s: ClipSettings) -> TrainData:
+    from vidkit.data.ava import PersonClipDataset, ava_split
     from vidkit.data.transforms import PersonClipTransform
-    from vidkit.engine.tasks import PersonTask
+    from vidkit.engine.objectives import PersonObjective
 
-    d = config.data
-    train, val = (ava_split(dataset, s) for s in ("train", "val"))
+    train, val = (ava_split(dataset, split) for split in ("train", "val"))
     for split, name in ((train, "train"), (val, "val")):
         _report_split(split, name, "vidkit train")
     classes = list(train.classes)
     clips = dict(
         num_classes=len(classes),
-        num_frames=d.num_frames,
-        interval_s=d.interval_s,
-        backend=d.backend,
-        time_offset_s=d.keyframe_offset_s,
+        num_frames=s.num_frames,
+        interval_s=s.interval_s,
+        backend=s.backend,
+        time_offset_s=s.keyframe_offset_s,
     )
     train_set = PersonClipDataset(train.keyframes, train.videos, **clips)
     val_set = PersonClipDataset(val.keyframes, val.videos, **clips)
-    flip = d.flip if d.flip is not None else getattr(dataset, "default_flip", False)
     transform = PersonClipTransform(
-        crop_size=d.crop_size,
-        train_scale=tuple(d.train_scale),
-        test_scale=d.test_scale,
-        flip_prob=0.5 if (flip or flip_labels) else 0.0,
+        crop_size=s.crop_size,
+        train_scale=tuple(s.train_scale),
+        test_scale=s.test_scale,
+        flip_prob=0.5 if s.flip else 0.0,
     )
-    return classes, train_set, val_set, transform, PersonTask(val.keyframes, val.ground_truth)
+    return TrainData(classes, train_set, val_set, transform, PersonObjective(val.keyframes, val.ground_truth))
 
 
-def evaluate_checkpoint(args, loaded) -> int:
-    """``vidkit eval`` for a person-action checkpoint: frame mAP with per-class AP on ``args.split``,
-    a report (``report.json``) and the predictions as an AVA CSV (``predictions.csv``)."""
+def _evaluate(loaded, args: EvalRequest) -> dict:
+    """Frame mAP with per-class AP on ``args.split``, a report (``report.json``) and the predictions
+    as an AVA CSV (``predictions.csv``)."""
     from torch.utils.data import DataLoader
 
-    from vidkit.data.ava import PersonClipDataset, collate_persons
+    from vidkit.data.ava import AvaData, PersonClipDataset, ava_split, collate_persons
     from vidkit.data.transforms import PersonClipTransform
     from vidkit.engine.distributed import setup
     from vidkit.engine.persons import PersonMeter, person_scores, score_frame_map
@@ -172,7 +162,7 @@ def evaluate_checkpoint(args, loaded) -> int:
     print(f"vidkit eval: report {out / 'report.json'}, predictions {out / 'predictions.csv'}", file=sys.stderr)
     for reason in meter.skipped[:5]:
         print(f"vidkit eval: skipped {reason}", file=sys.stderr)
-    return 0
+    return report
 
 
 def _synthetic_actors(config: dict, *, root: str | None):
@@ -205,3 +195,6 @@ def _table(result: dict, keyframes: int, persons: int) -> str:
         ap = "-" if row["ap"] is None else f"{row['ap']:.4f}"
         rows.append(f"  {row['class']:<28} {ap}  ({row['num_gt']}, {row['num_det']})")
     return "\n".join(rows)
+
+
+__all__ = ["PersonActions"]

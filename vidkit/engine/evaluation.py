@@ -1,4 +1,5 @@
-"""The evaluation run behind ``vidkit eval`` and the report it leaves.
+"""The multi-view evaluation behind ``vidkit eval`` for models that label whole clips, and the
+report it leaves.
 
 The run directory holds:
 
@@ -43,8 +44,10 @@ def evaluate(
     limit: int | None = None,
     device: str = "auto",
     out: Path,
+    transform=None,
 ) -> dict | None:
-    """Evaluate, write the report to ``out`` (rank 0) and return the results (None on other ranks)."""
+    """Evaluate, write the report to ``out`` (rank 0) and return the results (None on other ranks).
+    ``transform`` turns the decoded views into the model's input (default: RGB normalisation)."""
     from tqdm import tqdm
 
     from vidkit.data.transforms import ClipTransform
@@ -64,7 +67,8 @@ def evaluate(
         dataset = VideoViews(samples, spec, backend=backend, timeout_s=timeout_s)
         mine = range(ctx.rank, len(entries), ctx.world_size)
         items = decoded_views(dataset, mine, workers=workers, silence_s=timeout_s + 30)
-        transform = ClipTransform()  # normalisation only: the views arrive scaled and cropped
+        if transform is None:  # normalisation only: the views arrive scaled and cropped
+            transform = ClipTransform()
         if ctx.is_main:
             print(
                 f"vidkit eval: {loaded.name} on {catalog.name} {catalog.split} ({len(entries)} videos listed, "
@@ -121,12 +125,45 @@ def evaluate(
         distributed.teardown(ctx)
 
 
+def trained_on(loaded) -> str:
+    """The dataset a vidkit checkpoint was trained on (``--data``'s default)."""
+    if loaded.config is None:
+        raise ConfigError("--data is needed: the checkpoint does not say what it was trained on")
+    return loaded.trained.get("name") or "synthetic"
+
+
+def open_eval_catalog(data: str, request, loaded):
+    """The :class:`~vidkit.data.catalog.Catalog` of ``request.split`` of ``data`` to evaluate on: the
+    built-in set the checkpoint was trained on, or a dataset as downloaded (found where ``request``
+    says, or where the checkpoint was trained from)."""
+    from vidkit.data.synthetic import synthetic_catalog
+
+    if data == "synthetic":
+        return synthetic_catalog(
+            loaded.config or {}, split=request.split, root=request.data_root, progress=sys.stderr.isatty()
+        )
+    from vidkit.data.catalog import open_catalog
+
+    where = {"root": request.data_root, "annotations": request.annotations, "videos": request.videos}
+    trained = loaded.trained
+    if not any(where.values()) and trained.get("name") == data:  # where the checkpoint was trained from
+        where = {k: trained.get(k) for k in where}
+    if not any(where.values()):
+        raise ConfigError(
+            f"--data {data} needs --data-root DIR (the dataset folder as downloaded), or --annotations and --videos"
+        )
+    return open_catalog(data, **where, split=request.split)
+
+
+def out_dir(out: str | None, model: str, data: str) -> Path:
+    """The report's folder: ``out``, or ``runs/eval-<model>-<data>-<date>-<time>``."""
+    return Path(out) if out else Path(f"runs/eval-{model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
 def _model_and_labels(loaded, catalog):
     """The model, its class names, and the map from the dataset's label indices to the model's."""
-    from vidkit.pipelines.evaluate import build_peer
-
     if loaded.model is None:  # peer weights: the dataset says how many classes
-        model = build_peer(loaded, len(catalog.classes))
+        model = loaded.build(len(catalog.classes))
         return model, tuple(catalog.classes), lambda label: label
     model, classes = loaded.model, loaded.classes
     if classes is None or tuple(classes) == tuple(catalog.classes):

@@ -2,8 +2,9 @@
 how a batch is collated, one training step, the validation pass, which figure picks ``best.pt``, and
 what an epoch's record and line say.
 
-:class:`VideoTask` is one label per clip (top-1); :class:`PersonTask` is labels per person box (the
-Action Transformer on AVA-format data; frame mAP). The model card's ``task`` chooses.
+:class:`ClipObjective` is one label per clip (top-1); :class:`PersonObjective` is labels per person
+box (the Action Transformer on AVA-format data; frame mAP). A model's task
+(:mod:`vidkit.engine.tasks`) gives the trainer the one its training data needs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from vidkit.engine.loop import Meter, evaluate, train_step
 
 
 @dataclass(frozen=True)
-class VideoTask:
+class ClipObjective:
     """Clip classification: cross-entropy, validated by top-1 (and top-5, the confusion matrix)."""
 
     score = "top1"
@@ -57,7 +58,7 @@ class VideoTask:
 
 
 @dataclass(frozen=True)
-class PersonTask:
+class PersonObjective:
     """Per-person multi-label actions: binary cross-entropy, validated by frame mAP at IoU 0.5 over
     ``keyframes`` (what the validation set scores) against ``ground_truth``."""
 
@@ -109,3 +110,6 @@ class PersonTask:
 
     def line(self, train: dict, val: dict) -> str:
         return f"train loss {train['loss']:.4f} | val loss {val['loss']:.4f} frame mAP {val['map']:.3f}"
+
+
+__all__ = ["ClipObjective", "PersonObjective"]

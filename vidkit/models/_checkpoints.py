@@ -1,0 +1,202 @@
+"""Checkpoint plumbing (private): reading a file safely, telling its layout by its keys, and the table of
+converters each model family registers for other projects' layouts.
+
+A family owns the translation of other projects' checkpoints into its own names (timm's
+``checkpoint_filter_fn`` passed per model): its module calls :func:`register_converters` with its class
+and one converter per layout, and :func:`vidkit.models.weights.load_weights` asks :func:`converter_for`
+with the model, found through the model's class hierarchy (TSM, a :class:`~vidkit.models.resnet.ResNet3d`,
+takes the ResNets' converters). This module imports no model, so no module needs every model class.
+
+The key-renaming helpers the families share (pytorchvideo's and PySlowFast's names for a bottleneck's
+parts, a rule table applied to every key) are here too.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from vidkit.errors import CheckpointError
+
+PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel's and torch.compile's
+LAYOUTS_2D = ("torchvision", "mmaction2", "TSM")  # 2D networks: their kernels are inflated after conversion
+
+Converter = Callable[[dict[str, torch.Tensor], str], dict[str, torch.Tensor]]  # (state, source) -> state
+Rules = list[tuple[re.Pattern, Callable[[re.Match], str]]]
+
+
+# -- reading and unwrapping -----------------------------------------------------------------------
+def read_checkpoint(path: str | os.PathLike) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``, with every failure as one
+    :class:`CheckpointError` line (no such file, pickled objects refused, damaged file)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(path, "no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message is a paragraph; what it met follows "WeightsUnpickler error:".
+        message = str(e)
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+        if found:
+            raise CheckpointError(
+                path,
+                "refused: it holds pickled Python objects, not only tensors and plain values "
+                f"(read with weights_only=True; it asks for {found[1]})",
+            ) from None
+        found = re.search(r"WeightsUnpickler error:\s*(.+)", message)
+        raise CheckpointError(
+            path, f"not a readable PyTorch checkpoint ({found[1].strip() if found else 'unpickling failed'})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(path, f"not a readable PyTorch checkpoint ({first})") from None
+
+
+def unwrap_checkpoint(checkpoint: Any, source: str) -> tuple[str, dict[str, torch.Tensor], str | None]:
+    """(layout, state dict with prefixes dropped, the model name the checkpoint records if any)."""
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(source, f"holds a {type(checkpoint).__name__}, not a checkpoint dictionary")
+    meta_name = None
+    for key in ("model", "model_state", "state_dict"):
+        if isinstance(checkpoint.get(key), Mapping):
+            state = checkpoint[key]
+            if key == "model":
+                meta_name = checkpoint.get("model_name")
+            break
+    else:
+        if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+            state = checkpoint
+        else:
+            keys = ", ".join(list(map(str, checkpoint))[:5])
+            raise CheckpointError(
+                source, f"no state dict in it (looked under 'model', 'model_state', 'state_dict'; its keys: {keys})"
+            )
+    state = {strip_prefixes(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if (
+        meta_name is not None
+    ):  # vidkit's own checkpoint says what it holds (AdaFrame's "backbone.layer1." is not mmaction2's)
+        layout = "vidkit"
+    elif any(k.startswith("blocks.") and (".multipathway_" in k or ".res_blocks." in k) for k in state):
+        layout = "pytorchvideo"
+    elif any(re.match(r"s1\.pathway\d_stem\.", k) for k in state):
+        layout = "PySlowFast"
+    elif any(k.startswith("backbone.layer1.") for k in state):
+        layout = "mmaction2"
+    elif any(k.startswith("base_model.layer1.") for k in state):
+        layout = "TSM"
+    elif "conv1.weight" in state and "layer1.0.conv1.weight" in state:
+        layout = "torchvision"
+    else:
+        layout = "vidkit"
+    return layout, state, meta_name if isinstance(meta_name, str) else None
+
+
+def strip_prefixes(key: str) -> str:
+    """``key`` without any of the wrappers' :data:`PREFIXES`, however nested (``module._orig_mod.x`` → ``x``)."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix) :], True
+    return key
+
+
+def examples(items: list[str], n: int = 3) -> str:
+    """The first ``n`` of ``items`` for an error line, with an ellipsis when there are more."""
+    return ", ".join(items[:n]) + (", …" if len(items) > n else "")
+
+
+# -- the families' converters ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConverterFamily:
+    """The converters registered with one model class: ``converters`` maps a layout to its converter;
+    ``description`` names the models the family covers in an error line ("SlowFast models")."""
+
+    cls: type
+    description: str
+    converters: Mapping[str, Converter]
+
+
+_FAMILIES: dict[type, ConverterFamily] = {}
+
+
+def register_converters(cls: type, converters: Mapping[str, Converter], *, description: str) -> None:
+    """Register ``cls``'s converters, one per layout (``{"pytorchvideo": convert, ...}``): a model that is
+    an instance of ``cls`` (a subclass included) loads checkpoints of those layouts. A class registered
+    twice raises."""
+    if cls in _FAMILIES:
+        raise ValueError(f"checkpoint converters for {cls.__name__} are registered twice")
+    _FAMILIES[cls] = ConverterFamily(cls, description, dict(converters))
+
+
+def converter_for(model: object, layout: str) -> Converter | None:
+    """The converter of ``layout`` registered for the nearest class of ``model`` (through its MRO); None
+    when its family has none, or it belongs to no family."""
+    for cls in type(model).__mro__:
+        if cls in _FAMILIES:
+            return _FAMILIES[cls].converters.get(layout)
+    return None
+
+
+def families_converting(layout: str) -> list[str]:
+    """The descriptions of the families that convert ``layout``, in the order of their class names."""
+    return [f.description for f in sorted(_FAMILIES.values(), key=lambda f: f.cls.__name__) if layout in f.converters]
+
+
+# -- renaming keys --------------------------------------------------------------------------------
+def rename(state: dict[str, torch.Tensor], rules: Rules, source: str, layout: str) -> dict[str, torch.Tensor]:
+    """Every key renamed by the first rule whose pattern matches it whole; a key no rule takes is an error."""
+    out, unknown = {}, []
+    for key, value in state.items():
+        for pattern, target in rules:
+            m = pattern.fullmatch(key)
+            if m:
+                out[target(m)] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise CheckpointError(
+            source,
+            f"{len(unknown)} keys of this {layout} checkpoint have no place in the vidkit "
+            f"model (e.g. {examples(unknown)})",
+        )
+    return out
+
+
+def renamer(rules: Rules, layout: str) -> Converter:
+    """A converter that applies ``rules`` (see :func:`rename`)."""
+    return lambda state, source: rename(state, rules, source, layout)
+
+
+def block_key(stage: int, pathway: str, index: str, part: str, pathways: tuple[str, ...]) -> str:
+    """vidkit's name of a bottleneck's ``part``: ``{pathways[pathway]}.res{stage}.block{index + 1}.{part}``."""
+    return f"{pathways[int(pathway)]}.res{stage}.block{int(index) + 1}.{part}"
+
+
+# pytorchvideo's and PySlowFast's names of a bottleneck's parts → vidkit's (Bottleneck's)
+PTV_BLOCK_PARTS = {
+    "branch1_conv": "shortcut.conv",
+    "branch1_norm": "shortcut.bn",
+    **{f"branch2.conv_{x}": f"conv_{x}" for x in "abc"},
+    **{f"branch2.norm_{x}": f"bn_{x}" for x in "abc"},
+}
+PYSF_BLOCK_PARTS = {
+    "branch1": "shortcut.conv",
+    "branch1_bn": "shortcut.bn",
+    **{f"branch2.{x}": f"conv_{x}" for x in "abc"},
+    **{f"branch2.{x}_bn": f"bn_{x}" for x in "abc"},
+}
+
+
+def any_of(names) -> str:
+    """A regex alternative of ``names``, each taken literally."""
+    return "|".join(map(re.escape, names))
