@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from vidkit.data.registry import dataset_names
 from vidkit.engine.config import load_config
+from vidkit.errors import ConfigError
 
 # What data.name may be: every ``--data`` name but synthetic-actors, which `vidkit train` turns into
 # name=synthetic with data.synthetic.variant=actors.
@@ -55,6 +56,19 @@ class DataConfig:
     flip_swap_labels: bool = False
     keyframe_offset_s: float = 0.0  # AVA: annotation time minus time in the video file (900 for the 15-minute cuts)
 
+    def __post_init__(self) -> None:
+        _check_range("data.batch_size", self.batch_size, minimum=1)
+        _check_range("data.workers", self.workers, minimum=0)
+        _check_range("data.num_frames", self.num_frames, minimum=1)
+        _check_range("data.interval_s", self.interval_s, above=0)
+        _check_range("data.crop_size", self.crop_size, minimum=1)
+        _check_range("data.test_scale", self.test_scale, minimum=1)
+        lo, hi = self.train_scale
+        if not 1 <= lo <= hi:
+            raise ConfigError(
+                f"data.train_scale={list(self.train_scale)!r}: expected [LOW, HIGH] short sides with 1 <= LOW <= HIGH"
+            )
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -76,6 +90,15 @@ class OptimConfig:
     label_smoothing: float
     clip_grad_norm: float | None
 
+    def __post_init__(self) -> None:
+        _check_range("optim.lr", self.lr, above=0)
+        _check_range("optim.momentum", self.momentum, minimum=0)
+        _check_range("optim.weight_decay", self.weight_decay, minimum=0)
+        _check_range("optim.warmup_epochs", self.warmup_epochs, minimum=0)
+        _check_range("optim.label_smoothing", self.label_smoothing, minimum=0, maximum=1)
+        if self.clip_grad_norm is not None:
+            _check_range("optim.clip_grad_norm", self.clip_grad_norm, minimum=0)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -94,6 +117,48 @@ class TrainConfig:
     wandb_project: str
     compile: bool = False  # defaults, so configs saved without these keys still load
     activation_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        _check_range("epochs", self.epochs, minimum=1)
+        _check_range("checkpoint_every_steps", self.checkpoint_every_steps, minimum=0)
+        _check_range("log_every_steps", self.log_every_steps, minimum=1)
+
+
+def check_options(args, *, at_least: dict[str, int] | None = None, above: dict[str, float] | None = None) -> None:
+    """Refuse, in one line, a job's option that no run can use, before the job does any work:
+    ``check_options(args, at_least={"top_k": 1}, above={"timeout": 0})`` gives ``--top-k -1: must be at
+    least 1``. Options left unset (None) pass."""
+    for dest, minimum in (at_least or {}).items():
+        _check_option(dest, getattr(args, dest), minimum=minimum)
+    for dest, bound in (above or {}).items():
+        _check_option(dest, getattr(args, dest), above=bound)
+
+
+def _check_option(dest: str, value: float | None, **bounds: float) -> None:
+    reason = None if value is None else _out_of_range(value, **bounds)
+    if reason:
+        raise ConfigError(f"--{dest.replace('_', '-')} {value:g}: {reason}")
+
+
+def _check_range(key: str, value: float, **bounds: float) -> None:
+    """Refuse, in one line naming the key, a config value no run can use (checked as the config is
+    built, so before any work): ``data.batch_size=0: must be at least 1``."""
+    reason = _out_of_range(value, **bounds)
+    if reason:
+        raise ConfigError(f"{key}={value!r}: {reason}")
+
+
+def _out_of_range(
+    value: float, *, minimum: float | None = None, above: float | None = None, maximum: float | None = None
+) -> str | None:
+    # `not value >= minimum` rather than `value < minimum`: NaN is refused too
+    if minimum is not None and not value >= minimum:
+        return f"must be at least {minimum}"
+    if above is not None and not value > above:
+        return f"must be more than {above}"
+    if maximum is not None and not value <= maximum:
+        return f"must be at most {maximum}"
+    return None
 
 
 def config_file(*parts: str) -> Path | None:

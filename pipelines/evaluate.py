@@ -91,7 +91,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from vidkit.engine.inference import load_model
     from vidkit.engine.tasks import EvalRequest
+    from vidkit.pipelines.config import check_options
 
+    check_options(  # before the checkpoint is loaded or a video decoded
+        args,
+        at_least={
+            "batch_size": 1,
+            "workers": 0,
+            "limit": 1,
+            "num_frames": 1,
+            "sampling_rate": 1,
+            "crop_size": 1,
+            "test_scale": 1,
+        },
+        above={"timeout": 0, "target_fps": 0, "interval_s": 0},
+    )
     loaded = load_model(args.checkpoint, model=args.model)
     request = EvalRequest(
         data=args.data,

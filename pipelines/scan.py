@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"vidkit scan: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a folder of the dataset that cannot be read (a symlink loop: ELOOP)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"vidkit scan: error: {args.data}: {where}cannot be read ({e.strerror or e})", file=sys.stderr)
+        return 1
     records = scan(
         catalog, workers=args.workers, timeout_s=args.timeout, verify=args.verify, progress=sys.stderr.isatty()
     )

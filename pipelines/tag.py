@@ -36,7 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--classes", metavar="FILE", help="with --weights: class names, one per line, in index order")
     parser.add_argument(
-        "--out", required=True, metavar="FILE", help="results file (appended to; an existing one is resumed)"
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="results file (appended to; an existing one is resumed, and refused if it is not a vidkit tag "
+        "output; locked while a run writes it); - streams the records to standard output, with no lock, "
+        "repair or resume",
     )
     parser.add_argument(
         "--format", choices=("jsonl", "csv"), help="jsonl (default; from the extension: .csv means csv)"
@@ -83,17 +88,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidkit.pipelines.config import check_options
+
+    check_options(  # before any work: none of these can give a record worth having
+        args,
+        at_least={
+            "top_k": 1,
+            "batch_size": 1,
+            "workers": 1,
+            "num_frames": 1,
+            "sampling_rate": 1,
+            "crop_size": 1,
+            "test_scale": 1,
+        },
+        above={"timeout": 0, "target_fps": 0, "segments": 0, "interval_s": 0},
+    )
     import torch
     from tqdm import tqdm
 
     from vidkit.engine.inference import load_for_inference
     from vidkit.engine.loop import resolve_precision
-    from vidkit.engine.results import ResultsFile, tag_record
+    from vidkit.engine.results import ResultsFile, check_output, tag_record
     from vidkit.engine.tagger import Tagger
     from vidkit.io import find_videos
     from vidkit.utils import default_workers, isolated_map
 
     started = time.monotonic()
+    fmt = args.format or ("csv" if str(args.out).lower().endswith(".csv") else "jsonl")
+    if args.out != "-":  # an output vidkit must not write is refused before any work
+        check_output(Path(args.out), fmt)
     loaded, model, classes = load_for_inference(
         checkpoint=args.checkpoint, model=args.model, weights=args.weights, classes=args.classes
     )
@@ -109,50 +132,53 @@ def run(args: argparse.Namespace) -> int:
         test_scale=args.test_scale,
     )
     task.check_segments(loaded, args.segments)
-    fmt = args.format or ("csv" if str(args.out).lower().endswith(".csv") else "jsonl")
     videos = _shard(find_videos(args.paths, glob=args.glob), args.shard)
-    results = ResultsFile(Path(args.out), fmt)
-    todo = [p for p in videos if p not in results.done]
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    device = task.tagging_device(device)
-    precision = resolve_precision("auto", "auto", device)
-    model = precision.place(model, device)
-    print(
-        f"vidkit tag: {len(videos)} videos{f' (shard {args.shard})' if args.shard else ''}, {len(videos) - len(todo)} "
-        f"already in {args.out}, {len(todo)} to tag with {loaded.name} ({len(classes)} classes) on {device}; "
-        + task.describe_tagging(model, spec)
-        + (f" per {args.segments:g} s segment" if args.segments else ""),
-        file=sys.stderr,
-    )
-    # one CPU left to the main process, which runs the model
-    workers = args.workers if args.workers is not None else default_workers(reserve=1)
-    if args.stride is not None and (not args.segments or args.stride <= 0):
-        raise ConfigError("--stride goes with --segments, and is a positive number of seconds")
-    work = task.tagging_worker(
-        model, spec, segment_s=args.segments, stride_s=args.stride, backend=args.backend, timeout_s=args.timeout
-    )
-    tagger = Tagger(
-        model,
-        spec=spec,
-        device=device,
-        precision=precision,
-        batch_size=args.batch_size,
-        transform=task.test_transform(loaded),
-    )
-    failures: collections.Counter = collections.Counter()
-    tagged = 0
-    bar = tqdm(
-        total=len(todo),
-        unit="video",
-        desc="vidkit tag",
-        file=sys.stderr,
-        dynamic_ncols=True,
-        disable=not sys.stderr.isatty(),
-    )
-    events = isolated_map(
-        work, todo, workers=min(workers, max(1, len(todo))), silence_s=args.timeout + 5, what="decoder"
-    )
-    try:
+    results = ResultsFile(Path(args.out), fmt, stream=sys.stdout if args.out == "-" else None)
+    events = bar = None
+    try:  # from here on, the output is closed (and its lock released) whatever happens
+        todo = [p for p in videos if p not in results.done]
+        device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+        )
+        device = task.tagging_device(device)
+        precision = resolve_precision("auto", "auto", device)
+        model = precision.place(model, device)
+        print(
+            f"vidkit tag: {len(videos)} videos{f' (shard {args.shard})' if args.shard else ''}, "
+            f"{len(videos) - len(todo)} already in {args.out}, {len(todo)} to tag with {loaded.name} "
+            f"({len(classes)} classes) on {device}; "
+            + task.describe_tagging(model, spec)
+            + (f" per {args.segments:g} s segment" if args.segments else ""),
+            file=sys.stderr,
+        )
+        # one CPU left to the main process, which runs the model
+        workers = args.workers if args.workers is not None else default_workers(reserve=1)
+        if args.stride is not None and (not args.segments or args.stride <= 0):
+            raise ConfigError("--stride goes with --segments, and is a positive number of seconds")
+        work = task.tagging_worker(
+            model, spec, segment_s=args.segments, stride_s=args.stride, backend=args.backend, timeout_s=args.timeout
+        )
+        tagger = Tagger(
+            model,
+            spec=spec,
+            device=device,
+            precision=precision,
+            batch_size=args.batch_size,
+            transform=task.test_transform(loaded),
+        )
+        failures: collections.Counter = collections.Counter()
+        tagged = 0
+        bar = tqdm(
+            total=len(todo),
+            unit="video",
+            desc="vidkit tag",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=not sys.stderr.isatty(),
+        )
+        events = isolated_map(
+            work, todo, workers=min(workers, max(1, len(todo))), silence_s=args.timeout + 5, what="decoder"
+        )
         for result in tagger.run(events):
             results.write(tag_record(result, classes, args.top_k))
             if result.error:
@@ -164,8 +190,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{tagger.clips_done / max(time.monotonic() - started, 1e-9):.1f} clips/s", refresh=False
             )
     finally:
-        events.close()
-        bar.close()
+        if events is not None:
+            events.close()
+        if bar is not None:
+            bar.close()
         results.close()
     _summary(
         tagged,

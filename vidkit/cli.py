@@ -218,9 +218,12 @@ def _run_mv(args: argparse.Namespace) -> int:
     from vidkit.io.motion import motion_fields
     from vidkit.utils import atomic_write
 
-    frames = list(motion_fields(args.path, grid=args.grid))
+    damaged: list[str] = []  # packets the decoder refused, skipped as `info` and `tag` skip them
+    frames = list(motion_fields(args.path, grid=args.grid, damaged=damaged))
     if not frames:
         raise VidkitError(f"{args.path}: no frames decoded")
+    for line in dict.fromkeys(damaged):  # a decoding that starts over in one thread meets them again
+        print(f"vidkit mv: warning: {args.path}: {line}", file=sys.stderr)
     past = np.stack([f.past for f in frames])
     arrays = {
         "mv": past,

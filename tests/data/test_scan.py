@@ -221,3 +221,17 @@ def test_pipeline_data_choices_are_the_registry_downloaded_formats(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--data", "ava"])  # person data has no catalog to scan
     assert "invalid choice: 'ava'" in capsys.readouterr().err
+
+
+def test_pipeline_a_folder_that_is_a_symlink_loop_is_reported_and_the_rest_scanned(tmp_path, put, capsys):
+    root = tmp_path / "f"
+    put(root / "walk" / "a.mp4")
+    os.symlink("loop", root / "loop")  # ELOOP on every look inside it
+    out = tmp_path / "m.jsonl"
+    args = _args("--data", "folder", "--data-root", str(root), "--out", str(out), "--workers", "1", "--json")
+    assert vidkit.pipelines.scan.run(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["warnings"] == [
+        f"folder: {root / 'loop'}: cannot be read (Too many levels of symbolic links); skipped"
+    ]
+    assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == [str(root / "walk" / "a.mp4")]

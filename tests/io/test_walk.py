@@ -116,3 +116,13 @@ def test_find_videos_takes_files_folders_and_lists(tmp_path):
         str(tmp_path / "notes.dat"),  # a file given is taken whatever its extension
     ]
     assert walk_videos(tmp_path / "nowhere") == []
+
+
+def test_a_list_file_holding_a_name_that_is_not_utf8(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/clip-\xff.mp4"
+    open(raw, "wb").close()
+    listing = tmp_path / "todo.txt"
+    listing.write_bytes(b"# names as bytes\n" + raw + b"\nplain.mp4\n")
+    found = find_videos([listing])
+    assert [os.fsencode(p) for p in found] == [raw, os.fsencode(tmp_path / "plain.mp4")]  # the exact name
+    assert os.path.isfile(found[0])

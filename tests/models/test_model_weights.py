@@ -136,6 +136,38 @@ def test_pickled_objects_are_refused_not_executed(tmp_path):
     assert "weights_only" in message
 
 
+class _Command:
+    """Pickles as a call to os.system: a pickle that holds code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle protocol 4", "pickle protocol 0"])
+def test_a_checkpoint_holding_code_is_said_to_and_not_run(tmp_path, how):
+    import pickle
+
+    marker, path = tmp_path / "executed", tmp_path / "evil.pt"
+    payload = {"model": {"w": torch.zeros(1)}, "hook": _Command(marker)}
+    if how == "torch.save":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=int(how[-1])))
+    with warnings.catch_warnings(), pytest.raises(CheckpointError) as e:
+        warnings.simplefilter("ignore")  # torch warns about the pickle protocol of a raw pickle
+        build("r3d_18", num_classes=3, weights=path)
+    assert not marker.exists()
+    message = str(e.value)
+    assert message.startswith(f"{path}: refused: it holds code (it asks to run ") and "\n" not in message
+    assert re.search(r"run (posix|os|nt)\.system when loaded\), which was not run", message)
+    assert "unpickling failed" not in message and "Unsupported operand" not in message
+
+
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(CheckpointError, match="nope.pt: no such file"):
         build("r3d_18", num_classes=3, weights=tmp_path / "nope.pt")

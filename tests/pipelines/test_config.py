@@ -110,3 +110,45 @@ def test_every_shipped_preset_loads():
 def test_defaults_yaml_documents_every_key():
     keys = set(yaml.safe_load((CONFIGS / "defaults.yaml").read_text()))
     assert keys == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.batch_size=0", "data.batch_size=0: must be at least 1"),
+        ("data.batch_size=-1", "data.batch_size=-1: must be at least 1"),
+        ("data.workers=-1", "data.workers=-1: must be at least 0"),
+        ("data.num_frames=0", "data.num_frames=0: must be at least 1"),
+        ("data.interval_s=0", "data.interval_s=0.0: must be more than 0"),
+        ("data.crop_size=0", "data.crop_size=0: must be at least 1"),
+        ("data.test_scale=-32", "data.test_scale=-32: must be at least 1"),
+        (
+            "data.train_scale=[40,32]",
+            "data.train_scale=[40, 32]: expected [LOW, HIGH] short sides with 1 <= LOW <= HIGH",
+        ),
+        ("optim.lr=-1", "optim.lr=-1.0: must be more than 0"),
+        ("optim.lr=0", "optim.lr=0.0: must be more than 0"),
+        ("optim.lr=.nan", "optim.lr=nan: must be more than 0"),
+        ("optim.weight_decay=-0.1", "optim.weight_decay=-0.1: must be at least 0"),
+        ("optim.label_smoothing=1.5", "optim.label_smoothing=1.5: must be at most 1"),
+        ("epochs=0", "epochs=0: must be at least 1"),
+        ("epochs=-2", "epochs=-2: must be at least 1"),
+        ("log_every_steps=0", "log_every_steps=0: must be at least 1"),
+    ],
+)
+def test_values_no_run_can_use_are_one_line_errors(override, message):
+    """Issue 27 item 7: refused as the config is built, before any work (tracebacks, or for epochs <= 0
+    a run that "finished" without training, before)."""
+    with pytest.raises(ConfigError) as e:
+        load_train_config(overrides=[override])
+    assert str(e.value) == message
+    with pytest.raises(ConfigError, match="epochs=0: must be at least 1"):
+        load_train_config(values={"epochs": 0})  # --epochs 0
+
+
+def test_every_shipped_preset_loads_as_the_preset_of_its_model_and_data():
+    presets = sorted(p for p in CONFIGS.glob("*/*.yaml"))
+    assert presets
+    for preset in presets:
+        config = load_train_config(model=preset.stem, overrides=[f"data.name={preset.parent.name}"])
+        assert config.model.name == preset.stem and config.epochs >= 1, preset

@@ -402,3 +402,75 @@ def test_a_decoder_crash_costs_only_its_video(trained, kinetics_root, tmp_path, 
     results = json.loads((out / "results.json").read_text())
     assert results["videos"]["evaluated"] == 5 and results["videos"]["undecodable"] == 2
     assert any("the decoder crashed (killed by SIGSEGV)" in f for f in results["failed"])
+
+
+def _tiny_val(tiny_root):
+    """The tiny set's val/<class>/ folders (the spec is conftest's)."""
+    spec = SyntheticSpec(num_train_per_class=2, num_val_per_class=1, size=(32, 32), num_frames=16)
+    return synthetic_dataset(spec, root=tiny_root, progress=False).root / "val"
+
+
+def _eval_folder(trained, root, out, *extra):
+    return main(
+        ["eval", "--checkpoint", str(trained), "--data", "folder", "--data-root", str(root)]
+        + ["--views", "1x1", "--workers", "0", "--out", str(out), *extra]
+    )
+
+
+@pytest.mark.timeout(600)
+def test_a_folder_with_some_classes_is_scored_by_class_name(trained, tiny_root, tmp_path, capsys):
+    """Issue 27 item 4: a folder whose only class folder is move_right is scored as the checkpoint's
+    move_right (index 3 of the sorted names), not as its first class (grow); a class folder the
+    checkpoint does not know is refused in one line that lists the ones it knows."""
+    val = _tiny_val(tiny_root)
+    classes = sorted(p.name for p in val.iterdir() if p.is_dir())
+    assert classes.index("move_right") == 3  # else the test proves nothing
+    root = tmp_path / "one"
+    shutil.copytree(val / "move_right", root / "move_right")
+    count = len(list((root / "move_right").glob("*.mp4")))
+    assert count >= 1
+    out = tmp_path / "eval"
+    assert _eval_folder(trained, root, out) == 0, capsys.readouterr().err
+    assert np.load(out / "scores.npz")["labels"].tolist() == [3] * count
+    rows = {r["class"]: r for r in csv.DictReader((out / "per_class.csv").open())}
+    assert int(rows["move_right"]["videos"]) == count and int(rows["grow"]["videos"]) == 0
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [r["label"] for r in manifest] == [3] * count
+
+    shutil.copytree(val / "grow", root / "jump")  # a class the checkpoint never saw
+    refused = tmp_path / "refused"
+    capsys.readouterr()
+    assert _eval_folder(trained, root, refused) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vidkit eval: error: ")
+    assert "class 'jump'" in err and f"(it knows {', '.join(classes)})" in err
+    assert not refused.exists()
+
+
+@pytest.mark.timeout(600)
+def test_options_no_run_can_use_are_refused_before_any_work(trained, tiny_root, tmp_path, capsys):
+    """Issue 27 item 7: each a one-line error, exit 1, before the checkpoint is loaded; no report
+    folder is made, and an existing one is left as it was."""
+    val = _tiny_val(tiny_root)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "results.json").write_text("{}")
+    refused = {
+        ("--batch-size", "0"): "--batch-size 0: must be at least 1",
+        ("--workers", "-1"): "--workers -1: must be at least 0",
+        ("--timeout", "-10"): "--timeout -10: must be more than 0",
+        ("--target-fps", "0"): "--target-fps 0: must be more than 0",
+        ("--limit", "-1"): "--limit -1: must be at least 1",
+        ("--limit", "0"): "--limit 0: must be at least 1",
+        ("--num-frames", "0"): "--num-frames 0: must be at least 1",
+        ("--crop-size", "-32"): "--crop-size -32: must be at least 1",
+        ("--test-scale", "0"): "--test-scale 0: must be at least 1",
+        ("--interval-s", "-0.1"): "--interval-s -0.1: must be more than 0",
+        ("--sampling-rate", "0"): "--sampling-rate 0: must be at least 1",
+    }
+    for option, message in refused.items():
+        for out in (tmp_path / "new", kept):
+            assert _eval_folder(trained, val.parent, out, *option) == 1, option
+            assert capsys.readouterr().err == f"vidkit eval: error: {message}\n"
+            assert not (tmp_path / "new").exists()
+            assert [p.name for p in kept.iterdir()] == ["results.json"] and (kept / "results.json").read_text() == "{}"

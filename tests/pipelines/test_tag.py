@@ -2,6 +2,7 @@
 unusual names, and every kind of bad file; one record per file with the right reason; kill and
 resume; the per-file timeout; long videos streamed segment by segment."""
 
+import base64
 import json
 import os
 import resource
@@ -17,6 +18,7 @@ import torch.nn as nn
 
 from vidkit.cli import main
 from vidkit.data.views import ViewSpec
+from vidkit.engine.results import OutputLock
 from vidkit.engine.tagger import Tagger, decode_for_tagging
 from vidkit.io.encode import write_video
 from vidkit.models import build
@@ -328,3 +330,157 @@ def test_adaframe_tags_from_the_frames_it_looks_at(library, tmp_path, capsys):
         == 1
     )
     assert "--segments does not apply" in capsys.readouterr().err and not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_name_that_is_not_utf8_is_tagged_and_resumed(tmp_path, weights, capsys):
+    folder = tmp_path / "videos"
+    write_video(folder / "plain.mp4", _frames(12, 0), fps=10)
+    raw = os.fsencode(folder) + b"/clip-\xff.mp4"
+    os.rename(os.fsencode(folder / "plain.mp4"), raw)
+    write_video(folder / "plain.mp4", _frames(12, 1), fps=10)
+    listing = tmp_path / "todo.txt"
+    listing.write_bytes(raw + b"\n")
+    for out in (tmp_path / "tags.jsonl", tmp_path / "tags.csv"):
+        for _ in range(2):
+            assert main(["tag", str(folder), str(listing), "--out", str(out), "--workers", "1", *weights, *CLIP]) == 0
+        assert "2 already in" in capsys.readouterr().err
+        text = out.read_text(encoding="utf-8")
+        assert text.count("clip-\ufffd.mp4") == 1 and text.count(base64.b64encode(raw).decode()) == 1
+
+
+def test_a_rerun_retries_a_file_whose_decoder_crashed(tmp_path, weights, capsys, monkeypatch):
+    import vidkit.engine.tagger as tagger
+
+    real = tagger.decode_for_tagging
+
+    def crashes(path, **kwargs):
+        if path.endswith("crash.mp4"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return (yield from real(path, **kwargs))
+
+    monkeypatch.setattr(tagger, "decode_for_tagging", crashes)
+    for name in ("crash.mp4", "fine.mp4"):
+        write_video(tmp_path / name, _frames(12, 0), fps=10)
+    out = tmp_path / "tags.jsonl"
+    command = ["tag", str(tmp_path), "--out", str(out), "--workers", "1", *weights, *CLIP]
+    assert main(command) == 0
+    assert {os.path.basename(r["path"]): r["error"] for r in _records(out)}["crash.mp4"].startswith(
+        "the decoder crashed"
+    )
+    monkeypatch.undo()  # the crash passed
+    assert main(command) == 0
+    assert "1 already in" in capsys.readouterr().err
+    records = _records(out)
+    assert sorted(os.path.basename(r["path"]) for r in records) == ["crash.mp4", "fine.mp4"]  # one each
+    assert all(r["error"] is None for r in records)
+
+
+# -- the output: refused before any work, locked, standard output
+
+
+def _one_video(folder):
+    return write_video(folder / "clip.mp4", _frames(12, 0), fps=10)
+
+
+def _tag(args, *, timeout=300, cwd=None):
+    """``vidkit tag ARGS`` in a fresh process; its standard output is a pipe."""
+    return subprocess.run(
+        [sys.executable, "-m", "vidkit.cli", "tag", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
+
+
+def test_out_dash_streams_the_records_to_standard_output(tmp_path, weights):
+    video = _one_video(tmp_path)
+    result = _tag([str(video), "--out", "-", "--workers", "1", *weights, *CLIP], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in records] == [str(video)] and records[0]["error"] is None
+    result = _tag([str(video), "--out", "-", "--format", "csv", "--workers", "1", *weights, *CLIP], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("path,label,score,") and len(lines) == 2 and lines[1].startswith(f"{video},")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # no file named "-", no lock file
+
+
+@pytest.mark.parametrize(
+    "out, kind",
+    [
+        ("/dev/null", "a character device"),
+        ("/dev/zero", "a character device"),
+        ("/dev/stdout", "a pipe"),
+        ("", "a folder"),
+    ],
+)
+def test_an_output_that_is_not_a_regular_file_is_refused_before_any_work(out, kind, tmp_path, weights):
+    video = _one_video(tmp_path)
+    out = out or str(tmp_path)
+    result = _tag([str(video), "--out", out, "--workers", "1", *weights, *CLIP], timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"vidkit tag: error: {out}: not a regular file ({kind}); --out takes a file, or - for standard output"
+    ]  # one line, and nothing before it: no video was looked at
+    assert result.stdout == ""
+
+
+def test_a_checkpoint_given_as_out_is_refused_and_still_loads(tmp_path, weights, capsys):
+    video = _one_video(tmp_path)
+    out = tmp_path / "best.pt"
+    torch.save({"model": build("c2d_r50", num_classes=len(CLASSES)).state_dict(), "epoch": 3}, out)
+    before = out.read_bytes()
+    assert main(["tag", str(video), "--out", str(out), "--workers", "1", *weights, *CLIP]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"vidkit tag: error: {out}:1: not a vidkit tag record; left unchanged, use another --out"
+    ]
+    assert out.read_bytes() == before
+    torch.load(out, weights_only=True)
+
+
+def test_a_second_run_on_one_output_is_refused_naming_the_first(tmp_path, weights):
+    video = _one_video(tmp_path)
+    out = tmp_path / "tags.jsonl"
+    out.write_text('{"path": "/elsewhere/a.mp4", "error": null}\n')
+    before = out.read_bytes()
+    first = OutputLock(out)  # a first run, as it were: this process, writing the output
+    try:
+        result = _tag([str(video), "--out", str(out), "--workers", "1", *weights, *CLIP])
+    finally:
+        first.release()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"vidkit tag: error: {out}: another vidkit tag (pid {os.getpid()}) is writing it; "
+        "wait for it to end, or use another --out"
+    ]
+    assert out.read_bytes() == before
+
+
+def test_options_no_run_can_use_are_refused_before_any_work(tmp_path, weights, capsys):
+    """Issue 27 item 7: each a one-line error, exit 1, before the model is loaded or a file decoded;
+    an existing output is left byte for byte, and a new one is never created."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    _one_video(folder)
+    done = tmp_path / "done.jsonl"
+    assert main(["tag", str(folder), "--out", str(done), *weights, *CLIP]) == 0
+    before = done.read_bytes()
+    capsys.readouterr()
+    refused = {
+        ("--top-k", "-1"): "--top-k -1: must be at least 1",
+        ("--top-k", "0"): "--top-k 0: must be at least 1",
+        ("--batch-size", "0"): "--batch-size 0: must be at least 1",
+        ("--workers", "-1"): "--workers -1: must be at least 1",
+        ("--workers", "0"): "--workers 0: must be at least 1",
+        ("--timeout", "-10"): "--timeout -10: must be more than 0",
+        ("--timeout", "0"): "--timeout 0: must be more than 0",
+        ("--target-fps", "0"): "--target-fps 0: must be more than 0",
+        ("--segments", "0"): "--segments 0: must be more than 0",
+        ("--segments", "-5"): "--segments -5: must be more than 0",
+        ("--interval-s", "0"): "--interval-s 0: must be more than 0",
+        ("--num-frames", "0"): "--num-frames 0: must be at least 1",
+    }
+    for option, message in refused.items():
+        for out in (done, tmp_path / "new.jsonl", tmp_path / "new.csv"):
+            # the clip flags first, so the option under test is the value that counts
+            assert main(["tag", str(folder), "--out", str(out), *weights, *CLIP, *option]) == 1, option
+            assert capsys.readouterr().err == f"vidkit tag: error: {message}\n"
+            assert not (tmp_path / "new.jsonl").exists() and not (tmp_path / "new.csv").exists()
+            assert done.read_bytes() == before

@@ -170,7 +170,8 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
     base = videos or root
     if base is None:
         raise ConfigError("folder: pass the dataset folder with --data-root DIR")
-    folders = _subfolders(base)
+    unreadable: dict[str, str] = {}
+    folders = _subfolders(base, unreadable)
     splits = {}
     for folder in folders:
         splits.setdefault(split_of_folder(folder), folder)
@@ -185,12 +186,12 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
         reference = os.path.join(base, splits["train"]) if "train" in splits else top
     else:
         top = reference = base
-    classes = tuple(_subfolders(reference))
+    classes = tuple(_subfolders(reference, unreadable))
     if not classes:
         raise ConfigError(f"folder: {reference} has no class folders (expected <class>/<video files>)")
     index = {name: i for i, name in enumerate(classes)}
     entries = []
-    for name in _subfolders(top):
+    for name in _subfolders(top, unreadable):
         videos_in = walk_videos(os.path.join(top, name))
         if name not in index:
             if videos_in:
@@ -203,6 +204,7 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
     loose = [n for n in os.listdir(top) if is_video_name(n) and os.path.isfile(os.path.join(top, n))]
     if loose:
         warnings.append(f"folder: {len(loose)} video(s) directly in {top} are in no class folder; ignored")
+    warnings += [f"folder: {path}: cannot be read ({reason}); skipped" for path, reason in sorted(unreadable.items())]
     flips = mirror_map(classes)
     return Catalog(
         name="folder",
@@ -217,8 +219,20 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
     )
 
 
-def _subfolders(folder: str) -> list[str]:
-    return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+def _subfolders(folder: str, unreadable: dict[str, str] | None = None) -> list[str]:
+    """The sorted names of ``folder``'s visible sub-folders. An entry whose kind cannot be read (a
+    symlink loop: ELOOP) is left out, and put in ``unreadable`` (path -> reason) when given."""
+    names = []
+    for e in os.scandir(folder):
+        if e.name.startswith("."):
+            continue
+        try:
+            if e.is_dir():
+                names.append(e.name)
+        except OSError as error:
+            if unreadable is not None:
+                unreadable[e.path] = error.strerror or str(error)
+    return sorted(names)
 
 
 def _open_folder(name: str, *, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:

@@ -17,6 +17,8 @@ The run directory holds:
 from __future__ import annotations
 
 import csv
+import dataclasses
+import difflib
 import json
 import os
 import sys
@@ -60,8 +62,10 @@ def evaluate(
     ctx = distributed.setup(device)
     try:
         model, classes, label_of = _model_and_labels(loaded, catalog)
-        entries = list(catalog.entries[:limit] if limit else catalog.entries)
-        samples = [(e.path, label_of(e.label)) for e in entries]
+        # the labels as the checkpoint's class indices, in the scores, the report and the manifest alike
+        listed = catalog.entries[:limit] if limit else catalog.entries
+        entries = [dataclasses.replace(e, label=label_of(e.label)) for e in listed]
+        samples = [(e.path, e.label) for e in entries]
         precision = resolve_precision("auto", "auto", ctx.device)
         model = precision.place(model, ctx.device)
         dataset = VideoViews(samples, spec, backend=backend, timeout_s=timeout_s)
@@ -161,21 +165,28 @@ def out_dir(out: str | None, model: str, data: str) -> Path:
 
 
 def _model_and_labels(loaded, catalog):
-    """The model, its class names, and the map from the dataset's label indices to the model's."""
+    """The model, its class names, and the map from the dataset's label indices to the model's: by
+    class name (a folder holding some of the classes, in its own order), or as they are for a list
+    file's bare indices. A dataset class the checkpoint does not know is refused, naming those it knows."""
     if loaded.model is None:  # peer weights: the dataset says how many classes
         model = loaded.build(len(catalog.classes))
         return model, tuple(catalog.classes), lambda label: label
     model, classes = loaded.model, loaded.classes
     if classes is None or tuple(classes) == tuple(catalog.classes):
         return model, tuple(classes or catalog.classes), lambda label: label
-    if all(c.isdigit() for c in catalog.classes) and len(catalog.classes) <= len(classes):
-        return model, tuple(classes), lambda label: label  # a list file's bare indices: the checkpoint names them
     index = {name: i for i, name in enumerate(classes)}
     unknown = [c for c in catalog.classes if c not in index]
+    bare = tuple(catalog.classes) == tuple(str(i) for i in range(len(catalog.classes)))  # a list without a label map
+    if all(c.isdigit() for c in catalog.classes) and len(catalog.classes) <= len(classes) and (bare or unknown):
+        return model, tuple(classes), lambda label: label  # a list file's bare indices: the checkpoint names them
     if unknown:
+        close = difflib.get_close_matches(unknown[0], list(classes), n=1)
+        hint = f" — did you mean {close[0]!r}?" if close else ""
+        more = f" (and {len(unknown) - 1} more of the dataset's classes)" if len(unknown) > 1 else ""
+        shown = ", ".join(classes[:30]) + (f", ... ({len(classes)} in all)" if len(classes) > 30 else "")
         raise ConfigError(
-            f"{loaded.path}: the checkpoint's {len(classes)} classes do not include {len(unknown)} of the "
-            f"dataset's (e.g. {', '.join(repr(c) for c in unknown[:3])})"
+            f"{loaded.path}: the dataset's class {unknown[0]!r}{more} is not one the checkpoint knows{hint} "
+            f"(it knows {shown})"
         )
     mapping = [index[c] for c in catalog.classes]
     return model, tuple(classes), lambda label: mapping[label] if label >= 0 else label

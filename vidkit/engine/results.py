@@ -8,14 +8,20 @@ and none written twice.
 
 from __future__ import annotations
 
+import base64
 import csv
+import fcntl
 import io
 import json
 import os
+import re
+import stat
 import time
 from pathlib import Path
+from typing import IO
 
-from vidkit.errors import ConfigError
+from vidkit.errors import ConfigError, VidkitError
+from vidkit.utils import atomic_write
 
 _FSYNC_EVERY_S = 2.0
 CSV_FIELDS = ("path", "label", "score", "labels", "duration_s", "error", "segments", "video")
@@ -42,7 +48,56 @@ def tag_record(result, classes: list[str], top_k: int) -> dict:
         record["segments"] = [
             {"start_s": round(a, 3), "end_s": round(b, 3), "labels": top(s)} for a, b, s in result.segments
         ]
-    return record
+    if not _is_text(result.path):  # a name that is not UTF-8: shown with U+FFFD, kept exactly in path_b64
+        record = {"path": result.path, "path_b64": base64.b64encode(os.fsencode(result.path)).decode("ascii"), **record}
+    return _as_text(record)
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes: bytes os.fsdecode could not decode
+        return False
+    return True
+
+
+def _as_text(value):
+    """``value`` (a record) with every string that holds bytes os.fsdecode could not decode (a file
+    name that is not UTF-8, or a message quoting one) shown with U+FFFD for those bytes."""
+    if isinstance(value, str):
+        if _is_text(value):
+            return value
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:  # a lone surrogate of another kind
+            return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {k: _as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_text(v) for v in value]
+    return value
+
+
+def _key(record: dict) -> str:
+    """The path a record is for, as :func:`vidkit.io.find_videos` gives it: from ``path_b64`` when
+    the name is not UTF-8 (its ``path`` shows it with U+FFFD, which matches no file)."""
+    if record.get("path_b64"):
+        return os.fsdecode(base64.b64decode(record["path_b64"], validate=True))
+    return record["path"]
+
+
+# Failures that may pass on a rerun, so a rerun tags the file again: the decoder worker crashed or
+# hung (vidkit.utils.isolated_map), decoding timed out or stalled (the readers' DecodeTimeoutError),
+# an error vidkit did not expect, or no clip read without a reason (an option such as --segments 0).
+# Every other reason is the file's own (empty, not a video, no video stream, ...) and final.
+_MAY_PASS = re.compile(
+    r"the \w+ (?:crashed|hung) \(|timed out |decoding stalled|unexpected error while decoding|no clips could be read"
+)
+
+
+def may_pass(error: str | None) -> bool:
+    """Whether a record's ``error`` is a failure a rerun tries again (a crash, a stall, a timeout...)."""
+    return bool(error) and _MAY_PASS.match(error) is not None
 
 
 class ResultsFile:
@@ -50,42 +105,130 @@ class ResultsFile:
     seconds). Opening an existing file reads the paths it holds (:attr:`done`) and cuts off a last
     line a killed run left half-written."""
 
-    def __init__(self, path: Path, fmt: str):
-        self.path, self.fmt = path, fmt
+    def __init__(self, path: Path, fmt: str, *, stream: IO[str] | None = None):
+        """``stream`` (standard output for ``--out -``): write the records there instead, with no
+        lock, repair or resume. Otherwise ``path`` is locked against a second run (:class:`OutputLock`)
+        and checked to be vidkit's own output (:func:`check_output`) before anything is changed."""
+        self.path, self.fmt, self.stream = path, fmt, stream
         self.done: set[str] = set()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            self._repair()
-            self.done = set(self._paths())
-        new = not path.exists() or path.stat().st_size == 0
-        self.file = open(path, "a", encoding="utf-8", newline="")
         self.synced = time.monotonic()
+        self.lock: OutputLock | None = None
+        if stream is not None:
+            self.file = stream
+            if fmt == "csv":
+                self._append(_csv_line(CSV_FIELDS))
+            return
+        check_output(path, fmt)  # before the folder or the lock file is made
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _cannot_write(path, e) from None
+        self.lock = OutputLock(path)
+        try:
+            check_output(path, fmt)  # again, now that no other run can be writing it
+            if path.exists():
+                self._repair()
+                self._resume()
+            new = not path.exists() or path.stat().st_size == 0
+            self.file = open(path, "a", encoding="utf-8", newline="")
+        except OSError as e:
+            self.lock.release()
+            raise _cannot_write(path, e) from None
+        except BaseException:
+            self.lock.release()
+            raise
         if new and fmt == "csv":
             self._append(_csv_line(CSV_FIELDS))
 
     def _repair(self) -> None:
+        """Cut off a last record a kill left half-written (it is made again). A JSON line ends at
+        its first newline; a CSV record may span lines (a quoted path holding a newline), so CSV is
+        cut back to the end of its last complete record, as the csv module parses it."""
         with open(self.path, "rb+") as f:
             data = f.read()
-            if data and not data.endswith(b"\n"):
+            if self.fmt == "csv":
+                try:
+                    spans = [end for _, end in _csv_rows(data)]
+                except csv.Error as e:
+                    raise ConfigError(f"{self.path}: not a vidkit tag output ({e}); use another --out") from None
+                end = spans[-1] if spans else 0
+                if end < len(data):
+                    f.truncate(end)
+            elif data and not data.endswith(b"\n"):
                 f.truncate(data.rfind(b"\n") + 1)  # a line cut by a kill: it is made again
 
     def _paths(self):
-        with open(self.path, encoding="utf-8", newline="") as f:
-            if self.fmt == "csv":
-                for row in csv.DictReader(f):
-                    if row.get("path"):
-                        yield row["path"]
-                return
-            for number, line in enumerate(f, 1):
-                if line.strip():
+        """The path of each record in the file (:func:`_key`: the exact name, for one not UTF-8)."""
+        for key, _, _ in self._records():
+            if key is not None:
+                yield key
+
+    def _records(self):
+        """``(path, error, raw bytes)`` of each record in the file, in order, the raw bytes of all of
+        them together being the whole file; ``path`` is None for the CSV header and blank lines."""
+        data = self.path.read_bytes()
+        if self.fmt == "csv":
+            header, start = None, 0
+            try:
+                rows = list(_csv_rows(data))
+            except csv.Error as e:
+                raise ConfigError(f"{self.path}: not a vidkit tag output ({e}); use another --out") from None
+            for row, end in rows:
+                raw, start = data[start:end], end
+                if header is None:
+                    header = row
+                    yield None, None, raw
+                    continue
+                fields = dict(zip(header, row))
+                path = fields.get("path")
+                if path and "\ufffd" in path:  # maybe a name that is not UTF-8: the exact one is in "video"
                     try:
-                        yield json.loads(line)["path"]
+                        path = _key(
+                            {"path": path, "path_b64": (json.loads(fields.get("video") or "") or {})["path_b64"]}
+                        )
                     except (ValueError, KeyError, TypeError):
-                        raise ConfigError(f"{self.path}:{number}: not a vidkit tag record; use another --out") from None
+                        pass
+                yield path or None, fields.get("error") or None, raw
+            if start < len(data):
+                yield None, None, data[start:]
+            return
+        for number, line in enumerate(data.splitlines(keepends=True), 1):
+            if not line.strip():
+                yield None, None, line
+                continue
+            try:
+                record = json.loads(line.decode("utf-8"))
+                yield _key(record), record.get("error"), line
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise ConfigError(f"{self.path}:{number}: not a vidkit tag record; use another --out") from None
+
+    def _resume(self) -> None:
+        """Read the paths the file holds into :attr:`done`, leaving out those whose record failed for
+        a reason that may pass (:func:`may_pass`: a crash, a stall, a timeout), which the run tags
+        again: such records are first removed from the file, by writing it anew without them and
+        renaming that over it (permissions kept), so it keeps one record per input at every moment."""
+        kept, retried = [], 0
+        for key, error, raw in self._records():
+            if key is not None and may_pass(error):
+                retried += 1
+                continue
+            kept.append(raw)
+            if key is not None:
+                self.done.add(key)
+        if retried:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+            with atomic_write(self.path, "wb", file_mode=mode) as f:
+                f.writelines(kept)
 
     def write(self, record: dict) -> None:
+        """Append ``record`` (:func:`tag_record`). For a name that is not UTF-8, a JSON line has the
+        record's ``path_b64`` key; a CSV row, whose columns are fixed, has it in its ``video`` column's
+        object, so ordinary rows and the header stay as they are."""
         if self.fmt == "csv":
             best = record["labels"][0] if record["labels"] else {"label": "", "score": ""}
+            video = record["video"]
+            if record.get("path_b64"):
+                video = {**(video or {}), "path_b64": record["path_b64"]}
             line = _csv_line(
                 [
                     record["path"],
@@ -95,31 +238,247 @@ class ResultsFile:
                     "" if record["duration_s"] is None else record["duration_s"],
                     record["error"] or "",
                     json.dumps(record.get("segments", [])),
-                    json.dumps(record["video"]),
+                    json.dumps(video),
                 ]
             )
         else:
             line = json.dumps(record, ensure_ascii=False) + "\n"
         self._append(line)
-        self.done.add(record["path"])
+        self.done.add(_key(record))
 
     def _append(self, line: str) -> None:
-        self.file.write(line)
-        self.file.flush()  # in the OS's hands: survives the process being killed
-        if time.monotonic() - self.synced > _FSYNC_EVERY_S:
-            os.fsync(self.file.fileno())
-            self.synced = time.monotonic()
+        if self.stream is not None:
+            self._to_stream(line)
+            return
+        fd = self.file.fileno()
+        start = os.fstat(fd).st_size  # where this record begins: a failed write is cut back to it
+        try:
+            self.file.write(line)
+            self.file.flush()  # in the OS's hands: survives the process being killed
+            if time.monotonic() - self.synced > _FSYNC_EVERY_S:
+                os.fsync(fd)
+                self.synced = time.monotonic()
+        except OSError as e:  # a full disk, a quota, an I/O error: no half record left behind
+            self._abandon(start)
+            raise _cannot_write(self.path, e) from None
+
+    def _to_stream(self, line: str) -> None:
+        """Write ``line`` to the stream as UTF-8 whatever the locale's encoding, as a file would be."""
+        try:
+            buffer = getattr(self.stream, "buffer", None)
+            if buffer is None:
+                self.stream.write(line)
+            else:
+                self.stream.flush()
+                buffer.write(line.encode("utf-8"))
+                buffer.flush()
+            self.stream.flush()
+        except OSError as e:
+            raise _cannot_write(self.path, e) from None
+
+    def _abandon(self, size: int | None) -> None:
+        """Cut the file back to ``size`` bytes (None: leave it) and close it without writing what is
+        still buffered (which would fail again, or leave a part of a record)."""
+        if size is not None:
+            try:
+                os.ftruncate(self.file.fileno(), size)
+            except OSError:
+                pass
+        raw = getattr(getattr(self.file, "buffer", None), "raw", None)
+        if raw is not None:
+            raw.close()  # the wrapper now counts as closed: no flush at close or garbage collection
+        else:
+            try:
+                self.file.close()
+            except OSError:
+                pass
 
     def close(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        if self.stream is not None:
+            self._to_stream("")
+            return
+        try:
+            if not self.file.closed:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+                self.file.close()
+        except OSError as e:
+            self._abandon(None)
+            raise _cannot_write(self.path, e) from None
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+
+def check_output(path: Path, fmt: str) -> None:
+    """Refuse, in one line and changing nothing, an output ``vidkit tag`` must not append to: an
+    existing path that is not a regular file (a folder, ``/dev/zero``, ``/dev/null``, a pipe such as
+    a piped ``/dev/stdout``), or a file that is not vidkit's own output in ``fmt``: JSON lines each a
+    record with a ``path`` (or ``path_b64``), or a CSV whose first line is vidkit's header. An empty
+    file, and a last line cut short by a kill (the start of a record), are vidkit's."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return  # a new file
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be the output ({e.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(
+            f"{path}: not a regular file ({_file_kind(mode)}); --out takes a file, or - for standard output"
+        )
+    try:
+        with open(path, "rb") as f:
+            reason = _not_ours(f, fmt)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+    if reason:
+        raise ConfigError(f"{path}:{reason}; left unchanged, use another --out")
+
+
+_RECORD_START = b'{"path'  # every JSON-lines record begins so (json.dumps of a record, path first)
+
+
+def _not_ours(f, fmt: str) -> str | None:
+    """Why the open binary file ``f`` is not a vidkit results file in ``fmt`` (``LINE: reason``), or
+    None if it is one."""
+    if fmt == "csv":
+        header = _csv_line(CSV_FIELDS).encode("utf-8")
+        first = f.readline(len(header))
+        if first == header or (not first.endswith(b"\n") and header.startswith(first)):
+            return None  # the header, an empty file, or a header cut by a kill (written again)
+        return "1: not the header of a vidkit tag CSV"
+    start = f.read(len(_RECORD_START)).lstrip()
+    if start and not (_RECORD_START.startswith(start) or start.startswith(b"{")):
+        return "1: not a vidkit tag record"  # a binary file (a checkpoint...): refused unread
+    f.seek(0)
+    for number, line in enumerate(f, 1):
+        if not line.endswith(b"\n"):  # the last line, cut by a kill: it must be the start of a record
+            if not _RECORD_START.startswith(line[: len(_RECORD_START)]):
+                return f"{number}: not a vidkit tag record"
+            break
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return f"{number}: not a vidkit tag record"
+        if not isinstance(record, dict) or not ("path" in record or "path_b64" in record):
+            return f"{number}: not a vidkit tag record"
+    return None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
+def _cannot_write(path: Path, error: OSError) -> VidkitError:
+    return VidkitError(f"{path}: cannot write ({error.strerror or error})")
+
+
+class OutputLock:
+    """An exclusive, non-blocking ``flock`` on ``.<name>.lock`` beside an output, holding the pid
+    of the process that took it: a second ``vidkit tag`` on the same output is refused in one line
+    naming that process, instead of writing every record again. Advisory and POSIX only; released
+    by :meth:`release` or when the process ends (a kill included)."""
+
+    def __init__(self, output: Path):
+        self.output, self.path = output, output.with_name(f".{output.name}.lock")
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as e:
+                raise ConfigError(f"{output}: cannot lock it ({self.path}: {e.strerror})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise ConfigError(
+                    f"{output}: another vidkit tag (pid {holder}) is writing it; "
+                    "wait for it to end, or use another --out"
+                ) from None
+            try:  # the lock file held must still be the one in the folder (a release unlinks it)
+                if os.path.samestat(os.fstat(fd), os.stat(self.path)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self.fd: int | None = fd
+        _HELD.add(fd)
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)  # before unlocking: a run that opened this file retries on a new one
+        except OSError:
+            pass
+        _HELD.discard(self.fd)
+        os.close(self.fd)
+        self.fd = None
+
+
+_HELD: set[int] = set()
+
+
+def _close_held_in_child() -> None:
+    # A forked worker (a decoder) shares the lock's open file; its copy is closed (which does not
+    # unlock), so that the lock ends with the process that took it, not with its last worker.
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 def _csv_line(values) -> str:
+    # the csv module leaves a "\r" unquoted (with "\n" as the line end), and then it ends the line
+    # when read back: such a row (a name holding a "\r") is written with every field quoted
+    quote_all = any(isinstance(v, str) and "\r" in v for v in values)
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
+    csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerow(values)
     return buffer.getvalue()
 
 
-__all__ = ["CSV_FIELDS", "ResultsFile", "tag_record"]
+def _csv_rows(data: bytes):
+    """``(fields, end)`` of each complete record of CSV ``data``, ``end`` the byte offset just past
+    it. A record may span lines (a quoted field holding a newline); a last one cut short (no final
+    newline, or the data ending inside a quoted field) is not complete and not given. Raises
+    :class:`csv.Error` on data that is not CSV as vidkit writes it."""
+    lines = data.split(b"\n")
+    lines = [line + b"\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    ended = False
+
+    def feed():
+        nonlocal ended
+        for line in lines:
+            yield line.decode("utf-8", "surrogateescape")
+        ended = True
+
+    reader = csv.reader(feed())
+    offset, used = 0, 0
+    for row in reader:
+        if ended:  # the reader ran out of data inside this record: cut short
+            return
+        while used < reader.line_num:
+            offset += len(lines[used])
+            used += 1
+        if data[offset - 1 : offset] != b"\n":
+            return
+        yield row, offset
+
+
+__all__ = ["CSV_FIELDS", "OutputLock", "ResultsFile", "check_output", "may_pass", "tag_record"]

@@ -11,6 +11,7 @@ worker crashed or hung, or that could not be decoded, gets a result with its ``e
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -108,6 +109,11 @@ def _tag_video(path: str, items, *, spec: ViewSpec, backend: str, timeout_s: flo
     from vidkit.io import open_video
 
     if os.path.islink(path) and not os.path.exists(path):
+        try:
+            os.stat(path)
+        except OSError as e:
+            if e.errno == errno.ELOOP:  # the link leads back to itself, through links only
+                return {"info": None, "error": f"a symlink loop (to {os.readlink(path)})"}
         return {"info": None, "error": f"a dangling link (to {os.readlink(path)})"}
     try:
         with open_video(path, backend=backend, timeout_s=timeout_s, short_side=spec.test_scale) as video:
@@ -149,8 +155,21 @@ def _describe(info, warnings) -> dict:
         "keyframe_interval_s",
     )
     d = {k: getattr(info, k) for k in keep}
+    if _still_image(info):
+        d["still_image"] = True  # only then: a real video's record stays as it was
     d["warnings"] = sorted(set(warnings))
     return d
+
+
+def _still_image(info) -> bool:
+    """True for a picture, not a video, whatever its name: what FFmpeg opens with an image demuxer (PNG,
+    JPEG, BMP, TIFF, WebP... probed by content as ``<format>_pipe``, or ``image2`` by a picture's
+    extension), or a GIF of one frame. A picture in a real container (one JPEG frame in an MP4) is a
+    video of one frame, as is an animated GIF."""
+    container = info.container or ""
+    if container.endswith("_pipe") or container == "image2":
+        return True
+    return container == "gif" and info.num_frames <= 1
 
 
 @dataclass

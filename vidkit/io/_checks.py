@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from vidkit.errors import VideoDecodeError
@@ -44,23 +45,75 @@ def check_path(path: str | os.PathLike) -> str:
         raise VideoDecodeError(path, "empty file (0 bytes)")
     if not os.access(path, os.R_OK):
         raise VideoDecodeError(path, "permission denied")
+    # stat and access can pass where opening fails (root and a write-only sysfs attribute, a file
+    # removed since, a network file system): open it once here, so that this is said in one line.
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise VideoDecodeError(path, "permission denied") from None
+    except OSError as e:
+        raise VideoDecodeError(path, f"cannot open file ({e.strerror or e})") from None
     return path
 
 
 def looks_like_container(path: str) -> bool:
     """True when the first bytes carry a known container signature."""
     with open(path, "rb") as f:
-        head = f.read(16)
+        return _known_signature(f.read(16))
+
+
+def _known_signature(head: bytes) -> bool:
     return any(head[offset : offset + len(magic)] == magic for offset, magic in _MAGIC)
+
+
+# FFmpeg's av_image_check_size: (width + 128) * (height + 128) must stay under INT_MAX / 8.
+_MAX_PIXELS = (2**31 - 1) // 8
+_PICTURE_SIZE = re.compile(r"Picture size (\d+)x(\d+) is invalid")
+
+
+def _claimed_size_too_large(path: str) -> tuple[int, int] | None:
+    """``(width, height)`` when FFmpeg's demuxer refused the file because its header claims frames larger
+    than FFmpeg decodes. FFmpeg then returns an unrelated code (the YUV4MPEG demuxer: EBUSY, "Device or
+    resource busy"); only its log says what happened, so the file is opened once more with the log captured."""
+    import av
+    import av.logging
+
+    level, skip_repeated = av.logging.get_level(), av.logging.get_skip_repeated()
+    try:
+        av.logging.set_level(av.logging.ERROR)
+        av.logging.set_skip_repeated(False)  # the same file's message, met before, must come again
+        with av.logging.Capture() as logs:
+            try:
+                av.open(path, metadata_errors="ignore", timeout=10.0).close()
+            except (av.error.FFmpegError, OSError):
+                pass
+    finally:
+        av.logging.set_level(level)
+        av.logging.set_skip_repeated(skip_repeated)
+    for _, _, message in logs:
+        if (match := _PICTURE_SIZE.search(message)) is not None:
+            width, height = int(match[1]), int(match[2])
+            if width > 0 and height > 0:
+                return width, height
+    return None
 
 
 def describe_open_failure(path: str, error: BaseException) -> str:
     """One-line reason a container could not be opened."""
     message = getattr(error, "strerror", None) or str(error)
-    if not looks_like_container(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:  # gone or unreadable since check_path looked
+        return f"cannot open file ({e.strerror or e})"
+    if not _known_signature(head):
+        if (size := _claimed_size_too_large(path)) is not None:  # a raw stream's header (YUV4MPEG)
+            return (
+                f"the header claims {size[0]}x{size[1]} frames, a size too large to decode (FFmpeg refuses "
+                f"frames over about {_MAX_PIXELS // 1_000_000} million pixels); a damaged or forged header?"
+            )
         return f"not a video file (no known container signature; decoder says: {message})"
-    with open(path, "rb") as f:
-        head = f.read(12)
     if head[4:8] == b"ftyp":
         return f"truncated or damaged MP4/MOV: the index (moov atom) is missing or unreadable ({message})"
     return f"damaged container ({message})"

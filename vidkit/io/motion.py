@@ -17,6 +17,7 @@ none, which :func:`motion_fields` says up front rather than returning empty fiel
 from __future__ import annotations
 
 import contextlib
+import math
 import operator
 import os
 import queue
@@ -243,12 +244,16 @@ def _repeat_cells(a: np.ndarray, u: int, height: int, width: int) -> np.ndarray:
     return np.repeat(np.repeat(a, cols, axis=-1), rows, axis=-2)
 
 
-def motion_fields(path: str | os.PathLike, *, grid: int = 4, timeout_s: float = 60.0) -> Iterator[MotionFrame]:
+def motion_fields(
+    path: str | os.PathLike, *, grid: int = 4, timeout_s: float = 60.0, damaged: list[str] | None = None
+) -> Iterator[MotionFrame]:
     """Stream every frame's motion fields, in presentation order as the decoder outputs them.
 
     Raises :class:`VideoDecodeError` for a file that cannot be read and for a codec whose FFmpeg
-    decoder exports no vectors (HEVC, VP9, AV1, ...)."""
-    for d in decoded_with_vectors(path, timeout_s=timeout_s, pictures=False):  # the pictures are never looked at
+    decoder exports no vectors (HEVC, VP9, AV1, ...). With a ``damaged`` list, packets the decoder
+    refuses are skipped, as the readers skip them, and each is told there in a line."""
+    # the pictures are never looked at
+    for d in decoded_with_vectors(path, timeout_s=timeout_s, pictures=False, damaged=damaged):
         past, future, past_mask, future_mask = dense_field(d.vectors, d.height, d.width, grid=grid)
         yield MotionFrame(d.pts_s, d.pict_type, d.gop, past, future, past_mask, future_mask)
 
@@ -270,7 +275,12 @@ class DecodedFrame:
 
 
 def decoded_with_vectors(
-    path: str | os.PathLike, *, timeout_s: float = 60.0, threads: int = 0, pictures: bool = True
+    path: str | os.PathLike,
+    *,
+    timeout_s: float = 60.0,
+    threads: int = 0,
+    pictures: bool = True,
+    damaged: list[str] | None = None,
 ) -> Iterator[DecodedFrame]:
     """Decode ``path`` with vector export on and stream each frame with its vectors, picture type
     and GOP index, in presentation order: the one decoding loop under :func:`motion_fields` and
@@ -290,11 +300,15 @@ def decoded_with_vectors(
     overlaps decoding the next. A stream that declares no reordering (CoViAR's MPEG-4, H.264 without
     B-frames) has no such frame and is decoded with frame threads, with the same vectors as one
     thread's (tested, run after run); should B-frames turn up in it after all, decoding starts over in
-    one thread, past the frames already given out."""
+    one thread, past the frames already given out.
+
+    ``damaged``: None stops at the first packet the decoder refuses (:class:`VideoDecodeError`); a list
+    has such packets skipped, as :meth:`vidkit.io.VideoReader.stream` skips them, with a line for each
+    appended to it (a file none of whose packets decodes still raises)."""
     if threads < 0:
         raise ValueError(f"threads must be 0 (choose), 1 or more, not {threads}")
     with contextlib.closing(
-        _decode_with_vectors(path, timeout_s=timeout_s, threads=threads, pictures=pictures)
+        _decode_with_vectors(path, timeout_s=timeout_s, threads=threads, pictures=pictures, damaged=damaged)
     ) as frames:
         first = next(frames, None)  # opening the file, and its errors, in the caller's thread
         if first is not None:
@@ -308,7 +322,7 @@ _READ_AHEAD = 4
 
 
 def _decode_with_vectors(
-    path: str | os.PathLike, *, timeout_s: float, threads: int, pictures: bool
+    path: str | os.PathLike, *, timeout_s: float, threads: int, pictures: bool, damaged: list[str] | None = None
 ) -> Iterator[DecodedFrame]:
     """The decoding loop, with frame threads or one thread as :func:`decoded_with_vectors` says."""
     container, stream, codec = _open_with_vectors(path, timeout_s)
@@ -334,7 +348,9 @@ def _decode_with_vectors(
                     options["lowres"] = "3"  # the frames' own size shrinks; the vectors keep the stream's
             stream.codec_context.options = options
             with contextlib.closing(
-                _frames_with_vectors(path, container, stream, timeout_s=timeout_s, threaded=threads > 1)
+                _frames_with_vectors(
+                    path, container, stream, timeout_s=timeout_s, threaded=threads > 1, damaged=damaged
+                )
             ) as frames:
                 for index, frame in enumerate(frames):
                     if frame is None:  # a B-frame in a stream that said it had none
@@ -374,9 +390,11 @@ def _open_with_vectors(path: str | os.PathLike, timeout_s: float):
         raise _reader_error(path, timeout_s) or VideoDecodeError(path, f"cannot be opened ({e})") from None
 
 
-def _frames_with_vectors(path, container, stream, *, timeout_s: float, threaded: bool) -> Iterator[DecodedFrame | None]:
+def _frames_with_vectors(
+    path, container, stream, *, timeout_s: float, threaded: bool, damaged: list[str] | None = None
+) -> Iterator[DecodedFrame | None]:
     """Every frame of an opened ``stream`` with its vectors; ``None`` (and the end) at a B-frame when
-    ``threaded``."""
+    ``threaded``. With a ``damaged`` list, packets the decoder refuses are skipped and told there."""
     import av
 
     try:
@@ -388,9 +406,15 @@ def _frames_with_vectors(path, container, stream, *, timeout_s: float, threaded:
         side_data = operator.attrgetter("side_data")
 
     height, width = stream.codec_context.height, stream.codec_context.width
-    gop = -1
+    gop, pts_s = -1, float("nan")
+    refused = None  # the first packet the decoder refused, when they are skipped
     try:
-        for frame in container.decode(stream):
+        for frame in _decoded(container, stream, damaged):
+            if isinstance(frame, av.error.FFmpegError):
+                refused = refused or frame
+                last = "the start" if math.isnan(pts_s) else f"{pts_s:.3f} s"
+                damaged.append(f"damaged packet after {last} skipped ({frame})")
+                continue
             side = side_data(frame).get("MOTION_VECTORS")
             vectors = side.to_ndarray() if side is not None else np.zeros(0, dtype=VECTOR_DTYPE)
             pict = frame.pict_type
@@ -400,10 +424,11 @@ def _frames_with_vectors(path, container, stream, *, timeout_s: float, threaded:
                 return
             key = bool(frame.key_frame) or name == "I"
             gop += key or gop < 0
+            pts_s = float(frame.time) if frame.time is not None else float("nan")
             yield DecodedFrame(
                 frame,
                 vectors,
-                float(frame.time) if frame.time is not None else float("nan"),
+                pts_s,
                 name,
                 gop,
                 key,
@@ -417,6 +442,27 @@ def _frames_with_vectors(path, container, stream, *, timeout_s: float, threaded:
         raise VideoDecodeError(path, f"decoding stopped: {e}") from None
     if gop < 0 and (error := _reader_error(path, timeout_s)) is not None:
         raise error
+    if gop < 0 and refused is not None:
+        raise VideoDecodeError(path, f"decoding stopped: {refused}")
+
+
+def _decoded(container, stream, damaged: list[str] | None) -> Iterator:
+    """``container.decode(stream)``; with a ``damaged`` list, a packet the decoder refuses comes out as
+    its error, in place of its frames, and decoding goes on."""
+    import av
+
+    if damaged is None:
+        yield from container.decode(stream)
+        return
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.ExitError:
+            raise
+        except av.error.FFmpegError as e:
+            yield e
+            continue
+        yield from frames
 
 
 def _reader_error(path: str | os.PathLike, timeout_s: float) -> VideoDecodeError | None:

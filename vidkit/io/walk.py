@@ -108,7 +108,8 @@ def find_videos(paths: Sequence[str | os.PathLike], *, glob: str | None = None) 
             found.update(walk_videos(given, glob=glob, non_files=True))
         elif os.path.splitext(given)[1].lower() in _LIST_FILES and os.path.isfile(given):
             base = os.path.dirname(given)
-            with open(given, encoding="utf-8") as f:
+            # a name that is not UTF-8 is read as os.fsdecode reads it (surrogate escapes), not refused
+            with open(given, encoding="utf-8", errors="surrogateescape") as f:
                 for line in f:
                     line = line.strip()
                     if line and not line.startswith("#"):

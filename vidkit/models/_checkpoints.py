@@ -50,6 +50,14 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
                 "refused: it holds pickled Python objects, not only tensors and plain values "
                 f"(read with weights_only=True; it asks for {found[1]})",
             ) from None
+        code = re.search(r"unsupported GLOBAL (\S+) whose module \S+ is blocked", message)
+        code = code[1] if code else _called_global(path)
+        if code is not None:
+            raise CheckpointError(
+                path,
+                f"refused: it holds code (it asks to run {code} when loaded), which was not run "
+                "(read with weights_only=True)",
+            ) from None
         found = re.search(r"WeightsUnpickler error:\s*(.+)", message)
         raise CheckpointError(
             path, f"not a readable PyTorch checkpoint ({found[1].strip() if found else 'unpickling failed'})"
@@ -57,6 +65,42 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({first})") from None
+
+
+# Pickle opcodes that call what a GLOBAL imported: a pickle holding them runs code when loaded.
+_CALLS = frozenset({"REDUCE", "NEWOBJ", "NEWOBJ_EX", "INST", "OBJ", "BUILD"})
+# What torch's own checkpoints call (tensors rebuilt, ordered dicts, bytes): never the code in question.
+_LOADER_OWN = ("torch.", "collections.", "_codecs.")
+
+
+def _called_global(path: str) -> str | None:
+    """The first ``module.name`` a pickle (a raw one, or the ``data.pkl`` of torch's zip format) imports
+    and calls, read from its opcodes without running any; None when it calls nothing or cannot be read."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                data = archive.read(name) if name else b""
+        else:
+            with open(path, "rb") as f:
+                data = f.read(1 << 20)  # a pickle's code sits in its opening opcodes; tensors follow
+        strings: list[str] = []
+        imported: list[str] = []
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name == "GLOBAL":
+                imported.append(str(arg).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                imported.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+            if opcode.name in _CALLS and imported and not imported[-1].startswith(_LOADER_OWN):
+                return imported[-1]
+    except Exception:  # noqa: BLE001 - not a pickle we can read: the caller words it as unreadable
+        return None
+    return None
 
 
 def unwrap_checkpoint(checkpoint: Any, source: str) -> tuple[str, dict[str, torch.Tensor], str | None]:
