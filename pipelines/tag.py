@@ -81,7 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="abandon a file whose decoding makes no progress this long",
     )
     parser.add_argument(
-        "--shard", metavar="K/N", help="take the K-th of N equal shares (K from 0; e.g. $RANK/$WORLD_SIZE)"
+        "--shard",
+        metavar="K/N",
+        help="take the K-th of N equal shares (K from 0; e.g. $RANK/$WORLD_SIZE); shards running at the same "
+        "time need an --out each (e.g. tags.$RANK.jsonl): a run locks its output",
     )
     parser.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
     parser.add_argument("--device", default="auto", help="auto (default: cuda when there is one), cpu, cuda, cuda:1")
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     )
     task.check_segments(loaded, args.segments)
     videos = _shard(find_videos(args.paths, glob=args.glob), args.shard)
-    results = ResultsFile(Path(args.out), fmt, stream=sys.stdout if args.out == "-" else None)
+    results = ResultsFile(Path(args.out), fmt, stream=sys.stdout if args.out == "-" else None, inputs=set(videos))
     events = bar = None
     try:  # from here on, the output is closed (and its lock released) whatever happens
         todo = [p for p in videos if p not in results.done]

@@ -36,8 +36,8 @@ def _write(out, fmt, records):
     results.close()
 
 
-def _open(out, fmt):
-    results = ResultsFile(out, fmt)
+def _open(out, fmt, inputs=()):
+    results = ResultsFile(out, fmt, inputs=set(inputs))
     return results
 
 
@@ -102,7 +102,8 @@ def test_failures_that_may_pass_are_retried_and_their_records_replaced(tmp_path,
     os.chmod(out, 0o640)
     inode = out.stat().st_ino
 
-    results = _open(out, fmt)
+    everything = [r["path"] for r in final + retried]
+    results = _open(out, fmt, everything)
     assert results.done == {r["path"] for r in final}
     assert out.read_bytes() == kept.read_bytes() and out.stat().st_ino != inode  # renamed over it
     assert out.stat().st_mode & 0o777 == 0o640
@@ -112,7 +113,7 @@ def test_failures_that_may_pass_are_retried_and_their_records_replaced(tmp_path,
     for r in retried:
         results.write(_record(r["path"]))
     results.close()
-    results = _open(out, fmt)
+    results = _open(out, fmt, everything)
     assert results.done == {r["path"] for r in final + retried}
     results.close()
     paths = (
@@ -121,6 +122,32 @@ def test_failures_that_may_pass_are_retried_and_their_records_replaced(tmp_path,
         else [json.loads(line)["path"] for line in out.read_text().splitlines()]
     )
     assert sorted(paths) == sorted(r["path"] for r in final + retried)  # one record per input
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_failures_of_paths_outside_the_run_are_kept(tmp_path, fmt):
+    # another shard's, or another folder's, records: this run will not make them again
+    out = tmp_path / f"tags.{fmt}"
+    _write(out, fmt, [_record("/other/crashed.mp4", error=RETRIED[0]), _record("/mine/crashed.mp4", error=RETRIED[0])])
+    results = _open(out, fmt, ["/mine/crashed.mp4", "/mine/new.mp4"])
+    assert results.done == {"/other/crashed.mp4"}
+    results.close()
+    assert RETRIED[0] in out.read_text() and "/other/crashed.mp4" in out.read_text()
+    assert "/mine/crashed.mp4" not in out.read_text()
+
+
+def test_a_symlinked_output_stays_a_link_to_the_one_file_written(tmp_path):
+    real = tmp_path / "store" / "real.jsonl"
+    real.parent.mkdir()
+    _write(real, "jsonl", [_record("/v/ok.mp4"), _record("/v/crashed.mp4", error=RETRIED[0])])
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    results = _open(link, "jsonl", ["/v/ok.mp4", "/v/crashed.mp4"])  # the retry rewrites the file
+    results.write(_record("/v/crashed.mp4"))
+    results.close()
+    assert link.is_symlink() and os.path.realpath(link) == str(real)
+    assert [json.loads(line)["path"] for line in real.read_text().splitlines()] == ["/v/ok.mp4", "/v/crashed.mp4"]
+    assert json.loads(real.read_text().splitlines()[1])["error"] is None
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

@@ -105,11 +105,17 @@ class ResultsFile:
     seconds). Opening an existing file reads the paths it holds (:attr:`done`) and cuts off a last
     line a killed run left half-written."""
 
-    def __init__(self, path: Path, fmt: str, *, stream: IO[str] | None = None):
+    def __init__(self, path: Path, fmt: str, *, stream: IO[str] | None = None, inputs: set[str] | None = None):
         """``stream`` (standard output for ``--out -``): write the records there instead, with no
         lock, repair or resume. Otherwise ``path`` is locked against a second run (:class:`OutputLock`)
-        and checked to be vidkit's own output (:func:`check_output`) before anything is changed."""
-        self.path, self.fmt, self.stream = path, fmt, stream
+        and checked to be vidkit's own output (:func:`check_output`) before anything is changed.
+        ``inputs``: the paths this run will write records for; of those only, a record that failed
+        for a reason that may pass is removed, so the run makes it again (records of other paths,
+        another shard's say, are kept as they are). A symlinked ``path`` is written where it points,
+        so the link stays a link and its target the one file written."""
+        if stream is None:
+            path = Path(os.path.realpath(path))
+        self.path, self.fmt, self.stream, self.inputs = path, fmt, stream, inputs or set()
         self.done: set[str] = set()
         self.synced = time.monotonic()
         self.lock: OutputLock | None = None
@@ -131,14 +137,14 @@ class ResultsFile:
                 self._resume()
             new = not path.exists() or path.stat().st_size == 0
             self.file = open(path, "a", encoding="utf-8", newline="")
+            if new and fmt == "csv":
+                self._append(_csv_line(CSV_FIELDS))
         except OSError as e:
             self.lock.release()
             raise _cannot_write(path, e) from None
         except BaseException:
             self.lock.release()
             raise
-        if new and fmt == "csv":
-            self._append(_csv_line(CSV_FIELDS))
 
     def _repair(self) -> None:
         """Cut off a last record a kill left half-written (it is made again). A JSON line ends at
@@ -156,12 +162,6 @@ class ResultsFile:
                     f.truncate(end)
             elif data and not data.endswith(b"\n"):
                 f.truncate(data.rfind(b"\n") + 1)  # a line cut by a kill: it is made again
-
-    def _paths(self):
-        """The path of each record in the file (:func:`_key`: the exact name, for one not UTF-8)."""
-        for key, _, _ in self._records():
-            if key is not None:
-                yield key
 
     def _records(self):
         """``(path, error, raw bytes)`` of each record in the file, in order, the raw bytes of all of
@@ -203,13 +203,14 @@ class ResultsFile:
                 raise ConfigError(f"{self.path}:{number}: not a vidkit tag record; use another --out") from None
 
     def _resume(self) -> None:
-        """Read the paths the file holds into :attr:`done`, leaving out those whose record failed for
-        a reason that may pass (:func:`may_pass`: a crash, a stall, a timeout), which the run tags
-        again: such records are first removed from the file, by writing it anew without them and
-        renaming that over it (permissions kept), so it keeps one record per input at every moment."""
+        """Read the paths the file holds into :attr:`done`, leaving out those of this run's inputs whose
+        record failed for a reason that may pass (:func:`may_pass`: a crash, a stall, a timeout), which
+        the run tags again: such records are first removed from the file, by writing it anew without
+        them and renaming that over it (permissions kept), so it keeps one record per input at every
+        moment."""
         kept, retried = [], 0
         for key, error, raw in self._records():
-            if key is not None and may_pass(error):
+            if key is not None and key in self.inputs and may_pass(error):
                 retried += 1
                 continue
             kept.append(raw)

@@ -57,12 +57,6 @@ def check_path(path: str | os.PathLike) -> str:
     return path
 
 
-def looks_like_container(path: str) -> bool:
-    """True when the first bytes carry a known container signature."""
-    with open(path, "rb") as f:
-        return _known_signature(f.read(16))
-
-
 def _known_signature(head: bytes) -> bool:
     return any(head[offset : offset + len(magic)] == magic for offset, magic in _MAGIC)
 
