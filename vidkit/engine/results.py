@@ -124,7 +124,7 @@ class ResultsFile:
             if fmt == "csv":
                 self._append(_csv_line(CSV_FIELDS))
             return
-        check_output(path, fmt)  # before the folder or the lock file is made
+        check_output(path, fmt, contents=False)  # before the folder or the lock file is made
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -311,12 +311,13 @@ class ResultsFile:
                 self.lock.release()
 
 
-def check_output(path: Path, fmt: str) -> None:
+def check_output(path: Path, fmt: str, *, contents: bool = True) -> None:
     """Refuse, in one line and changing nothing, an output ``vidkit tag`` must not append to: an
     existing path that is not a regular file (a folder, ``/dev/zero``, ``/dev/null``, a pipe such as
     a piped ``/dev/stdout``), or a file that is not vidkit's own output in ``fmt``: JSON lines each a
     record with a ``path`` (or ``path_b64``), or a CSV whose first line is vidkit's header. An empty
-    file, and a last line cut short by a kill (the start of a record), are vidkit's."""
+    file, and a last line cut short by a kill (the start of a record), are vidkit's. Without
+    ``contents``, only what the path is (a new file, or a regular one) is checked."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -327,6 +328,8 @@ def check_output(path: Path, fmt: str) -> None:
         raise ConfigError(
             f"{path}: not a regular file ({_file_kind(mode)}); --out takes a file, or - for standard output"
         )
+    if not contents:
+        return
     try:
         with open(path, "rb") as f:
             reason = _not_ours(f, fmt)
