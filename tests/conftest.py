@@ -443,6 +443,128 @@ def moving_square() -> Callable[..., np.ndarray]:
     return textured_motion
 
 
+# -- files that lie: tiny videos whose headers claim huge frames or durations ------------------------
+def _unescape(nal: bytes) -> bytes:
+    out, zeros = bytearray(), 0
+    for b in nal:
+        if zeros >= 2 and b == 3:
+            zeros = 0
+            continue
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def _escape(rbsp: bytes) -> bytes:
+    out, zeros = bytearray(), 0
+    for b in rbsp:
+        if zeros >= 2 and b <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def _ue(bits: str, pos: int) -> int:
+    """The end of the exp-Golomb code starting at ``pos``."""
+    zeros = bits.index("1", pos) - pos
+    return pos + 2 * zeros + 1
+
+
+def _sps_with_size(nal: bytes, width: int, height: int) -> bytes:
+    """An H.264 SPS NAL (as x264 writes it: baseline or high profile, no scaling lists, POC type 0 or 2)
+    rewritten to claim ``width`` x ``height`` (multiples of 16)."""
+    bits = "".join(f"{b:08b}" for b in _unescape(nal[1:])).rstrip("0")[:-1]  # less the RBSP stop bit
+    profile, pos = int(bits[:8], 2), _ue(bits, 24)  # profile, flags, level; seq_parameter_set_id
+    if profile in (100, 110, 122, 244):
+        pos = _ue(bits, pos)  # chroma_format_idc (1: 4:2:0)
+        pos = _ue(bits, _ue(bits, pos)) + 2  # bit depths, qpprime flag, no scaling matrix
+    pos = _ue(bits, pos)  # log2_max_frame_num_minus4
+    poc_end = _ue(bits, pos)
+    poc_type = int(bits[pos:poc_end], 2) - 1
+    pos = _ue(bits, poc_end) if poc_type == 0 else poc_end
+    pos = _ue(bits, pos) + 1  # max_num_ref_frames, gaps_in_frame_num_allowed_flag
+    size_end = _ue(bits, _ue(bits, pos))
+
+    def ue(v: int) -> str:
+        return "0" * ((v + 1).bit_length() - 1) + f"{v + 1:b}"
+
+    new = bits[:pos] + ue(width // 16 - 1) + ue(height // 16 - 1) + bits[size_end:] + "1"
+    new += "0" * (-len(new) % 8)
+    return nal[:1] + _escape(bytes(int(new[i : i + 8], 2) for i in range(0, len(new), 8)))
+
+
+def _h264_claiming(width: int, height: int, frames: int) -> bytes:
+    """A 64x64 H.264 elementary stream of ``frames`` flat frames whose SPS claims ``width`` x ``height``."""
+    import io
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "tune": "zerolatency"})
+        stream.width = stream.height = 64
+        for i in range(frames):
+            picture = np.full((64, 64, 3), i * 5 % 255, np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode())
+    nals = buffer.getvalue().split(b"\x00\x00\x01")
+    for i, nal in enumerate(nals):
+        if nal and nal[0] & 0x1F == 7:  # an SPS (its trailing zero belongs to the next start code)
+            body = nal.rstrip(b"\x00")
+            nals[i] = _sps_with_size(body, width, height) + nal[len(body) :]
+    return b"\x00\x00\x01".join(nals)
+
+
+def _remux(raw: bytes, path: Path) -> Path:
+    """An H.264 elementary stream put in the container ``path``'s name says, stamped at 25 fps."""
+    import io
+    from fractions import Fraction
+
+    with av.open(io.BytesIO(raw), format="h264") as source, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        stream.time_base = Fraction(1, 25)
+        packets = (p for p in source.demux(source.streams.video[0]) if p.size)
+        for i, packet in enumerate(packets):
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, stream.time_base
+            out.mux(packet)
+    return path
+
+
+def _mkv_claiming(path: Path, seconds: float, frames: int = 50, *, noise: bool = False) -> Path:
+    """A 64x64 Matroska file of ``frames`` frames at 25 fps (black, or noise: 6 KB a frame) whose Segment Info
+    says it lasts ``seconds``."""
+    import struct
+
+    shape = (frames, 64, 64, 3)
+    pictures = np.random.default_rng(0).integers(0, 256, shape, np.uint8) if noise else np.zeros(shape, np.uint8)
+    write_video(path, pictures, fps=25)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"\x44\x89")  # Duration, a float in milliseconds
+    size = data[at + 2] & 0x7F
+    data[at + 3 : at + 3 + size] = struct.pack(">d" if size == 8 else ">f", seconds * 1000)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lying_files(media_root) -> dict[str, Path]:
+    """Small files whose headers claim what no file this size can hold: ``8k.mp4`` (a 64x64 encode whose
+    SPS says 8192x8192, 50 frames), ``16k.h264`` and ``16k.mp4`` (16000x16000, 5 frames), ``uhd.mp4``
+    (7680x4320: just inside the default limit, 50 frames), ``long.mkv`` (50 frames claiming 10^12 s) and
+    ``1000s.mkv`` (75 frames of noise, 3 s, claiming 1000 s: not more frames than it has bytes)."""
+    root = media_root / "lying"
+    root.mkdir()
+    files = {
+        "8k.mp4": _remux(_h264_claiming(8192, 8192, 50), root / "8k.mp4"),
+        "16k.h264": file_with(root / "16k.h264", _h264_claiming(16000, 16000, 5)),
+        "uhd.mp4": _remux(_h264_claiming(7680, 4320, 50), root / "uhd.mp4"),
+        "long.mkv": _mkv_claiming(root / "long.mkv", 1e12),
+        "1000s.mkv": _mkv_claiming(root / "1000s.mkv", 1000, 75, noise=True),
+    }
+    files["16k.mp4"] = _remux(files["16k.h264"].read_bytes(), root / "16k.mp4")
+    return files
+
+
 # -- the tiny synthetic set and `vidkit` runs on it ------------------------------------------------
 # SlowFast R50 is the model the default run trains; at 32x32 and 8 frames a step takes well under a second.
 MODEL = "slowfast_r50"
@@ -501,6 +623,31 @@ def _run_vidkit(args, *, env=None, prefix=(sys.executable, "-m", "vidkit.cli"), 
 def run_vidkit() -> Callable[..., subprocess.CompletedProcess]:
     """``run_vidkit(args, env=None, timeout=300)``: ``vidkit ARGS`` in a fresh process, output captured."""
     return _run_vidkit
+
+
+# Runs ``vidkit`` as its child and says the largest peak resident memory of that process and of every
+# process it waited for (its workers). Through a small process of its own: the peak a process inherits
+# from the one that started it survives exec, and pytest's would be counted.
+_PEAK = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call([sys.executable, '-m', 'vidkit.cli', *sys.argv[1:]])\n"
+    "print(f'peak_mb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+@pytest.fixture(scope="session")
+def run_vidkit_peak() -> Callable[..., tuple[subprocess.CompletedProcess, int]]:
+    """``run_vidkit_peak(args, env=None, timeout=300)``: ``(run, peak_mb)``: :func:`run_vidkit`, and the
+    largest peak resident memory, in MB, of the ``vidkit`` process and each of its worker processes."""
+
+    def run(args, **kwargs):
+        done = _run_vidkit(args, prefix=(sys.executable, "-c", _PEAK), **kwargs)
+        stderr, _, peak = done.stderr.rpartition("peak_mb=")
+        done.stderr = stderr
+        return done, int(peak)
+
+    return run
 
 
 @pytest.fixture(scope="session")

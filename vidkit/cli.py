@@ -86,6 +86,8 @@ def _run_info(args: argparse.Namespace) -> int:
                 record = video.info.to_dict()
                 if args.verify:
                     record.update(_verify(video))
+                elif record["num_frames_source"] == "estimate":  # no count in the container: count its packets
+                    record.update(_counted(video.path, args.timeout))
         except VidkitError as e:
             failed += 1
             print(f"vidkit info: error: {e}", file=sys.stderr)
@@ -97,6 +99,8 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _verify(video) -> dict:
+    """What decoding every frame found: the count (now exact, and said when the header's differs), the
+    last frame's time and what went wrong."""
     decoded, last = 0, None
     warnings: list[str] = []
     for chunk in video.stream(chunk_size=64):
@@ -104,7 +108,30 @@ def _verify(video) -> dict:
         warnings += chunk.warnings
         if len(chunk):
             last = float(chunk.pts[-1])
-    return {"decoded_frames": decoded, "last_pts_s": last, "decode_warnings": warnings}
+    info = video.info
+    if decoded and decoded != info.num_frames and info.num_frames_source != "estimate":
+        listed = "the index lists" if info.num_frames_source == "index" else "the container has"
+        warnings.append(f"{listed} {info.num_frames} frames; {decoded} decode")
+    counts = {"num_frames": decoded, "num_frames_exact": True, "num_frames_source": "decoded"} if decoded else {}
+    return {**counts, "decoded_frames": decoded, "last_pts_s": last, "decode_warnings": warnings}
+
+
+def _counted(path: str, timeout_s: float) -> dict:
+    """The frame count of a container that has none, from its packets (as ``ffprobe -count_packets``)."""
+    from vidkit.io.packets import count_packets
+
+    counted = count_packets(path, timeout_s=timeout_s)
+    if not counted.count:
+        return {}
+    return {"num_frames": counted.count, "num_frames_exact": counted.complete, "num_frames_source": "packets"}
+
+
+_FRAME_COUNTS = {
+    "index": "as the index lists them",
+    "packets": "counted from its packets",
+    "decoded": "exact: every frame decoded",
+    "estimate": "estimated: duration x fps",
+}
 
 
 def _describe(r: dict) -> str:
@@ -118,11 +145,7 @@ def _describe(r: dict) -> str:
         ),
         ("fps", f"{r['fps']:.3f}" + (" (variable frame rate)" if r["is_vfr"] else " (constant)")),
         ("duration", f"{r['duration_s']:.3f} s, first frame at {r['start_s']:.3f} s"),
-        (
-            "frames",
-            f"{r['num_frames']}"
-            + (" (exact, from the index)" if r["num_frames_exact"] else " (estimated: duration x fps)"),
-        ),
+        ("frames", f"{r['num_frames']} ({_FRAME_COUNTS[r['num_frames_source']]})"),
     ]
     if r["keyframe_interval_s"]:
         rows.append(("keyframes", f"every {r['keyframe_interval_s']:.2f} s"))

@@ -73,8 +73,13 @@ def test_scan_records_and_summary(dataset):
         "width": 32,
         "height": 32,
         "codec": "h264",
+        "num_frames": 10,
+        "num_frames_source": "index",
     }
     assert c["codec"] == "vp9" and c["label"] == 0
+    # WebM and Matroska carry no frame count: the packets are counted, as ffprobe -count_packets does
+    assert (c["num_frames"], c["num_frames_source"]) == (10, "packets")
+    assert f["num_frames_source"] == "packets" and 0 < f["num_frames"] < 60  # what is left of 60 frames
     assert d["path"] is None and d["size"] is None and d["reason"] == "no file found for this entry"
     assert e["reason"] == NOT_A_VIDEO and e["size"] == 2048 and e["duration_s"] is None
     assert f["duration_s"] == 2.4  # the header's promise: only a full decode sees the cut

@@ -484,3 +484,47 @@ def test_options_no_run_can_use_are_refused_before_any_work(tmp_path, weights, c
             assert capsys.readouterr().err == f"vidkit tag: error: {message}\n"
             assert not (tmp_path / "new.jsonl").exists() and not (tmp_path / "new.csv").exists()
             assert done.read_bytes() == before
+
+
+def test_files_that_lie_get_their_record_in_bounded_memory(lying_files, weights, run_vidkit_peak, tmp_path):
+    folder = tmp_path / "lying"
+    folder.mkdir()
+    for name in ("8k.mp4", "16k.mp4", "uhd.mp4", "long.mkv"):
+        (folder / name).write_bytes(lying_files[name].read_bytes())
+    out = tmp_path / "tags.jsonl"
+    args = ["tag", str(folder), "--out", str(out), "--segments", "4", "--workers", "2", *weights, *CLIP]
+    run, peak = run_vidkit_peak(args)
+    assert peak < 2048, f"{peak} MB"  # the command's process and each worker
+    assert run.returncode == 0, run.stderr
+    records = {os.path.basename(r["path"]): r for r in _records(out)}
+    assert sorted(records) == ["16k.mp4", "8k.mp4", "long.mkv", "uhd.mp4"]
+    for name, size in (("8k.mp4", "8192x8192"), ("16k.mp4", "16000x16000")):
+        assert records[name]["error"].startswith(f"frames of {size} (") and records[name]["labels"] == []
+    # 10^12 s claimed: its 50 packets measured, one window of 2 s
+    long = records["long.mkv"]
+    assert long["error"] is None and [(s["start_s"], s["end_s"]) for s in long["segments"]] == [(0.0, 2.0)]
+    assert any("the header claims 1e+12 s" in w for w in long["video"]["warnings"])
+
+
+def test_windows_over_the_limit_are_the_files_error(tmp_path, weights, run_vidkit):
+    write_video(tmp_path / "ten.mp4", _frames(100, 0), fps=10)  # 10 s: 10 windows of 1 s
+    out = tmp_path / "tags.jsonl"
+    args = ["tag", str(tmp_path / "ten.mp4"), "--out", str(out), "--segments", "1", *weights, *CLIP]
+    run = run_vidkit(args, env={"VIDKIT_MAX_WINDOWS": "4"})
+    assert run.returncode == 0, run.stderr
+    [record] = _records(out)
+    assert record["error"] == (
+        "10 windows of 1 s every 1 s for its 10 s, over the limit of 4 per file "
+        "(raise it with VIDKIT_MAX_WINDOWS, or take longer --segments)"
+    )
+
+
+def test_windows_stop_where_the_stream_ends(lying_files, tmp_path, weights, capsys):
+    # 3 s of frames in a file whose header says 1000 s (and that has more bytes than 1000 s of frames at
+    # 25 fps would need, so the header is believed until the stream ends): three windows, not 1000
+    out = tmp_path / "tags.jsonl"
+    path = lying_files["1000s.mkv"]
+    assert main(["tag", str(path), "--out", str(out), "--segments", "1", "--workers", "1", *weights, *CLIP]) == 0
+    [record] = _records(out)
+    assert record["error"] is None
+    assert [(s["start_s"], s["end_s"]) for s in record["segments"]] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]

@@ -12,6 +12,7 @@ one damaged file costs that file (recorded as undecodable), never the scan.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import time
 from vidkit.data.catalog import Catalog, VideoEntry
 from vidkit.errors import ConfigError, VideoDecodeError
 from vidkit.io import VideoInfo, open_video, probe
+from vidkit.io.packets import count_packets
 from vidkit.utils import DEFAULT_FILE_MODE, atomic_write_text, default_workers, isolated_map
 
 DURATION_BINS = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12), (12, 30), (30, None))
@@ -52,6 +54,8 @@ def record_for(entry: VideoEntry, *, info: VideoInfo | None = None, error: str |
         "width": info.width if ok else None,
         "height": info.height if ok else None,
         "codec": info.codec if ok else None,
+        "num_frames": info.num_frames if ok else None,
+        "num_frames_source": info.num_frames_source if ok else None,
     }
 
 
@@ -60,7 +64,14 @@ def examine(path: str, *, timeout_s: float, verify: bool, beat=lambda: None) -> 
     decoded, and a stream that ends early or has damaged packets counts as undecodable."""
     try:
         if not verify:
-            return probe(path, timeout_s=timeout_s), None
+            info = probe(path, timeout_s=timeout_s)
+            if info.num_frames_source == "estimate":  # no count in the container: count its packets
+                counted = count_packets(path, timeout_s=timeout_s)
+                if counted.count:
+                    info = dataclasses.replace(
+                        info, num_frames=counted.count, num_frames_exact=counted.complete, num_frames_source="packets"
+                    )
+            return info, None
         decoded, warnings = 0, []
         with open_video(path, timeout_s=timeout_s) as video:
             for chunk in video.stream(chunk_size=64):
@@ -73,7 +84,7 @@ def examine(path: str, *, timeout_s: float, verify: bool, beat=lambda: None) -> 
         if warnings:
             more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
             return None, f"damaged: {warnings[0]}{more}"
-        return info, None
+        return dataclasses.replace(info, num_frames=decoded, num_frames_exact=True, num_frames_source="decoded"), None
     except VideoDecodeError as e:
         return None, e.reason
     except Exception as e:  # noqa: BLE001 - any failure on one file is that file's record, not the scan's end

@@ -12,6 +12,7 @@ worker crashed or hung, or that could not be decoded, gets a result with its ``e
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import torch.nn as nn
 from vidkit.data.views import ViewSpec, crop_views, read_views
 from vidkit.engine.evaluator import forward_in_batches
 from vidkit.engine.loop import Precision
+from vidkit.io.limits import limit
 from vidkit.utils import failure_reason
 
 __all__ = ["TagResult", "Tagger", "decode_for_tagging", "decode_worker", "look_for_tagging", "look_worker"]
@@ -56,11 +58,12 @@ def decode_for_tagging(
     def clips(video):
         info = video.info
         sampler = spec.sampler()
-        windows = [(None, info)] if segment_s is None else _windows(info, segment_s, stride_s or segment_s)
-        for first in range(0, len(windows), _WINDOWS_PER_READ):
-            group = windows[first : first + _WINDOWS_PER_READ]
+        windows = iter([(None, info)] if segment_s is None else _windows(info, segment_s, stride_s or segment_s))
+        while group := list(itertools.islice(windows, _WINDOWS_PER_READ)):
             views = read_views(video, [sampler(timing) for _, timing in group], spec.crop_size)
             for (segment, _), item in zip(group, views):
+                if video.end_s is not None and segment is not None and segment[1] > video.end_s:
+                    return {}  # the stream ended before its header said: the windows after it hold nothing
                 # cloned: a window's clips alone cross the pipe, not the whole group's frames
                 yield {
                     "segment": segment,
@@ -125,18 +128,24 @@ def _tag_video(path: str, items, *, spec: ViewSpec, backend: str, timeout_s: flo
         return {"info": None, "error": str(e)}
 
 
-def _windows(info, length: float, stride: float) -> list[tuple[tuple[int, float, float], _Window]]:
+def _windows(info, length: float, stride: float) -> Iterator[tuple[tuple[int, float, float], _Window]]:
     """Windows of ``length`` seconds starting every ``stride`` seconds, the last one ending at the video's
-    end (shorter when the video is), each with the timing its clips are planned in."""
+    end (shorter when the video is), each with the timing its clips are planned in; made as they are
+    needed. More than ``VIDKIT_MAX_WINDOWS`` (:mod:`vidkit.io.limits`) is the video's error, said before
+    the first is decoded."""
     first, end = info.start_s, info.start_s + info.duration_s
     count = 1 + max(0, int(-(-(info.duration_s - length - 1e-6) // stride)))
+    most = limit("VIDKIT_MAX_WINDOWS")
+    if count > most:
+        raise ValueError(
+            f"{count} windows of {length:g} s every {stride:g} s for its {info.duration_s:.6g} s, over the limit "
+            f"of {most} per file (raise it with VIDKIT_MAX_WINDOWS, or take longer --segments)"
+        )
     frame = 1.0 / (info.fps or 25)
-    out = []
     for k in range(count):
         start = first + k * stride
         stop = min(start + length, end)
-        out.append(((k, start, stop), _Window(start, max(stop - start, frame), info.fps)))
-    return out
+        yield (k, start, stop), _Window(start, max(stop - start, frame), info.fps)
 
 
 def _describe(info, warnings) -> dict:

@@ -27,18 +27,27 @@ def open_video(
     timeout_s: float = 60.0,
     threads: int = 0,
     short_side: int | None = None,
+    max_pixels: int | None = None,
 ) -> VideoReader:
     """Open ``path`` with a decoding backend: ``"pyav"`` (streaming, default) or ``"decord"``
     (random access). ``short_side`` scales every frame so its shorter side has that many pixels
-    (in the decoder's RGB conversion; None keeps the stored size). Raises :class:`VideoDecodeError` naming the
-    file and the reason when it cannot be read."""
+    (in the decoder's RGB conversion; None keeps the stored size). Frames over ``max_pixels`` are refused
+    before any is decoded (None: ``VIDKIT_MAX_PIXELS``, 8K UHD by default; :mod:`vidkit.io.limits`). Raises
+    :class:`VideoDecodeError` naming the file and the reason when it cannot be read."""
     if backend == "pyav":
         from vidkit.io.pyav_reader import PyAVReader as reader
     elif backend == "decord":
         from vidkit.io.decord_reader import DecordReader as reader
     else:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    return reader(path, apply_rotation=apply_rotation, timeout_s=timeout_s, threads=threads, short_side=short_side)
+    return reader(
+        path,
+        apply_rotation=apply_rotation,
+        timeout_s=timeout_s,
+        threads=threads,
+        short_side=short_side,
+        max_pixels=max_pixels,
+    )
 
 
 def probe(path: str | os.PathLike, *, timeout_s: float = 60.0) -> VideoInfo:

@@ -57,6 +57,27 @@ def check_path(path: str | os.PathLike) -> str:
     return path
 
 
+def open_container(path: str, *, timeout_s: float, max_pixels: int | None = None):
+    """``av.open`` for reading, with the pixel limit (:mod:`vidkit.io.limits`): FFmpeg's decoders refuse
+    larger frames while it probes the file, instead of allocating them, and a first video stream whose
+    header claims them raises :class:`VideoDecodeError` before anything decodes it. Every decoder in
+    :mod:`vidkit.io` opens files through here; FFmpeg's own errors are left to the caller to word."""
+    import av
+
+    from vidkit.io.limits import limit, max_pixels_reason
+
+    max_pixels = max_pixels or limit("VIDKIT_MAX_PIXELS")
+    container = av.open(path, metadata_errors="ignore", timeout=timeout_s, options={"max_pixels": str(max_pixels)})
+    for stream in container.streams.video[:1]:
+        ctx = stream.codec_context
+        if ctx is not None and ctx.width * ctx.height > max_pixels:
+            container.close()
+            raise VideoDecodeError(path, max_pixels_reason(ctx.width, ctx.height, max_pixels))
+        if ctx is not None:  # ... and so does the decoder, for a header that changes the size mid-stream
+            ctx.options = {**ctx.options, "max_pixels": str(max_pixels)}
+    return container
+
+
 def _known_signature(head: bytes) -> bool:
     return any(head[offset : offset + len(magic)] == magic for offset, magic in _MAGIC)
 

@@ -21,7 +21,10 @@ class VideoInfo:
     ``width``/``height`` are the stored (coded) size; ``rotation`` is the display rotation in
     degrees counter-clockwise (0, 90, 180, 270) taken from the display matrix. Readers opened with
     ``apply_rotation=True`` (the default) return upright frames, of size ``display_size``.
-    ``num_frames_exact`` is False when the count is estimated from duration × fps.
+    ``num_frames_exact`` is False when the count is estimated from duration × fps; ``num_frames_source``
+    says where the count comes from: ``"index"`` (the container's frame count, matching its index),
+    ``"packets"`` (demuxed and counted, :mod:`vidkit.io.packets`), ``"decoded"`` (every frame decoded,
+    ``vidkit info --verify``) or ``"estimate"`` (duration × fps).
     """
 
     path: str
@@ -37,6 +40,7 @@ class VideoInfo:
     is_vfr: bool
     rotation: int
     has_b_frames: bool
+    num_frames_source: str = "estimate"
     pix_fmt: str | None = None
     bit_rate: int | None = None
     start_s: float = 0.0

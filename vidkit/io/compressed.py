@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vidkit.errors import VideoDecodeError
+from vidkit.io._checks import open_container
 from vidkit.io.motion import decoded_with_vectors, dense_field
 
 __all__ = [
@@ -137,7 +138,7 @@ def reference_frames(path: str | os.PathLike, *, timeout_s: float = 60.0) -> tup
     import av
 
     try:
-        with av.open(os.fspath(path), timeout=timeout_s) as container:
+        with open_container(os.fspath(path), timeout_s=timeout_s) as container:
             stream = container.streams.video[0]
             codec, extradata = stream.codec_context.name, stream.codec_context.extradata
     except (av.error.FFmpegError, IndexError) as e:
@@ -292,7 +293,7 @@ def keyframes(path: str | os.PathLike, *, timeout_s: float = 60.0) -> Iterator[t
 
     with open_video(path, timeout_s=timeout_s):  # the reader's checks and messages
         pass
-    with av.open(os.fspath(path), timeout=timeout_s) as container:
+    with open_container(os.fspath(path), timeout_s=timeout_s) as container:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
         try:

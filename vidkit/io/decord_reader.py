@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from vidkit.errors import VideoDecodeError
+from vidkit.io._timing import REORDER_WARNING, reorder_depth, sorted_stamps
 from vidkit.io._types import Frames
 from vidkit.io.pyav_reader import PyAVReader
 from vidkit.io.reader import VideoReader
@@ -45,17 +46,29 @@ class DecordReader(VideoReader):
         timeout_s: float = 60.0,
         threads: int = 0,
         short_side: int | None = None,
+        max_pixels: int | None = None,
     ):
         decord = _import_decord()
-        self._pyav = PyAVReader(path, apply_rotation=apply_rotation, timeout_s=timeout_s, short_side=short_side)
+        self._pyav = PyAVReader(
+            path, apply_rotation=apply_rotation, timeout_s=timeout_s, short_side=short_side, max_pixels=max_pixels
+        )
         self.short_side = short_side
         info = self._pyav.info
         self.path = info.path
         self.apply_rotation = apply_rotation
         self.warnings = list(info.warnings)
         self._vr = None
+        refusal = None
         if info.rotation:
-            self.warnings.append(f"decord cannot decode rotated video (rotation {info.rotation}); read with PyAV")
+            refusal = f"decord cannot decode rotated video (rotation {info.rotation}); read with PyAV"
+        elif self._pyav.header_ignored:  # decord sizes its index by the header: 10^12 s aborts the process
+            refusal = "decord trusts the header, which cannot be true; read with PyAV"
+        elif reorder_depth(info.container, info.has_b_frames):  # decord 0.6 has no stamps for them, and seeks wrong
+            refusal = f"decord cannot time or seek B-frames in {info.container.upper()}; read with PyAV"
+        elif self._pyav.stamps_jump_back():  # decord orders frames by stamp, which mixes the recordings up
+            refusal = "decord cannot follow timestamps that jump back (concatenated recordings?); read with PyAV"
+        if refusal:
+            self.warnings.append(refusal)
             self.info = type(info)(**{**info.__dict__, "backend": "decord", "warnings": tuple(self.warnings)})
             return
         try:
@@ -79,16 +92,44 @@ class DecordReader(VideoReader):
                 "backend": "decord",
                 "num_frames": n,
                 "num_frames_exact": True,
+                "num_frames_source": "packets",  # decord indexes every packet
                 "warnings": tuple(self.warnings),
             }
         )
 
     def _exact_times(self, seconds_f32: np.ndarray) -> np.ndarray:
         """decord reports times as float32 (8.2 s comes back as 8.19999981); snap them to the
-        stream's time base in float64 (exact while the float32 error stays under half a tick)."""
+        stream's time base in float64 (exact while the float32 error stays under half a tick).
+
+        Stamps that lie are repaired as the PyAV reader repairs them (:mod:`vidkit.io._timing`), with
+        the same warnings. Where decord has no usable stamps (AVI with B-frames: it reports FFmpeg's
+        "no timestamp" value) or its table cannot be repaired alone, the times come from one PyAV
+        pass over the file (decoding, no RGB conversion), frame for frame, when it counts as many."""
         tb = self._pyav.time_base
         ticks = np.round(seconds_f32.astype(np.float64) * tb.denominator / tb.numerator)
-        return ticks * tb.numerator / tb.denominator
+        seconds = ticks * tb.numerator / tb.denominator
+        pyav = self._pyav
+        depth = reorder_depth(pyav.info.container, pyav.info.has_b_frames)
+        if depth == 0 and bool(np.all(np.diff(seconds) > 0)) and (len(seconds) == 0 or seconds[0] >= -1e-6):
+            return seconds  # well stamped: as decord says
+        if len(seconds) and np.isfinite(seconds).all() and seconds.min() >= -1e-6 and not pyav.info.is_vfr:
+            interval = 1 / pyav.info.fps if pyav.info.fps else 0.04
+            repaired, said = sorted_stamps(seconds, depth, interval)
+            if said == [REORDER_WARNING] or (not said and bool(np.all(np.diff(repaired) > 0))):
+                self.warnings += said
+                return repaired
+        start = len(pyav.warnings)
+        times = np.asarray([t for _, t in pyav.av_frames()], dtype=np.float64)
+        if len(times) != len(seconds):
+            raise VideoDecodeError(
+                self.path, f"decord cannot time its frames (it indexes {len(seconds)}, PyAV decodes {len(times)})"
+            )
+        self.warnings += pyav.warnings[start:]
+        return times
+
+    @property
+    def end_s(self) -> float | None:
+        return self._pyav.end_s if self._vr is None else float(self._pts[-1])
 
     def close(self) -> None:
         self._vr = None
@@ -102,6 +143,7 @@ class DecordReader(VideoReader):
             return
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        chunk_size = self.frames_per_chunk(chunk_size)
         lo = 0 if start_s is None else int(np.searchsorted(self._pts, start_s - 1e-6))
         hi = len(self._pts) if end_s is None else int(np.searchsorted(self._pts, end_s - 1e-6))
         for first in range(lo, hi, chunk_size):

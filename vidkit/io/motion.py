@@ -346,7 +346,7 @@ def _decode_with_vectors(
                 options |= {"skip_loop_filter": "all", "skip_idct": "all"}
                 if codec in _LOWRES_CODECS:
                     options["lowres"] = "3"  # the frames' own size shrinks; the vectors keep the stream's
-            stream.codec_context.options = options
+            stream.codec_context.options = {**stream.codec_context.options, **options}  # the pixel limit kept
             with contextlib.closing(
                 _frames_with_vectors(
                     path, container, stream, timeout_s=timeout_s, threaded=threads > 1, damaged=damaged
@@ -375,11 +375,11 @@ def _open_with_vectors(path: str | os.PathLike, timeout_s: float):
     import av
 
     from vidkit.errors import DecodeTimeoutError
-    from vidkit.io._checks import check_path
+    from vidkit.io._checks import check_path, open_container
 
     container = None
     try:
-        container = av.open(check_path(path), metadata_errors="ignore", timeout=timeout_s)
+        container = open_container(check_path(path), timeout_s=timeout_s)
         stream = container.streams.video[0]
         return container, stream, stream.codec_context.codec.canonical_name
     except av.error.ExitError:  # FFmpeg's interrupt callback: the timeout ran out while opening

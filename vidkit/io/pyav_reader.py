@@ -6,7 +6,6 @@ keeps going past damaged packets, saying where it skipped.
 
 from __future__ import annotations
 
-import bisect
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -17,13 +16,22 @@ import numpy as np
 import torch
 
 from vidkit.errors import DecodeTimeoutError, VideoDecodeError
-from vidkit.io._checks import check_path, describe_open_failure
+from vidkit.io._checks import check_path, describe_open_failure, open_container
+from vidkit.io._probing import first_packets, frame_spacing, implausible, keyframe_between, measure
+from vidkit.io._timing import (
+    Cursor,
+    Retimer,
+    Timed,
+    TimingState,
+    ending_warnings,
+    reorder_depth,
+    seeking_lands_wrong,
+)
 from vidkit.io._types import Frames, VideoInfo, short_side_size
+from vidkit.io.limits import limit
 from vidkit.io.reader import VideoReader
 from vidkit.utils import cpu_count
 
-# How many packets the probe demuxes to judge frame-rate variability and B-frame reordering.
-_PROBE_PACKETS = 600
 # Decoding this many packets in a row without one frame coming out means the stream is unusable.
 _MAX_BARREN_PACKETS = 256
 
@@ -42,6 +50,9 @@ class PyAVReader(VideoReader):
         short_side: scale frames so their shorter (upright) side has this many pixels, in the same
             FFmpeg pass that converts them to RGB (bilinear); None keeps the stored size. Testing
             at one scale (``vidkit eval``) needs no full-size frames, which can be 10x larger.
+        max_pixels: frames larger than this are refused before any is decoded (None: the limit in
+            :mod:`vidkit.io.limits`, 8K UHD by default), so a forged header cannot make the decoder
+            allocate gigabytes.
     """
 
     backend = "pyav"
@@ -54,9 +65,16 @@ class PyAVReader(VideoReader):
         timeout_s: float = 60.0,
         threads: int = 0,
         short_side: int | None = None,
+        max_pixels: int | None = None,
     ):
         self.path = check_path(path)
         self.short_side = short_side
+        self.max_pixels = max_pixels or limit("VIDKIT_MAX_PIXELS")
+        #: True when the header's duration or frame count was found impossible and measured instead:
+        #: decoders that trust headers (decord) must not be handed the file.
+        self.header_ignored = False
+        #: Time of the last frame, once a read has reached the end of the stream (None until then).
+        self.end_s: float | None = None
         self.apply_rotation = apply_rotation
         self.timeout_s = timeout_s
         self.threads = threads
@@ -87,7 +105,7 @@ class PyAVReader(VideoReader):
     def _open(self) -> None:
         self.close()
         try:
-            self._container = av.open(self.path, metadata_errors="ignore", timeout=self.timeout_s)
+            self._container = open_container(self.path, timeout_s=self.timeout_s, max_pixels=self.max_pixels)
         except av.error.ExitError:  # FFmpeg's interrupt callback: the timeout ran out while opening
             raise DecodeTimeoutError(self.path, f"timed out opening it (no data within {self.timeout_s:g} s)") from None
         except av.error.FFmpegError as e:
@@ -153,26 +171,17 @@ class PyAVReader(VideoReader):
         )
 
         # Demux (no decoding) the first packets: their timestamps tell VFR, reordering and GOP length.
-        pts, keys, reordered = [], [], False
-        try:
-            for packet in container.demux(stream):
-                if packet.pts is None:
-                    continue
-                reordered = reordered or bool(pts and packet.pts < pts[-1])
-                pts.append(packet.pts)
-                if packet.is_keyframe:
-                    keys.append(packet.pts)
-                if len(pts) >= _PROBE_PACKETS:
-                    break
-        except av.error.FFmpegError as e:
-            self.warnings.append(f"container damaged near the start ({e})")
+        pts, keys, reordered, damage = first_packets(container, stream)
+        if damage:
+            self.warnings.append(damage)
 
         # Decoding one frame proves the stream decodes and carries the display matrix. Rewinding
-        # is cheaper than reopening; reopen when the rewind does not land on the first frame.
+        # is cheaper than reopening; reopen when the rewind does not land on the first frame (which
+        # stamps that repeat cannot tell: a broken timing table).
         try:
             container.seek(0, backward=True, any_frame=False)
             first, rest = self._first_frame()
-            rewound = not pts or abs(first.frame.pts - min(pts)) <= 1
+            rewound = not pts or (abs(first.frame.pts - min(pts)) <= 1 and len(set(pts)) == len(pts))
         except (av.error.FFmpegError, VideoDecodeError):
             rewound = False
         if not rewound:
@@ -183,16 +192,7 @@ class PyAVReader(VideoReader):
         rotation = (round((first.frame.rotation or 0) / 90) * 90) % 360
         has_b_frames = bool(self._stream.codec_context.has_b_frames) or reordered
 
-        is_vfr, self._frame_interval = False, None
-        if len(pts) > 2:
-            diffs = np.diff(np.unique(np.asarray(pts, dtype=np.int64)))
-            nominal = float(np.median(diffs))
-            # A tick of rounding plus 5% jitter is still constant rate (29.97 fps in 1/1000 ticks);
-            # a gap or two is damage or a dropped frame, not a variable rate.
-            off = int((np.abs(diffs - nominal) > nominal * 0.05 + 1).sum())
-            is_vfr = off > max(1, 0.02 * len(diffs))
-            if not is_vfr:
-                self._frame_interval = nominal * float(tb)
+        is_vfr, self._frame_interval = frame_spacing(pts, tb)
 
         exact = header_frames > 0 and len(index) == header_frames
         # The index holds decode times; display times of keyframes trail them by the reorder delay.
@@ -204,6 +204,22 @@ class PyAVReader(VideoReader):
             num_frames = header_frames
         else:
             num_frames = max(1, round(duration * fps)) if fps else (header_frames or 1)
+        if implausible(self.path, duration, num_frames, fps):
+            duration, num_frames, exact, fps, lie = measure(
+                self.path,
+                duration=duration,
+                num_frames=num_frames,
+                fps=fps,
+                start_s=start_s,
+                timeout_s=self.timeout_s,
+                max_pixels=self.max_pixels,
+            )
+            if lie:
+                self.header_ignored = True
+                self.warnings.append(lie)
+            source = "packets"
+        else:
+            source = "index" if exact else "estimate"
         if not fps and duration:
             fps = num_frames / duration
         key_gaps = np.diff(np.asarray(sorted(keys), dtype=np.float64) * float(tb))
@@ -213,6 +229,7 @@ class PyAVReader(VideoReader):
             duration_s=duration,
             num_frames=num_frames,
             num_frames_exact=exact,
+            num_frames_source=source,
             is_vfr=is_vfr,
             rotation=rotation,
             has_b_frames=has_b_frames,
@@ -221,7 +238,7 @@ class PyAVReader(VideoReader):
             warnings=tuple(self.warnings),
         )
 
-    def _first_frame(self) -> tuple[_Timed, Iterator[_Timed]]:
+    def _first_frame(self) -> tuple[Timed, Iterator[Timed]]:
         frames = self._decode()
         for frame in frames:
             return frame, frames
@@ -231,48 +248,63 @@ class PyAVReader(VideoReader):
         raise VideoDecodeError(self.path, reason)
 
     # -- decoding -----------------------------------------------------------------------------
+    _timing: TimingState | None = None  # what the decodes learnt about the stamps (made by the first)
+
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Frames in presentation order from the container's current position, skipping damaged
-        packets (recorded in ``self.warnings``) and bounded by the stall timeout."""
+        packets (recorded in ``self.warnings``) and bounded by the stall timeout. Stamps that lie are
+        repaired on the way (:mod:`vidkit.io._timing`)."""
         stream = self._stream
         fps = (self.info.fps if self.info else 0) or 25.0
+        if self._timing is None:
+            self._timing = TimingState()
+        retimer = Retimer(
+            depth=reorder_depth(self._container.format.name, stream.codec_context.has_b_frames),
+            interval=self._frame_interval or 1 / fps,
+            state=self._timing,
+            warn=self._warn,
+        )
         deadline = time.monotonic() + self.timeout_s
         barren = 0
         packets = self._container.demux(stream)
-        last_time = None
-        while True:
+        last_time = first_time = None
+        given = 0  # frames yielded
+        ended = None  # None while reading; then whether the stream ended normally (not damaged or barren)
+        while ended is None:
             try:
                 packet = next(packets)
             except StopIteration:
-                self._check_ending(last_time)
-                return
+                ended = True
             except av.error.ExitError:  # FFmpeg's interrupt callback: a read blocked past the timeout
                 raise DecodeTimeoutError(self.path, f"timed out reading after {_fmt(last_time)}") from None
             except av.error.FFmpegError as e:
                 self._warn(f"container damaged after {_fmt(last_time)}; stopped reading ({e})")
-                return
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as e:
-                frames = []
-                self._warn(f"damaged packet after {_fmt(last_time)} skipped ({e})")
-            if not frames:
-                barren += 1
-                if barren > _MAX_BARREN_PACKETS and packet.size:
-                    self._warn(f"{barren} packets in a row gave no frame after {_fmt(last_time)}; stopped")
-                    return
-            self.frames_decoded += len(frames)
-            for frame in frames:
+                ended = False
+            if ended is None:
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as e:
+                    frames = []
+                    self._warn(f"damaged packet after {_fmt(last_time)} skipped ({e})")
+                if not frames:
+                    barren += 1
+                    if barren > _MAX_BARREN_PACKETS and packet.size:
+                        self._warn(f"{barren} packets in a row gave no frame after {_fmt(last_time)}; stopped")
+                        ended = False
+                self.frames_decoded += len(frames)
+                timed = retimer.feed(frames, [frame.time for frame in frames])
+            else:
+                timed = retimer.flush()  # the frames held back to re-sort their stamps
+            for frame, frame_time in timed:
                 barren = 0
                 deadline = time.monotonic() + self.timeout_s
                 if frame.is_corrupt:
-                    self._warn(f"frame at {_fmt(frame.time)} is corrupt (concealed by the decoder)")
-                if frame.time is None:  # streams without timestamps (raw bitstreams)
+                    self._warn(f"frame at {_fmt(frame_time)} is corrupt (concealed by the decoder)")
+                if frame_time is None:  # streams without timestamps (raw bitstreams)
                     frame.pts = None
                     last_time = (last_time + 1 / fps) if last_time is not None else 0.0
                     frame_time = last_time
                 else:
-                    frame_time = float(frame.time)
                     interval = self._frame_interval
                     if interval and last_time is not None and frame_time - last_time > 1.5 * interval + 1e-4:
                         missing = round((frame_time - last_time) / interval) - 1
@@ -281,28 +313,36 @@ class PyAVReader(VideoReader):
                             "(damaged data skipped by the demuxer)"
                         )
                     last_time = frame_time
-                yield _Timed(frame, frame_time)
+                if first_time is None:
+                    first_time = frame_time
+                given += 1
+                yield Timed(frame, frame_time)
                 # Time the caller spends with a frame is not the decoder stalling.
                 deadline = time.monotonic() + self.timeout_s
             if time.monotonic() > deadline:
                 raise DecodeTimeoutError(
                     self.path, f"decoding stalled: no frame for {self.timeout_s:g} s after {_fmt(last_time)}"
                 )
+        if ended:
+            self._check_ending(last_time, given if first_time is not None and first_time <= self._start_s() else None)
 
-    def _check_ending(self, last_time: float | None) -> None:
-        """Say so when the stream ends well before the duration the header promises (a truncated file)."""
-        info = self.info
-        if info is None or last_time is None or not info.fps:
-            return
-        expected_end = info.start_s + info.duration_s
-        if last_time + 1 / info.fps < expected_end - 2 / info.fps:
-            self._warn(f"stream ends at {last_time:.3f} s but the header says {expected_end:.3f} s: file truncated?")
+    def _check_ending(self, last_time: float | None, count: int | None = None) -> None:
+        """Say so when the stream ends well before the duration the header promises (a truncated file), and
+        (unless truncated) when a decode from the first frame (``count`` frames) gave far fewer frames than
+        the container lists (broken timing tables, which FFmpeg's demuxer drops samples over)."""
+        if self.info is not None and last_time is not None:
+            stalled = self._timing is not None and self._timing.stalled
+            for warning in ending_warnings(self.info, last_time, count, self._stream.frames, stalled=stalled):
+                self._warn(warning)
+
+    def _start_s(self) -> float:
+        return (self.info.start_s if self.info else 0.0) + 1e-6
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
         self._pending.append(message)
 
-    def _frames_from(self, t: float) -> Iterator[_Timed]:
+    def _frames_from(self, t: float) -> Iterator[Timed]:
         """Decoded frames starting no later than ``t``. Carries on from where the decoder was left
         (``_head``) when no keyframe lies between there and ``t``; otherwise seeks to the keyframe before
         ``t``. Demuxers differ in what their seek compares with (MP4's: display times; others: decode
@@ -312,7 +352,9 @@ class PyAVReader(VideoReader):
         head = self._head
         if head is not None and head[0].time <= t + 1e-6 and not self._keyframe_between(head[0].time, t):
             self._head = None
-            return _Cursor(*head)
+            return Cursor(*head)
+        if self.stamps_jump_back():  # stamps that jump back: a seek by time lands in the wrong recording
+            return self._from_start()
         for back in self._seek_backs():
             target = t - back
             if target <= self.info.start_s + 1e-6:
@@ -322,8 +364,13 @@ class PyAVReader(VideoReader):
             frames = self._decode()
             first = next(frames, None)
             if first is not None and first.time <= t + 1e-6:
-                return _Cursor(first, frames)
+                return Cursor(first, frames)
         raise AssertionError("unreachable: the seeks back end at the start")
+
+    def stamps_jump_back(self) -> bool:
+        """True when the stamps jump back somewhere (found while decoding, or, in MPEG-TS/PS files, by
+        demuxing the whole file once): then frames are found by decoding forward, never by seeking."""
+        return seeking_lands_wrong(self._timing, self._container.format.name, self.path, timeout_s=self.timeout_s)
 
     def _seek_backs(self) -> Iterator[float]:
         """How far before the time asked each seek aims: 0, the reorder delay, then 1 s, 2 s, 4 s, ... (the
@@ -336,13 +383,13 @@ class PyAVReader(VideoReader):
             yield max(back, self._dts_lag)
             back *= 2
 
-    def _from_start(self) -> Iterator[_Timed]:
+    def _from_start(self) -> Iterator[Timed]:
         head = self._head
         if head is None or head[0].time > self.info.start_s + 1e-6:  # none, or left mid-stream
             self._open()
             return self._decode()
         self._head = None
-        return _Cursor(*head)
+        return Cursor(*head)
 
     @property
     def av_stream(self):
@@ -363,10 +410,12 @@ class PyAVReader(VideoReader):
     ) -> Iterator[Frames]:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        chunk_size = self.frames_per_chunk(chunk_size)
         self._pending = []
         frames = self._frames_from(self.info.start_s if start_s is None else start_s)
         batch: list[np.ndarray] = []
         times: list[float] = []
+        timed = None
         for timed in frames:
             if start_s is not None and timed.time < start_s - 1e-6:
                 continue
@@ -377,6 +426,9 @@ class PyAVReader(VideoReader):
             if len(batch) == chunk_size:
                 yield self._pack(batch, times)
                 batch, times = [], []
+        else:
+            if timed is not None:  # the stream's last frame
+                self.end_s = timed.time
         if batch:
             yield self._pack(batch, times)
         elif self._pending:  # nothing left to yield but the news of why
@@ -392,7 +444,17 @@ class PyAVReader(VideoReader):
             raise ValueError(f"timestamps must be finite, got {timestamps!r}")
         self._pending = []
         targets = np.unique(requested)  # sorted
-        chosen: list[_Timed | None] = [None] * len(targets)
+        # Each chosen frame is converted to RGB as it is chosen, once however many times ask for it: a read
+        # holds its output and at most two decoded frames (the one before a target and the one after),
+        # never a decoded frame per target.
+        chosen: list[tuple[np.ndarray, float] | None] = [None] * len(targets)
+        last: list = [None, None]  # the frame converted last, and its RGB
+
+        def rgb(timed: Timed) -> tuple[np.ndarray, float]:
+            if last[0] is not timed:
+                last[:] = timed, timed.frame.to_ndarray(**self._rgb)
+            return last[1], timed.time
+
         i, prev = 0, None
         frames = self._frames_from(float(targets[0]))
         sought = float(targets[0])  # never seek twice for the same target
@@ -403,9 +465,9 @@ class PyAVReader(VideoReader):
             # Every target at or before this frame is decided: it is nearer to this frame or the previous one.
             while i < len(targets) and current.time >= targets[i]:
                 if prev is not None and targets[i] - prev.time <= current.time - targets[i]:
-                    chosen[i] = prev
+                    chosen[i] = rgb(prev)
                 else:
-                    chosen[i] = current
+                    chosen[i] = rgb(current)
                 i += 1
             prev = current
             if i < len(targets) and targets[i] > sought and self._keyframe_between(current.time, float(targets[i])):
@@ -416,40 +478,31 @@ class PyAVReader(VideoReader):
         if i == len(targets):
             # The decoder stays where this read left it: a later read of times after ``prev`` carries on from
             # here instead of seeking back to the keyframe (a policy stepping forward through a long GOP).
-            self._head = (prev, frames.rest if isinstance(frames, _Cursor) else frames)
+            self._head = (prev, frames.rest if isinstance(frames, Cursor) else frames)
         else:
             if prev is None:
                 raise VideoDecodeError(self.path, f"no frame could be decoded at or after {targets[0]:.3f} s")
+            self.end_s = prev.time
             self._warn(
                 f"{len(targets) - i} requested time(s) from {targets[i]:.3f} s lie past the last frame "
                 f"({prev.time:.3f} s); the last frame is repeated"
             )
             for j in range(i, len(targets)):
-                chosen[j] = prev
+                chosen[j] = rgb(prev)
+        del last[:], prev, current
 
-        # Each distinct frame is converted to RGB once, and the output is stacked in the requested
-        # order directly: one copy, however the requests repeat or interleave.
-        arrays, times, cache = [], [], {}
-        for position in np.searchsorted(targets, requested).tolist():
-            timed = chosen[position]
-            if id(timed) not in cache:
-                cache[id(timed)] = timed.frame.to_ndarray(**self._rgb)
-            arrays.append(cache[id(timed)])
-            times.append(timed.time)
-        return self._pack(arrays, times)
+        # The output is stacked in the requested order directly: one copy, however the requests repeat or
+        # interleave.
+        picked = [chosen[position] for position in np.searchsorted(targets, requested).tolist()]
+        return self._pack([array for array, _ in picked], [t for _, t in picked])
 
     def _keyframe_between(self, now: float, target: float) -> bool:
         """True when seeking saves work: a keyframe lies well after ``now`` and at or before ``target``. Past
         the last keyframe the index lists (Matroska's cues may list only the first), by the keyframe
         interval the probe measured: true when ``target`` is more than one interval after ``now``."""
-        keys, interval = self._keyframes_s, self.info.keyframe_interval_s
-        two_frames = 2.0 / (self.info.fps or 25)
-        if interval and (not keys or target > keys[-1] + interval):
-            return target - now > interval + two_frames
-        if not keys:
+        if self.stamps_jump_back():
             return False
-        j = bisect.bisect_right(keys, target) - 1
-        return j >= 0 and keys[j] > now + two_frames
+        return keyframe_between(self._keyframes_s, self.info.keyframe_interval_s, self.info.fps, now, target)
 
     def _pack(self, arrays: list[np.ndarray], times: list[float]) -> Frames:
         data = np.stack(arrays)
@@ -461,34 +514,6 @@ class PyAVReader(VideoReader):
     def _take_pending(self) -> list[str]:
         pending, self._pending = self._pending, []
         return pending
-
-
-class _Timed:
-    """A decoded frame and its presentation time in seconds (frames without timestamps get one)."""
-
-    __slots__ = ("frame", "time")
-
-    def __init__(self, frame: av.VideoFrame, time: float):
-        self.frame, self.time = frame, time
-
-
-class _Cursor:
-    """The decoder at one place: a frame in hand, yielded first, then ``rest`` (the decoder after it).
-    A read that stops here hands ``rest`` on, so resuming never nests one iterator in another."""
-
-    __slots__ = ("first", "rest")
-
-    def __init__(self, first: _Timed, rest: Iterator[_Timed]):
-        self.first, self.rest = first, rest
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> _Timed:
-        if self.first is None:
-            return next(self.rest)
-        first, self.first = self.first, None
-        return first
 
 
 def _fmt(t: float | None) -> str:

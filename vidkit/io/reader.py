@@ -6,6 +6,7 @@ import abc
 from collections.abc import Iterator, Sequence
 
 from vidkit.io._types import Frames, VideoInfo, short_side_size
+from vidkit.io.limits import limit
 
 
 class VideoReader(abc.ABC):
@@ -27,6 +28,9 @@ class VideoReader(abc.ABC):
     #: Frames the decoder has produced since the file was opened, those decoded only to reach a requested
     #: one included (what a read really cost); None where the backend cannot tell.
     frames_decoded: int | None = None
+    #: Time of the stream's last frame, once known (a read has reached the end); None until then. A header
+    #: may promise more: jobs stop planning reads past it.
+    end_s: float | None = None
 
     def output_size(self) -> tuple[int, int]:
         """``(height, width)`` of the frames this reader returns (upright or as stored, scaled or not)."""
@@ -36,11 +40,18 @@ class VideoReader(abc.ABC):
             return height, width
         return short_side_size(height, width, self.short_side)
 
+    def frames_per_chunk(self, chunk_size: int) -> int:
+        """``chunk_size``, or fewer when that many of this reader's RGB frames would pass the chunk limit
+        (``VIDKIT_MAX_CHUNK_BYTES``, 256 MiB by default: 43 frames of 1920x1080, 2 of 7680x4320)."""
+        height, width = self.output_size()
+        return max(1, min(chunk_size, limit("VIDKIT_MAX_CHUNK_BYTES") // max(1, height * width * 3)))
+
     @abc.abstractmethod
     def stream(
         self, chunk_size: int = 32, *, start_s: float | None = None, end_s: float | None = None
     ) -> Iterator[Frames]:
-        """Yield the frames in presentation order, ``chunk_size`` at a time, never the whole video at once.
+        """Yield the frames in presentation order, ``chunk_size`` at a time (fewer where that many would pass
+        :meth:`frames_per_chunk`'s limit), never the whole video at once.
 
         ``start_s``/``end_s`` bound the frames yielded (inclusive start, exclusive end); the reader
         seeks to the keyframe before ``start_s``.

@@ -31,6 +31,7 @@ import av
 from av.video.frame import PictureType
 
 from vidkit.errors import VideoDecodeError
+from vidkit.io._checks import open_container
 from vidkit.io._types import short_side_size
 from vidkit.io.encode import FORMATS
 from vidkit.io.pyav_reader import PyAVReader
@@ -182,7 +183,7 @@ def reencode(
 
 def _open(path: str, timeout_s: float):
     try:
-        return av.open(path, metadata_errors="ignore", timeout=timeout_s)
+        return open_container(path, timeout_s=timeout_s)
     except av.error.FFmpegError as e:  # it opened a moment ago in open_video: changed under us
         raise VideoDecodeError(path, f"cannot reopen it ({e})") from None
 
