@@ -35,9 +35,11 @@ import time
 from functools import partial
 from pathlib import Path
 
+from vidkit.engine.skipped import write_skipped
 from vidkit.errors import ConfigError, VidkitError
 from vidkit.io import find_videos
 from vidkit.io.reencode import ReencodeResult, encoder_options, reencode
+from vidkit.io.walk import skipped_summary
 from vidkit.utils import default_workers, isolated_map
 
 __all__ = ["DEFAULTS", "EXTENSIONS", "add_arguments", "convert", "convert_tree", "plan", "run", "temporaries"]
@@ -103,6 +105,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds without progress before a file fails (default 60)",
     )
+    parser.add_argument(
+        "--sniff",
+        action="store_true",
+        help="in folders, take every file FFmpeg finds a video stream in, whatever its name (probed in workers)",
+    )
 
 
 def _dotted(ext: str) -> str:
@@ -122,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             b_frames=0 if args.no_b_frames else DEFAULTS["b_frames"],
             short_side=args.short_side or None,
             quality=args.crf,
+            sniff=args.sniff,
         )
     except ValueError as e:
         raise ConfigError(str(e)) from None
@@ -135,15 +143,27 @@ def convert_tree(
     workers: int,
     timeout_s: float,
     job: str = "vidkit prepare",
+    sniff: bool = False,
     **reencode_options,
 ) -> int:
     """Re-encode every video of ``sources`` (folders, files, .txt/.lst lists) into the same tree under
     ``out`` with :func:`vidkit.io.reencode.reencode` and ``reencode_options`` (codec, gop, b_frames,
     short_side, quality), ``workers`` files at once, skipping outputs that exist. Returns the exit
     status: 0, 1 when any file failed, 130 when interrupted (Ctrl-C). Raises ValueError, before any
-    work, for a bad argument; ``job`` names the command in its messages."""
+    work, for a bad argument; ``job`` names the command in its messages. Files in the source folders that
+    are not videos (by name, or with ``sniff`` by what FFmpeg finds in them) are counted in the summary
+    and listed in ``<out>.skipped.json``."""
     _check(ext=ext, workers=workers, timeout_s=timeout_s, options=reencode_options)
-    tasks, refused = plan(sources, out, ext)
+    skipped: list[tuple[str, str]] = []
+    if sniff:
+        from vidkit.io.sniff import sniff_videos
+
+        def keep(candidates):
+            return sniff_videos(candidates, workers=workers, timeout_s=timeout_s)
+    else:
+        keep = None
+    tasks, refused = plan(sources, out, ext, skipped=skipped, keep=keep)
+    listed = _list_skipped(out, skipped, job)
     todo = [(src, dst) for src, dst in tasks if not os.path.exists(dst)]
     done_before = len(tasks) - len(todo)
     failed: dict[str, str] = dict(refused)
@@ -198,7 +218,18 @@ def convert_tree(
         return 130
     bar.close()
     _summary(converted, done_before, failed, warned, out=os.path.realpath(out), seconds=time.monotonic() - started)
+    if skipped:
+        print(f"  {skipped_summary(skipped)}" + (f" (listed in {listed})" if listed else ""))
     return 1 if failed else 0
+
+
+def _list_skipped(out: str, skipped: list[tuple[str, str]], job: str) -> str | None:
+    """``<out>.skipped.json``, beside the output folder; one that cannot be written is said in a line."""
+    try:
+        return write_skipped(out, skipped, job=job.split()[-1])
+    except OSError as e:
+        print(f"{job}: warning: the skipped files are not listed: {e}", file=sys.stderr)
+        return None
 
 
 def _check(*, ext: str, workers: int, timeout_s: float, options: dict) -> None:
@@ -217,10 +248,14 @@ def _check(*, ext: str, workers: int, timeout_s: float, options: dict) -> None:
         raise ValueError(f"--workers must be at least 1 and --timeout positive, got {workers} and {timeout_s:g}")
 
 
-def plan(sources: list[str], out: str, ext: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
+def plan(
+    sources: list[str], out: str, ext: str, *, skipped: list[tuple[str, str]] | None = None, keep=None
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """``(tasks, refused)``: ``(video, output)`` pairs, and why each video left out gets no output
     (another video maps to the same one, or it is that output). Raises ValueError when --out is a
-    source folder or a file, or a source does not exist."""
+    source folder or a file, or a source does not exist. ``skipped`` gets ``(path, reason)`` of the
+    source folders' files that are not videos; ``keep``, when given, takes every file of the folders
+    and says which are videos (``keep(paths) -> (videos, [(path, reason)])``: ``--sniff``)."""
     out = os.path.realpath(out)
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file, not a folder")
@@ -238,7 +273,14 @@ def plan(sources: list[str], out: str, ext: str) -> tuple[list[tuple[str, str]],
         # Videos found in a folder that really live in --out (below it, or through a link to it) are
         # earlier outputs, not sources.
         skip_out = os.path.isdir(given)
-        for video in find_videos([given]):
+        left_out: list[tuple[str, str]] = []
+        found = find_videos([given], glob="*" if keep else None, skipped=left_out)
+        if keep is not None:
+            found, not_videos = keep([v for v in found if not (skip_out and _inside(os.path.realpath(v), out))])
+            left_out += not_videos
+        if skipped is not None:
+            skipped += sorted(p for p in left_out if not (skip_out and _inside(os.path.realpath(p[0]), out)))
+        for video in found:
             if skip_out and _inside(os.path.realpath(video), out):
                 continue
             relative = os.path.relpath(video, base)

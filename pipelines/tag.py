@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATTERN",
         help="in folders, take files matching this (e.g. '*.MOV') instead of known video extensions",
     )
+    parser.add_argument(
+        "--sniff",
+        action="store_true",
+        help="in folders, take every file FFmpeg finds a video stream in, whatever its name (probed in workers)",
+    )
     parser.add_argument("--top-k", type=int, default=5, help="labels per video (default 5)")
     parser.add_argument(
         "--segments", type=float, metavar="SECONDS", help="also label each window of this length (long videos stream)"
@@ -135,7 +140,17 @@ def run(args: argparse.Namespace) -> int:
         test_scale=args.test_scale,
     )
     task.check_segments(loaded, args.segments)
-    videos = _shard(find_videos(args.paths, glob=args.glob), args.shard)
+    skipped: list[tuple[str, str]] = []  # (path, reason) of the files the folders hold that are not videos
+    # one CPU left to the main process, which runs the model
+    workers = args.workers if args.workers is not None else default_workers(reserve=1)
+    found = find_videos(args.paths, glob=args.glob or ("*" if args.sniff else None), skipped=skipped)
+    videos = _shard(found, args.shard)
+    if args.sniff:  # every file is a candidate: FFmpeg says which hold video
+        from vidkit.io.sniff import sniff_videos
+
+        videos, not_videos = sniff_videos(videos, workers=workers, timeout_s=args.timeout)
+        skipped = sorted(skipped + not_videos)
+    listed = _list_skipped(args.out, skipped)
     results = ResultsFile(Path(args.out), fmt, stream=sys.stdout if args.out == "-" else None, inputs=set(videos))
     events = bar = None
     try:  # from here on, the output is closed (and its lock released) whatever happens
@@ -147,15 +162,15 @@ def run(args: argparse.Namespace) -> int:
         precision = resolve_precision("auto", "auto", device)
         model = precision.place(model, device)
         print(
-            f"vidkit tag: {len(videos)} videos{f' (shard {args.shard})' if args.shard else ''}, "
+            f"vidkit tag: {len(videos)} videos{f' (shard {args.shard})' if args.shard else ''}"
+            + (f" ({len(skipped)} other files skipped)" if skipped else "")
+            + ", "
             f"{len(videos) - len(todo)} already in {args.out}, {len(todo)} to tag with {loaded.name} "
             f"({len(classes)} classes) on {device}; "
             + task.describe_tagging(model, spec)
             + (f" per {args.segments:g} s segment" if args.segments else ""),
             file=sys.stderr,
         )
-        # one CPU left to the main process, which runs the model
-        workers = args.workers if args.workers is not None else default_workers(reserve=1)
         if args.stride is not None and (not args.segments or args.stride <= 0):
             raise ConfigError("--stride goes with --segments, and is a positive number of seconds")
         work = task.tagging_worker(
@@ -201,12 +216,28 @@ def run(args: argparse.Namespace) -> int:
     _summary(
         tagged,
         failures,
-        skipped=len(videos) - len(todo),
+        done_before=len(videos) - len(todo),
         out=args.out,
         seconds=time.monotonic() - started,
         clips=tagger.clips_done,
+        skipped=skipped,
+        listed=listed,
     )
     return 0
+
+
+def _list_skipped(out: str, skipped: list[tuple[str, str]]) -> str | None:
+    """Write ``<out>.skipped.json`` (not with ``--out -``: the summary only); a list that cannot be written
+    is said in a line, and the run goes on."""
+    from vidkit.engine.skipped import write_skipped
+
+    if out == "-":
+        return None
+    try:
+        return write_skipped(out, skipped, job="tag")
+    except OSError as e:
+        print(f"vidkit tag: warning: the skipped files are not listed: {e}", file=sys.stderr)
+        return None
 
 
 def _shard(videos: list[str], shard: str | None) -> list[str]:
@@ -224,17 +255,31 @@ def _reason_kind(reason: str) -> str:
     return re.split(r" \(|: ", reason, maxsplit=1)[0].strip()
 
 
-def _summary(tagged: int, failures: collections.Counter, *, skipped: int, out: str, seconds: float, clips: int) -> None:
+def _summary(
+    tagged: int,
+    failures: collections.Counter,
+    *,
+    done_before: int,
+    out: str,
+    seconds: float,
+    clips: int,
+    skipped: list[tuple[str, str]],
+    listed: str | None,
+) -> None:
+    from vidkit.io.walk import skipped_summary
+
     failed = sum(failures.values())
     rate = (tagged + failed) / seconds if seconds else 0.0
     lines = [
         f"\nvidkit tag: {tagged} tagged, {failed} failed"
-        + (f", {skipped} already done" if skipped else "")
+        + (f", {done_before} already done" if done_before else "")
         + f" in {seconds:.1f} s ({rate:.2f} videos/s, {clips / seconds if seconds else 0:.1f} clips/s)",
         f"  results      {out}",
     ]
     for reason, count in failures.most_common():
         lines.append(f"  failed       {count} x {reason}")
+    if skipped:
+        lines.append(f"  {skipped_summary(skipped)}" + (f" (listed in {listed})" if listed else ""))
     print("\n".join(lines), file=sys.stderr)
 
 

@@ -565,6 +565,113 @@ def lying_files(media_root) -> dict[str, Path]:
     return files
 
 
+# -- a folder as people have them: every video extension FFmpeg reads, and what is not a video -----------
+_X265_QUIET = {"x265-params": "log-level=none"}
+# file name -> (kind, PyAV muxer, encoder, muxer options). Every one is encoded here: this FFmpeg writes all
+# of them (Theora is absent from it, so .ogv/.ogg hold VP8 in Ogg). ``clip.m2ts`` has real 192-byte packets
+# (a 4-byte arrival stamp before each 0x47 sync byte); ``clip.vob`` is MPEG-2 in MPEG-PS (the "vob" muxer);
+# ``clip.f4v``/``clip.3g2`` are the MP4 family's muxers of those names.
+_ZOO: dict[str, tuple[str, str, str, dict]] = {
+    # the ten extensions vidkit found before issue 29
+    "clip.mp4": ("video", "mp4", "libx264", {}),
+    "clip.mkv": ("video", "matroska", "libx264", {}),
+    "clip.webm": ("video", "webm", "libvpx", {}),
+    "clip.avi": ("video", "avi", "mpeg4", {}),
+    "clip.mov": ("video", "mov", "libx264", {}),
+    "clip.m4v": ("video", "mp4", "libx264", {}),
+    "clip.mpg": ("video", "mpeg", "mpeg1video", {}),
+    "clip.mpeg": ("video", "mpeg", "mpeg2video", {}),
+    "clip.flv": ("video", "flv", "flv", {}),
+    "clip.3gp": ("video", "3gp", "libx264", {}),
+    # the ones issue 29 adds
+    "clip.ogv": ("video", "ogg", "libvpx", {}),
+    "clip.ogg": ("video", "ogg", "libvpx", {}),
+    "clip.ts": ("video", "mpegts", "mpeg2video", {}),
+    "h264.ts": ("video", "mpegts", "libx264", {}),
+    "clip.mts": ("video", "mpegts", "libx264", {}),
+    "clip.m2ts": ("video", "mpegts", "libx264", {"mpegts_m2ts_mode": "1"}),
+    "clip.wmv": ("video", "asf", "wmv2", {}),
+    "clip.asf": ("video", "asf", "wmv2", {}),
+    "clip.vob": ("video", "vob", "mpeg2video", {}),
+    "clip.3g2": ("video", "3g2", "libx264", {}),
+    "clip.f4v": ("video", "f4v", "libx264", {}),
+    "clip.mxf": ("video", "mxf", "mpeg2video", {}),
+    "clip.y4m": ("video", "yuv4mpegpipe", "rawvideo", {}),
+    "clip.dv": ("video", "dv", "dvvideo", {}),  # DV has fixed sizes: 720x576 (PAL), 10 frames, 1.4 MB
+    # raw elementary streams: no container, no timestamps
+    "clip.h264": ("raw", "h264", "libx264", {}),
+    "clip.264": ("raw", "h264", "libx264", {}),
+    "clip.hevc": ("raw", "hevc", "libx265", {}),
+    "clip.265": ("raw", "hevc", "libx265", {}),
+    "clip.m2v": ("raw", "mpeg2video", "mpeg2video", {}),
+    # names in capitals, as cameras and Windows write them
+    "CLIP.MP4": ("video", "mp4", "libx264", {}),
+    "x.MKV": ("video", "matroska", "libx264", {}),
+    # an MP4 with no extension at all
+    "clip_noext": ("noext", "mp4", "libx264", {}),
+}
+# Where this FFmpeg lacks an encoder, a renamed copy of a file of the same kind stands in (FFmpeg probes by
+# content, so it still opens). With the FFmpeg PyAV's wheels bundle, no file is one.
+_ZOO_STAND_IN = {"video": "clip.mkv", "raw": "clip.h264", "noext": "clip.mp4"}
+
+
+@pytest.fixture(scope="session")
+def video_zoo(media_root) -> tuple[Path, dict[str, str]]:
+    """``(folder, kinds)``: a folder with one small file (12 frames of 64x48 at 25 fps; DV at 720x576, 10
+    frames) of every video extension issue 29 lists, beside files that are not videos. ``kinds`` maps
+    every file name in the folder (no sub-folders) to its kind:
+
+    - ``"video"``: a container FFmpeg reads: ``.mp4 .mkv .webm .avi .mov .m4v .mpg .mpeg .flv .3gp`` (the
+      ten found before), ``.ogv .ogg`` (VP8 in Ogg), ``.ts`` (``clip.ts``: MPEG-2, ``h264.ts``: H.264; both
+      start with the MPEG-TS sync byte 0x47), ``.mts`` (MPEG-TS), ``.m2ts`` (192-byte packets: its first
+      byte is not 0x47, its fifth is), ``.wmv .asf`` (WMV2 in ASF), ``.vob`` (MPEG-2 in MPEG-PS), ``.3g2
+      .f4v`` (MP4 family), ``.mxf`` (MPEG-2), ``.dv``, ``.y4m`` (raw pixels, rate in its header), and
+      ``CLIP.MP4``, ``x.MKV`` (upper-case extensions);
+    - ``"raw"``: an elementary stream, no timestamps: ``.h264 .264`` (H.264), ``.hevc .265`` (HEVC),
+      ``.m2v`` (MPEG-2);
+    - ``"image"``: ``still.jpg``, ``still.png`` (Pillow);
+    - ``"other"``: ``subs.srt``, ``notes.txt``, ``meta.json``;
+    - ``"typescript"``: ``app.ts``, TypeScript source (it does not start with 0x47);
+    - ``"noext"``: ``clip_noext``, an MP4 with no extension.
+
+    Every video file is checked here: av finds a video stream in it and decodes a frame. Where this
+    FFmpeg lacks an encoder (none does with the FFmpeg PyAV bundles), the file is a renamed copy of one of
+    its kind (:data:`_ZOO_STAND_IN`)."""
+    from PIL import Image
+
+    root = media_root / "zoo"
+    root.mkdir()
+    frames = [np.full((48, 64, 3), 12 * i, np.uint8) for i in range(12)]
+    pal = [np.full((576, 720, 3), 12 * i, np.uint8) for i in range(10)]
+    kinds: dict[str, str] = {}
+    for name, (kind, muxer, encoder, muxer_options) in _ZOO.items():
+        options = _X265_QUIET if encoder == "libx265" else {}
+        try:
+            write_video(
+                root / name,
+                pal if encoder == "dvvideo" else frames,
+                codec=encoder,
+                container_format=muxer,
+                options=options,
+                container_options=muxer_options,
+            )
+        except (av.error.FFmpegError, ValueError):  # no such encoder in this FFmpeg: a renamed copy
+            (root / name).write_bytes((root / _ZOO_STAND_IN[kind]).read_bytes())
+        with av.open(str(root / name)) as container:
+            assert next(container.decode(video=0)) is not None, f"{name}: no frame decodes"
+        kinds[name] = kind
+    Image.fromarray(frames[5]).save(root / "still.jpg")
+    Image.fromarray(frames[5]).save(root / "still.png")
+    kinds.update({"still.jpg": "image", "still.png": "image"})
+    (root / "subs.srt").write_text("1\n00:00:00,000 --> 00:00:00,400\nhello\n")
+    (root / "notes.txt").write_text("clips from the garden camera\n")
+    (root / "meta.json").write_text('{"camera": "garden"}\n')
+    kinds.update({"subs.srt": "other", "notes.txt": "other", "meta.json": "other"})
+    (root / "app.ts").write_text('import { tag } from "./vidkit";\nexport const clips: string[] = [];\n')
+    kinds["app.ts"] = "typescript"
+    return root, kinds
+
+
 # -- the tiny synthetic set and `vidkit` runs on it ------------------------------------------------
 # SlowFast R50 is the model the default run trains; at 32x32 and 8 frames a step takes well under a second.
 MODEL = "slowfast_r50"

@@ -143,7 +143,11 @@ def _describe(r: dict) -> str:
             f"{r['width']}x{r['height']}"
             + (f", rotation {r['rotation']}° (frames are turned upright)" if r["rotation"] else ""),
         ),
-        ("fps", f"{r['fps']:.3f}" + (" (variable frame rate)" if r["is_vfr"] else " (constant)")),
+        (
+            "fps",
+            f"{r['fps']:.3f}"
+            + (" (assumed)" if r.get("times_assumed") else " (variable frame rate)" if r["is_vfr"] else " (constant)"),
+        ),
         ("duration", f"{r['duration_s']:.3f} s, first frame at {r['start_s']:.3f} s"),
         ("frames", f"{r['num_frames']} ({_FRAME_COUNTS[r['num_frames_source']]})"),
     ]

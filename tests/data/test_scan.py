@@ -240,3 +240,20 @@ def test_pipeline_a_folder_that_is_a_symlink_loop_is_reported_and_the_rest_scann
         f"folder: {root / 'loop'}: cannot be read (Too many levels of symbolic links); skipped"
     ]
     assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == [str(root / "walk" / "a.mp4")]
+
+
+def test_scan_counts_and_lists_the_files_that_are_not_videos(tmp_path, put, capsys):
+    from vidkit.cli import main
+
+    root = tmp_path / "mine"
+    put(root / "val" / "walk" / "a.mp4")
+    (root / "val" / "walk" / "README.md").write_text("walking\n")
+    (root / "val" / "walk" / "thumb.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    manifest = tmp_path / "scan.jsonl"
+    assert main(["scan", "--data", "folder", "--data-root", str(root), "--out", str(manifest)]) == 0
+    listed = tmp_path / "scan.jsonl.skipped.json"
+    assert f"skipped 2 files: .md 1, .png 1 (listed in {listed})" in capsys.readouterr().out
+    assert json.loads(listed.read_text())["by_extension"] == {".md": 1, ".png": 1}
+    assert main(["scan", "--data", "folder", "--data-root", str(root), "--out", str(manifest), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["skipped"], summary["skipped_list"]) == (2, str(listed))

@@ -126,3 +126,25 @@ def test_a_list_file_holding_a_name_that_is_not_utf8(tmp_path):
     found = find_videos([listing])
     assert [os.fsencode(p) for p in found] == [raw, os.fsencode(tmp_path / "plain.mp4")]  # the exact name
     assert os.path.isfile(found[0])
+
+
+def test_every_video_extension_is_found_and_every_other_file_accounted_for(video_zoo):
+    from vidkit.io.walk import skipped_summary
+
+    folder, kinds = video_zoo
+    skipped: list[tuple[str, str]] = []
+    found = {os.path.basename(p) for p in walk_videos(folder, skipped=skipped)}
+    assert found == {name for name, kind in kinds.items() if kind in ("video", "raw")}
+    reasons = {os.path.basename(p): reason for p, reason in skipped}
+    assert reasons == {
+        "app.ts": "a .ts file that is not MPEG-TS (TypeScript?)",
+        "clip_noext": "no extension",
+        "meta.json": "not a video extension (.json)",
+        "notes.txt": "not a video extension (.txt)",
+        "still.jpg": "not a video extension (.jpg)",
+        "still.png": "not a video extension (.png)",
+        "subs.srt": "not a video extension (.srt)",
+    }
+    assert skipped_summary(skipped) == "skipped 7 files: (none) 1, .jpg 1, .json 1, .png 1, .srt 1, .ts 1, .txt 1"
+    assert skipped_summary(skipped, kinds=2) == "skipped 7 files: (none) 1, .jpg 1, and 5 of 5 other kinds"
+    assert skipped_summary([]) == ""

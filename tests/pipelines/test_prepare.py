@@ -143,3 +143,27 @@ def test_outputs_reached_through_a_link_in_a_source_are_not_sources(tree, tmp_pa
         "Été 2024 (copy)/a b/clip one.mkv",
         "Été 2024 (copy)/broken.mp4",
     ]
+
+
+def test_files_that_are_not_videos_are_counted_and_listed_and_sniff_takes_a_nameless_video(tmp_path, capsys):
+    import json
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write_video(src / "a.mp4", _frames(0, 32, 48))
+    (src / "a_copy").write_bytes((src / "a.mp4").read_bytes())
+    (src / "notes.txt").write_text("to do\n")
+    out = tmp_path / "fast"
+    assert main(["prepare", str(src), "--out", str(out), "--workers", "1"]) == 0
+    said = capsys.readouterr().out
+    listed = tmp_path / "fast.skipped.json"
+    assert f"skipped 2 files: (none) 1, .txt 1 (listed in {listed})" in said
+    assert [f["reason"] for f in json.loads(listed.read_text())["files"]] == [
+        "no extension",
+        "not a video extension (.txt)",
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4"]
+    # by content: the copy with no name is a video; the notes are not a media file
+    assert main(["prepare", str(src), "--out", str(out), "--workers", "1", "--sniff"]) == 0
+    assert "skipped 1 file: .txt 1" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "a_copy.mp4"]

@@ -528,3 +528,58 @@ def test_windows_stop_where_the_stream_ends(lying_files, tmp_path, weights, caps
     [record] = _records(out)
     assert record["error"] is None
     assert [(s["start_s"], s["end_s"]) for s in record["segments"]] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """Two videos (one with no extension), a picture, subtitles, notes and a TypeScript file named .ts."""
+    from PIL import Image
+
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    write_video(folder / "a.mp4", _frames(10, 0), fps=10)
+    write_video(folder / "sub" / "b.mkv", _frames(10, 1), fps=10)
+    (folder / "sub" / "clip_noext").write_bytes((folder / "a.mp4").read_bytes())
+    Image.new("RGB", (32, 32), "red").save(folder / "cover.jpg")
+    (folder / "a.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    (folder / "notes.txt").write_text("to do\n")
+    (folder / "app.ts").write_text("export const x: number = 1;\n")
+    return folder
+
+
+def test_skipped_files_are_counted_and_listed(mixed_folder, tmp_path, weights, capsys):
+    out = tmp_path / "tags.jsonl"
+    assert main(["tag", str(mixed_folder), "--out", str(out), "--workers", "1", *weights, *CLIP]) == 0
+    err = capsys.readouterr().err
+    assert sorted(os.path.basename(r["path"]) for r in _records(out)) == ["a.mp4", "b.mkv"]
+    listed = tmp_path / "tags.jsonl.skipped.json"
+    assert "vidkit tag: 2 videos (5 other files skipped)" in err
+    assert f"skipped 5 files: (none) 1, .jpg 1, .srt 1, .ts 1, .txt 1 (listed in {listed})" in err
+    document = json.loads(listed.read_text())
+    reasons = {os.path.basename(f["path"]): f["reason"] for f in document["files"]}
+    assert reasons == {
+        "a.srt": "not a video extension (.srt)",
+        "app.ts": "a .ts file that is not MPEG-TS (TypeScript?)",
+        "clip_noext": "no extension",
+        "cover.jpg": "not a video extension (.jpg)",
+        "notes.txt": "not a video extension (.txt)",
+    }
+    # with --out -: the records on standard output, the summary alone on standard error
+    assert main(["tag", str(mixed_folder), "--out", "-", "--workers", "1", *weights, *CLIP]) == 0
+    assert "skipped 5 files" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed", "tags.jsonl", "tags.jsonl.skipped.json"]
+
+
+def test_sniff_finds_videos_by_content(mixed_folder, tmp_path, weights, capsys):
+    out = tmp_path / "tags.jsonl"
+    args = ["tag", str(mixed_folder), "--out", str(out), "--sniff", "--workers", "1", *weights, *CLIP]
+    assert main(args) == 0, capsys.readouterr().err
+    assert sorted(os.path.basename(r["path"]) for r in _records(out)) == ["a.mp4", "b.mkv", "clip_noext"]
+    err = capsys.readouterr().err
+    assert "skipped 4 files: .jpg 1, .srt 1, .ts 1, .txt 1" in err
+    reasons = {
+        os.path.basename(f["path"]): f["reason"]
+        for f in json.loads((tmp_path / "tags.jsonl.skipped.json").read_text())["files"]
+    }
+    assert reasons["cover.jpg"] == "a still image (jpeg_pipe)"
+    assert reasons["notes.txt"].startswith("not a media file")

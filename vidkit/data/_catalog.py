@@ -40,7 +40,9 @@ class VideoEntry:
 class Catalog:
     """One split of a dataset as found on disk. ``flip_label_map`` maps a class to its mirror image
     (SSv2's "from left to right" <-> "from right to left"), for label swapping under horizontal flips;
-    ``default_flip`` says whether flipping is a sound augmentation for this dataset."""
+    ``default_flip`` says whether flipping is a sound augmentation for this dataset; ``skipped`` holds
+    ``(path, reason)`` of the files in the videos folder that are not videos (:func:`vidkit.io.walk_videos`),
+    for the count a job's summary gives."""
 
     name: str
     split: str
@@ -51,6 +53,7 @@ class Catalog:
     flip_label_map: dict[int, int] = field(default_factory=dict)
     default_flip: bool = True
     warnings: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def found(self) -> list[VideoEntry]:

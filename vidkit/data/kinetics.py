@@ -65,7 +65,8 @@ def open_kinetics(name: str, *, root: str | None, annotations: str | None, video
     if expected and len(classes) != expected:
         warnings.append(f"{name}: {len(classes)} classes found, expected {expected}")
     index = {c: i for i, c in enumerate(classes)}
-    stems = index_by_stem(walk_videos(videos_root))
+    skipped: list[tuple[str, str]] = []
+    stems = index_by_stem(walk_videos(videos_root, skipped=skipped))
     entries = []
     for _, youtube_id, key, label in rows:
         paths = stems.get(key) or stems.get(youtube_id)
@@ -81,6 +82,7 @@ def open_kinetics(name: str, *, root: str | None, annotations: str | None, video
         flip_label_map={},
         default_flip=True,
         warnings=tuple(warnings),
+        skipped=tuple(skipped),
     )
 
 

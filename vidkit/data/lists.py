@@ -190,9 +190,9 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
     if not classes:
         raise ConfigError(f"folder: {reference} has no class folders (expected <class>/<video files>)")
     index = {name: i for i, name in enumerate(classes)}
-    entries = []
+    entries, skipped = [], []
     for name in _subfolders(top, unreadable):
-        videos_in = walk_videos(os.path.join(top, name))
+        videos_in = walk_videos(os.path.join(top, name), skipped=skipped)
         if name not in index:
             if videos_in:
                 raise ConfigError(
@@ -216,6 +216,7 @@ def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
         flip_label_map=flips,
         default_flip=not flips,
         warnings=tuple(warnings),
+        skipped=tuple(skipped),
     )
 
 

@@ -41,7 +41,8 @@ def open_ssv2(*, root: str | None, annotations: str | None, videos: str | None, 
     if videos_root is None:
         raise ConfigError("ssv2: pass the videos folder with --videos DIR (or --data-root DIR)")
     entries = read_split(split_file, classes, labels_file=labels_file, labelled=split != "test")
-    stems = index_by_stem(walk_videos(videos_root))
+    skipped: list[tuple[str, str]] = []
+    stems = index_by_stem(walk_videos(videos_root, skipped=skipped))
     entries = [VideoEntry(key, stems[key][0] if key in stems else None, label) for key, label in entries]
     warnings = [] if len(classes) == 174 else [f"ssv2: {len(classes)} classes found, expected 174"]
     return Catalog(
@@ -54,6 +55,7 @@ def open_ssv2(*, root: str | None, annotations: str | None, videos: str | None, 
         flip_label_map=mirror_map(classes),
         default_flip=False,
         warnings=tuple(warnings),
+        skipped=tuple(skipped),
     )
 
 

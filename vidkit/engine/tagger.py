@@ -23,6 +23,7 @@ import torch.nn as nn
 from vidkit.data.views import ViewSpec, crop_views, read_views
 from vidkit.engine.evaluator import forward_in_batches
 from vidkit.engine.loop import Precision
+from vidkit.io import is_still_image
 from vidkit.io.limits import limit
 from vidkit.utils import failure_reason
 
@@ -164,21 +165,12 @@ def _describe(info, warnings) -> dict:
         "keyframe_interval_s",
     )
     d = {k: getattr(info, k) for k in keep}
-    if _still_image(info):
+    if is_still_image(info):
         d["still_image"] = True  # only then: a real video's record stays as it was
+    if info.times_assumed:
+        d["times_assumed"] = True  # a raw stream's: likewise
     d["warnings"] = sorted(set(warnings))
     return d
-
-
-def _still_image(info) -> bool:
-    """True for a picture, not a video, whatever its name: what FFmpeg opens with an image demuxer (PNG,
-    JPEG, BMP, TIFF, WebP... probed by content as ``<format>_pipe``, or ``image2`` by a picture's
-    extension), or a GIF of one frame. A picture in a real container (one JPEG frame in an MP4) is a
-    video of one frame, as is an animated GIF."""
-    container = info.container or ""
-    if container.endswith("_pipe") or container == "image2":
-        return True
-    return container == "gif" and info.num_frames <= 1
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from vidkit.errors import DecodeTimeoutError, VideoDecodeError
+from vidkit.io._probing import is_still_image
 from vidkit.io._types import Frames, VideoInfo
 from vidkit.io.reader import VideoReader
 from vidkit.io.walk import VIDEO_EXTENSIONS, find_videos, is_video_name, walk_videos
@@ -65,6 +66,7 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "find_videos",
+    "is_still_image",
     "is_video_name",
     "open_video",
     "probe",

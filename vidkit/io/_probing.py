@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -89,3 +90,43 @@ def keyframe_between(keys: list[float], interval: float | None, fps: float, now:
         return False
     j = bisect.bisect_right(keys, target) - 1
     return j >= 0 and keys[j] > now + two_frames
+
+
+# FFmpeg's raw video demuxers: an elementary stream with no container around it, so no timestamps. FFmpeg
+# times its frames by a frame rate: its ``framerate`` option (25 by default), or the rate a parser reads in
+# the stream's sequence header (MPEG-1/2). Y4M is not among them: its header states the rate.
+RAW_DEMUXERS = frozenset(
+    {
+        "h261", "h263", "h264", "hevc", "vvc", "evc", "mpegvideo", "m4v", "cavsvideo",
+        "avs2", "avs3", "vc1", "dirac", "dnxhd", "mjpeg", "obu", "av1",
+    }
+)  # fmt: skip
+
+
+def is_raw_stream(container: str) -> bool:
+    """True when FFmpeg opened the file with a raw demuxer (``container``: the first name it gives)."""
+    return container in RAW_DEMUXERS
+
+
+def assumed_times_warning(codec: str, fps: float, header_fps: float | None) -> str:
+    """What a raw stream's record says once: its times come from ``fps``, not from stamps (and what the
+    stream's own header says, where that differs)."""
+    said = f"a raw {codec} stream carries no timestamps: times assume {fps:g} fps"
+    if header_fps and abs(header_fps - fps) > 1e-3 * fps:
+        said += f" (its header says {header_fps:g} fps)"
+    return said
+
+
+def is_still_image(info) -> bool:
+    """True for a picture, not a video, whatever its name: what FFmpeg opens with an image demuxer (PNG,
+    JPEG, BMP, TIFF, WebP... probed by content as ``<format>_pipe``, or ``image2`` by a picture's
+    extension), or a GIF of one frame. A picture in a real container (one JPEG frame in an MP4) is a
+    video of one frame, as is an animated GIF. ``info``: a :class:`~vidkit.io.VideoInfo`."""
+    return is_picture_format(info.container or "", lambda: info.num_frames)
+
+
+def is_picture_format(container: str, frames: Callable[[], int]) -> bool:
+    """:func:`is_still_image` from the container's format name and, asked only for a GIF, its frame count."""
+    if container.endswith("_pipe") or container == "image2":
+        return True
+    return container == "gif" and frames() <= 1

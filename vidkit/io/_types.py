@@ -24,7 +24,9 @@ class VideoInfo:
     ``num_frames_exact`` is False when the count is estimated from duration × fps; ``num_frames_source``
     says where the count comes from: ``"index"`` (the container's frame count, matching its index),
     ``"packets"`` (demuxed and counted, :mod:`vidkit.io.packets`), ``"decoded"`` (every frame decoded,
-    ``vidkit info --verify``) or ``"estimate"`` (duration × fps).
+    ``vidkit info --verify``) or ``"estimate"`` (duration × fps). ``times_assumed`` is True when the
+    stream carries no timestamps (a raw elementary stream: ``.h264``, ``.hevc``, ``.m2v``...) and its
+    frames' times come from a frame rate (FFmpeg's 25 fps, or the stream header's): ``warnings`` says which.
     """
 
     path: str
@@ -45,6 +47,7 @@ class VideoInfo:
     bit_rate: int | None = None
     start_s: float = 0.0
     keyframe_interval_s: float | None = None
+    times_assumed: bool = False
     warnings: tuple[str, ...] = field(default=())
 
     @property

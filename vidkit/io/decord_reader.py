@@ -63,6 +63,8 @@ class DecordReader(VideoReader):
             refusal = f"decord cannot decode rotated video (rotation {info.rotation}); read with PyAV"
         elif self._pyav.header_ignored:  # decord sizes its index by the header: 10^12 s aborts the process
             refusal = "decord trusts the header, which cannot be true; read with PyAV"
+        elif info.times_assumed:  # decord measures a file by its container, which a raw stream has none of
+            refusal = "decord cannot index a raw stream (no container); read with PyAV"
         elif reorder_depth(info.container, info.has_b_frames):  # decord 0.6 has no stamps for them, and seeks wrong
             refusal = f"decord cannot time or seek B-frames in {info.container.upper()}; read with PyAV"
         elif self._pyav.stamps_jump_back():  # decord orders frames by stamp, which mixes the recordings up

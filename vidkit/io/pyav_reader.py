@@ -17,7 +17,15 @@ import torch
 
 from vidkit.errors import DecodeTimeoutError, VideoDecodeError
 from vidkit.io._checks import check_path, describe_open_failure, open_container
-from vidkit.io._probing import first_packets, frame_spacing, implausible, keyframe_between, measure
+from vidkit.io._probing import (
+    assumed_times_warning,
+    first_packets,
+    frame_spacing,
+    implausible,
+    is_raw_stream,
+    keyframe_between,
+    measure,
+)
 from vidkit.io._timing import (
     Cursor,
     Retimer,
@@ -193,6 +201,9 @@ class PyAVReader(VideoReader):
         has_b_frames = bool(self._stream.codec_context.has_b_frames) or reordered
 
         is_vfr, self._frame_interval = frame_spacing(pts, tb)
+        raw = is_raw_stream(fields["container"])  # no stamps, no duration, no count: all measured or assumed
+        if raw and self._frame_interval:  # a parser's stamps, at the rate the stream's header states (MPEG-2)
+            fps = 1 / self._frame_interval
 
         exact = header_frames > 0 and len(index) == header_frames
         # The index holds decode times; display times of keyframes trail them by the reorder delay.
@@ -204,10 +215,10 @@ class PyAVReader(VideoReader):
             num_frames = header_frames
         else:
             num_frames = max(1, round(duration * fps)) if fps else (header_frames or 1)
-        if implausible(self.path, duration, num_frames, fps):
+        if raw or implausible(self.path, duration, num_frames, fps):
             duration, num_frames, exact, fps, lie = measure(
                 self.path,
-                duration=duration,
+                duration=0.0 if raw else duration,
                 num_frames=num_frames,
                 fps=fps,
                 start_s=start_s,
@@ -222,6 +233,9 @@ class PyAVReader(VideoReader):
             source = "index" if exact else "estimate"
         if not fps and duration:
             fps = num_frames / duration
+        if raw:
+            header_fps = float(ctx.framerate) if ctx.framerate else None
+            self.warnings.append(assumed_times_warning(fields["codec"], fps or 25.0, header_fps))
         key_gaps = np.diff(np.asarray(sorted(keys), dtype=np.float64) * float(tb))
         return VideoInfo(
             **fields,
@@ -235,6 +249,7 @@ class PyAVReader(VideoReader):
             has_b_frames=has_b_frames,
             start_s=start_s,
             keyframe_interval_s=float(np.median(key_gaps)) if len(key_gaps) else None,
+            times_assumed=raw,
             warnings=tuple(self.warnings),
         )
 
