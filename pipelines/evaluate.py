@@ -15,15 +15,21 @@ import argparse
 
 from vidkit.data.registry import dataset_names
 from vidkit.data.views import VIEW_PRESETS
+from vidkit.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
-        required=True,
         metavar="CKPT",
         help="a vidkit checkpoint (best.pt / last.pt), or peer weights (pytorchvideo, PySlowFast, mmaction2, "
         "torchvision) together with --model",
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="NAME|FILE",
+        help="with --model, instead of --checkpoint: published weights by name (e.g. kinetics400: labels "
+        "and recipe come with them; `vidkit models --weights`), or a file",
     )
     parser.add_argument(
         "--model", help="the model the weights are for, when the checkpoint does not say (`vidkit models`)"
@@ -106,7 +112,11 @@ def run(args: argparse.Namespace) -> int:
         },
         above={"timeout": 0, "target_fps": 0, "interval_s": 0},
     )
-    loaded = load_model(args.checkpoint, model=args.model)
+    if bool(args.checkpoint) == bool(args.weights):
+        raise ConfigError("give --checkpoint CKPT, or --model NAME --weights NAME|FILE (one of them)")
+    if args.weights and not args.model:
+        raise ConfigError("--weights needs --model: the model the weights are for (`vidkit models --weights`)")
+    loaded = load_model(args.checkpoint or args.weights, model=args.model)
     request = EvalRequest(
         data=args.data,
         data_root=args.data_root,

@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", help="with --weights: the model the weights are for")
     parser.add_argument(
-        "--weights", metavar="FILE", help="peer weights (pytorchvideo, PySlowFast, mmaction2, torchvision) for --model"
+        "--weights",
+        metavar="NAME|FILE",
+        help="for --model: published weights by name (e.g. kinetics400: labels and recipe come with them; "
+        "`vidkit models --weights`), or a file (pytorchvideo, PySlowFast, mmaction2, torchvision)",
     )
     parser.add_argument("--classes", metavar="FILE", help="with --weights: class names, one per line, in index order")
     parser.add_argument(

@@ -40,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<date>-<time>)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     parser.add_argument(
-        "--weights", metavar="PATH", help="start from these weights (vidkit, pytorchvideo or PySlowFast checkpoint)"
+        "--weights",
+        metavar="NAME|PATH",
+        help="start from these weights: published ones by name (e.g. kinetics400; `vidkit models --weights`) "
+        "or a file (vidkit, pytorchvideo, PySlowFast, mmaction2, torchvision)",
     )
     parser.add_argument(
         "--data",

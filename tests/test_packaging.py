@@ -98,3 +98,5 @@ def test_the_wheel_holds_vidkit_pipelines_and_no_top_level_pipelines(tmp_path):
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert tops == {"vidkit"}
     assert "vidkit/pipelines/train.py" in names and "vidkit/configs/defaults.yaml" in names
+    data = "vidkit/models/weights_data"
+    assert {f"{data}/entries.json", f"{data}/labels/kinetics400.txt"} <= set(names)

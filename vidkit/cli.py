@@ -297,12 +297,19 @@ def _add_models(commands) -> None:
         "models",
         help="list the model registry with parameters and GFLOPs",
         description="List every registered model: aliases, parameters (400 classes), GFLOPs at its "
-        "default input (fvcore, convolutions and matrix products), the input, the paper.",
+        "default input (fvcore, convolutions and matrix products), the input, the paper; models named "
+        "get their published weights listed too.",
     )
     sub.add_argument("names", nargs="*", metavar="MODEL", help="only these models (names or aliases; default: all)")
     sub.add_argument("--json", action="store_true", help="one JSON object per model, per line")
     sub.add_argument(
         "--no-flops", dest="flops", action="store_false", help="skip the GFLOPs (tracing each model takes seconds)"
+    )
+    sub.add_argument(
+        "--weights",
+        action="store_true",
+        help="list the published weights instead (of the models named, or all): the name to give --weights, "
+        "labels, recipe, published accuracy",
     )
     sub.set_defaults(run=_run_models)
 
@@ -311,6 +318,8 @@ def _run_models(args: argparse.Namespace) -> int:
     from vidkit.models import list_models, resolve
     from vidkit.models.complexity import model_figures
 
+    if args.weights:
+        return _list_weights([resolve(n) for n in args.names], as_json=args.json)
     header = ("model", "aliases", "params", "GFLOPs", "input", "paper")
     rows = []
     for name in [resolve(n) for n in args.names] or list_models():
@@ -329,15 +338,63 @@ def _run_models(args: argparse.Namespace) -> int:
             )
         )
     if not args.json:
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        right = {2, 3}  # numbers align right
-        for row in [header, *rows]:
-            print(
-                "  ".join(
-                    c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
-                ).rstrip()
-            )
+        _table(header, rows, right={2, 3})
+        if args.names:
+            print()
+            _list_weights([resolve(n) for n in args.names], as_json=False)
     return 0
+
+
+def _list_weights(models: list[str], *, as_json: bool) -> int:
+    """The published weights of ``models`` (all when empty): what to give ``--weights``, and what comes
+    with it."""
+    from vidkit.models.pretrained import list_weights
+
+    entries = [e for e in list_weights() if not models or e.model in models]
+    if as_json:
+        for e in entries:
+            record = {
+                "model": e.model or None,
+                "weights": e.name,
+                "urls": list(e.urls),
+                "sha256": e.sha256,
+                "hash_prefix": e.hash_prefix,
+                "layout": e.layout,
+                "loadable": e.loadable,
+                "labels": e.label_set,
+                "num_classes": e.num_classes,
+                "recipe": {k: v for k, v in vars(e.recipe).items()},
+                "params": e.params,
+                "accuracy": e.accuracy,
+                "source": e.source,
+            }
+            print(json.dumps(record), flush=True)
+        return 0
+    if not entries:
+        print(f"no published weights listed for {', '.join(models)}")
+        return 0
+    rows = []
+    for e in entries:
+        a = e.accuracy
+        top1 = f"{a['top1']:.2f} ({a.get('dataset', '?')}, {a.get('views', '?')})" if a.get("top1") else "-"
+        rows.append(
+            (
+                e.model or "(none yet)",
+                e.name,
+                f"{e.label_set} ({e.num_classes})",
+                e.recipe.describe(),
+                top1,
+                e.layout if e.loadable else f"{e.layout} (not read yet)",
+            )
+        )
+    _table(("model", "--weights", "labels", "recipe", "top-1", "layout"), rows, right=set())
+    return 0
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], *, right: set[int]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
 
 
 # -- vidkit bench -------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class ClipTransform:
     flip_prob: float = 0.5
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
+    channels: str = "RGB"  # "BGR": channels reversed after normalising (PySlowFast's REVERSE_INPUT_CHANNEL)
 
     def __call__(
         self,
@@ -108,7 +109,8 @@ class ClipTransform:
         return self._normalize(rearrange(frames, "b t h w c -> b c t h w").float())
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return _normalized(x, self.mean, self.std)
+        x = _normalized(x, self.mean, self.std)
+        return x.flip(1) if self.channels == "BGR" else x
 
 
 def _normalized(x: torch.Tensor, mean: tuple[float, float, float], std: tuple[float, float, float]) -> torch.Tensor:

@@ -3,12 +3,16 @@ recipe (frames, interval, crop, scale, the test views).
 
     loaded = load_model("run/best.pt")                        # a vidkit checkpoint names everything
     loaded = load_model("SLOWFAST_8x8_R50.pyth", model="slowfast_r50")   # peer weights: name the model
+    loaded = load_model("kinetics400", model="slowfast_r50")  # published weights by name: labels and recipe too
     spec, preset = loaded.task.view_spec(loaded, views="10x3")
 
 A vidkit checkpoint (``vidkit train``'s ``best.pt``/``last.pt``) builds its own model: its name, class
 names, builder options and training clips are in the file. Any other weights (pytorchvideo, PySlowFast,
 mmaction2, torchvision) need the model named, and their classifier's size decides the class count only
-once it is known: :meth:`LoadedModel.build` then makes the model.
+once it is known: :meth:`LoadedModel.build` then makes the model. Published weights named as the
+registry lists them (:mod:`vidkit.models.pretrained`) bring their class names and their recipe (frames,
+interval, scale, crop, normalisation, test views), which stand where a vidkit checkpoint's training
+config would.
 """
 
 from __future__ import annotations
@@ -38,6 +42,26 @@ class LoadedModel:
     config: dict | None
     sha256: str
     weights: object = None  # peer weights, as read
+    entry: object = None  # the published weights' registry entry (vidkit.models.pretrained.Weights), if named
+
+    @property
+    def recipe(self) -> dict:
+        """The published weights' test recipe in the terms of a training config's data section
+        (``num_frames``, ``interval_s``, ``crop_size``, ``test_scale``, ``mean``, ``std``, ``views``);
+        empty for anything else."""
+        if self.entry is None:
+            return {}
+        r = self.entry.recipe
+        return {
+            "num_frames": r.num_frames,
+            "interval_s": r.interval_s,
+            "crop_size": r.crop_size,
+            "test_scale": r.short_side,
+            "mean": r.mean,
+            "std": r.std,
+            "views": r.views,
+            "channels": r.channels,
+        }
 
     @property
     def task(self):
@@ -71,10 +95,17 @@ class LoadedModel:
 
 def load_model(path: str | os.PathLike, *, model: str | None = None) -> LoadedModel:
     """A vidkit checkpoint builds its own model (name, classes, options from the file); any other
-    weights need ``model`` and are built by :meth:`LoadedModel.build` once the class count is known."""
+    weights need ``model`` and are built by :meth:`LoadedModel.build` once the class count is known.
+    ``path`` may also name one of ``model``'s published weights (``"kinetics400"``), fetched once into the
+    cache: their class names and recipe come with them."""
     from vidkit.models import build, resolve
     from vidkit.models.weights import read_checkpoint
 
+    entry = None
+    if model is not None:
+        from vidkit.models.pretrained import weights_file
+
+        path, entry = weights_file(resolve(model), path)
     path = os.fspath(path)
     saved = read_checkpoint(path)
     digest = file_digest(path)
@@ -95,7 +126,8 @@ def load_model(path: str | os.PathLike, *, model: str | None = None) -> LoadedMo
             f"{path} is not a vidkit training checkpoint, so it does not say which model it holds: "
             "name it with --model (e.g. --model slowfast_r50)"
         )
-    return LoadedModel(None, resolve(model), path, None, None, digest, weights=saved)
+    classes = tuple(entry.classes()) if entry is not None else None
+    return LoadedModel(None, resolve(model), path, classes, None, digest, weights=saved, entry=entry)
 
 
 def load_for_inference(
@@ -112,7 +144,10 @@ def load_for_inference(
     if checkpoint and weights:
         raise ConfigError("give --checkpoint (a vidkit checkpoint) or --model with --weights, not both")
     if not (checkpoint or (model and weights)):
-        raise ConfigError("name the model: --checkpoint run/best.pt, or --model NAME --weights FILE [--classes FILE]")
+        raise ConfigError(
+            "name the model: --checkpoint run/best.pt, or --model NAME --weights NAME|FILE [--classes FILE] "
+            "(published weights by name: `vidkit models --weights`)"
+        )
     loaded = load_model(checkpoint or weights, model=model)  # peer weights are read once, here
     loaded.task.check_tagging(loaded)
     if loaded.model is not None:
@@ -123,6 +158,8 @@ def load_for_inference(
             names = [line.strip() for line in Path(classes).read_text().splitlines() if line.strip()]
         except OSError as e:
             raise ConfigError(f"--classes {classes}: {e.strerror}") from None
+    elif loaded.classes is not None:  # published weights: their label set, in the publisher's order
+        names = list(loaded.classes)
     else:
         from vidkit.models.weights import classifier_classes
 

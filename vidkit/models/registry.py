@@ -24,7 +24,9 @@ def build(
     """Build a registered model: ``build("r2plus1d_18", num_classes=8)``. ``None`` overrides are
     dropped so the builder's defaults stand; an argument the builder does not take is an error.
 
-    ``weights`` (a checkpoint file, or a loaded checkpoint/state dict) is loaded into the model:
+    ``weights`` (a checkpoint file, the name of one of the model's published weights —
+    ``build("slowfast_r50", num_classes=400, weights="kinetics400")``, downloaded once into the cache,
+    :mod:`vidkit.models.pretrained` — or a loaded checkpoint/state dict) is loaded into the model:
     vidkit's own checkpoints, pytorchvideo's and PySlowFast's model-zoo files (see
     :func:`vidkit.models.weights.load_weights`). ``None`` keeps the fresh initialisation."""
     registered = resolve(name)
@@ -38,6 +40,10 @@ def build(
             f"it takes {', '.join(p for p in accepted if p != 'num_classes')}"
         )
     model = builder(num_classes=num_classes, **kwargs)
+    if isinstance(weights, (str, os.PathLike)):
+        from vidkit.models.pretrained import weights_file
+
+        weights, _ = weights_file(registered, weights)
     if weights is not None:
         load_weights(model, weights, model_name=registered)
     return model

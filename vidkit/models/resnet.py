@@ -1,4 +1,4 @@
-"""Single-pathway ResNet-50 video classifiers: C2D, TSN and I3D — and the shape every other ResNet-based
+"""Single-pathway ResNet-50 video classifiers: C2D, TSN, I3D and Slow — and the shape every other ResNet-based
 model in the zoo (TSM, GST, CoST, FAST 3D) starts from.
 
 - **C2D** (Wang et al., "Non-local Neural Networks", CVPR 2018, Table 1): ResNet-50 applied to every
@@ -13,6 +13,9 @@ model in the zoo (TSM, GST, CoST, FAST 3D) starts from.
   end frames, so a 2D ResNet-50 checkpoint inflated into it (``build("i3d_r50", weights=resnet50.pth)``)
   gives the 2D network's logits on a clip of one repeated image; ``temporal_padding="zeros"`` is the
   pytorchvideo/PySlowFast behaviour, for their checkpoints.
+- **Slow** (Feichtenhofer et al., "SlowFast Networks for Video Recognition", ICCV 2019): the Slow pathway
+  alone, 8 frames with temporal kernels only in res4 and res5 (the paper's finding that early temporal
+  convolutions hurt): pytorchvideo's ``slow_r50``, a published Kinetics-400 baseline.
 
 Shapes for ``i3d_r50`` on a 16-frame 224² clip, batch B::
 
@@ -51,6 +54,7 @@ from vidkit.models._resnet3d import RESNET50_DEPTHS, Bottleneck, ClassifierHead,
 from vidkit.models.registry import register_model
 
 I3D_TEMPORAL_KERNELS = ((3,), (3, 1), (3, 1), (1, 3))  # conv_a per stage, cycled over its blocks (PySlowFast I3D)
+SLOW_TEMPORAL_KERNELS = ((1,), (1,), (3,), (3,))  # SlowFast's Slow pathway: time only in res4 and res5
 C2D_TEMPORAL_KERNELS = ((1,), (1,), (1,), (1,))
 _CARD = dict(input_frames=8, input_size=224)  # 8 frames at 224², as pytorchvideo and PySlowFast quote them
 
@@ -171,6 +175,19 @@ def i3d_r50(
         temporal_kernels=I3D_TEMPORAL_KERNELS,
         temporal_pool=2,
         temporal_padding=temporal_padding,
+        dropout=dropout,
+        zero_init_final_bn=zero_init_final_bn,
+    )
+
+
+@register_model(paper="Feichtenhofer et al., ICCV 2019 (SlowFast: the Slow pathway alone)", **_CARD)
+def slow_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True) -> ResNet3d:
+    """Slow ResNet-50 (the "Slow-only" 8x8 baseline of the SlowFast paper, Table 2): a 2D stem, temporal
+    kernels 3x1x1 in res4 and res5 only, no temporal pooling, so 8 input frames stay 8; 32,454,096
+    parameters with 400 classes (pytorchvideo's ``slow_r50``: the same)."""
+    return ResNet3d(
+        num_classes=num_classes,
+        temporal_kernels=SLOW_TEMPORAL_KERNELS,
         dropout=dropout,
         zero_init_final_bn=zero_init_final_bn,
     )

@@ -112,22 +112,28 @@ class Task:
     ):
         """The views to test ``loaded`` (:class:`~vidkit.engine.inference.LoadedModel`) with, and the
         preset's name (or ``"NxM"``): the arguments override the clip settings the model was trained
-        with, which override its card's default input."""
+        with, or the recipe its published weights came with, which override its card's default input."""
         from vidkit.data.views import ViewSpec, parse_views
         from vidkit.models import model_card
 
-        preset = views or default_preset
+        recipe = loaded.recipe
+        preset = views or recipe.get("views") or default_preset
         clips, crops = parse_views(preset)
-        trained = loaded.trained
+        trained = loaded.trained or recipe
         card = model_card(loaded.name)
-        if self.segments:  # frames over the whole video: one temporal clip, the crops as asked
+        # Published weights tested TSN's way (TSM, SSv2 models): frames over the whole video, unless told.
+        segments = self.segments or (
+            bool(recipe) and recipe.get("interval_s") is None and interval_s is None and sampling_rate is None
+        )
+        if segments:  # frames over the whole video: one temporal clip, the crops as asked
             clips = 1
         num_frames = num_frames or trained.get("num_frames") or card.input_frames
         crop = crop_size or trained.get("crop_size") or card.input_size
+        test_scale = test_scale or recipe.get("test_scale")
         if sampling_rate is not None:
             interval = sampling_rate / target_fps
         else:
-            interval = interval_s or trained.get("interval_s") or (1.0 if self.segments else None)
+            interval = interval_s or trained.get("interval_s") or (1.0 if segments else None)
         if not num_frames or not crop or not interval:
             raise ConfigError(
                 f"{loaded.name}: say how clips are cut — --num-frames, --interval-s (or --sampling-rate) and "
@@ -141,7 +147,7 @@ class Task:
                 interval_s=float(interval),
                 crop_size=int(crop),
                 test_scale=int(test_scale or crop),
-                segments=self.segments,
+                segments=segments,
                 snippet=int(loaded.options.get("snippet", 1)),
             )
         except ValueError as e:
@@ -150,9 +156,13 @@ class Task:
 
     def test_transform(self, loaded):
         """What turns decoded, cropped test views into the model's input (``.normalize(views)``), in
-        evaluation and tagging: here RGB normalised with the Kinetics mean and standard deviation."""
+        evaluation and tagging: here RGB normalised with the Kinetics mean and standard deviation, or
+        with those the published weights were trained with."""
         from vidkit.data.transforms import ClipTransform
 
+        recipe = loaded.recipe
+        if "mean" in recipe:
+            return ClipTransform(mean=tuple(recipe["mean"]), std=tuple(recipe["std"]), channels=recipe["channels"])
         return ClipTransform()
 
     # -- evaluation -----------------------------------------------------------------------------------
