@@ -90,12 +90,12 @@ def run(args: argparse.Namespace) -> int:
                 "--resume continues a run with its own config; --model and --config do not apply "
                 "(use --set or flags such as --epochs to change it)"
             )
-        from vidkit.engine.checkpoint import load_checkpoint
+        from vidkit.engine.checkpoint import load_checkpoint, trained_config
         from vidkit.engine.config import load_config
 
         values["out"] = values["out"] or str(checkpoint.parent)
         saved = load_checkpoint(checkpoint)
-        config = load_config(TrainConfig, base=saved["config"], values=values, overrides=args.overrides)
+        config = load_config(TrainConfig, base=trained_config(saved), values=values, overrides=args.overrides)
         train(config, resume=saved)
         return 0
     config = load_train_config(args.config, model=args.model, values=values, overrides=args.overrides)

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vidkit.errors import CheckpointError
 from vidkit.models import build, count_params
 from vidkit.models.action_transformer import TxUnit, pool_keyframe, whole_frame_boxes
 
@@ -190,8 +191,29 @@ def test_the_trunk_loads_pytorchvideos_i3d_r50_and_gives_its_res4_features(tmp_p
         for block in theirs.blocks[:5]:  # stem, res2, the temporal pool, res3, res4
             x = block(x)
         torch.testing.assert_close(ours.trunk(clip), x, atol=1e-5, rtol=1e-5)
-    # A vidkit i3d_r50 (replicate padding) round-trips too.
+    # A vidkit i3d_r50 round-trips too.
     i3d = build("i3d_r50", num_classes=7)
     head = build("i3d_roi_head", num_classes=3, trunk_weights=i3d.state_dict())
     for key, value in head.trunk.state_dict().items():
         assert torch.equal(value, i3d.backbone.state_dict()[key])
+
+
+def test_the_trunk_takes_a_vidkit_i3d_checkpoint_with_its_padding_and_refuses_an_old_replicate_one(tmp_path):
+    torch.manual_seed(0)
+    i3d = build("i3d_r50", num_classes=7)  # pads with zeros, as the trunk does
+    new, old = tmp_path / "new.pt", tmp_path / "old.pt"
+    saved = {"model": i3d.state_dict(), "model_name": "i3d_r50", "num_classes": 7}
+    torch.save({**saved, "model_options": i3d.checkpoint_options()}, new)
+    head = build("i3d_roi_head", num_classes=3, trunk_weights=str(new))
+    for key, value in head.trunk.state_dict().items():
+        assert torch.equal(value, i3d.backbone.state_dict()[key])
+    # Written before vidkit recorded the padding: trained with replicate, which the trunk does not do.
+    torch.save(saved, old)
+    with pytest.raises(CheckpointError) as refused:
+        build("action_transformer", num_classes=3, trunk_weights=str(old))
+    assert str(refused.value) == (
+        f"{old}: was trained with temporal_padding='replicate', this i3d_r50 has temporal_padding='zeros': "
+        "build it with temporal_padding='replicate'"
+    )
+    replicate = build("action_transformer", num_classes=3, temporal_padding="replicate", trunk_weights=str(old))
+    assert replicate.checkpoint_options() == {"temporal_padding": "replicate"}

@@ -52,6 +52,11 @@ def test_the_entries_the_issue_asks_for_are_listed():
     assert {("slowfast_r50", "ssv2"), ("tsm_r50", "ssv2"), ("c2d_r50", "imagenet"), ("i3d_r50", "imagenet")} <= names
     assert len(names) == len(list_weights())  # a name is one entry of one model
     assert get_weights("slowfast", "kinetics400").classes()[:2] == ["abseiling", "air drumming"]
+    assert get_weights("slowfast_r50", "kinetics400-pyslowfast").loadable  # a Caffe2 pickle, read since issue 31
+    nopool = get_weights("c2d_r50", "kinetics400-pyslowfast")  # C2D_NOPOOL: vidkit's C2D pools after res2
+    assert not nopool.loadable
+    with pytest.raises(ConfigError, match="C2D_NOPOOL_8x8_R50.pkl"):
+        nopool.fetch()
 
 
 def test_networks_trained_on_bgr_get_bgr():

@@ -80,7 +80,7 @@ def test_inflate_keeps_the_2d_logits_on_a_boring_video(resnet50_2d):
 
 
 def test_zero_temporal_padding_breaks_the_fixed_point(resnet50_2d):
-    """Why the padding is replicated: with zeros the end frames see a darker neighbourhood."""
+    """Why inflation replicates the padding: with zeros the end frames see a darker neighbourhood."""
     net3d = inflate(resnet50_2d, temporal_kernels=_i3d_kernels_torchvision(), temporal_padding="zeros").eval()
     image = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -90,7 +90,8 @@ def test_zero_temporal_padding_breaks_the_fixed_point(resnet50_2d):
 def test_i3d_r50_inflated_from_a_2d_checkpoint_keeps_its_logits(resnet50_2d, tmp_path):
     path = tmp_path / "resnet50.pth"
     torch.save(resnet50_2d.state_dict(), path)
-    i3d = build("i3d_r50", num_classes=1000, weights=path).eval()
+    # The fixed point needs replicate padding (i3d_r50 pads with zeros by default, as its peers do).
+    i3d = build("i3d_r50", num_classes=1000, temporal_padding="replicate", weights=path).eval()
     assert i3d.backbone.stem.conv.weight.shape == (64, 3, 5, 7, 7)
     torch.testing.assert_close(i3d.backbone.stem.conv.weight.sum(2), resnet50_2d.conv1.weight)
     image = torch.randn(2, 3, 64, 64)
@@ -136,18 +137,69 @@ def test_pytorchvideo_checkpoints_give_pytorchvideos_outputs(name):
         theirs = getattr(ptv_resnet, name)(head_pool_kernel_size=(2, 2, 2), model_num_class=10)
     theirs.eval()
     _randomise_bn(theirs)
-    # pytorchvideo pads time with zeros; vidkit's I3D replicates unless told otherwise.
-    options = {"temporal_padding": "zeros"} if name == "i3d_r50" else {}
-    ours = build(name, num_classes=10, weights={"model_state": theirs.state_dict()}, **options).eval()
+    ours = build(name, num_classes=10, weights={"model_state": theirs.state_dict()}).eval()  # as built by default
     clip = torch.randn(2, 3, 4, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(ours(clip), theirs(clip), atol=1e-5, rtol=1e-5)
 
 
+def _vidkit_i3d_file(path, *, temporal_padding: str, record: bool) -> torch.nn.Module:
+    """A vidkit training checkpoint of an i3d_r50 built with ``temporal_padding``; without ``record``, as
+    vidkit wrote them before it recorded the padding (all were trained with replicate then)."""
+    torch.manual_seed(0)
+    model = build("i3d_r50", num_classes=5, temporal_padding=temporal_padding, zero_init_final_bn=False).eval()
+    _randomise_bn(model)
+    saved = {"model": model.state_dict(), "model_name": "i3d_r50", "num_classes": 5}
+    if record:
+        saved["model_options"] = model.checkpoint_options()
+    torch.save(saved, path)
+    return model
+
+
+def test_i3d_r50_pads_time_with_zeros_by_default_and_says_so():
+    assert build("i3d_r50", num_classes=5).checkpoint_options() == {"temporal_padding": "zeros"}
+    replicate = build("i3d_r50", num_classes=5, temporal_padding="replicate")
+    assert replicate.checkpoint_options() == {"temporal_padding": "replicate"}
+    assert build("slow_r50", num_classes=5).checkpoint_options() == {"temporal_padding": "zeros"}
+
+
+@pytest.mark.parametrize("padding", ["zeros", "replicate"])
+def test_a_vidkit_i3d_checkpoint_loads_into_the_padding_it_records_and_no_other(tmp_path, padding):
+    path = tmp_path / "best.pt"
+    theirs = _vidkit_i3d_file(path, temporal_padding=padding, record=True)
+    ours = build("i3d_r50", num_classes=5, temporal_padding=padding, weights=path).eval()
+    clip = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(clip), theirs(clip))
+    other = "replicate" if padding == "zeros" else "zeros"
+    message = (
+        f"{path}: was trained with temporal_padding='{padding}', this i3d_r50 has temporal_padding='{other}': "
+        f"build it with temporal_padding='{padding}'"
+    )
+    with pytest.raises(CheckpointError) as refused:
+        build("i3d_r50", num_classes=5, temporal_padding=other, weights=path)
+    assert str(refused.value) == message
+
+
+def test_an_i3d_checkpoint_from_before_the_padding_was_recorded_is_read_as_replicate(tmp_path):
+    path = tmp_path / "old.pt"
+    theirs = _vidkit_i3d_file(path, temporal_padding="replicate", record=False)
+    with pytest.raises(CheckpointError, match="was trained with temporal_padding='replicate', this i3d_r50 has"):
+        build("i3d_r50", num_classes=5, weights=path)  # zeros by default now
+    ours = build("i3d_r50", num_classes=5, temporal_padding="replicate", weights=path).eval()
+    clip = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(clip), theirs(clip))
+    # A bare state dict records nothing, so it loads into either padding, as before.
+    build("i3d_r50", num_classes=5, weights=theirs.state_dict())
+
+
 def test_a_2d_checkpoint_that_does_not_fit_says_what_is_missing(resnet50_2d):
-    with pytest.raises(CheckpointError, match="torchvision checkpoint does not fit gst_r50: .*conv_b.spatial.weight"):
-        build("gst_r50", num_classes=1000, weights=resnet50_2d.state_dict())
-    with pytest.raises(CheckpointError, match="converts those for single-pathway ResNets .* only, not slowfast_r50"):
+    # (GST, CoST and FAST 3D take 2D ResNet-50s now: tests/models/test_gst_cost_fast3d_checkpoints.py)
+    short = {k: v for k, v in resnet50_2d.state_dict().items() if k != "layer4.2.conv3.weight"}
+    with pytest.raises(CheckpointError, match="does not fit c2d_r50: .*res5.block3.conv_c.weight"):
+        build("c2d_r50", num_classes=1000, weights=short)
+    with pytest.raises(CheckpointError, match="converts those for .*single-pathway ResNets .* only, not slowfast_r50"):
         build("slowfast_r50", num_classes=1000, weights=resnet50_2d.state_dict())
 
 

@@ -31,12 +31,29 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, **extra) -> Path:
-    """Write ``{"model": state_dict, **extra}`` atomically; ``extra`` holds plain values and
-    state dicts (optimizer, scheduler, ...)."""
+    """Write ``{"model": state_dict, "model_options": ..., **extra}`` atomically; ``extra`` holds plain values
+    and state dicts (optimizer, scheduler, ...). ``model_options`` are the builder options the model says
+    decide what its weights compute (:func:`vidkit.models.weights.checkpoint_options`, e.g. I3D's temporal
+    padding), so that the file is loaded into a model that computes the same."""
+    from vidkit.models.weights import checkpoint_options
+
     path = Path(path)
+    model = unwrap(model)
     with atomic_write(path, "wb", file_mode=0o644) as f:
-        torch.save({"model": unwrap(model).state_dict(), **extra}, f)
+        torch.save({"model": model.state_dict(), "model_options": checkpoint_options(model), **extra}, f)
     return path
+
+
+def trained_config(saved: dict) -> dict:
+    """A vidkit training checkpoint's config, its model options completed with the builder options the
+    weights were trained with (:func:`vidkit.models.weights.checkpoint_build_options`: recorded, or the
+    model card's defaults for a file from before they were): the config a resumed run builds from."""
+    from vidkit.models.weights import checkpoint_build_options
+
+    config = dict(saved.get("config") or {})
+    model = dict(config.get("model") or {})
+    config["model"] = {**model, "options": {**(model.get("options") or {}), **checkpoint_build_options(saved)}}
+    return config
 
 
 def load_checkpoint(path: str | Path) -> dict:

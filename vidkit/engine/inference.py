@@ -99,7 +99,7 @@ def load_model(path: str | os.PathLike, *, model: str | None = None) -> LoadedMo
     ``path`` may also name one of ``model``'s published weights (``"kinetics400"``), fetched once into the
     cache: their class names and recipe come with them."""
     from vidkit.models import build, resolve
-    from vidkit.models.weights import read_checkpoint
+    from vidkit.models.weights import checkpoint_build_options, read_checkpoint
 
     entry = None
     if model is not None:
@@ -114,7 +114,8 @@ def load_model(path: str | os.PathLike, *, model: str | None = None) -> LoadedMo
         if model is not None and resolve(model) != resolve(name):
             raise ConfigError(f"--model {model}: {path} is a vidkit checkpoint of {name}")
         config = saved.get("config") or {}
-        options = dict((config.get("model") or {}).get("options") or {})
+        # and the options the weights were trained with (recorded, or the card's defaults for older files)
+        options = {**((config.get("model") or {}).get("options") or {}), **checkpoint_build_options(saved)}
         net = build(name, num_classes=int(saved["num_classes"]), **options)
         try:
             net.load_state_dict(saved["model"])

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from vidkit.errors import CheckpointError
+from vidkit.models import _caffe2
 
 PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel's and torch.compile's
 LAYOUTS_2D = ("torchvision", "mmaction2", "TSM")  # 2D networks: their kernels are inflated after conversion
@@ -38,6 +39,8 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(path, "no such file")
+    if _caffe2.looks_like_caffe2(path):  # PySlowFast's Caffe2 pickles: numpy arrays only
+        return _caffe2.read_caffe2(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -107,6 +110,8 @@ def unwrap_checkpoint(checkpoint: Any, source: str) -> tuple[str, dict[str, torc
     """(layout, state dict with prefixes dropped, the model name the checkpoint records if any)."""
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(source, f"holds a {type(checkpoint).__name__}, not a checkpoint dictionary")
+    if _caffe2.is_caffe2(checkpoint):  # blob names → PySlowFast's; the families' PySlowFast rules go on
+        return _caffe2.LAYOUT, _caffe2.blobs_to_state(checkpoint["blobs"], source), None
     meta_name = None
     for key in ("model", "model_state", "state_dict"):
         if isinstance(checkpoint.get(key), Mapping):
@@ -131,8 +136,12 @@ def unwrap_checkpoint(checkpoint: Any, source: str) -> tuple[str, dict[str, torc
         layout = "pytorchvideo"
     elif any(re.match(r"s1\.pathway\d_stem\.", k) for k in state):
         layout = "PySlowFast"
+    elif any(re.match(r"backbone\.layer\d\.\d+\.conv2\.conv\.(alpha|fc1\.weight)$", k) for k in state):
+        layout = "CoST"  # the CoST authors' mmaction2 ResNet3dCoST: a CoSTa's alpha or a CoSTb's fc1
     elif any(k.startswith("backbone.layer1.") for k in state):
         layout = "mmaction2"
+    elif any(re.match(r"base_model\.layer\d\.\d+\.Tconv\.", k) for k in state):
+        layout = "GST"  # the GST authors' (chenxuluo/GST-video): base_model. + new_fc, like TSM's, and a Tconv
     elif any(k.startswith("base_model.layer1.") for k in state):
         layout = "TSM"
     elif "conv1.weight" in state and "layer1.0.conv1.weight" in state:
@@ -181,13 +190,31 @@ def register_converters(cls: type, converters: Mapping[str, Converter], *, descr
     _FAMILIES[cls] = ConverterFamily(cls, description, dict(converters))
 
 
-def converter_for(model: object, layout: str) -> Converter | None:
-    """The converter of ``layout`` registered for the nearest class of ``model`` (through its MRO); None
-    when its family has none, or it belongs to no family."""
-    for cls in type(model).__mro__:
-        if cls in _FAMILIES:
-            return _FAMILIES[cls].converters.get(layout)
+def converter_for(model: object, layout: str, *, after: type | None = None) -> Converter | None:
+    """The converter of ``layout`` registered for the nearest class of ``model`` (through its MRO) whose
+    family converts it, so a subclass's family adds layouts to its parent's or overrides them; with
+    ``after``, only the classes past ``after`` in the MRO are asked (a converter that builds on its
+    parent's). None when no family converts ``layout``. A converter marked :func:`with_model` is
+    returned bound to ``model``."""
+    mro = type(model).__mro__
+    if after is not None:
+        mro = mro[mro.index(after) + 1 :]
+    for cls in mro:
+        family = _FAMILIES.get(cls)
+        if family is not None and layout in family.converters:
+            convert = family.converters[layout]
+            if getattr(convert, "needs_model", False):
+                return lambda state, source: convert(state, source, model)
+            return convert
     return None
+
+
+def with_model(convert: Callable[[dict[str, torch.Tensor], str, Any], dict[str, torch.Tensor]]):
+    """Mark a converter that also takes the model it loads into, as ``convert(state, source, model)``: for
+    a layout that lacks some of the model's parts (a 2D ImageNet network started into GST's temporal
+    group), whose fresh initialisation it keeps, or whose shapes decide the conversion."""
+    convert.needs_model = True
+    return convert
 
 
 def families_converting(layout: str) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch.nn as nn
 
@@ -35,6 +36,9 @@ class ModelCard:
     # "compressed" (I-frames, motion vectors, residuals), "persons" (labels per person box), or a task
     # registered by the code that registers the model.
     task: str = "video"
+    # Builder options that decide what the weights compute and that vidkit's checkpoints written before
+    # they recorded them (``model_options``) were trained with: i3d_r50's replicate padding, its old default.
+    checkpoint_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def input_shape(self) -> tuple[int, int, int, int, int] | None:
@@ -53,6 +57,7 @@ def register_model(
     paper: str = "",
     input_channels: int = 3,
     task: str = "video",
+    checkpoint_defaults: Mapping[str, Any] | None = None,
 ):
     """Register a keyword-only builder under its function name (and ``aliases``) with its card; a
     duplicate name raises. ``@register_model`` alone works; so does ``@register_model(aliases=..., ...)``."""
@@ -66,7 +71,15 @@ def register_model(
         for alias in aliases:
             _ALIASES[alias] = builder.__name__
         _CARDS[builder.__name__] = ModelCard(
-            builder.__name__, builder, tuple(aliases), input_frames, input_size, paper, input_channels, task
+            builder.__name__,
+            builder,
+            tuple(aliases),
+            input_frames,
+            input_size,
+            paper,
+            input_channels,
+            task,
+            checkpoint_defaults=dict(checkpoint_defaults or {}),
         )
         return builder
 

@@ -314,6 +314,7 @@ class ResNetPathway(nn.Module):
             else None
         )
         self.out_channels = widths[-1]
+        self.temporal_padding = temporal_padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

@@ -269,8 +269,13 @@ class _PersonModel(nn.Module):
         """Replace the classifier with a fresh one for ``num_classes`` (fine-tuning on a new label set)."""
         self.classifier = nn.Linear(self.classifier.in_features, num_classes)
 
+    def checkpoint_options(self) -> dict[str, str]:
+        """Recorded in vidkit's checkpoints: how the trunk pads time (see ``i3d_r50``)."""
+        return {"temporal_padding": self.temporal_padding}
+
     def load_trunk(self, weights: str | os.PathLike | Mapping[str, Any]) -> None:
-        """The trunk from an ``i3d_r50`` checkpoint (see :meth:`Res4Trunk.load_i3d`)."""
+        """The trunk from an ``i3d_r50`` checkpoint (see :meth:`Res4Trunk.load_i3d`): one trained with the
+        other temporal padding (a vidkit ``i3d_r50`` from before it padded with zeros) is refused, saying so."""
         self.trunk.load_i3d(weights, temporal_padding=self.temporal_padding)
 
 

@@ -76,6 +76,8 @@ import torch.nn.functional as F
 import torchvision
 from einops import rearrange
 
+from vidkit.models._adaframe_imagenet import from_torchvision, imagenet_state
+from vidkit.models._checkpoints import register_converters
 from vidkit.models.adaframe_policy import Episode, Result, future_returns, margins, reinforce, rewards
 from vidkit.models.registry import register_model
 
@@ -214,6 +216,7 @@ class AdaFrame(nn.Module):
         self.memory_frames = memory_frames if policy == "adaptive" else 0
         self.memory_size, self.embed = memory_size, embed
         self.backbone, width = trunk(backbone, 3 * self.snippet)
+        self.backbone_arch, self.memory_arch = backbone, memory_arch
         self.freeze_backbone = bool(freeze_backbone)
         if self.freeze_backbone:
             self.backbone.requires_grad_(False)
@@ -363,6 +366,15 @@ class AdaFrame(nn.Module):
         """Replace the classifier with a fresh one for ``num_classes`` (fine-tuning on a new label set)."""
         self.classifier = nn.Linear(self.lstm.hidden_size, num_classes)
 
+    def load_imagenet(self, weights) -> AdaFrame:
+        """Start the backbone (and the memory's own network) from ImageNet classifiers in torchvision's
+        layout, as the paper does: a path or state dict for every network when they share an architecture,
+        else ``{"backbone": "resnet101.pth", "memory": "mobilenet_v2.pth"}``. Their classifiers are unused,
+        everything else keeps its fresh initialisation; a snippet's stacked first convolution starts from
+        the RGB kernel spread over its frames (:mod:`vidkit.models._adaframe_imagenet`). Returns ``self``."""
+        self.load_state_dict(imagenet_state(self, weights))
+        return self
+
     def loss(
         self, x: torch.Tensor, targets: torch.Tensor, *, label_smoothing: float = 0.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -473,6 +485,9 @@ class AdaFrame(nn.Module):
             active = episode.active
             episode.observe(self._frames_at(x[active], episode.choose()))
         return episode.result()
+
+
+register_converters(AdaFrame, {"torchvision": from_torchvision}, description="AdaFrame (ImageNet backbones)")
 
 
 def warm_start(model: AdaFrame, state: dict[str, torch.Tensor]) -> list[str]:

@@ -12,20 +12,32 @@ alone, with no notion of order (Sec. 3):
 
 ``AttentionClusters`` is the head: it takes ``[B, T, D]`` features from any backbone. The registered
 ``attention_clusters`` model puts it on a 2D ResNet-50 applied to every frame.
+
+The paper's local features come from 2D networks pretrained on ImageNet, applied frame by frame.
+``build("attention_clusters", ..., weights=path_or_state_dict)`` (or ``model.load_imagenet(...)``) starts the
+ResNet-50 from a torchvision ``resnet50`` checkpoint (its classifier unused; the attention units and the
+classifier keep their fresh initialisation): each frame's features are then exactly that network's pooled
+features.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, reduce
 
+from vidkit.models._checkpoints import register_converters, rename, with_model
+from vidkit.models._imagenet import fit_2d, read_2d, resnet_name
 from vidkit.models._resnet3d import ResNetPathway, _init_linear, init_weights
+from vidkit.models.inflate import inflate_weight
 from vidkit.models.registry import register_model
-from vidkit.models.resnet import C2D_TEMPORAL_KERNELS
+from vidkit.models.resnet import _TV_RULES, C2D_TEMPORAL_KERNELS
 
 
 class AttentionClusters(nn.Module):
@@ -90,6 +102,52 @@ class AttentionClusterNet(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.head.reset(num_classes)
+
+    def load_imagenet(self, weights: str | os.PathLike | Mapping[str, Any]) -> AttentionClusterNet:
+        """Start the backbone from a torchvision ResNet-50 (a file or a state dict; ImageNet's, as the
+        paper's local features are; ``build("attention_clusters", ..., weights=...)`` does the same): every
+        kernel taken as it is (one frame in time), the ImageNet classifier unused, the attention clusters
+        as they were. Another network is one :class:`~vidkit.errors.CheckpointError` line naming what is
+        missing. Returns ``self``."""
+        self.load_state_dict(_imagenet_state(self, weights))
+        return self
+
+
+def _imagenet_state(
+    model: AttentionClusterNet, weights: str | os.PathLike | Mapping[str, Any], source: str | None = None
+) -> dict[str, torch.Tensor]:
+    """``model``'s state dict with its backbone started from a torchvision ResNet-50."""
+    state, source = read_2d(weights, source)
+    renamed = {  # torchvision's names → the ResNet models' (backbone.stem.conv, backbone.res2.block1.conv_a, …)
+        k.removeprefix("backbone."): v
+        for k, v in rename(state, _TV_RULES, source, "torchvision").items()
+        if k.startswith("backbone.")
+    }
+    own = model.backbone.state_dict()
+    adapt = {k: (lambda w: inflate_weight(w, 1) if w.ndim == 4 else w) for k, v in own.items() if v.ndim == 5}
+    start = fit_2d(
+        model.backbone,
+        renamed,
+        source,
+        "attention_clusters' backbone (a resnet50)",
+        adapt=adapt,
+        held=resnet_name(state),
+    )
+    out = model.state_dict()
+    out.update({f"backbone.{k}": v for k, v in start.items()})
+    return out
+
+
+@with_model
+def _from_torchvision(
+    state: dict[str, torch.Tensor], source: str, model: AttentionClusterNet
+) -> dict[str, torch.Tensor]:
+    return _imagenet_state(model, state, source)
+
+
+register_converters(
+    AttentionClusterNet, {"torchvision": _from_torchvision}, description="attention clusters (an ImageNet ResNet-50)"
+)
 
 
 @register_model(paper="Long et al., CVPR 2018 (attention clusters)", input_frames=8, input_size=224)

@@ -18,19 +18,33 @@ authors' released CoST(b) layer has exactly these weights (a bias-free C×C FC a
 The coefficients say how much each channel relies on appearance and on motion (the paper's Sec. 5
 analysis): :meth:`CoST.coefficients` returns them. :meth:`CoST.pin` fixes them to one view (with the
 H-W view the layer is exactly the 2D convolution applied to every frame).
+
+Checkpoints: the authors' files (https://github.com/hikvision-research/cost, an mmaction2 ``ResNet3dCoST``:
+``backbone.layer1.1.conv2.conv.weight`` ``[64, 64, 1, 3, 3]`` with ``conv2.conv.alpha`` ``[3, 64]`` (CoSTa) or
+``conv2.conv.fc1.weight`` ``[64, 64]`` and ``conv2.conv.fc2.weight`` ``[3, 3]`` (CoSTb), ``cls_head.fc_cls``) load
+as the "CoST" layout. A 2D ImageNet ResNet-50 (torchvision's layout, ``weights="imagenet"``) starts the model
+as the authors' config does (``pretrained2d=True``, mmaction2's inflation of a ``[C, C, 1, 3, 3]`` kernel): the
+2D 3×3 kernel is the shared kernel itself, undivided, so each layer's H-W view is the 2D convolution on every
+frame; CoST(a)'s coefficients start at the authors' logits (0.7, −0.7, −0.7) — H-W 0.67, T-W and T-H 0.17 —
+(or at the ``hw_lead`` the model was built with, when not 0), CoST(b)'s layers as initialised (N(0, 0.01), as
+the authors' ``normal_init``).
 """
 
 from __future__ import annotations
+
+import re
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, reduce
 
+from vidkit.models._checkpoints import Rules, any_of, block_key, converter_for, register_converters, rename, with_model
 from vidkit.models.registry import register_model
 from vidkit.models.resnet import ResNet3d, replace_conv_b
 
 VIEWS = ("hw", "tw", "th")
+AUTHORS_HW_LEAD = 0.7  # CoSTa.init_weights: alpha[0] = 0.7, alpha[1:] = -0.7
 
 
 class CoST(nn.Module):
@@ -55,6 +69,7 @@ class CoST(nn.Module):
     ):
         super().__init__()
         self.in_channels, self.out_channels, self.stride, self.adaptive = in_channels, out_channels, stride, adaptive
+        self.hw_lead = hw_lead
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel, kernel))
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
         if adaptive:
@@ -62,8 +77,7 @@ class CoST(nn.Module):
             self.view_mix = nn.Linear(len(VIEWS), len(VIEWS), bias=False)  # mixes the views, per channel
         else:
             # Logits of the coefficients; the authors' code starts them at (0.7, -0.7, -0.7): H-W leads.
-            start = torch.tensor([hw_lead, -hw_lead, -hw_lead])
-            self.alpha = nn.Parameter(start.repeat_interleave(out_channels).view(3, out_channels))
+            self.alpha = nn.Parameter(_alpha_logits(hw_lead, out_channels))
         self.pinned: int | None = None
 
     def views(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -102,14 +116,24 @@ class CoST(nn.Module):
         )
 
 
+def _alpha_logits(hw_lead: float, channels: int) -> torch.Tensor:
+    """CoST(a)'s coefficient logits ``[3, C]``: ``(hw_lead, -hw_lead, -hw_lead)`` for every channel."""
+    return torch.tensor([hw_lead, -hw_lead, -hw_lead]).repeat_interleave(channels).view(3, channels)
+
+
+class CoSTResNet(ResNet3d):
+    """A :class:`ResNet3d` with :class:`CoST` layers; its own class so that CoST's checkpoint layouts find
+    their converters."""
+
+
 def _cost_resnet50(
     num_classes: int, adaptive: bool, dropout: float, zero_init_final_bn: bool, hw_lead: float = 0.0
-) -> ResNet3d:
+) -> CoSTResNet:
     # every second bottleneck: 2, 4, ..., 16
     use_cost = replace_conv_b(
         lambda cin, cout, stride: CoST(cin, cout, stride=stride, adaptive=adaptive, hw_lead=hw_lead), every=2
     )
-    return ResNet3d(
+    return CoSTResNet(
         num_classes=num_classes,
         temporal_pool=2,
         dropout=dropout,
@@ -122,7 +146,7 @@ _PAPER = "Li et al., CVPR 2019 (CoST)"
 
 
 @register_model(paper=_PAPER, input_frames=8, input_size=224)
-def cost_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True) -> ResNet3d:
+def cost_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True) -> CoSTResNet:
     """CoST(b) ResNet-50 (coefficients computed from each clip): 25,085,464 parameters with 400 classes."""
     return _cost_resnet50(num_classes, True, dropout, zero_init_final_bn)
 
@@ -130,7 +154,7 @@ def cost_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn
 @register_model(paper=_PAPER, input_frames=8, input_size=224)
 def cost_a_r50(
     *, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn: bool = True, hw_lead: float = 0.0
-) -> ResNet3d:
+) -> CoSTResNet:
     """CoST(a) ResNet-50 (coefficients learnt per channel): 24,333,968 parameters with 400 classes.
 
     ``hw_lead`` sets where the coefficients start (see :class:`CoST`). The default, 0, starts the three
@@ -142,3 +166,61 @@ def cost_a_r50(
     little about appearance against motion (the paper's Sec. 5) unless the views start equal.
     """
     return _cost_resnet50(num_classes, False, dropout, zero_init_final_bn, hw_lead)
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+# The authors' Bottleneck3dCoST (mmaction2 ConvModules): convK.conv / convK.bn, downsample.conv / .bn; a CoST
+# layer is conv2.conv, with alpha (CoSTa) or fc1 / fc2 (CoSTb) and a [C, C, 1, 3, 3] kernel.
+_COST_PARTS = {
+    **{f"conv{i}.conv": f"conv_{x}" for i, x in zip("123", "abc")},
+    **{f"conv{i}.bn": f"bn_{x}" for i, x in zip("123", "abc")},
+    "conv2.conv.fc1": "conv_b.fc",
+    "conv2.conv.fc2": "conv_b.view_mix",
+    "downsample.conv": "shortcut.conv",
+    "downsample.bn": "shortcut.bn",
+}
+_COST_RULES: Rules = [
+    (re.compile(r"backbone\.conv1\.conv\.weight"), lambda m: "backbone.stem.conv.weight"),
+    (re.compile(r"backbone\.conv1\.bn\.(\w+)"), lambda m: f"backbone.stem.bn.{m[1]}"),
+    (
+        re.compile(r"backbone\.layer([1-4])\.(\d+)\.(" + any_of(_COST_PARTS) + r")\.(\w+)"),
+        lambda m: block_key(int(m[1]) + 1, "0", m[2], f"{_COST_PARTS[m[3]]}.{m[4]}", ("backbone",)),
+    ),
+    (re.compile(r"cls_head\.fc_cls\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+
+def _from_authors(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """The CoST authors' ResNet3dCoST: renamed, and each CoST layer's ``[C, C, 1, 3, 3]`` kernel as the
+    ``[C, C, 3, 3]`` one it is (their ``conv3v`` squeezes the time axis before using it)."""
+    state = rename(state, _COST_RULES, source, "CoST")
+    layers = {k.rpartition(".conv_b.")[0] for k in state if re.search(r"\.conv_b\.(alpha|fc\.weight)$", k)}
+    for layer in layers:
+        kernel = state.get(f"{layer}.conv_b.weight")
+        if kernel is not None and kernel.ndim == 5 and kernel.shape[2] == 1:
+            state[f"{layer}.conv_b.weight"] = kernel.squeeze(2)
+    return state
+
+
+@with_model
+def _from_2d(state: dict[str, torch.Tensor], source: str, model: CoSTResNet) -> dict[str, torch.Tensor]:
+    """A 2D ResNet-50 (torchvision's names) into CoST: the 2D 3×3 kernel is each CoST layer's shared kernel
+    as it is; CoST(a)'s coefficients start with the H-W view leading, CoST(b)'s layers as initialised."""
+    state = converter_for(model, "torchvision", after=CoSTResNet)(state, source)
+    own = model.state_dict()
+    for name, module in model.named_modules():
+        if not isinstance(module, CoST):
+            continue
+        if module.adaptive:
+            for part in ("fc.weight", "view_mix.weight"):
+                state[f"{name}.{part}"] = own[f"{name}.{part}"]
+        else:
+            state[f"{name}.alpha"] = _alpha_logits(module.hw_lead or AUTHORS_HW_LEAD, module.out_channels)
+    return state
+
+
+register_converters(
+    CoSTResNet,
+    {"CoST": _from_authors, "torchvision": _from_2d},
+    description="CoST models (cost_r50, cost_a_r50)",
+)

@@ -16,11 +16,18 @@ Input — the model contract's one tensor, packed by :mod:`vidkit.data.compresse
 Training: the paper trains the three networks separately. Here one run trains them together on the
 sum of their own cross-entropies — the streams share no parameter, so each receives exactly the
 gradient it would alone — and ``streams=("mv",)`` trains (and evaluates) one stream by itself.
+
+ImageNet start (the paper's, and the authors' code's): every stream from a torchvision ImageNet ResNet of
+its depth — ``model.load_imagenet({"iframe": "resnet50.pth", "mv": "resnet18.pth", "residual":
+"resnet18.pth"})``, or one file for all through ``build(..., weights=...)`` when the depths match; see
+:meth:`CoViAR.load_imagenet` for what keeps its fresh initialisation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -28,6 +35,9 @@ import torch.nn.functional as F
 import torchvision
 from einops import rearrange, reduce
 
+from vidkit.errors import CheckpointError
+from vidkit.models._checkpoints import register_converters, with_model
+from vidkit.models._imagenet import fit_2d, read_2d
 from vidkit.models.registry import register_model
 
 STREAMS = {"iframe": (slice(0, 3), 3), "mv": (slice(3, 5), 2), "residual": (slice(5, 8), 3)}
@@ -82,6 +92,7 @@ class CoViAR(nn.Module):
             )
         archs = {"iframe": iframe_arch, "mv": mv_arch, "residual": residual_arch}
         self.stream_names = tuple(s for s in STREAMS if s in streams)
+        self.archs = {s: archs[s] for s in self.stream_names}
         self.streams = nn.ModuleDict({s: _stream(archs[s], STREAMS[s][1], num_classes) for s in self.stream_names})
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # before each stream's classifier
         weights = dict(zip(STREAMS, map(float, fusion_weights)))
@@ -147,6 +158,59 @@ class CoViAR(nn.Module):
         """Fresh classifiers for ``num_classes`` in every stream (fine-tuning on a new label set)."""
         for name in self.stream_names:
             self.streams[name].fc = nn.Linear(self.streams[name].fc.in_features, num_classes)
+
+    def load_imagenet(self, weights: str | os.PathLike | Mapping[str, Any]) -> CoViAR:
+        """Start every stream from an ImageNet ResNet in torchvision's layout, as the authors' code does
+        (chaoyuaw/pytorch-coviar, ``model.py``: ``torchvision.models.<arch>(pretrained=True)`` per stream).
+
+        ``weights``: one file or state dict for every stream (when they share an architecture — what
+        ``build("coviar", ..., weights=path_or_state_dict)`` takes), or one per stream,
+        ``{"iframe": "resnet50.pth", "mv": "resnet18.pth", "residual": "resnet18.pth"}`` (paths or state
+        dicts; names of streams the model lacks are ignored). Each stream takes its ResNet whole but for
+        two parts, which keep this model's fresh initialisation as in the authors' code: the classifier
+        (``fc``, a new ``num_classes`` one) and the motion-vector stream's first convolution (a new
+        2-channel one, not derived from the RGB kernel). The residual stream takes the RGB ``conv1`` as it
+        is. A checkpoint of another architecture than its stream's is one
+        :class:`~vidkit.errors.CheckpointError` line naming what is missing. Returns ``self``."""
+        self.load_state_dict(_imagenet_state(self, weights))
+        return self
+
+
+def _imagenet_state(
+    model: CoViAR, weights: str | os.PathLike | Mapping[str, Any], source: str | None = None
+) -> dict[str, torch.Tensor]:
+    """``model``'s state dict with its streams started from ImageNet (:meth:`CoViAR.load_imagenet`)."""
+    per_stream = isinstance(weights, Mapping) and bool(weights) and set(weights) <= set(STREAMS)
+    if per_stream:
+        lacking = [s for s in model.stream_names if s not in weights]
+        if lacking:
+            raise CheckpointError(
+                source or "<ImageNet weights>",
+                f"no checkpoint for CoViAR's {', '.join(lacking)} stream (it has {', '.join(model.stream_names)})",
+            )
+    out = model.state_dict()
+    for name in model.stream_names:
+        state, where = read_2d(weights[name] if per_stream else weights, source)
+        keep = ["fc.weight", "fc.bias"] + (["conv1.weight"] if name == "mv" else [])
+        try:
+            start = fit_2d(
+                model.streams[name], state, where, f"CoViAR's {name} stream (a {model.archs[name]})", keep=keep
+            )
+        except CheckpointError as e:
+            if per_stream:
+                raise
+            hint = "; give one per stream: model.load_imagenet({'iframe': ..., 'mv': ..., 'residual': ...})"
+            raise CheckpointError(e.path, e.reason + hint) from None
+        out.update({f"streams.{name}.{k}": v for k, v in start.items()})
+    return out
+
+
+@with_model
+def _from_torchvision(state: dict[str, torch.Tensor], source: str, model: CoViAR) -> dict[str, torch.Tensor]:
+    return _imagenet_state(model, state, source)
+
+
+register_converters(CoViAR, {"torchvision": _from_torchvision}, description="CoViAR (ImageNet ResNets per stream)")
 
 
 @register_model(

@@ -6,13 +6,32 @@ with β=2 half of its input channels go to a 1×3×3 *spatial* convolution produ
 channels, the other half to a 3×3×3 *temporal* convolution producing 1/α; the two outputs are
 concatenated and share the block's BN. β=1 feeds all input channels to both. With α=4, β=2 the model is
 cheaper than ResNet-50 itself: 21,035,246 parameters with 174 classes (Something-Something-v2).
+
+Checkpoints: the authors' files (https://github.com/chenxuluo/GST-video, ``main.py`` saving
+``{"state_dict": DataParallel(TemporalModel).state_dict(), ...}``: ``module.base_model.layer1.0.conv2.weight``
+``[48, 32, 1, 3, 3]`` (spatial), ``...Tconv.weight`` ``[16, 32, 3, 3, 3]`` (temporal), ``module.new_fc.weight``)
+load as the "GST" layout. A 2D ImageNet ResNet-50 (torchvision's layout, ``weights="imagenet"``) starts the
+model as the authors' ``GST.resnet50`` does: every 2D kernel gains a time axis of 1, each ``conv2`` is sliced
+to the spatial group's share — its first (α−1)/α output channels and first 1/β input channels — and the
+temporal group keeps its fresh initialisation (He-normal, fan-out).
 """
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn as nn
 
+from vidkit.models._checkpoints import (
+    Rules,
+    any_of,
+    block_key,
+    converter_for,
+    register_converters,
+    renamer,
+    with_model,
+)
 from vidkit.models.registry import register_model
 from vidkit.models.resnet import ResNet3d, replace_conv_b
 
@@ -54,13 +73,64 @@ class GSTConv(nn.Module):
         return torch.cat([self.spatial(spatial_in), self.temporal(temporal_in)], dim=1)
 
 
+class GSTResNet(ResNet3d):
+    """A :class:`ResNet3d` whose bottlenecks split their 3×3 convolution (:class:`GSTConv`); its own class so
+    that GST's checkpoint layouts find their converters."""
+
+
 @register_model(paper="Luo & Yuille, ICCV 2019 (GST)", input_frames=8, input_size=224)
 def gst_r50(
     *, num_classes: int = 400, alpha: int = 4, beta: int = 2, dropout: float = 0.5, zero_init_final_bn: bool = True
-) -> ResNet3d:
+) -> GSTResNet:
     """GST ResNet-50 (α=4, β=2): every bottleneck's 3×3 conv split into spatial and temporal groups;
     21,035,246 parameters with 174 classes."""
     split_conv = replace_conv_b(lambda cin, cout, stride: GSTConv(cin, cout, stride=stride, alpha=alpha, beta=beta))
-    return ResNet3d(
+    return GSTResNet(
         num_classes=num_classes, dropout=dropout, zero_init_final_bn=zero_init_final_bn, customize=split_conv
     )
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+# The authors' GST.py Bottleneck: conv1/bn1, conv2 (spatial) + Tconv (temporal)/bn2, conv3/bn3,
+# downsample.{0,1}; models.py wraps it as base_model and classifies with new_fc (base_model.fc when
+# trained without dropout).
+_GST_PARTS = {
+    "conv1": "conv_a",
+    "bn1": "bn_a",
+    "conv2": "conv_b.spatial",
+    "Tconv": "conv_b.temporal",
+    "bn2": "bn_b",
+    "conv3": "conv_c",
+    "bn3": "bn_c",
+    "downsample.0": "shortcut.conv",
+    "downsample.1": "shortcut.bn",
+}
+_GST_RULES: Rules = [
+    (re.compile(r"base_model\.conv1\.weight"), lambda m: "backbone.stem.conv.weight"),
+    (re.compile(r"base_model\.bn1\.(\w+)"), lambda m: f"backbone.stem.bn.{m[1]}"),
+    (
+        re.compile(r"base_model\.layer([1-4])\.(\d+)\.(" + any_of(_GST_PARTS) + r")\.(\w+)"),
+        lambda m: block_key(int(m[1]) + 1, "0", m[2], f"{_GST_PARTS[m[3]]}.{m[4]}", ("backbone",)),
+    ),
+    (re.compile(r"(?:new_fc|base_model\.fc)\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+
+@with_model
+def _from_2d(state: dict[str, torch.Tensor], source: str, model: GSTResNet) -> dict[str, torch.Tensor]:
+    """A 2D ResNet-50 (torchvision's names) into GST, as the authors' ``GST.resnet50`` loads ImageNet: each
+    ``conv2`` sliced to ``[:out·(α−1)/α, :in/β]`` for the spatial group, the temporal group as initialised."""
+    state = converter_for(model, "torchvision", after=GSTResNet)(state, source)
+    own = model.state_dict()
+    for name, module in model.named_modules():
+        if isinstance(module, GSTConv) and f"{name}.weight" in state:
+            kernel = state.pop(f"{name}.weight")  # [O, I, 3, 3]
+            out, inp = module.spatial.weight.shape[:2]
+            state[f"{name}.spatial.weight"] = kernel[:out, :inp].unsqueeze(2)
+            state[f"{name}.temporal.weight"] = own[f"{name}.temporal.weight"]
+    return state
+
+
+register_converters(
+    GSTResNet, {"GST": renamer(_GST_RULES, "GST"), "torchvision": _from_2d}, description="GST models (gst_r50)"
+)

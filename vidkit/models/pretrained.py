@@ -32,7 +32,9 @@ __all__ = ["Recipe", "Weights", "get_weights", "list_weights", "weights_file", "
 _DATA = Path(__file__).with_name("weights_data")
 _LAYOUTS = ("pytorchvideo", "pyslowfast-pyth", "pyslowfast-caffe2", "torchvision", "mmaction2", "tsm")
 # Layouts vidkit's converters read today (vidkit.models.weights); the others are listed, not loaded.
-LOADABLE_LAYOUTS = frozenset({"pytorchvideo", "pyslowfast-pyth", "torchvision", "mmaction2", "tsm"})
+LOADABLE_LAYOUTS = frozenset(
+    {"pytorchvideo", "pyslowfast-pyth", "pyslowfast-caffe2", "torchvision", "mmaction2", "tsm"}
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Weights:
     accuracy: dict = dataclasses.field(default_factory=dict)
     source: str = ""
     notes: str = ""
+    usable: bool = True  # False: listed, but vidkit's model differs from the one the file was trained in
 
     @property
     def filename(self) -> str:
@@ -122,8 +125,9 @@ class Weights:
 
     @property
     def loadable(self) -> bool:
-        """Whether vidkit's converters read this layout today."""
-        return self.layout in LOADABLE_LAYOUTS
+        """Whether vidkit reads this file today: its layout has converters, and the entry is not marked
+        otherwise (PySlowFast's C2D_NOPOOL: the blobs load, but vidkit's C2D pools where it does not)."""
+        return self.layout in LOADABLE_LAYOUTS and self.usable
 
     @property
     def label_set(self) -> str:
@@ -153,10 +157,8 @@ class Weights:
         from vidkit.utils.download import fetch
 
         if not self.loadable:
-            raise ConfigError(
-                f"{self.model} weights {self.name!r} ({self.filename}) are in the {self.layout} layout, "
-                "which vidkit does not read yet"
-            )
+            why = f"the {self.layout} layout, which vidkit does not read yet" if self.usable else self.notes
+            raise ConfigError(f"{self.model} weights {self.name!r} ({self.filename}): {why}")
         path = self.cache_path
         return fetch(
             self.urls[0],
@@ -254,6 +256,7 @@ def _parse(raw, source: str, base: Path | None = None) -> list[Weights]:
                     accuracy=dict(item.get("accuracy") or {}),
                     source=str(item.get("source") or ""),
                     notes=str(item.get("notes") or ""),
+                    usable=bool(item.get("loadable", True)),
                 )
                 if entry.layout not in _LAYOUTS:
                     raise ValueError(f"layout {entry.layout!r} is not one of {', '.join(_LAYOUTS)}")

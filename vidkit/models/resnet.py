@@ -9,10 +9,11 @@ model in the zoo (TSM, GST, CoST, FAST 3D) starts from.
 - **I3D** (Carreira & Zisserman, "Quo Vadis, Action Recognition?", CVPR 2017) with the ResNet-50 trunk
   and PySlowFast's temporal kernels: stem 5×7×7; conv_a 3×1×1 in every res2 block, alternating 3/1 in
   res3 and res4, 1/3 in res5; the 2×1×1 temporal max-pool after res2. 28,043,472 parameters with 400
-  classes (pytorchvideo's ``i3d_r50``: the same). Its temporal convolutions pad time by replicating the
-  end frames, so a 2D ResNet-50 checkpoint inflated into it (``build("i3d_r50", weights=resnet50.pth)``)
-  gives the 2D network's logits on a clip of one repeated image; ``temporal_padding="zeros"`` is the
-  pytorchvideo/PySlowFast behaviour, for their checkpoints.
+  classes (pytorchvideo's ``i3d_r50``: the same). Its temporal convolutions pad time with zeros, as
+  pytorchvideo's, PySlowFast's and DeepMind's do, so their checkpoints give their logits;
+  ``temporal_padding="replicate"`` repeats the end frames instead, so that a 2D ResNet-50 checkpoint inflated
+  into it (``build("i3d_r50", temporal_padding="replicate", weights=resnet50.pth)``) gives the 2D network's
+  logits on a clip of one repeated image. vidkit's checkpoints record the padding (see :func:`i3d_r50`).
 - **Slow** (Feichtenhofer et al., "SlowFast Networks for Video Recognition", ICCV 2019): the Slow pathway
   alone, 8 frames with temporal kernels only in res4 and res5 (the paper's finding that early temporal
   convolutions hurt): pytorchvideo's ``slow_r50``, a published Kinetics-400 baseline.
@@ -133,6 +134,11 @@ class ResNet3d(nn.Module):
         """Replace the classifier with a fresh one for ``num_classes`` (fine-tuning on a new label set)."""
         self.head.reset(num_classes)
 
+    def checkpoint_options(self) -> dict[str, str]:
+        """What the weights compute besides their values, recorded in vidkit's checkpoints: how the temporal
+        convolutions pad time (weights trained with one padding give other logits with the other)."""
+        return {"temporal_padding": self.backbone.temporal_padding}
+
 
 def replace_conv_b(make: Callable[[int, int, int], nn.Module], *, every: int = 1) -> Callable[[int, Bottleneck], None]:
     """A ``customize`` hook for :class:`ResNet3d`: ``make(in_channels, out_channels, spatial_stride)`` takes the
@@ -160,15 +166,21 @@ def tsn_r50(*, num_classes: int = 400, dropout: float = 0.5, zero_init_final_bn:
     return ResNet3d(num_classes=num_classes, consensus="scores", dropout=dropout, zero_init_final_bn=zero_init_final_bn)
 
 
-@register_model(paper="Carreira & Zisserman, CVPR 2017 (I3D)", **_CARD)
+@register_model(
+    paper="Carreira & Zisserman, CVPR 2017 (I3D)", checkpoint_defaults={"temporal_padding": "replicate"}, **_CARD
+)
 def i3d_r50(
     *,
     num_classes: int = 400,
-    temporal_padding: str = "replicate",
+    temporal_padding: str = "zeros",
     dropout: float = 0.5,
     zero_init_final_bn: bool = True,
 ) -> ResNet3d:
-    """I3D ResNet-50 with PySlowFast's temporal kernels: 28,043,472 parameters with 400 classes."""
+    """I3D ResNet-50 with PySlowFast's temporal kernels: 28,043,472 parameters with 400 classes.
+
+    ``temporal_padding``: ``"zeros"`` (pytorchvideo, PySlowFast, DeepMind's I3D: their checkpoints give their
+    logits) or ``"replicate"`` (a 2D checkpoint inflated into it keeps its logits on a still clip). vidkit's
+    checkpoints record it; those written before they did were trained with ``"replicate"``."""
     return ResNet3d(
         num_classes=num_classes,
         stem_temporal_kernel=5,
@@ -274,6 +286,7 @@ register_converters(
     {
         "pytorchvideo": _ptv_resnet,
         "PySlowFast": renamer(_PYSF_RULES, "PySlowFast"),
+        "PySlowFast-Caffe2": renamer(_PYSF_RULES, "PySlowFast-Caffe2"),  # blobs already in PySlowFast's names
         "torchvision": renamer(_TV_RULES, "torchvision"),
         "mmaction2": _via_torchvision("mmaction2"),
         "TSM": _via_torchvision("TSM"),

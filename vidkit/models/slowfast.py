@@ -245,6 +245,10 @@ _PYSF_RULES: Rules = [
 
 register_converters(
     SlowFast,
-    {"pytorchvideo": renamer(_PTV_RULES, "pytorchvideo"), "PySlowFast": renamer(_PYSF_RULES, "PySlowFast")},
+    {
+        "pytorchvideo": renamer(_PTV_RULES, "pytorchvideo"),
+        "PySlowFast": renamer(_PYSF_RULES, "PySlowFast"),
+        "PySlowFast-Caffe2": renamer(_PYSF_RULES, "PySlowFast-Caffe2"),  # blobs already in PySlowFast's names
+    },
     description="SlowFast models",
 )

@@ -1,7 +1,7 @@
 """Loading checkpoints into vidkit models: vidkit's own, the model-zoo files of pytorchvideo and PySlowFast,
 and 2D ImageNet ResNets (torchvision's layout), inflated.
 
-Six layouts are told apart by their keys:
+Nine layouts are told apart by their keys:
 
 ============  ==============================  ======================================================================
 layout        where the tensors are           a key
@@ -16,6 +16,12 @@ mmaction2     ``{"state_dict": ...}``         ``backbone.layer1.0.conv1.conv.wei
                                               ``backbone.layer1.0.conv1.conv.net.weight`` (TSM)
 TSM           ``{"state_dict": ...}``         ``module.base_model.layer1.0.conv1.net.weight``
               (mit-han-lab's repo)
+GST           ``{"state_dict": ...}``         ``module.base_model.layer1.0.Tconv.weight``
+              (the GST authors' repo)
+CoST          ``{"state_dict": ...}``         ``backbone.layer1.1.conv2.conv.alpha`` (CoSTa), ``...conv2.fc1.weight``
+              (the CoST authors' mmaction2)   (CoSTb)
+PySlowFast-   a Caffe2 pickle ``{"blobs":     ``res2_0_branch2a_w``: read by a restricted unpickler that admits numpy
+Caffe2        ...}`` (PySlowFast's ``.pkl``)  arrays and dtypes only (:mod:`vidkit.models._caffe2`)
 ============  ==============================  ======================================================================
 
 SlowFast models take the pytorchvideo and PySlowFast SlowFast files; the single-pathway ResNets (C2D,
@@ -34,6 +40,7 @@ this module imports no model.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Mapping
@@ -51,22 +58,25 @@ from vidkit.models._checkpoints import (
     read_checkpoint,
     unwrap_checkpoint,
 )
-from vidkit.models._registry import resolve
+from vidkit.models._registry import model_card, resolve
 from vidkit.models.inflate import inflate_weight
 
-__all__ = ["classifier_classes", "load_weights", "read_checkpoint"]
+__all__ = ["checkpoint_build_options", "checkpoint_options", "classifier_classes", "load_weights", "read_checkpoint"]
 
 
 def load_weights(
     model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any], *, model_name: str
 ) -> nn.Module:
     """Load a checkpoint (a file, or an already loaded checkpoint / state dict) into ``model``, built as
-    ``model_name``; every tensor must find its place and every parameter must be given. Raises
+    ``model_name``; every tensor must find its place and every parameter must be given, and a vidkit training
+    checkpoint's builder options (:func:`checkpoint_build_options`: I3D's padding) must be the model's. Raises
     :class:`~vidkit.errors.CheckpointError` with the file and the reason, in one line. Returns ``model``."""
     source = "<state dict>" if isinstance(path_or_state, Mapping) else os.fspath(path_or_state)
     checkpoint = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(source)
     layout, state, meta_name = unwrap_checkpoint(checkpoint, source)
     _check_model_name(meta_name, model_name, source)
+    if meta_name is not None:
+        _check_options(model, _recorded_options(checkpoint, meta_name), model_name, source)
     if layout != "vidkit":
         converter = converter_for(model, layout)
         if converter is None:
@@ -97,6 +107,48 @@ def classifier_classes(path_or_state: str | os.PathLike | Mapping[str, Any]) -> 
         )
     ]
     return int(heads[-1].shape[0]) if heads else None
+
+
+def checkpoint_options(model: nn.Module) -> dict[str, Any]:
+    """The builder options that decide what ``model``'s weights compute besides their values, as the model
+    reports them (its ``checkpoint_options()``, e.g. ``{"temporal_padding": "zeros"}``; ``{}`` for a model
+    without one): vidkit's checkpoints record them as ``model_options``."""
+    report = getattr(model, "checkpoint_options", None)
+    return dict(report()) if callable(report) else {}
+
+
+def checkpoint_build_options(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The builder options a vidkit training checkpoint (one with ``model_name``) was trained with, among those
+    its model's builder takes: its ``model_options``, or for a file written before they were recorded, the
+    model card's ``checkpoint_defaults`` (``i3d_r50``: replicate padding)."""
+    name = checkpoint.get("model_name")
+    if not isinstance(name, str):
+        return {}
+    try:
+        accepted = inspect.signature(model_card(name).builder).parameters
+    except ConfigError:
+        return {}
+    return {k: v for k, v in _recorded_options(checkpoint, name).items() if k in accepted}
+
+
+def _recorded_options(checkpoint: Mapping[str, Any], model_name: str) -> dict[str, Any]:
+    recorded = checkpoint.get("model_options")
+    if isinstance(recorded, Mapping):
+        return dict(recorded)
+    try:
+        return dict(model_card(model_name).checkpoint_defaults)
+    except ConfigError:
+        return {}
+
+
+def _check_options(model: nn.Module, recorded: Mapping[str, Any], model_name: str, source: str) -> None:
+    """A vidkit checkpoint's weights were trained with ``recorded``; a model built otherwise is refused."""
+    own = checkpoint_options(model)
+    wrong = [(k, v, own[k]) for k, v in recorded.items() if k in own and own[k] != v]
+    if wrong:
+        said = ", ".join(f"{k}={theirs!r}" for k, theirs, _ in wrong)
+        has = ", ".join(f"{k}={ours!r}" for k, _, ours in wrong)
+        raise CheckpointError(source, f"was trained with {said}, this {model_name} has {has}: build it with {said}")
 
 
 def _check_model_name(recorded: str | None, model_name: str, source: str) -> None:
