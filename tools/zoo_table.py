@@ -209,9 +209,12 @@ def write_table(results: dict, path: Path) -> None:
         )
     lines += ["", *goal_check([r for r in rows if (r["epochs"], tuple(r["overrides"])) == (epochs, overrides)])]
     machine = results.get("_machine", {})
+    # each row keeps the date it was measured (rows from before dates were kept: the machine's first date)
+    dates = sorted({r.get("date") or machine.get("first_date") or machine.get("date", "") for r in rows})
+    when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}; each row's date in docs/model_zoo.json"
     lines += [
         "",
-        f"Measured on: {machine.get('description', 'unknown')} ({machine.get('date', '')}); "
+        f"Measured on: {machine.get('description', 'unknown')} ({when}); "
         "one seed per model (seed 0). Train wall includes decoding and validation each epoch.",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,9 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{model}: saved result, skipped", file=sys.stderr)
                 continue
             results[model] = train(model, epochs=args.epochs, overrides=overrides, out=args.runs / model)
+            results[model]["date"] = time.strftime("%Y-%m-%d")
+            earlier = results.get("_machine", {})
             results["_machine"] = {
                 "description": _cuda() or f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
                 "date": time.strftime("%Y-%m-%d"),
+                "first_date": earlier.get("first_date") or earlier.get("date") or time.strftime("%Y-%m-%d"),
             }
             atomic_write_text(results_path, json.dumps(results, indent=1))
             print(json.dumps(results[model]), file=sys.stderr)
