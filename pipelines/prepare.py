@@ -35,11 +35,10 @@ import time
 from functools import partial
 from pathlib import Path
 
-from vidkit.engine.skipped import write_skipped
+from vidkit.engine.skipped import list_skipped, skipped_line
 from vidkit.errors import ConfigError, VidkitError
 from vidkit.io import find_videos
 from vidkit.io.reencode import ReencodeResult, encoder_options, reencode
-from vidkit.io.walk import skipped_summary
 from vidkit.utils import default_workers, isolated_map
 
 __all__ = ["DEFAULTS", "EXTENSIONS", "add_arguments", "convert", "convert_tree", "plan", "run", "temporaries"]
@@ -163,7 +162,7 @@ def convert_tree(
     else:
         keep = None
     tasks, refused = plan(sources, out, ext, skipped=skipped, keep=keep)
-    listed = _list_skipped(out, skipped, job)
+    listed = list_skipped(out, skipped, job=job.split()[-1])
     todo = [(src, dst) for src, dst in tasks if not os.path.exists(dst)]
     done_before = len(tasks) - len(todo)
     failed: dict[str, str] = dict(refused)
@@ -219,17 +218,8 @@ def convert_tree(
     bar.close()
     _summary(converted, done_before, failed, warned, out=os.path.realpath(out), seconds=time.monotonic() - started)
     if skipped:
-        print(f"  {skipped_summary(skipped)}" + (f" (listed in {listed})" if listed else ""))
+        print(skipped_line(skipped, listed))
     return 1 if failed else 0
-
-
-def _list_skipped(out: str, skipped: list[tuple[str, str]], job: str) -> str | None:
-    """``<out>.skipped.json``, beside the output folder; one that cannot be written is said in a line."""
-    try:
-        return write_skipped(out, skipped, job=job.split()[-1])
-    except OSError as e:
-        print(f"{job}: warning: the skipped files are not listed: {e}", file=sys.stderr)
-        return None
 
 
 def _check(*, ext: str, workers: int, timeout_s: float, options: dict) -> None:
@@ -275,14 +265,13 @@ def plan(
         skip_out = os.path.isdir(given)
         left_out: list[tuple[str, str]] = []
         found = find_videos([given], glob="*" if keep else None, skipped=left_out)
+        found = [v for v in found if not (skip_out and _inside(os.path.realpath(v), out))]
         if keep is not None:
-            found, not_videos = keep([v for v in found if not (skip_out and _inside(os.path.realpath(v), out))])
+            found, not_videos = keep(found)
             left_out += not_videos
         if skipped is not None:
             skipped += sorted(p for p in left_out if not (skip_out and _inside(os.path.realpath(p[0]), out)))
         for video in found:
-            if skip_out and _inside(os.path.realpath(video), out):
-                continue
             relative = os.path.relpath(video, base)
             if relative.startswith(os.pardir + os.sep):  # a list naming a file outside its folder
                 relative = os.path.basename(video)

@@ -15,9 +15,8 @@ import sys
 from vidkit.data.catalog import open_catalog
 from vidkit.data.registry import dataset_names
 from vidkit.data.scan import format_report, scan, summarize, write_manifest
-from vidkit.engine.skipped import write_skipped
+from vidkit.engine.skipped import list_skipped, skipped_line
 from vidkit.errors import ConfigError
-from vidkit.io.walk import skipped_summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,11 +58,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or f"scan-{args.data}-{catalog.split}.jsonl"
     digest = write_manifest(records, out)
     summary = summarize(records)
-    try:
-        listed = write_skipped(out, catalog.skipped, job="scan")
-    except OSError as e:
-        print(f"vidkit scan: warning: the skipped files are not listed: {e}", file=sys.stderr)
-        listed = None
+    listed = list_skipped(out, catalog.skipped, job="scan")
     if args.json:
         print(
             json.dumps(
@@ -85,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_report(summary, catalog=catalog))
         print(f"  manifest {out} (sha256 {digest[:16]})")
         if catalog.skipped:
-            print(f"  {skipped_summary(catalog.skipped)}" + (f" (listed in {listed})" if listed else ""))
+            print(skipped_line(catalog.skipped, listed))
     return 0
 
 

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from vidkit.engine.skipped import list_skipped, skipped_line
 from vidkit.errors import ConfigError
 
 
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
         videos, not_videos = sniff_videos(videos, workers=workers, timeout_s=args.timeout)
         skipped = sorted(skipped + not_videos)
-    listed = _list_skipped(args.out, skipped)
+    listed = None if args.out == "-" else list_skipped(args.out, skipped, job="tag")  # with --out -: summary only
     results = ResultsFile(Path(args.out), fmt, stream=sys.stdout if args.out == "-" else None, inputs=set(videos))
     events = bar = None
     try:  # from here on, the output is closed (and its lock released) whatever happens
@@ -229,20 +230,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_skipped(out: str, skipped: list[tuple[str, str]]) -> str | None:
-    """Write ``<out>.skipped.json`` (not with ``--out -``: the summary only); a list that cannot be written
-    is said in a line, and the run goes on."""
-    from vidkit.engine.skipped import write_skipped
-
-    if out == "-":
-        return None
-    try:
-        return write_skipped(out, skipped, job="tag")
-    except OSError as e:
-        print(f"vidkit tag: warning: the skipped files are not listed: {e}", file=sys.stderr)
-        return None
-
-
 def _shard(videos: list[str], shard: str | None) -> list[str]:
     if not shard:
         return videos
@@ -269,8 +256,6 @@ def _summary(
     skipped: list[tuple[str, str]],
     listed: str | None,
 ) -> None:
-    from vidkit.io.walk import skipped_summary
-
     failed = sum(failures.values())
     rate = (tagged + failed) / seconds if seconds else 0.0
     lines = [
@@ -282,7 +267,7 @@ def _summary(
     for reason, count in failures.most_common():
         lines.append(f"  failed       {count} x {reason}")
     if skipped:
-        lines.append(f"  {skipped_summary(skipped)}" + (f" (listed in {listed})" if listed else ""))
+        lines.append(skipped_line(skipped, listed))
     print("\n".join(lines), file=sys.stderr)
 
 

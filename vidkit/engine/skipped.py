@@ -13,12 +13,13 @@ from __future__ import annotations
 import collections
 import json
 import os
+import sys
 from collections.abc import Sequence
 
-from vidkit.io.walk import extension_of
+from vidkit.io.walk import extension_of, skipped_summary
 from vidkit.utils import atomic_write_text
 
-__all__ = ["skipped_path", "write_skipped"]
+__all__ = ["list_skipped", "skipped_line", "skipped_path", "write_skipped"]
 
 _MARK = "vidkit skipped files"
 
@@ -53,6 +54,25 @@ def write_skipped(out: str | os.PathLike, skipped: Sequence[tuple[str, str]], *,
     }
     atomic_write_text(path, json.dumps(document, indent=1) + "\n")
     return path
+
+
+def list_skipped(out: str | os.PathLike, skipped: Sequence[tuple[str, str]], *, job: str) -> str | None:
+    """:func:`write_skipped` for a job (``job``: ``"tag"``, ``"scan"``, ...): a list that cannot be written
+    is said in one line on stderr (``vidkit JOB: warning: ...``) and the run goes on. The path written, or
+    None."""
+    try:
+        return write_skipped(out, skipped, job=job)
+    except OSError as e:
+        print(f"vidkit {job}: warning: the skipped files are not listed: {e}", file=sys.stderr)
+        return None
+
+
+def skipped_line(skipped: Sequence[tuple[str, str]], listed: str | None) -> str:
+    """A summary's line about the skipped files (``"  skipped 3 files: .jpg 2, .txt 1 (listed in X)"``),
+    or ``""`` when none was skipped."""
+    if not skipped:
+        return ""
+    return f"  {skipped_summary(skipped)}" + (f" (listed in {listed})" if listed else "")
 
 
 def _is_ours(path: str) -> bool | None:

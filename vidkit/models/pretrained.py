@@ -140,8 +140,7 @@ class Weights:
         """The class names, in the publisher's order (the classifier's rows)."""
         if isinstance(self.labels, tuple):
             return list(self.labels)
-        path = Path(self.labels) if os.sep in self.labels or self.labels.endswith(".txt") else None
-        path = path or _DATA / "labels" / f"{self.labels}.txt"
+        path = Path(self.labels) if _names_a_file(self.labels) else _DATA / "labels" / f"{self.labels}.txt"
         try:
             names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         except OSError as e:
@@ -203,11 +202,15 @@ def weights_file(model: str, weights: str | os.PathLike) -> tuple[str, Weights |
     if os.path.exists(given):
         return given, None
     entry = weights_named(model, given)
-    if entry is not None:
-        return str(entry.fetch()), entry
-    if os.sep in given or "." in given:
+    if entry is None and (os.sep in given or "." in given):
         return given, None
-    return given, get_weights(model, given)  # raises, naming the entries there are
+    entry = entry or get_weights(model, given)  # a bare word no entry has: the error lists the entries
+    return str(entry.fetch()), entry
+
+
+def _names_a_file(labels: str) -> bool:
+    """Whether an entry's ``labels`` is a file of class names rather than a shipped label set's name."""
+    return os.sep in labels or labels.endswith(".txt")
 
 
 @cache
@@ -238,7 +241,7 @@ def _parse(raw, source: str, base: Path | None = None) -> list[Weights]:
             labels = item["labels"]
             if isinstance(labels, list):
                 labels = tuple(str(x) for x in labels)
-            elif base is not None and (os.sep in labels or labels.endswith(".txt")):
+            elif base is not None and _names_a_file(labels):
                 labels = str(base / labels)
             models = item.get("models") or [item["model"]]
             for model in models:
