@@ -33,7 +33,8 @@ class SyntheticConfig:
     num_frames: int
     seed: int
     background: Literal["texture", "dark"]
-    variant: Literal["motion", "long", "actors"] = "motion"  # a default, so configs saved without this key still load
+    # a default, so configs saved without this key still load
+    variant: Literal["motion", "long", "actors", "novel"] = "motion"
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,20 @@ class DataConfig:
     videos: str | None = None
     flip_swap_labels: bool = False
     keyframe_offset_s: float = 0.0  # AVA: annotation time minus time in the video file (900 for the 15-minute cuts)
+    val_fraction: float = 0.1  # a folder without split folders: the share of each class held out for validation
+    class_weights: Literal["none", "balanced"] = "none"
+    sampler: Literal["random", "balanced"] = "random"
 
     def __post_init__(self) -> None:
         _check_range("data.batch_size", self.batch_size, minimum=1)
+        _check_range("data.val_fraction", self.val_fraction, above=0)
+        if not self.val_fraction < 1:
+            raise ConfigError(f"data.val_fraction={self.val_fraction!r}: must be less than 1")
+        if self.class_weights == "balanced" and self.sampler == "balanced":
+            raise ConfigError(
+                "data.class_weights=balanced and data.sampler=balanced: choose one (both would correct for the "
+                "class sizes twice)"
+            )
         _check_range("data.workers", self.workers, minimum=0)
         _check_range("data.num_frames", self.num_frames, minimum=1)
         _check_range("data.interval_s", self.interval_s, above=0)
@@ -75,6 +87,16 @@ class ModelConfig:
     name: str
     weights: str | None
     options: dict[str, Any]
+    # Parameter-name prefixes to keep fixed ("slow.stem", "backbone.res2"), or "backbone" (all but the
+    # classifier); their BatchNorm statistics stay fixed too. A default, so saved configs still load.
+    freeze: tuple[str, ...] | str = ()
+
+    def __post_init__(self) -> None:
+        freeze = (self.freeze,) if isinstance(self.freeze, str) else tuple(self.freeze)
+        blank = [p for p in freeze if not p.strip()]
+        if blank:
+            raise ConfigError(f"model.freeze={list(freeze)!r}: an empty prefix would freeze everything")
+        object.__setattr__(self, "freeze", freeze)
 
 
 @dataclass(frozen=True)
@@ -89,9 +111,16 @@ class OptimConfig:
     final_lr_factor: float
     label_smoothing: float
     clip_grad_norm: float | None
+    # Defaults, so configs saved without these keys still load and resume.
+    head_lr_mult: float = 1.0  # the classifier's learning rate, as a multiple of lr
+    layer_decay: float = 1.0  # layer-wise lr decay: stage s of (stem, res2..res5, head) gets lr * layer_decay^(5-s)
+    accumulate_steps: int = 1  # batches whose gradients are summed per optimiser step
 
     def __post_init__(self) -> None:
         _check_range("optim.lr", self.lr, above=0)
+        _check_range("optim.head_lr_mult", self.head_lr_mult, above=0)
+        _check_range("optim.layer_decay", self.layer_decay, above=0, maximum=1)
+        _check_range("optim.accumulate_steps", self.accumulate_steps, minimum=1)
         _check_range("optim.momentum", self.momentum, minimum=0)
         _check_range("optim.weight_decay", self.weight_decay, minimum=0)
         _check_range("optim.warmup_epochs", self.warmup_epochs, minimum=0)
@@ -117,9 +146,11 @@ class TrainConfig:
     wandb_project: str
     compile: bool = False  # defaults, so configs saved without these keys still load
     activation_checkpointing: bool = False
+    patience: int = 0  # stop when the validation score has not improved for this many epochs (0: never)
 
     def __post_init__(self) -> None:
         _check_range("epochs", self.epochs, minimum=1)
+        _check_range("patience", self.patience, minimum=0)
         _check_range("checkpoint_every_steps", self.checkpoint_every_steps, minimum=0)
         _check_range("log_every_steps", self.log_every_steps, minimum=1)
 

@@ -128,17 +128,28 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
     from vidkit.engine.trainer import Trainer
 
     started = time.monotonic()
+    check_model_options(config)  # a wrong freeze prefix or layer decay fails before any work
     ctx = distributed.setup(config.device)
     try:
         run_dir = _run_dir(config, ctx)
+        if dataset is None and resume is None:
+            config = _split_folder(config, run_dir, ctx)
         dataset = dataset or build_dataset(config, progress=ctx.is_main and sys.stderr.isatty())
         data = _train_data(config, dataset)
         classes, train_set, val_set, transform = data.classes, data.train_set, data.val_set, data.transform
         mirrors = _flip(config, dataset)[1]
         flip_labels = torch.tensor(mirrors) if mirrors else None
+        balance = _balance(config, train_set, num_classes=len(classes), objective=data.objective)
 
         torch.manual_seed(config.seed)
-        model = _build_model(config, num_classes=len(classes))
+        model = _build_model(config, num_classes=len(classes), say=ctx.is_main)
+        frozen = None
+        if config.model.freeze:
+            from vidkit.engine.freeze import freeze
+
+            frozen = freeze(model, config.model.freeze, model_name=config.model.name)
+            if ctx.is_main:
+                print(f"vidkit train: model.freeze {list(config.model.freeze)}: {frozen.describe()}", file=sys.stderr)
         if config.activation_checkpointing:
             from vidkit.models import set_activation_checkpointing
 
@@ -158,6 +169,8 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
             weight_decay=config.optim.weight_decay,
             momentum=config.optim.momentum,
             nesterov=config.optim.nesterov,
+            head_lr_mult=config.optim.head_lr_mult,
+            layer_decay=config.optim.layer_decay,
         )
         if ctx.distributed:
             model = torch.nn.parallel.DistributedDataParallel(
@@ -208,6 +221,10 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
             logger=logger,
             flip_labels=flip_labels,
             objective=data.objective,
+            accumulate_steps=config.optim.accumulate_steps,
+            frozen=frozen,
+            patience=config.patience,
+            **balance,
         )
         total = config.epochs * trainer.steps_per_epoch
         trainer.scheduler = warmup_cosine(
@@ -223,10 +240,15 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
             where = (
                 f"resuming at epoch {trainer.position.epoch + 1} step {trainer.position.step}" if saved else "starting"
             )
+            k, batch = config.optim.accumulate_steps, config.data.batch_size
+            effective = batch * k * ctx.world_size
+            per_step = f"{batch} x {k} accumulated" if k > 1 else f"{batch}"
+            per_step += f" x {ctx.world_size} processes" if ctx.world_size > 1 else ""
             print(
                 f"vidkit train: {config.model.name} on {config.data.name} ({len(train_set)} train / {len(val_set)} val "
                 f"clips, {len(classes)} classes) on {ctx.device} x{ctx.world_size}, {precision.describe()}"
-                f"{', torch.compile' if config.compile else ''}; "
+                f"{', torch.compile' if config.compile else ''}; batch {per_step}"
+                f"{f' = {effective} clips per optimiser step' if effective != batch else ''}; "
                 f"{where}; run directory {run_dir}",
                 file=sys.stderr,
             )
@@ -236,6 +258,7 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
                 **meta,
                 world_size=ctx.world_size,
                 device=str(ctx.device),
+                effective_batch=effective,
             )
         try:
             result = trainer.fit()
@@ -361,16 +384,105 @@ def _train_data(config: TrainConfig, dataset):
     return task.train_data(dataset, settings, model_name=name)
 
 
-def _build_model(config: TrainConfig, *, num_classes: int):
-    from vidkit.models import build
+def _build_model(config: TrainConfig, *, num_classes: int, say: bool = False):
+    """The model to train: fresh, or from ``model.weights`` with a new classifier when the weights'
+    classes are not the data's (said in one line)."""
+    from vidkit.models import build_finetune
 
     options = dict(config.model.options)
-    if config.model.weights:
-        options["weights"] = config.model.weights
     try:
-        return build(config.model.name, num_classes=num_classes, **options)
+        start = build_finetune(config.model.name, num_classes=num_classes, weights=config.model.weights, **options)
     except TypeError as e:
         raise ConfigError(f"model.options {options}: {e}") from None
+    change = start.describe()
+    if say and change:
+        print(
+            f"vidkit train: {config.model.weights}: a new classifier, {change}; every other weight loaded",
+            file=sys.stderr,
+        )
+    return start.model
+
+
+def check_model_options(config: TrainConfig) -> None:
+    """Refuse, in one line and before any data is read, the model options that cannot apply: a
+    ``model.freeze`` prefix that names no parameter, ``optim.layer_decay`` on a model without stages,
+    ``data.class_weights`` on a model that trains on its own objective. Checked on the model built on
+    the ``meta`` device (no memory, no weights)."""
+    import torch
+
+    from vidkit.engine.freeze import frozen_parameter_names
+    from vidkit.engine.loop import has_own_objective
+    from vidkit.models import STAGE_NAMES, build, parameter_stages
+
+    o = config.optim
+    if not (config.model.freeze or o.layer_decay != 1.0 or config.data.class_weights != "none"):
+        return
+    try:
+        with torch.device("meta"):
+            model = build(config.model.name, num_classes=2, **dict(config.model.options))
+    except TypeError as e:
+        raise ConfigError(f"model.options {dict(config.model.options)}: {e}") from None
+    frozen_parameter_names(model, config.model.freeze, model_name=config.model.name)
+    if o.layer_decay != 1.0 and parameter_stages(model) is None:
+        raise ConfigError(
+            f"optim.layer_decay={o.layer_decay}: {config.model.name} has no stages ({', '.join(STAGE_NAMES)}) "
+            "to decay the learning rate by; leave it at 1.0 (optim.head_lr_mult still sets the classifier's rate)"
+        )
+    if config.data.class_weights != "none" and has_own_objective(model):
+        raise ConfigError(
+            f"data.class_weights={config.data.class_weights}: {config.model.name} trains on its own objective, "
+            "not one weighted cross-entropy; use data.sampler=balanced instead"
+        )
+
+
+def _split_folder(config: TrainConfig, run_dir: Path, ctx) -> TrainConfig:
+    """A folder of class folders without train/val folders of its own: hold out ``data.val_fraction``
+    of each class (seeded), written to ``<run>/splits/`` as lists; the config then names them as its
+    annotations, so ``--resume`` and ``vidkit eval`` read the same split."""
+    d = config.data
+    if d.name != "folder" or d.annotations is not None:
+        return config
+    from vidkit.data.split import split_folder
+    from vidkit.engine import distributed
+
+    where = run_dir / "splits"
+    made = None
+    if ctx.is_main:
+        made = split_folder(d.root, videos=d.videos, out_dir=where, val_fraction=d.val_fraction, seed=config.seed)
+    distributed.barrier(ctx)
+    if not ctx.is_main:
+        made = str(where) if (where / "val.txt").is_file() else None
+    if made is None:
+        return config
+    if ctx.is_main:
+        print(
+            f"vidkit train: {d.videos or d.root} has no train/val folders: {d.val_fraction:.0%} of each class "
+            f"held out for validation (seed {config.seed}); the lists are in {made}",
+            file=sys.stderr,
+        )
+    return dataclasses.replace(config, data=dataclasses.replace(d, annotations=str(Path(made).resolve())))
+
+
+def _balance(config: TrainConfig, train_set, *, num_classes: int, objective) -> dict:
+    """The trainer's ``class_weights`` (``data.class_weights: balanced``: N / (classes x the class's
+    clips), as scikit-learn's "balanced") or ``sample_weights`` (``data.sampler: balanced``: one over
+    the clip's class size), from the training split's labels."""
+    d = config.data
+    if d.class_weights == "none" and d.sampler == "random":
+        return {}
+    option = "data.class_weights" if d.class_weights != "none" else "data.sampler"
+    samples = getattr(train_set, "samples", None)
+    if objective.score != "top1" or samples is None:
+        raise ConfigError(f"{option}=balanced: {config.model.name} on {d.name} has no one label per clip to balance")
+    import torch
+
+    labels = [label for _, label in samples]
+    counts = torch.bincount(torch.tensor(labels), minlength=num_classes).double()
+    if d.class_weights == "balanced":
+        weights = len(labels) / (num_classes * counts.clamp(min=1))
+        return {"class_weights": weights.float()}
+    views = len(train_set) // max(1, len(samples))
+    return {"sample_weights": [1.0 / float(counts[label]) for label in labels for _ in range(views)]}
 
 
 def _summary(result: dict, run_dir: Path, curves: Path, *, seconds: float) -> None:

@@ -134,6 +134,13 @@ def test_defaults_yaml_documents_every_key():
         ("epochs=0", "epochs=0: must be at least 1"),
         ("epochs=-2", "epochs=-2: must be at least 1"),
         ("log_every_steps=0", "log_every_steps=0: must be at least 1"),
+        ("optim.accumulate_steps=0", "optim.accumulate_steps=0: must be at least 1"),
+        ("optim.head_lr_mult=0", "optim.head_lr_mult=0.0: must be more than 0"),
+        ("optim.layer_decay=1.5", "optim.layer_decay=1.5: must be at most 1"),
+        ("data.val_fraction=1", "data.val_fraction=1.0: must be less than 1"),
+        ("data.val_fraction=0", "data.val_fraction=0.0: must be more than 0"),
+        ("patience=-1", "patience=-1: must be at least 0"),
+        ("model.freeze=['']", "model.freeze=['']: an empty prefix would freeze everything"),
     ],
 )
 def test_values_no_run_can_use_are_one_line_errors(override, message):
@@ -152,3 +159,17 @@ def test_every_shipped_preset_loads_as_the_preset_of_its_model_and_data():
     for preset in presets:
         config = load_train_config(model=preset.stem, overrides=[f"data.name={preset.parent.name}"])
         assert config.model.name == preset.stem and config.epochs >= 1, preset
+
+
+def test_fine_tuning_options_read_as_a_user_writes_them():
+    config = load_train_config(overrides=["model.freeze=backbone", "optim.lr=1e-9", "data.sampler=balanced"])
+    assert config.model.freeze == ("backbone",)  # one prefix, or a list of them
+    assert config.optim.lr == 1e-9  # YAML 1.1 reads 1e-9 as a string; it is the number a user means
+    assert load_train_config(overrides=["model.freeze=[slow.stem, fast.stem]"]).model.freeze == (
+        "slow.stem",
+        "fast.stem",
+    )
+    with pytest.raises(ConfigError, match="optim.lr='fast': expected a number"):
+        load_train_config(overrides=["optim.lr=fast"])
+    with pytest.raises(ConfigError, match="choose one"):
+        load_train_config(overrides=["data.class_weights=balanced", "data.sampler=balanced"])

@@ -15,6 +15,7 @@ import numpy as np
 
 from vidkit.data import _render
 from vidkit.data._render import Sprite
+from vidkit.data._synthetic_novel import draw_novel_sprite
 from vidkit.data._synthetic_spec import CLASSES, REVERSAL_PAIRS, SPLITS, VARIANTS, SyntheticSpec, check_split
 from vidkit.errors import ConfigError
 
@@ -38,13 +39,13 @@ class Plan:
     evidence_frames: tuple[int, int] | None
 
 
-def _class_index(label: int | str) -> int:
+def _class_index(label: int | str, classes: tuple[str, ...]) -> int:
     if isinstance(label, str):
-        if label not in CLASSES:
-            raise ConfigError(f"unknown synthetic class {label!r}; the classes are {', '.join(CLASSES)}")
-        return CLASSES.index(label)
-    if not 0 <= label < len(CLASSES):
-        raise ConfigError(f"synthetic class index {label} out of range (0..{len(CLASSES) - 1})")
+        if label not in classes:
+            raise ConfigError(f"unknown synthetic class {label!r}; the classes are {', '.join(classes)}")
+        return classes.index(label)
+    if not 0 <= label < len(classes):
+        raise ConfigError(f"synthetic class index {label} out of range (0..{len(classes) - 1})")
     return int(label)
 
 
@@ -171,7 +172,12 @@ def plan_video(spec: SyntheticSpec, *, split: str, index: int, label: int | str 
         )
         return Plan(video_id(spec, split, index), split, index, labels, sprites, colors, background_seed, None)
 
-    cls = index % len(CLASSES) if label is None else _class_index(label)
+    cls = index % len(spec.classes) if label is None else _class_index(label, spec.classes)
+    if spec.variant == "novel":
+        sprite = draw_novel_sprite(
+            rng, cls=spec.classes[cls], progress=ramp, height=height, width=width, background=colors
+        )
+        return Plan(video_id(spec, split, index), split, index, (cls,), (sprite,), colors, background_seed, None)
     if spec.variant != "long":
         sprite = _draw_sprite(
             rng, cls=CLASSES[cls], progress=ramp, height=height, width=width, scale=1.0, background=colors

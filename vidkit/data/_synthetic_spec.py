@@ -30,11 +30,23 @@ REVERSAL_PAIRS = (
     ("rotate_cw", "rotate_ccw"),
 )
 
-VARIANTS = ("motion", "long", "actors")
+# The "novel" variant's classes, none of which the other variants have: the four diagonal moves and
+# an orbit about a fixed centre, for fine-tuning a model trained on CLASSES. Sorted, as CLASSES.
+NOVEL_CLASSES = ("move_down_left", "move_down_right", "move_up_left", "move_up_right", "orbit_ccw", "orbit_cw")
+
+# Forward as above: y increases (down) along a diagonal, the orbit's angle increases (clockwise).
+NOVEL_REVERSAL_PAIRS = (
+    ("move_down_right", "move_up_left"),
+    ("move_down_left", "move_up_right"),
+    ("orbit_cw", "orbit_ccw"),
+)
+
+# Appended only: a variant's position here seeds its videos (_synthetic_plan._rng_seed).
+VARIANTS = ("motion", "long", "actors", "novel")
 BACKGROUNDS = ("texture", "dark")
 SPLITS = ("train", "val")
 
-_DEFAULT_FRAMES = {"motion": 48, "long": 250, "actors": 100}
+_DEFAULT_FRAMES = {"motion": 48, "long": 250, "actors": 100, "novel": 48}
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,8 @@ class SyntheticSpec:
     ``num_train_per_class``/``num_val_per_class``: videos per class and split; the actors variant
     makes ``8 x`` that many videos per split, each object's class drawn at random. ``size`` is
     ``(height, width)``, both even (H.264 4:2:0). ``num_frames=None`` takes the variant's default
-    (48 motion, 250 long, 100 actors). ``evidence_s`` is the range of the long variant's motion
+    (48 motion, 250 long, 100 actors, 48 novel). ``variant="novel"`` is the motion variant with
+    other classes (``NOVEL_CLASSES``, see ``classes``). ``evidence_s`` is the range of the long variant's motion
     window in seconds, ``num_actors`` the range of objects per actors clip. ``crf``/``gop``/
     ``b_frames`` are the x264 quality, keyframe interval and consecutive B-frames.
     ``background``: ``"texture"`` (a static random texture behind the objects: smoothed noise,
@@ -124,9 +137,20 @@ class SyntheticSpec:
     def duration_s(self) -> float:
         return self.frames / self.fps
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The variant's class names, sorted (index = label): ``NOVEL_CLASSES`` for ``"novel"``,
+        ``CLASSES`` for the others."""
+        return NOVEL_CLASSES if self.variant == "novel" else CLASSES
+
+    @property
+    def reversal_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The variant's (forward, backward) pairs: a backward clip is a forward one played in reverse."""
+        return NOVEL_REVERSAL_PAIRS if self.variant == "novel" else REVERSAL_PAIRS
+
     def num_videos(self, split: str) -> int:
         per_class = {"train": self.num_train_per_class, "val": self.num_val_per_class}[check_split(split)]
-        return per_class * len(CLASSES)
+        return per_class * len(self.classes)
 
     def params(self) -> dict:
         """The generation parameters as JSON values, defaults resolved, with the generator version."""

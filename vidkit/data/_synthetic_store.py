@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from vidkit.data._synthetic_plan import plan_video, render_background, render_frames, video_id
-from vidkit.data._synthetic_spec import CLASSES, GENERATOR_VERSION, SPLITS, SyntheticSpec
+from vidkit.data._synthetic_spec import GENERATOR_VERSION, SPLITS, SyntheticSpec
 from vidkit.io.encode import write_video
 from vidkit.utils import DEFAULT_FILE_MODE, atomic_write_text, default_workers, file_digest
 
@@ -23,7 +23,7 @@ def video_relpath(spec: SyntheticSpec, label: int | None, split: str, index: int
     if spec.variant == "actors":
         return f"{split}/{vid}.mp4"
     end = math.ceil(spec.duration_s - 1e-9)
-    return f"{split}/{CLASSES[label]}/{vid}_{0:06d}_{end:06d}.mp4"
+    return f"{split}/{spec.classes[label]}/{vid}_{0:06d}_{end:06d}.mp4"
 
 
 def expected_files(spec: SyntheticSpec) -> dict[str, tuple[str, int] | None]:
@@ -31,7 +31,7 @@ def expected_files(spec: SyntheticSpec) -> dict[str, tuple[str, int] | None]:
     files: dict[str, tuple[str, int] | None] = {}
     for split in SPLITS:
         for index in range(spec.num_videos(split)):
-            label = None if spec.variant == "actors" else index % len(CLASSES)
+            label = None if spec.variant == "actors" else index % len(spec.classes)
             files[video_relpath(spec, label, split, index)] = (split, index)
     if spec.variant == "actors":
         names = ["ava_train.csv", "ava_val.csv", "ava_action_list.pbtxt"]
@@ -49,11 +49,11 @@ def _fmt_s(seconds: float) -> str:
 def _annotation_text(spec: SyntheticSpec, name: str) -> str:
     """The content of annotation file ``name``; deterministic from the spec (no pixels needed)."""
     if name == "classes.txt":
-        return "".join(f"{c}\n" for c in CLASSES)
+        return "".join(f"{c}\n" for c in spec.classes)
     if name == "ava_action_list.pbtxt":
         return "".join(
             f'label {{\n  name: "{c}"\n  label_id: {i + 1}\n  label_type: PERSON_MOVEMENT\n}}\n'
-            for i, c in enumerate(CLASSES)
+            for i, c in enumerate(spec.classes)
         )
     split = name.removeprefix("ava_").removesuffix(".csv")
     lines = []
@@ -85,7 +85,7 @@ def _annotation_text(spec: SyntheticSpec, name: str) -> str:
         header += ",evidence_start_s,evidence_end_s"
     end = math.ceil(spec.duration_s - 1e-9)
     for index in range(spec.num_videos(split)):
-        row = f"{CLASSES[index % len(CLASSES)]},{video_id(spec, split, index)},0,{end},{split}"
+        row = f"{spec.classes[index % len(spec.classes)]},{video_id(spec, split, index)},0,{end},{split}"
         if spec.variant == "long":
             a, b = plan_video(spec, split=split, index=index).evidence_frames
             row += f",{_fmt_s(a / spec.fps)},{_fmt_s(b / spec.fps)}"
@@ -218,7 +218,7 @@ def generate(
         "name": spec.name,
         "generator_version": GENERATOR_VERSION,
         "params": spec.params(),
-        "classes": list(CLASSES),
+        "classes": list(spec.classes),
         "files": files,
     }
     atomic_write_text(

@@ -23,6 +23,8 @@ from vidkit.io.walk import is_video_name, walk_videos
 EXPECTED_CLASSES = {"kinetics400": 400, "kinetics600": 600, "kinetics700": 700, "ssv2": 174}
 
 _LINE = re.compile(r"^(?P<path>.*\S)\s+(?P<label>-?\d+)$")
+# The label map of a folder's split lists (vidkit.data.split), beside its train.txt and val.txt.
+LIST_CLASSES = "classes.txt"
 
 
 def is_list_file(path: str | os.PathLike) -> bool:
@@ -36,10 +38,12 @@ def is_list_file(path: str | os.PathLike) -> bool:
 
 
 def read_list(path: str | os.PathLike) -> list[tuple[int, str, int]]:
-    """``(line number, path as listed, label)`` for every non-empty line of a list file."""
+    """``(line number, path as listed, label)`` for every non-empty line of a list file. The file is
+    UTF-8; bytes that are not (a Latin-1 file name written as it is on disk) are kept as the file
+    system keeps them (``surrogateescape``), so such a path still opens its file."""
     path = os.fspath(path)
     rows = []
-    with open(path, encoding="utf-8-sig") as f:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         for number, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -163,13 +167,20 @@ def open_list(path: str, *, videos: str, split: str, name: str = "list", label_m
     )
 
 
-def open_folder(*, root: str | None, videos: str | None, split: str) -> Catalog:
+def open_folder(*, root: str | None, videos: str | None, split: str, annotations: str | None = None) -> Catalog:
     """``root/<class>/**/video.ext``, or ``root/<split>/<class>/...`` when split folders exist. Classes
     are the sorted folder names, taken from the training split's folder when there is one, so the
-    indices agree across splits."""
+    indices agree across splits.
+
+    ``annotations``, a folder holding ``classes.txt`` and ``<split>.txt`` lists as
+    :func:`vidkit.data.split.split_folder` writes them, gives the split instead: the listed paths
+    resolve against the folder, a listed file that is gone is missing, and the classes are
+    ``classes.txt``'s."""
     base = videos or root
     if base is None:
         raise ConfigError("folder: pass the dataset folder with --data-root DIR")
+    if annotations is not None and has_split_lists(annotations):
+        return _open_split_lists(annotations, base=base, split=split)
     unreadable: dict[str, str] = {}
     folders = _subfolders(base, unreadable)
     splits = {}
@@ -236,8 +247,53 @@ def _subfolders(folder: str, unreadable: dict[str, str] | None = None) -> list[s
     return sorted(names)
 
 
+def list_file_name(split: str) -> str:
+    """The file of one split's list in a folder of split lists: ``"val"`` -> ``"val.txt"``."""
+    return f"{split}.txt"
+
+
+def has_split_lists(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds a folder split's lists: ``classes.txt`` and ``train.txt`` or ``val.txt``."""
+    folder = os.fspath(folder)
+    return os.path.isfile(os.path.join(folder, LIST_CLASSES)) and any(
+        os.path.isfile(os.path.join(folder, list_file_name(s))) for s in ("train", "val")
+    )
+
+
+def _open_split_lists(folder: str, *, base: str, split: str) -> Catalog:
+    """One split of a folder as the lists in ``folder`` give it; paths resolve against ``base``. No
+    look-up by file stem, as :func:`open_list` does: the class folders of one's own videos often hold
+    files of the same names (``clip_001.mp4``), and another class's file would come back mislabelled."""
+    listed = os.path.join(folder, list_file_name(split))
+    if not os.path.isfile(listed):
+        have = sorted(n for n in os.listdir(folder) if n.endswith(".txt") and n != LIST_CLASSES)
+        raise ConfigError(f"folder: {folder} has split lists ({', '.join(have)}) but none for {split!r}")
+    label_map = os.path.join(folder, LIST_CLASSES)
+    classes = read_label_map(label_map)
+    entries = []
+    for number, path, label in read_list(listed):
+        if not 0 <= label < len(classes):
+            raise ConfigError(
+                f"{listed}:{number}: label {label} is out of range: {label_map} has {len(classes)} classes"
+            )
+        full = os.path.normpath(os.path.join(base, path))
+        entries.append(VideoEntry(path, full if os.path.isfile(full) else None, label))
+    flips = mirror_map(classes)
+    return Catalog(
+        name="folder",
+        split=split,
+        classes=classes,
+        entries=tuple(entries),
+        annotations=os.path.abspath(listed),
+        videos_root=base,
+        flip_label_map=flips,
+        default_flip=not flips,
+    )
+
+
 def _open_folder(name: str, *, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:
-    return open_folder(root=root, videos=videos, split=split)
+    """``--annotations DIR`` holding split lists (:func:`vidkit.data.split.split_folder`) gives the split."""
+    return open_folder(root=root, videos=videos, split=split, annotations=annotations)
 
 
 def _open_list(name: str, *, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:
@@ -254,9 +310,12 @@ register_dataset("folder", kind="downloaded", open_catalog=_open_folder)
 register_dataset("list", kind="downloaded", open_catalog=_open_list)
 
 __all__ = [
+    "LIST_CLASSES",
     "classes_from_indices",
     "find_label_map",
+    "has_split_lists",
     "is_list_file",
+    "list_file_name",
     "open_folder",
     "open_list",
     "read_label_map",

@@ -17,7 +17,7 @@ miniature)::
     for path, label in ds.samples("train"):    # Kinetics-style (path, label index) pairs
         ...
 
-Three variants share the renderer (``SyntheticSpec.variant``):
+Four variants share the renderer (``SyntheticSpec.variant``):
 
 * ``"motion"`` (default): 48 frames (~2 s) at 25 fps, 128x128, the motion spans the whole clip.
 * ``"long"``: 250 frames (10 s); the object shows only during its motion, one 1-2 s window at a
@@ -26,6 +26,12 @@ Three variants share the renderer (``SyntheticSpec.variant``):
   evidence, which is what adaptive frame selection (AdaFrame) is for.
 * ``"actors"``: 100 frames (4 s) with 2-3 objects, each doing its own motion, annotated in the AVA
   format (Gu et al., CVPR 2018): one box per object per keyframe, at integer seconds.
+* ``"novel"``: clips like the motion variant's, with six classes it does not have
+  (``NOVEL_CLASSES``): the four diagonal moves and an orbit about a fixed centre, clockwise or
+  counter-clockwise, in the reversal pairs ``NOVEL_REVERSAL_PAIRS`` (``move_down_right``/
+  ``move_up_left``, ``move_down_left``/``move_up_right``, ``orbit_cw``/``orbit_ccw``): the set to
+  fine-tune a model trained on the motion variant on (``SyntheticSpec.classes`` and
+  ``SyntheticDataset.classes`` give a set's classes; ``CLASSES`` are the other variants').
 
 The folder layout follows Kinetics (``train/<class>/<youtube_id>_<start:06d>_<end:06d>.mp4``,
 ``train.csv`` with ``label,youtube_id,time_start,time_end,split``); the actors variant stores
@@ -40,8 +46,8 @@ byte-identical files.
 
 This module is the public face; the machinery is private: ``_synthetic_spec`` (the constants and
 ``SyntheticSpec``, re-exported here), ``_synthetic_plan`` (one video's random draws and frames),
-``_synthetic_store`` (file names, annotations, encoding, manifest, generation) and ``_render``
-(drawing).
+``_synthetic_novel`` (the novel variant's motions), ``_synthetic_store`` (file names, annotations,
+encoding, manifest, generation) and ``_render`` (drawing).
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ from vidkit.data._synthetic_plan import plan_video, render_background, render_fr
 from vidkit.data._synthetic_spec import (
     CLASSES,
     GENERATOR_VERSION,
+    NOVEL_CLASSES,
+    NOVEL_REVERSAL_PAIRS,
     REVERSAL_PAIRS,
     SPLITS,
     VARIANTS,
@@ -70,6 +78,8 @@ from vidkit.utils import cache_dir, file_lock
 __all__ = [
     "CLASSES",
     "GENERATOR_VERSION",
+    "NOVEL_CLASSES",
+    "NOVEL_REVERSAL_PAIRS",
     "REVERSAL_PAIRS",
     "SPLITS",
     "VARIANTS",
@@ -157,9 +167,10 @@ def render_video(
 ) -> RenderedVideo:
     """Render video ``index`` of ``split`` in memory, exactly as the dataset stores it before encoding.
 
-    ``label`` overrides the class (motion and long variants) while keeping every random draw: the
-    override to the other class of a reversal pair gives the same clip played backwards, which is
-    how the tests show the pair cannot be told apart without order.
+    ``label`` overrides the class (motion, long and novel variants; a name or index of
+    ``spec.classes``) while keeping every random draw: the override to the other class of a reversal
+    pair gives the same clip played backwards, which is how the tests show the pair cannot be told
+    apart without order.
     """
     plan = plan_video(spec, split=split, index=index, label=label)
     background = render_background(spec, plan)
@@ -222,8 +233,8 @@ def _load(folder: Path, spec: SyntheticSpec) -> SyntheticDataset:
     for split in SPLITS:
         videos = []
         for index in range(spec.num_videos(split)):
-            if spec.variant == "motion":  # the label follows from the index; no need to draw the plan
-                labels, evidence = (index % len(CLASSES),), None
+            if spec.variant in ("motion", "novel"):  # the label follows from the index; no plan to draw
+                labels, evidence = (index % len(spec.classes),), None
             else:
                 plan = plan_video(spec, split=split, index=index)
                 labels = plan.labels
@@ -233,7 +244,7 @@ def _load(folder: Path, spec: SyntheticSpec) -> SyntheticDataset:
             rel = video_relpath(spec, labels[0] if spec.variant != "actors" else None, split, index)
             videos.append(SyntheticVideo(folder / rel, video_id(spec, split, index), split, index, labels, evidence))
         splits[split] = tuple(videos)
-    return SyntheticDataset(folder, spec, CLASSES, splits["train"], splits["val"])
+    return SyntheticDataset(folder, spec, spec.classes, splits["train"], splits["val"])
 
 
 def synthetic_catalog(config: dict, *, split: str, root: str | None = None, progress: bool = False):

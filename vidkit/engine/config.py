@@ -168,6 +168,11 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
     if kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-9 (no dot) as a string: take it as the number it means
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"{key}={value!r}: expected a number")
     if kind is str:
         if isinstance(value, str):

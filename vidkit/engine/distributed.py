@@ -9,7 +9,7 @@ the CPU) and picks the process's device. A plain ``vidkit train`` is a world of 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -80,13 +80,27 @@ class ResumableSampler(DistributedSampler):
 
     The order of an epoch depends only on ``(seed, epoch)`` (PyTorch shuffles with
     ``seed + epoch``), so a run resumed at step ``k`` skips the first ``k`` batches' indices and
-    sees exactly the clips the uninterrupted run would have seen next.
+    sees exactly the clips the uninterrupted run would have seen next. With ``weights`` (one per
+    item) an epoch is as many items drawn with replacement in proportion to them (a balanced
+    sampler: each class's clips weighted by one over its size), from ``(seed, epoch)`` too.
     """
 
-    def __init__(self, dataset, *, ctx: DistContext, shuffle: bool, seed: int, drop_last: bool):
+    def __init__(
+        self,
+        dataset,
+        *,
+        ctx: DistContext,
+        shuffle: bool,
+        seed: int,
+        drop_last: bool,
+        weights: Sequence[float] | None = None,
+    ):
         super().__init__(
             dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed, drop_last=drop_last
         )
+        if weights is not None and len(weights) != len(dataset):
+            raise ValueError(f"{len(weights)} sampling weights for {len(dataset)} items")
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         self.start_index = 0
 
     def set_start(self, index: int) -> None:
@@ -94,7 +108,13 @@ class ResumableSampler(DistributedSampler):
         self.start_index = index
 
     def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())
+        if self.weights is None:
+            indices = list(super().__iter__())
+        else:  # drawn with replacement in proportion to the weights, as the same (seed, epoch) always draws them
+            generator = torch.Generator()
+            generator.manual_seed(self.seed + self.epoch)
+            drawn = torch.multinomial(self.weights, self.total_size, replacement=True, generator=generator)
+            indices = drawn[self.rank : self.total_size : self.num_replicas].tolist()
         return iter(indices[self.start_index :])
 
     def __len__(self) -> int:

@@ -152,11 +152,61 @@ def open_eval_catalog(data: str, request, loaded):
     trained = loaded.trained
     if not any(where.values()) and trained.get("name") == data:  # where the checkpoint was trained from
         where = {k: trained.get(k) for k in where}
+    folder_split = trained.get("name") == "folder" and trained.get("annotations")  # vidkit train split it
+    if data == "folder" and folder_split and request.annotations is None:
+        where = _run_split(where, request, loaded)
     if not any(where.values()):
         raise ConfigError(
             f"--data {data} needs --data-root DIR (the dataset folder as downloaded), or --annotations and --videos"
         )
     return open_catalog(data, **where, split=request.split)
+
+
+def _run_split(where: dict, request, loaded) -> dict:
+    """Where to evaluate a run trained on a folder that ``vidkit train`` split (:func:`vidkit.data.split.split_folder`):
+    the run's own lists, recorded as the config's ``data.annotations`` (or, when that is gone, the
+    ``splits/`` folder beside the checkpoint: a run directory moved), so that its training videos are
+    not evaluated. Only when the user names no other folder: ``--data-root``/``--videos`` unset or the
+    folder the run trained on. Says in one stderr line which list it uses."""
+    from vidkit.data.catalog import canonical_split
+    from vidkit.data.lists import has_split_lists, list_file_name
+
+    trained = loaded.trained
+    split = canonical_split(request.split)
+    folder = trained.get("videos") or trained.get("root")
+    given = request.videos or request.data_root
+    if given is not None and not (folder and _same_folder(given, folder)):
+        return where  # another folder: evaluated whole, as any folder is
+    recorded = os.fspath(trained["annotations"])
+    beside = os.path.join(os.path.dirname(os.path.abspath(loaded.path)), "splits")
+    where = dict(where, annotations=None)
+    if given is None:
+        where.update(root=trained.get("root"), videos=trained.get("videos"))
+    if has_split_lists(recorded):
+        lists, note = recorded, ""
+    elif has_split_lists(beside):
+        lists, note = beside, f"; found beside the checkpoint, as {recorded} is gone"
+    else:
+        print(
+            f"vidkit eval: warning: the run's split lists ({recorded}, or {beside}) are gone: evaluating on every "
+            f"video of {folder}, its training videos included",
+            file=sys.stderr,
+        )
+        return where
+    print(
+        f"vidkit eval: the run's {split} list {os.path.join(lists, list_file_name(split))} "
+        f"(the split it trained with{note}), not every video of {folder}",
+        file=sys.stderr,
+    )
+    return dict(where, annotations=lists)
+
+
+def _same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    a, b = (os.path.abspath(os.path.expanduser(os.fspath(p))) for p in (a, b))
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either is gone: compare the names
+        return os.path.normpath(a) == os.path.normpath(b)
 
 
 def out_dir(out: str | None, model: str, data: str) -> Path:

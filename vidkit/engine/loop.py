@@ -180,12 +180,16 @@ def train_step(
     generator: torch.Generator,
     meter: Meter,
     flip_labels: torch.Tensor | None = None,
+    class_weights: torch.Tensor | None = None,
+    accumulate: tuple[int, int] = (0, 1),
 ) -> float | None:
-    """One optimiser step on one batch; returns the loss (None when every clip failed to decode).
+    """One optimiser step on one batch, or one of ``accumulate = (i, k)``'s k batches whose gradients
+    make one step (:func:`optimizer_step`); returns the loss (None when every clip failed to decode).
 
     Crops, flips and scales are drawn from ``generator`` (a CPU generator the caller seeds per step).
     ``flip_labels`` (``[num_classes]``: each class's mirror class, itself when it has none) relabels
     the clips the transform flipped: "pushing left to right" flipped is "pushing right to left".
+    ``class_weights`` (``[num_classes]``) weights each clip's loss by its class.
     """
     meter.skipped += batch["errors"]
     if "frames" not in batch:
@@ -201,8 +205,11 @@ def train_step(
             logits, loss = wrap_for_training(model)(x, targets=y, label_smoothing=label_smoothing)
         else:
             logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-    loss_value = optimizer_step(model, loss, optimizer, scaler=scaler, clip_grad_norm=clip_grad_norm)
+            weight = class_weights.to(logits.device) if class_weights is not None else None
+            loss = F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=label_smoothing)
+    loss_value = optimizer_step(
+        model, loss, optimizer, scaler=scaler, clip_grad_norm=clip_grad_norm, accumulate=accumulate
+    )
     meter.add(logits.detach().float(), y, loss_value)
     return loss_value
 
@@ -214,18 +221,30 @@ def optimizer_step(
     *,
     scaler: torch.amp.GradScaler | None,
     clip_grad_norm: float | None,
+    accumulate: tuple[int, int] = (0, 1),
 ) -> float:
     """Backward and one optimiser step (loss scaling and gradient clipping as asked); returns the loss.
-    A loss that is not finite stops the run with what to change."""
+    A loss that is not finite stops the run with what to change.
+
+    ``accumulate = (i, k)``: this is the ``i``-th of ``k`` batches whose gradients are summed into one
+    step: the gradients are cleared at the first, the loss is divided by ``k`` (so equal batches give
+    the gradient of their union's mean loss), and only the last clips and steps."""
+    index, steps = accumulate
     loss_value = float(loss.detach())
     if not math.isfinite(loss_value):
         raise FloatingPointError(f"the loss became {loss_value}; lower optim.lr or set optim.clip_grad_norm")
-    optimizer.zero_grad(set_to_none=True)
+    if index == 0:
+        optimizer.zero_grad(set_to_none=True)
+    if steps > 1:
+        loss = loss / steps
     if scaler is not None:
         scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
     else:
         loss.backward()
+    if index < steps - 1:
+        return loss_value
+    if scaler is not None:
+        scaler.unscale_(optimizer)
     if clip_grad_norm:
         nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     if scaler is not None:
@@ -233,6 +252,8 @@ def optimizer_step(
         scaler.update()
     else:
         optimizer.step()
+    if steps > 1:  # a window whose first batch fails to decode must not add these gradients again
+        optimizer.zero_grad(set_to_none=True)
     return loss_value
 
 

@@ -99,6 +99,7 @@ def person_train_step(
     generator: torch.Generator,
     meter: PersonMeter,
     flip_labels: torch.Tensor | None = None,
+    accumulate: tuple[int, int] = (0, 1),
     **_: object,
 ) -> float | None:
     """One optimiser step; None when no clip decoded or the batch holds nobody to learn from.
@@ -116,7 +117,7 @@ def person_train_step(
     with precision.autocast(device):
         logits = model(precision.prepare(x), boxes)
     loss = person_loss(logits, targets)
-    value = optimizer_step(model, loss, optimizer, scaler=scaler, clip_grad_norm=clip_grad_norm)
+    value = optimizer_step(model, loss, optimizer, scaler=scaler, clip_grad_norm=clip_grad_norm, accumulate=accumulate)
     meter.add(value, persons=boxes.shape[0], clips=x.shape[0])
     return value
 

@@ -9,6 +9,7 @@ partial epoch metrics); ``best.pt`` the model with the best validation top-1.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader
 from vidkit.data.datasets import ClipDataset
 from vidkit.engine.checkpoint import save_checkpoint
 from vidkit.engine.distributed import DistContext, ResumableSampler, ShardSampler, step_seed
+from vidkit.engine.freeze import Frozen
 from vidkit.engine.logging import RunLogger
 from vidkit.engine.loop import Precision
 from vidkit.engine.objectives import ClipObjective
@@ -48,6 +50,12 @@ class Trainer:
 
     ``transform`` is the device-side clip transform; ``meta`` (model name, classes, config) is
     written into every checkpoint so ``vidkit eval``/``tag`` can rebuild the model from the file.
+
+    An optimiser step sums the gradients of ``accumulate_steps`` batches of ``batch_size``; the
+    schedule, ``Position.step`` and ``steps_per_epoch`` count optimiser steps. ``sample_weights`` (one
+    per training clip) draws the epoch's clips with replacement in proportion to them (a balanced
+    sampler); ``class_weights`` weights the loss; ``frozen`` holds its BatchNorm statistics in
+    training mode; ``patience`` > 0 ends the run after that many epochs without a better score.
     """
 
     model: nn.Module
@@ -73,15 +81,24 @@ class Trainer:
     logger: RunLogger | None = None
     flip_labels: torch.Tensor | None = None  # each class's mirror class, for flipped clips (train_step)
     objective: Any = field(default_factory=ClipObjective)  # what is learned: vidkit.engine.objectives
+    accumulate_steps: int = 1
+    frozen: Frozen | None = None
+    class_weights: torch.Tensor | None = None
+    sample_weights: list[float] | None = None
+    patience: int = 0
 
     def __post_init__(self) -> None:
         self.scaler = torch.amp.GradScaler(self.ctx.device.type) if self.precision.needs_scaler else None
-        self.sampler = ResumableSampler(self.train_set, ctx=self.ctx, shuffle=True, seed=self.seed, drop_last=True)
-        self.steps_per_epoch = len(self.sampler) // self.batch_size
+        self.sampler = ResumableSampler(
+            self.train_set, ctx=self.ctx, shuffle=True, seed=self.seed, drop_last=True, weights=self.sample_weights
+        )
+        self.steps_per_epoch = len(self.sampler) // (self.batch_size * self.accumulate_steps)
         if self.steps_per_epoch == 0:
+            step = f"{self.batch_size} x {self.accumulate_steps} accumulated" if self.accumulate_steps > 1 else ""
             raise ValueError(
                 f"{len(self.train_set)} training clips over {self.ctx.world_size} process(es) make no "
-                f"full batch of {self.batch_size}; lower data.batch_size"
+                f"full batch of {step or self.batch_size}; lower data.batch_size"
+                + (" or optim.accumulate_steps" if step else "")
             )
         self.val_loader = self._loader(self.val_set, ShardSampler(len(self.val_set), self.ctx), drop_last=False)
         self.position = Position()
@@ -121,23 +138,33 @@ class Trainer:
         """Train the remaining epochs; returns ``{"last": epoch record, "best": {...}}``."""
         pos = self.position
         record: dict = {}
+        stopped_early = None
         generator = torch.Generator()
-        while pos.epoch < self.epochs:
+        k = self.accumulate_steps
+        extra = {"class_weights": self.class_weights} if self.class_weights is not None else {}
+        if self.patience and pos.epoch and pos.epoch - pos.best_epoch >= self.patience:
+            stopped_early = pos.epoch  # resuming a run that stopped early: nothing left to do
+        while pos.epoch < self.epochs and stopped_early is None:
             epoch = pos.epoch
             self.train_set.set_epoch(epoch)
             self.sampler.set_epoch(epoch)
-            self.sampler.set_start(pos.step * self.batch_size)
+            self.sampler.set_start(pos.step * self.batch_size * k)
             loader = self._loader(self.train_set, self.sampler, drop_last=True)
             meter = self.objective.meter(pos.meter)
             bar = self._bar(epoch, initial=pos.step)
             self.model.train()
+            if self.frozen is not None:
+                self.frozen.hold_statistics()
             lr = self.optimizer.param_groups[0]["lr"]
             waited = [0.0]  # seconds this epoch spent waiting for the data loader
-            for step, batch in enumerate(_timed(loader, waited), start=pos.step):
-                seed = step_seed(self.seed, epoch, step, self.ctx.rank)
+            batches = itertools.islice(_timed(loader, waited), (self.steps_per_epoch - pos.step) * k)
+            losses: list[float] = []
+            for index, batch in enumerate(batches, start=pos.step * k):
+                step, micro = divmod(index, k)
+                seed = step_seed(self.seed, epoch, index, self.ctx.rank)
                 torch.manual_seed(seed)
                 generator.manual_seed(seed)
-                loss = self.objective.train_step(
+                value = self.objective.train_step(
                     self.model,
                     batch,
                     self.optimizer,
@@ -150,7 +177,17 @@ class Trainer:
                     generator=generator,
                     meter=meter,
                     flip_labels=self.flip_labels,
+                    accumulate=(micro, k),
+                    **extra,
                 )
+                if value is not None:
+                    losses.append(value)
+                if micro < k - 1:
+                    continue
+                if value is None and k > 1:  # the window's last batch did not decode: no step, drop its gradients
+                    self.optimizer.zero_grad(set_to_none=True)
+                loss = sum(losses) / len(losses) if losses else None
+                losses = []
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.scheduler.step()
                 pos.step, pos.global_step = step + 1, pos.global_step + 1
@@ -204,6 +241,9 @@ class Trainer:
             improved = score > pos.best_top1
             if improved:
                 pos.best_top1, pos.best_epoch = score, epoch + 1
+            if self.patience and epoch + 1 - pos.best_epoch >= self.patience and epoch + 1 < self.epochs:
+                stopped_early = epoch + 1
+                record["stopped_early"] = True
             if self.ctx.is_main:
                 if self.logger:
                     self.logger.log("epoch", step=pos.global_step, **record)
@@ -217,11 +257,20 @@ class Trainer:
                         f"  {record['skipped']} clip(s) could not be decoded, e.g. {record['skipped_examples'][0]}",
                         file=sys.stderr,
                     )
+                if stopped_early:
+                    print(
+                        f"  stopping early: no better validation {self.objective.score} in {self.patience} epoch(s) "
+                        f"since epoch {pos.best_epoch} (patience {self.patience})",
+                        file=sys.stderr,
+                    )
             # best.pt before last.pt: a kill between the two re-runs nothing but loses no best model.
             if improved:
                 self._checkpoint("best.pt", full=False, metrics=record)
             self._checkpoint("last.pt", full=True, metrics=record)
-        return {"last": record, "best": {self.objective.score: pos.best_top1, "epoch": pos.best_epoch}}
+        result = {"last": record, "best": {self.objective.score: pos.best_top1, "epoch": pos.best_epoch}}
+        if stopped_early:
+            result["stopped_early"] = stopped_early
+        return result
 
     def _loader(self, dataset: ClipDataset, sampler, *, drop_last: bool) -> DataLoader:
         return DataLoader(

@@ -65,14 +65,25 @@ __all__ = ["checkpoint_build_options", "checkpoint_options", "classifier_classes
 
 
 def load_weights(
-    model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any], *, model_name: str
+    model: nn.Module,
+    path_or_state: str | os.PathLike | Mapping[str, Any],
+    *,
+    model_name: str,
+    source: str | os.PathLike | None = None,
 ) -> nn.Module:
     """Load a checkpoint (a file, or an already loaded checkpoint / state dict) into ``model``, built as
     ``model_name``; every tensor must find its place and every parameter must be given, and a vidkit training
     checkpoint's builder options (:func:`checkpoint_build_options`: I3D's padding) must be the model's. Raises
-    :class:`~vidkit.errors.CheckpointError` with the file and the reason, in one line. Returns ``model``."""
-    source = "<state dict>" if isinstance(path_or_state, Mapping) else os.fspath(path_or_state)
-    checkpoint = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(source)
+    :class:`~vidkit.errors.CheckpointError` with the file and the reason, in one line. Returns ``model``.
+
+    ``source``: the file an already loaded checkpoint was read from, for the error lines."""
+    if source is not None:
+        source = os.fspath(source)
+    elif isinstance(path_or_state, Mapping):
+        source = "<state dict>"
+    else:
+        source = os.fspath(path_or_state)
+    checkpoint = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(path_or_state)
     layout, state, meta_name = unwrap_checkpoint(checkpoint, source)
     _check_model_name(meta_name, model_name, source)
     if meta_name is not None:
