@@ -76,8 +76,13 @@ def pretrain(runs: Path) -> tuple[Path, dict]:
     out = runs / "pretrain"
     if not (out / "best.pt").exists():
         vidkit_train(["--model", MODEL, "--seed", "0"], out)
-    log = epochs_of(out)
-    return out / "best.pt", {"top1": max(r["val_top1"] for r in log), "epochs": len(log)}
+    return out / "best.pt", summary_of(out)
+
+
+def summary_of(run: Path) -> dict:
+    """The pre-training run's held-out top-1 (its best epoch's, as best.pt holds) from its log."""
+    log = epochs_of(run)
+    return {"top1": max(r["val_top1"] for r in log), "epochs": len(log), "run": str(run)}
 
 
 def run_row(row: tuple, seed: int, *, pretrained: Path, runs: Path, epochs: int) -> dict:
@@ -204,10 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
+    if args.pretrained and (args.pretrained.parent / "log.jsonl").exists():
+        results["pretrain"] = summary_of(args.pretrained.parent)
     if not args.table_only:
         args.runs.mkdir(parents=True, exist_ok=True)
         if args.pretrained:
-            pretrained, results["pretrain"] = args.pretrained, results.get("pretrain", {})
+            pretrained = args.pretrained
         else:
             pretrained, results["pretrain"] = pretrain(args.runs)
         results["_machine"] = {"description": describe_machine()}

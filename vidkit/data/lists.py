@@ -182,7 +182,7 @@ def open_folder(*, root: str | None, videos: str | None, split: str, annotations
     if annotations is not None and has_split_lists(annotations):
         return _open_split_lists(annotations, base=base, split=split)
     unreadable: dict[str, str] = {}
-    folders = _subfolders(base, unreadable)
+    folders = subfolders(base, unreadable)
     splits = {}
     for folder in folders:
         splits.setdefault(split_of_folder(folder), folder)
@@ -197,12 +197,12 @@ def open_folder(*, root: str | None, videos: str | None, split: str, annotations
         reference = os.path.join(base, splits["train"]) if "train" in splits else top
     else:
         top = reference = base
-    classes = tuple(_subfolders(reference, unreadable))
+    classes = tuple(subfolders(reference, unreadable))
     if not classes:
         raise ConfigError(f"folder: {reference} has no class folders (expected <class>/<video files>)")
     index = {name: i for i, name in enumerate(classes)}
     entries, skipped = [], []
-    for name in _subfolders(top, unreadable):
+    for name in subfolders(top, unreadable):
         videos_in = walk_videos(os.path.join(top, name), skipped=skipped)
         if name not in index:
             if videos_in:
@@ -231,7 +231,7 @@ def open_folder(*, root: str | None, videos: str | None, split: str, annotations
     )
 
 
-def _subfolders(folder: str, unreadable: dict[str, str] | None = None) -> list[str]:
+def subfolders(folder: str, unreadable: dict[str, str] | None = None) -> list[str]:
     """The sorted names of ``folder``'s visible sub-folders. An entry whose kind cannot be read (a
     symlink loop: ELOOP) is left out, and put in ``unreadable`` (path -> reason) when given."""
     names = []
@@ -320,4 +320,5 @@ __all__ = [
     "open_list",
     "read_label_map",
     "read_list",
+    "subfolders",
 ]

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from numbers import Real
 
 from vidkit.data._catalog import require_folder, split_of_folder
-from vidkit.data.lists import LIST_CLASSES, _subfolders, list_file_name, open_folder
+from vidkit.data.lists import LIST_CLASSES, list_file_name, open_folder, subfolders
 from vidkit.errors import ConfigError
 from vidkit.utils import atomic_write, atomic_write_text
 
@@ -111,7 +111,7 @@ def split_folder(
     if base is None:
         raise ConfigError("folder: pass the dataset folder with --data-root DIR")
     base = require_folder(base, "--videos" if videos is not None else "--data-root")
-    if any(split_of_folder(name) for name in _subfolders(base)):
+    if any(split_of_folder(name) for name in subfolders(base)):
         return None
     catalog = open_folder(root=base, videos=None, split="train")
     for name in catalog.classes:
