@@ -92,6 +92,7 @@ def test_training_on_a_folder_with_too_few_videos_in_a_class_says_so(tiny, folde
         (["model.freeze=[slow.res9]"], "model.freeze: 'slow.res9' names no parameter of slowfast_r50"),
         (["data.class_weights=balanced", "data.sampler=balanced"], "choose one"),
         (["optim.layer_decay=0.7", "model.name=attention_clusters"], "attention_clusters has no stages"),
+        (["model.weights=/nonexistent/K400.pyth"], "model.weights /nonexistent/K400.pyth: no such file"),
     ],
 )
 def test_options_no_run_can_use_are_refused_in_one_line_before_any_work(tiny, folder, tmp_path, setting, message):
