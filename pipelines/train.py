@@ -130,12 +130,9 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
     started = time.monotonic()
     check_model_options(config)  # a wrong freeze prefix or layer decay fails before any work
     if config.model.weights and resume is None:  # a name is fetched (once) before the data is touched
-        from vidkit.models import resolve
-        from vidkit.models.pretrained import weights_file
+        from vidkit.models import fetch_weights
 
-        path, _ = weights_file(resolve(config.model.name), config.model.weights)
-        if not Path(path).is_file():
-            raise ConfigError(f"model.weights {path}: no such file (nor the name of {config.model.name}'s weights)")
+        fetch_weights(config.model.name, config.model.weights)
     ctx = distributed.setup(config.device)
     try:
         run_dir = _run_dir(config, ctx)

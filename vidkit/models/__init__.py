@@ -27,6 +27,7 @@ from vidkit.models.finetune import (
     FineTuneStart,
     build_finetune,
     classifier_parameter_names,
+    fetch_weights,
     parameter_stages,
 )
 from vidkit.models.inflate import inflate, inflate_weight
@@ -43,6 +44,7 @@ __all__ = [
     "build_finetune",
     "classifier_parameter_names",
     "count_params",
+    "fetch_weights",
     "gflops",
     "inflate",
     "inflate_weight",

@@ -30,7 +30,14 @@ from vidkit.errors import CheckpointError, ConfigError
 from vidkit.models.registry import build, resolve
 from vidkit.models.weights import checkpoint_build_options, classifier_classes, load_weights, read_checkpoint
 
-__all__ = ["STAGE_NAMES", "FineTuneStart", "build_finetune", "classifier_parameter_names", "parameter_stages"]
+__all__ = [
+    "STAGE_NAMES",
+    "FineTuneStart",
+    "build_finetune",
+    "classifier_parameter_names",
+    "fetch_weights",
+    "parameter_stages",
+]
 
 STAGE_NAMES = ("stem", "res2", "res3", "res4", "res5", "head")
 # A parameter's stage is told by the first part of its name that names one: vidkit's ResNets (backbone.res3,
@@ -99,6 +106,18 @@ def build_finetune(
     if differs:
         model.reset_classifier(num_classes)
     return FineTuneStart(model, theirs, num_classes)
+
+
+def fetch_weights(name: str, weights: str | os.PathLike) -> str:
+    """The file ``weights`` stands for, for model ``name``: a published name's file (downloaded into the
+    cache when missing), or the path as given. A path that is no file is a one-line :class:`ConfigError`,
+    so a job can check its ``--weights`` before it does any other work."""
+    from vidkit.models.pretrained import weights_file
+
+    path, _ = weights_file(resolve(name), weights)
+    if not os.path.isfile(path):
+        raise ConfigError(f"model.weights {path}: no such file (nor the name of {resolve(name)}'s weights)")
+    return path
 
 
 def classifier_parameter_names(model: nn.Module) -> list[str]:
