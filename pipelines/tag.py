@@ -15,29 +15,27 @@ from __future__ import annotations
 
 import argparse
 import collections
-import re
 import sys
 import time
 from pathlib import Path
 
-from vidkit.engine.skipped import list_skipped, skipped_line
-from vidkit.errors import ConfigError
+from vidkit.engine.skipped import skipped_line
+from vidkit.pipelines._videos import (
+    ABOVE,
+    AT_LEAST,
+    add_clip_arguments,
+    add_model_arguments,
+    check_stride,
+    find_inputs,
+    reason_kind,
+    run_device,
+    start_tagging,
+    view_spec,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="videos, folders (searched recursively) or .txt lists of paths"
-    )
-    parser.add_argument(
-        "--checkpoint", metavar="CKPT", help="a vidkit checkpoint (it names its model, classes and clip settings)"
-    )
-    parser.add_argument("--model", help="with --weights: the model the weights are for")
-    parser.add_argument(
-        "--weights",
-        metavar="NAME|FILE",
-        help="for --model: published weights by name (e.g. kinetics400: labels and recipe come with them; "
-        "`vidkit models --weights`), or a file (pytorchvideo, PySlowFast, mmaction2, torchvision)",
-    )
+    add_model_arguments(parser)
     parser.add_argument("--classes", metavar="FILE", help="with --weights: class names, one per line, in index order")
     parser.add_argument(
         "--out",
@@ -50,53 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=("jsonl", "csv"), help="jsonl (default; from the extension: .csv means csv)"
     )
-    parser.add_argument(
-        "--glob",
-        metavar="PATTERN",
-        help="in folders, take files matching this (e.g. '*.MOV') instead of known video extensions",
-    )
-    parser.add_argument(
-        "--sniff",
-        action="store_true",
-        help="in folders, take every file FFmpeg finds a video stream in, whatever its name (probed in workers)",
-    )
     parser.add_argument("--top-k", type=int, default=5, help="labels per video (default 5)")
-    parser.add_argument(
-        "--segments", type=float, metavar="SECONDS", help="also label each window of this length (long videos stream)"
-    )
-    parser.add_argument(
-        "--stride",
-        type=float,
-        metavar="SECONDS",
-        help="with --segments: a window starts every STRIDE s (default: "
-        "the window length; shorter slides overlapping windows)",
-    )
-    parser.add_argument(
-        "--views", metavar="NxM", help="clips x crops per video (or per segment): default 3x1 (1x1 with --segments)"
-    )
-    parser.add_argument("--num-frames", type=int)
-    parser.add_argument("--interval-s", type=float)
-    parser.add_argument("--sampling-rate", type=int)
-    parser.add_argument("--target-fps", type=float, default=30.0)
-    parser.add_argument("--crop-size", type=int)
-    parser.add_argument("--test-scale", type=int)
-    parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
-    parser.add_argument("--workers", type=int, help="decoding processes (default: CPU cores - 1, at most 8)")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="abandon a file whose decoding makes no progress this long",
-    )
-    parser.add_argument(
-        "--shard",
-        metavar="K/N",
-        help="take the K-th of N equal shares (K from 0; e.g. $RANK/$WORLD_SIZE); shards running at the same "
-        "time need an --out each (e.g. tags.$RANK.jsonl): a run locks its output",
-    )
-    parser.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
-    parser.add_argument("--device", default="auto", help="auto (default: cuda when there is one), cpu, cuda, cuda:1")
+    add_clip_arguments(parser, per="also label", out_example="tags.$RANK.jsonl")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,26 +57,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(  # before any work: none of these can give a record worth having
         args,
-        at_least={
-            "top_k": 1,
-            "batch_size": 1,
-            "workers": 1,
-            "num_frames": 1,
-            "sampling_rate": 1,
-            "crop_size": 1,
-            "test_scale": 1,
-        },
-        above={"timeout": 0, "target_fps": 0, "segments": 0, "interval_s": 0},
+        at_least={"top_k": 1, **AT_LEAST},
+        above=ABOVE,
     )
-    import torch
     from tqdm import tqdm
 
     from vidkit.engine.inference import load_for_inference
     from vidkit.engine.loop import resolve_precision
     from vidkit.engine.results import ResultsFile, check_output, tag_record
-    from vidkit.engine.tagger import Tagger
-    from vidkit.io import find_videos
-    from vidkit.utils import default_workers, isolated_map
 
     started = time.monotonic()
     fmt = args.format or ("csv" if str(args.out).lower().endswith(".csv") else "jsonl")
@@ -133,36 +74,14 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, model=args.model, weights=args.weights, classes=args.classes
     )
     task = loaded.task
-    spec, _ = task.view_spec(
-        loaded,
-        views=args.views or ("1x1" if args.segments else "3x1"),
-        num_frames=args.num_frames,
-        interval_s=args.interval_s,
-        sampling_rate=args.sampling_rate,
-        target_fps=args.target_fps,
-        crop_size=args.crop_size,
-        test_scale=args.test_scale,
-    )
-    task.check_segments(loaded, args.segments)
-    skipped: list[tuple[str, str]] = []  # (path, reason) of the files the folders hold that are not videos
-    # one CPU left to the main process, which runs the model
-    workers = args.workers if args.workers is not None else default_workers(reserve=1)
-    found = find_videos(args.paths, glob=args.glob or ("*" if args.sniff else None), skipped=skipped)
-    videos = _shard(found, args.shard)
-    if args.sniff:  # every file is a candidate: FFmpeg says which hold video
-        from vidkit.io.sniff import sniff_videos
-
-        videos, not_videos = sniff_videos(videos, workers=workers, timeout_s=args.timeout)
-        skipped = sorted(skipped + not_videos)
-    listed = None if args.out == "-" else list_skipped(args.out, skipped, job="tag")  # with --out -: summary only
+    spec = view_spec(task, loaded, args)
+    # with --out -: the skipped files in the summary only
+    videos, skipped, listed, workers = find_inputs(args, out=None if args.out == "-" else args.out, job="tag")
     results = ResultsFile(Path(args.out), fmt, stream=sys.stdout if args.out == "-" else None, inputs=set(videos))
     events = bar = None
     try:  # from here on, the output is closed (and its lock released) whatever happens
         todo = [p for p in videos if p not in results.done]
-        device = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-        )
-        device = task.tagging_device(device)
+        device = run_device(args, task)
         precision = resolve_precision("auto", "auto", device)
         model = precision.place(model, device)
         print(
@@ -175,18 +94,9 @@ def run(args: argparse.Namespace) -> int:
             + (f" per {args.segments:g} s segment" if args.segments else ""),
             file=sys.stderr,
         )
-        if args.stride is not None and (not args.segments or args.stride <= 0):
-            raise ConfigError("--stride goes with --segments, and is a positive number of seconds")
-        work = task.tagging_worker(
-            model, spec, segment_s=args.segments, stride_s=args.stride, backend=args.backend, timeout_s=args.timeout
-        )
-        tagger = Tagger(
-            model,
-            spec=spec,
-            device=device,
-            precision=precision,
-            batch_size=args.batch_size,
-            transform=task.test_transform(loaded),
+        check_stride(args)
+        tagger, events = start_tagging(
+            args, loaded, model, spec, todo, device=device, precision=precision, workers=workers
         )
         failures: collections.Counter = collections.Counter()
         tagged = 0
@@ -198,13 +108,10 @@ def run(args: argparse.Namespace) -> int:
             dynamic_ncols=True,
             disable=not sys.stderr.isatty(),
         )
-        events = isolated_map(
-            work, todo, workers=min(workers, max(1, len(todo))), silence_s=args.timeout + 5, what="decoder"
-        )
         for result in tagger.run(events):
             results.write(tag_record(result, classes, args.top_k))
             if result.error:
-                failures[_reason_kind(result.error)] += 1
+                failures[reason_kind(result.error)] += 1
             else:
                 tagged += 1
             bar.update()
@@ -228,21 +135,6 @@ def run(args: argparse.Namespace) -> int:
         listed=listed,
     )
     return 0
-
-
-def _shard(videos: list[str], shard: str | None) -> list[str]:
-    if not shard:
-        return videos
-    match = re.fullmatch(r"(\d+)/(\d+)", shard)
-    if not match or not 0 <= int(match[1]) < int(match[2]):
-        raise ConfigError(f"--shard {shard}: expected K/N with 0 <= K < N, e.g. 0/4")
-    k, n = int(match[1]), int(match[2])
-    return videos[k::n]
-
-
-def _reason_kind(reason: str) -> str:
-    """The kind of a failure, for counting: its text before any detail in brackets or after a colon."""
-    return re.split(r" \(|: ", reason, maxsplit=1)[0].strip()
 
 
 def _summary(

@@ -27,6 +27,7 @@ LAYERS = {
     "vidkit.data": 2,
     "vidkit.engine": 3,
     "vidkit.bench": 4,
+    "vidkit.features": 4,  # the extract output's loader: reads the engine's feature files
     "vidkit.pipelines": 5,
     "vidkit.cli": 6,
     "vidkit.__main__": 7,

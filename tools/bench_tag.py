@@ -6,12 +6,15 @@ pool with no model), model only (clips/s on clips decoded beforehand), and taggi
     python tools/bench_tag.py --model slowfast_r50 --frames 32 --crop 224 --count 64 --device cuda
     python tools/bench_tag.py FILE_OR_FOLDER ... --workers 8
     python tools/bench_tag.py --threads 1 --workers 1            # CPU: a core for the model, one for decoding
+    python tools/bench_tag.py --extract pooled                   # vidkit extract's path: features, not labels
 
 Decoding and inference overlap when tagging reaches the slower of the two (the goal: >= 80%, for the
 GPU path, where the model does not share the decoders' CPU cores). On a CPU-only machine the table
 also gives tagging against doing both in turn with all cores, the best that sharing allows; and
 ``--threads 1 --workers 1`` on two cores gives the model and the decoder a core each, the GPU path's
-situation in small. Tagging's scores are checked against the model-only pass's. The model has random
+situation in small. Tagging's scores are checked against the model-only pass's. ``--extract LAYER``
+measures ``vidkit extract``'s path instead (the same workers and batching, reading out features:
+:class:`vidkit.engine.readouts.Features`), its features checked against the model-only pass's. The model has random
 weights (throughput does not depend on them). Generated inputs: ``--count`` clips of ``--seconds``
 (default 10) at 30 fps, ``--size`` (default 320x240), H.264 x264 defaults, in the vidkit cache.
 """
@@ -26,6 +29,7 @@ import torch
 from vidkit.bench import default_bench_video
 from vidkit.data.views import ViewSpec
 from vidkit.engine.loop import resolve_precision
+from vidkit.engine.readouts import LAYERS, Features
 from vidkit.engine.tagger import Tagger, decode_worker
 from vidkit.io import find_videos
 from vidkit.models import build
@@ -48,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="the model's CPU threads (torch.set_num_threads)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--extract", choices=LAYERS, help="read out features of this layer (vidkit extract's path)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,7 +102,8 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
 
     # 2. model only: the same clips, already decoded, through the tagger's device path
     def tagger():
-        return Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size)
+        readout = Features(args.extract) if args.extract else None
+        return Tagger(model, spec=spec, device=device, precision=precision, batch_size=args.batch_size, readout=readout)
 
     fake = [(path, "item", item) for path, item in items]
     fake += [(path, "done", {"info": {}, "error": None}) for path in dict.fromkeys(path for path, _ in items)]
@@ -116,10 +122,16 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
     failed = [r for r in tagged if r.error]
     if failed:
         raise SystemExit(f"{failed[0].path}: {failed[0].error}")
-    scores = {r.path: r.scores for r in alone}
-    differ = [r.path for r in tagged if r.path not in scores or not torch.allclose(r.scores, scores[r.path], atol=1e-4)]
+
+    def output(r):  # what the run reads out: the scores, or every window's features
+        return torch.stack([w[2] for w in r.windows]) if args.extract else r.scores
+
+    scores = {r.path: output(r) for r in alone}
+    differ = [
+        r.path for r in tagged if r.path not in scores or not torch.allclose(output(r), scores[r.path], atol=1e-4)
+    ]
     if differ:
-        raise SystemExit(f"{differ[0]}: tagging's scores differ from the model's on the same clips decoded beforehand")
+        raise SystemExit(f"{differ[0]}: the run's output differs from the model's on the same clips decoded beforehand")
 
     decode, model_rate, tagging = n_clips / decode_s, n_clips / model_s, n_clips / tag_s
     return {
@@ -129,6 +141,7 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
         "frames": args.frames,
         "crop": args.crop,
         "model": args.model,
+        "readout": f"features ({args.extract})" if args.extract else "class probabilities",
         "device": str(device),
         "precision": precision.describe(),
         "threads": torch.get_num_threads(),
@@ -146,7 +159,8 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
 def format_results(r: dict) -> str:
     lines = [
         f"{r['videos']} videos, {r['clips']} clips ({r['views']} views of {r['frames']} frames at {r['crop']}px), "
-        f"{r['model']} on {r['device']} ({r['precision']}, {r['threads']} threads), {r['workers']} decode workers"
+        f"{r['model']} on {r['device']} ({r['precision']}, {r['threads']} threads), {r['workers']} decode workers; "
+        f"reading out {r.get('readout', 'class probabilities')}"
     ]
     for name, key in (("decode only", "decode"), ("model only", "model"), ("tagging", "tagging")):
         rate = r[f"{key}_clips_per_s"]

@@ -189,6 +189,14 @@ _PIPELINES = {
         "Label every video found under PATHs: one record per file, appended as made; files that cannot be "
         "decoded get a record with the reason. Run the same command again after a kill to finish the rest.",
     ),
+    "extract": (
+        "vidkit.pipelines.extract",
+        "write the features of every video in folders or lists (resumable; broken files recorded)",
+        "Write the features of every video found under PATHs to --out DIR: DIR/index.jsonl holds one record per "
+        "file (where its features are, their shape and window times, the model, or the reason it failed), "
+        "DIR/features/ one .npy per video (or DIR/shards/ parquet). Run the same command again after a kill to "
+        "finish the rest.",
+    ),
     "scan": (
         "vidkit.pipelines.scan",
         "check a dataset: videos found, missing, undecodable; write its manifest",

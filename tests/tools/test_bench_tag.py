@@ -47,3 +47,11 @@ def test_a_file_that_cannot_be_tagged_stops_the_bench_with_its_name(bench, tmp_p
     (tmp_path / "clips" / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(SystemExit, match="broken.mp4: "):
         bench.main([str(tmp_path / "clips"), *SMALL])
+
+
+def test_extracts_path_is_timed_and_checked_the_same_way(bench, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VIDKIT_CACHE", str(tmp_path / "cache"))
+    assert bench.main([*SMALL, "--json", "--extract", "pooled"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["readout"] == "features (pooled)" and r["clips"] == 6
+    assert r["tagging_clips_per_s"] > 0

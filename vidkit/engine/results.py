@@ -48,8 +48,15 @@ def tag_record(result, classes: list[str], top_k: int) -> dict:
         record["segments"] = [
             {"start_s": round(a, 3), "end_s": round(b, 3), "labels": top(s)} for a, b, s in result.segments
         ]
-    if not _is_text(result.path):  # a name that is not UTF-8: shown with U+FFFD, kept exactly in path_b64
-        record = {"path": result.path, "path_b64": base64.b64encode(os.fsencode(result.path)).decode("ascii"), **record}
+    return text_record(record)
+
+
+def text_record(record: dict) -> dict:
+    """``record`` (``path`` first) as it is written: a ``path`` that is not UTF-8 shown with U+FFFD and
+    kept exactly in a ``path_b64`` key after it, every other such string shown with U+FFFD."""
+    path = record["path"]
+    if not _is_text(path):  # a name that is not UTF-8: shown with U+FFFD, kept exactly in path_b64
+        record = {"path": path, "path_b64": base64.b64encode(os.fsencode(path)).decode("ascii"), **record}
     return _as_text(record)
 
 
@@ -105,14 +112,23 @@ class ResultsFile:
     seconds). Opening an existing file reads the paths it holds (:attr:`done`) and cuts off a last
     line a killed run left half-written."""
 
-    def __init__(self, path: Path, fmt: str, *, stream: IO[str] | None = None, inputs: set[str] | None = None):
+    def __init__(
+        self,
+        path: Path,
+        fmt: str,
+        *,
+        stream: IO[str] | None = None,
+        inputs: set[str] | None = None,
+        job: str = "tag",
+    ):
         """``stream`` (standard output for ``--out -``): write the records there instead, with no
         lock, repair or resume. Otherwise ``path`` is locked against a second run (:class:`OutputLock`)
         and checked to be vidkit's own output (:func:`check_output`) before anything is changed.
         ``inputs``: the paths this run will write records for; of those only, a record that failed
         for a reason that may pass is removed, so the run makes it again (records of other paths,
         another shard's say, are kept as they are). A symlinked ``path`` is written where it points,
-        so the link stays a link and its target the one file written."""
+        so the link stays a link and its target the one file written. ``job``: the command writing it,
+        as the lock's refusal names it."""
         if stream is None:
             path = Path(os.path.realpath(path))
         self.path, self.fmt, self.stream, self.inputs = path, fmt, stream, inputs or set()
@@ -129,7 +145,7 @@ class ResultsFile:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise _cannot_write(path, e) from None
-        self.lock = OutputLock(path)
+        self.lock = OutputLock(path, job=job)
         try:
             check_output(path, fmt)  # again, now that no other run can be writing it
             if path.exists():
@@ -392,7 +408,7 @@ class OutputLock:
     naming that process, instead of writing every record again. Advisory and POSIX only; released
     by :meth:`release` or when the process ends (a kill included)."""
 
-    def __init__(self, output: Path):
+    def __init__(self, output: Path, *, job: str = "tag"):
         self.output, self.path = output, output.with_name(f".{output.name}.lock")
         while True:
             try:
@@ -405,7 +421,7 @@ class OutputLock:
                 holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
                 os.close(fd)
                 raise ConfigError(
-                    f"{output}: another vidkit tag (pid {holder}) is writing it; "
+                    f"{output}: another vidkit {job} (pid {holder}) is writing it; "
                     "wait for it to end, or use another --out"
                 ) from None
             try:  # the lock file held must still be the one in the folder (a release unlinks it)
@@ -485,4 +501,4 @@ def _csv_rows(data: bytes):
         yield row, offset
 
 
-__all__ = ["CSV_FIELDS", "OutputLock", "ResultsFile", "check_output", "may_pass", "tag_record"]
+__all__ = ["CSV_FIELDS", "OutputLock", "ResultsFile", "check_output", "may_pass", "tag_record", "text_record"]

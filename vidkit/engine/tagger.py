@@ -21,8 +21,8 @@ import torch
 import torch.nn as nn
 
 from vidkit.data.views import ViewSpec, crop_views, read_views
-from vidkit.engine.evaluator import forward_in_batches
 from vidkit.engine.loop import Precision
+from vidkit.engine.readouts import ClassProbabilities
 from vidkit.io import is_still_image
 from vidkit.io.limits import limit
 from vidkit.utils import failure_reason
@@ -176,7 +176,9 @@ def _describe(info, warnings) -> dict:
 @dataclass
 class TagResult:
     """One video's result: ``scores`` (mean class probabilities over its clips) or ``error``;
-    ``segments``: ``[(start_s, end_s, scores)]`` with ``segment_s``."""
+    ``segments``: ``[(start_s, end_s, scores)]`` with ``segment_s``; ``windows``: ``[(start_s, end_s,
+    readout)]`` of each window (the whole video without ``segment_s``) when the readout keeps them
+    (:class:`~vidkit.engine.readouts.Features`)."""
 
     path: str
     scores: torch.Tensor | None = None
@@ -184,6 +186,7 @@ class TagResult:
     info: dict | None = None
     clips: int = 0
     segments: list[tuple[float, float, torch.Tensor]] = field(default_factory=list)
+    windows: list[tuple[float, float, torch.Tensor]] = field(default_factory=list)
 
 
 @dataclass
@@ -194,11 +197,14 @@ class _Video:
     clips: int = 0
     segments: dict[int, list] = field(default_factory=dict)  # index -> [start, end, summed probs, clip count]
     outcome: dict | None = None  # the worker's return value (or failure), once it finished
+    windows: dict[int | None, torch.Tensor] = field(default_factory=dict)  # segment index -> readout (if kept)
 
 
 class Tagger:
     """Consume :func:`vidkit.utils.isolated_map` events of :func:`decode_for_tagging` and yield a
-    :class:`TagResult` per video, as soon as its last clip has been through the model."""
+    :class:`TagResult` per video, as soon as its last clip has been through the model. ``readout``
+    (:mod:`vidkit.engine.readouts`): what is read out of the model per view, class probabilities by
+    default (``vidkit tag``), or features (``vidkit extract``)."""
 
     def __init__(
         self,
@@ -209,6 +215,7 @@ class Tagger:
         precision: Precision = Precision(),
         batch_size: int = 32,
         transform=None,
+        readout=None,
     ):
         from vidkit.data.transforms import ClipTransform
 
@@ -218,6 +225,7 @@ class Tagger:
         self.precision = precision
         self.batch_size = batch_size
         self.transform = transform or ClipTransform()
+        self.readout = readout or ClassProbabilities()
         self.clips_done = 0
 
     @torch.inference_mode()
@@ -261,9 +269,7 @@ class Tagger:
         if not queue:
             return
         x = torch.cat([views for _, _, views in queue])
-        probs = forward_in_batches(
-            self.model, x, precision=self.precision, device=self.device, batch_size=self.batch_size
-        ).softmax(-1)
+        probs = self.readout(self.model, x, precision=self.precision, device=self.device, batch_size=self.batch_size)
         self.clips_done += len(x)
         offset = 0
         for video, segment, views in queue:
@@ -276,6 +282,8 @@ class Tagger:
                 entry = video.segments[segment]
                 entry[2] = p.sum(0) if entry[2] is None else entry[2] + p.sum(0)
                 entry[3] += len(views)
+            if self.readout.keeps_windows:
+                video.windows[segment] = self.readout.window(p)
             video.waiting -= 1
         queue.clear()
         for path in [p for p, v in videos.items() if v.outcome is not None and v.waiting == 0]:
@@ -297,6 +305,18 @@ class Tagger:
         )
         if error is None and scores is None:
             error = "no clips could be read"
+        windows = []
+        if not error:
+            for index, features in sorted(video.windows.items(), key=lambda item: -1 if item[0] is None else item[0]):
+                whole = (0.0, (outcome.get("info") or {}).get("duration_s"))  # no segments: the whole video
+                start, end = whole if index is None else video.segments[index][:2]
+                windows.append((start, end, features))
         return TagResult(
-            path=video.path, scores=scores, error=error, info=outcome.get("info"), clips=video.clips, segments=segments
+            path=video.path,
+            scores=scores,
+            error=error,
+            info=outcome.get("info"),
+            clips=video.clips,
+            segments=segments,
+            windows=windows,
         )

@@ -178,6 +178,10 @@ class Task:
     def check_segments(self, loaded, segment_s: float | None) -> None:
         """Raise :class:`~vidkit.errors.ConfigError` when ``--segments`` does not apply."""
 
+    def check_extracting(self, loaded) -> None:
+        """Raise :class:`~vidkit.errors.ConfigError` when ``vidkit extract`` cannot read this task's models'
+        features from decoded clips (after :meth:`check_tagging`, which it also applies)."""
+
     def tagging_device(self, device: torch.device) -> torch.device:
         """Where the model runs while tagging."""
         return device

@@ -106,6 +106,12 @@ class AdaptiveFrames(VideoClips):
         if segment_s:
             raise ConfigError(f"{loaded.name} chooses its frames over the whole video; --segments does not apply to it")
 
+    def check_extracting(self, loaded) -> None:
+        raise ConfigError(
+            f"{loaded.name} chooses which frames to look at per video, so it has no fixed clip to extract "
+            "features from; vidkit extract takes models of whole clips"
+        )
+
     def tagging_device(self, device: torch.device) -> torch.device:
         return torch.device("cpu")  # the workers run the policy
 
