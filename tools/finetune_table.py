@@ -148,11 +148,14 @@ def write_table(results: dict, path: Path) -> None:
     lines += ["", *findings(means)]
     machine = results.get("_machine", {})
     dates = sorted({r["date"] for rows in by_row.values() for r in rows})
+    seeds = sorted({r["seed"] for rows in by_row.values() for r in rows})
     lines += [
         "",
-        f"Measured on: {machine.get('description', 'unknown')} ({', '.join(dates)}); seeds "
-        f"{', '.join(str(s) for s in SEEDS)} (the seed sets the initialisation, the data order and the augmentation; "
-        "the videos are the same). Wall per run includes decoding and validating every epoch.",
+        f"Measured on: {machine.get('description', 'unknown')} ({', '.join(dates)}); seed(s) "
+        f"{', '.join(str(s) for s in seeds)} (the seed sets the initialisation, the data order and the augmentation; "
+        "the videos are the same). Wall per run includes decoding and validating every epoch"
+        + (f"; {machine['note']}" if machine.get("note") else "")
+        + ".",
     ]
     atomic_write_text(path, "\n".join(lines) + "\n")
     print(f"wrote {path}", file=sys.stderr)

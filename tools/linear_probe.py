@@ -115,12 +115,12 @@ def write_table(results: dict, path: Path) -> None:
         "built-in synthetic-motion set's 800 training and 200 validation videos; a logistic regression fitted on the",
         "training features, held-out top-1 on the validation ones. Regenerate with `python tools/linear_probe.py`.",
         "",
-        "| features of | checkpoint | dim | probe train top-1 | probe val top-1 | extraction (both splits) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| features of | dim | probe train top-1 | probe val top-1 | extraction (both splits) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['name']} | `{r['checkpoint']}` | {r['dim']} | {100 * r['train_top1']:.1f}% | "
+            f"| {r['name']} | {r['dim']} | {100 * r['train_top1']:.1f}% | "
             f"{100 * r['val_top1']:.1f}% | {r['extract_s']:.0f} s |"
         )
     machine = results.get("_machine", {})
