@@ -205,10 +205,12 @@ def _writer_class(fmt: str):
         from vidkit.engine.feature_files import NpyWriter
 
         return NpyWriter
-    try:
-        from vidkit.engine.feature_parquet import ParquetWriter
+    try:  # said before the model is loaded or a video decoded
+        import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise ConfigError("--format parquet needs pyarrow: pip install 'vidkit[parquet]'") from None
+    from vidkit.engine.feature_parquet import ParquetWriter
+
     return ParquetWriter
 
 

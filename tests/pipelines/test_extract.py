@@ -277,3 +277,28 @@ def test_parquet_output_is_indexed_by_shard_and_rows(tmp_path, weights, run_vidk
     assert [r["features"] for r in records] == ["shards/part-00000.parquet"] * 2
     assert sorted(r["rows"] for r in records) == [[0, 1], [1, 2]] and all(r["shape"] == [1, 2048] for r in records)
     assert os.listdir(out / "shards") == ["part-00000.parquet"] and not (out / "features").exists()
+
+
+def test_parquet_without_pyarrow_is_refused_before_the_model_loads(tmp_path, run_vidkit):
+    hide = tmp_path / "hide"  # a site hook that makes `import pyarrow` fail, as on a machine without the extra
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['pyarrow'] = None\n")
+    out = tmp_path / "out"
+    done = run_vidkit(
+        [
+            "extract",
+            str(tmp_path),
+            "--checkpoint",
+            str(tmp_path / "no-such.pt"),
+            "--out",
+            str(out),
+            "--format",
+            "parquet",
+        ],
+        env={"PYTHONPATH": str(hide)},
+    )
+    # the checkpoint does not even exist: the format is refused first, before anything is loaded
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        "vidkit extract: error: --format parquet needs pyarrow: pip install 'vidkit[parquet]'"
+    ]
+    assert not out.exists()
