@@ -302,3 +302,36 @@ def test_parquet_without_pyarrow_is_refused_before_the_model_loads(tmp_path, run
         "vidkit extract: error: --format parquet needs pyarrow: pip install 'vidkit[parquet]'"
     ]
     assert not out.exists()
+
+
+def test_a_file_that_hangs_or_crashes_the_decoder_costs_only_that_file(tmp_path, weights, monkeypatch, capsys):
+    # as tag's test does: in the worker, one file's decode blocks forever (a stuck mount) and another's
+    # kills its process (a decoder segfault); extraction goes on with the others, each failure recorded
+    import vidkit.engine.tagger as tagger
+    from vidkit.cli import main
+
+    real = tagger.decode_for_tagging
+
+    def stalls(path, **kwargs):
+        if path.endswith("stuck.mp4"):
+            time.sleep(3600)
+        if path.endswith("crash.mp4"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return (yield from real(path, **kwargs))
+
+    monkeypatch.setattr(tagger, "decode_for_tagging", stalls)
+    for name in ("crash.mp4", "fine.mp4", "stuck.mp4", "after.mp4"):
+        write_video(tmp_path / "v" / name, _frames(12, 0), fps=10)
+    out = tmp_path / "out"
+    start = time.monotonic()
+    args, _ = weights
+    assert (
+        main(["extract", str(tmp_path / "v"), "--out", str(out), "--timeout", "2", "--workers", "1", *args, *CLIP]) == 0
+    )
+    assert time.monotonic() - start < 60
+    records = {os.path.basename(r["path"]): r for r in _index(out)}
+    assert records["fine.mp4"]["error"] is None and records["after.mp4"]["error"] is None
+    assert "hung" in records["stuck.mp4"]["error"] and records["stuck.mp4"]["features"] is None
+    assert records["crash.mp4"]["error"] == "the decoder crashed (killed by SIGSEGV)"
+    assert len(os.listdir(out / "features")) == 2
+    assert "2 extracted, 2 failed" in capsys.readouterr().err
