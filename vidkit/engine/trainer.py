@@ -9,6 +9,7 @@ partial epoch metrics); ``best.pt`` the model with the best validation top-1.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import time
@@ -164,22 +165,23 @@ class Trainer:
                 seed = step_seed(self.seed, epoch, index, self.ctx.rank)
                 torch.manual_seed(seed)
                 generator.manual_seed(seed)
-                value = self.objective.train_step(
-                    self.model,
-                    batch,
-                    self.optimizer,
-                    transform=self.transform,
-                    device=self.ctx.device,
-                    precision=self.precision,
-                    scaler=self.scaler,
-                    label_smoothing=self.label_smoothing,
-                    clip_grad_norm=self.clip_grad_norm,
-                    generator=generator,
-                    meter=meter,
-                    flip_labels=self.flip_labels,
-                    accumulate=(micro, k),
-                    **extra,
-                )
+                with self._accumulating(micro < k - 1):
+                    value = self.objective.train_step(
+                        self.model,
+                        batch,
+                        self.optimizer,
+                        transform=self.transform,
+                        device=self.ctx.device,
+                        precision=self.precision,
+                        scaler=self.scaler,
+                        label_smoothing=self.label_smoothing,
+                        clip_grad_norm=self.clip_grad_norm,
+                        generator=generator,
+                        meter=meter,
+                        flip_labels=self.flip_labels,
+                        accumulate=(micro, k),
+                        **extra,
+                    )
                 if value is not None:
                     losses.append(value)
                 if micro < k - 1:
@@ -271,6 +273,13 @@ class Trainer:
         if stopped_early:
             result["stopped_early"] = stopped_early
         return result
+
+    def _accumulating(self, more_to_come: bool):
+        """Under DDP, a batch whose gradients are only summed locally (more of the window to come) skips the
+        all-reduce (``no_sync``); the window's last batch reduces the sum once. A no-op otherwise."""
+        if more_to_come and isinstance(self.model, nn.parallel.DistributedDataParallel):
+            return self.model.no_sync()
+        return contextlib.nullcontext()
 
     def _loader(self, dataset: ClipDataset, sampler, *, drop_last: bool) -> DataLoader:
         return DataLoader(
