@@ -146,7 +146,8 @@ def train(config: TrainConfig, *, resume: Path | dict | None = None, dataset=Non
         balance = _balance(config, train_set, num_classes=len(classes), objective=data.objective)
 
         torch.manual_seed(config.seed)
-        model = _build_model(config, num_classes=len(classes), say=ctx.is_main)
+        # resumed, the weights are the run's own (loaded below): the start is built as it was, but not said again
+        model = _build_model(config, num_classes=len(classes), say=ctx.is_main and resume is None)
         frozen = None
         if config.model.freeze:
             from vidkit.engine.freeze import freeze

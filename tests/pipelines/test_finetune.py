@@ -73,6 +73,13 @@ def test_a_400_class_checkpoint_fine_tunes_onto_a_5_class_folder(tiny, folder, k
     assert sorted(r["key"] for r in records if r["evaluated"]) == sorted(line.rsplit(" ", 1)[0] for line in val)
     assert json.loads((report_dir / "results.json").read_text())["videos"]["evaluated"] == 5
 
+    # --resume reads the same lists: no new split, the same 10 / 5 videos, the start not announced again
+    result = tiny.run(["train", "--resume", str(out), "--epochs", "2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "held out" not in result.stderr and "a new classifier" not in result.stderr
+    assert "(10 train / 5 val clips, 5 classes)" in result.stderr and "resuming at epoch 2" in result.stderr
+    assert (out / "splits" / "val.txt").read_text().splitlines() == val
+
 
 def test_training_on_a_folder_with_too_few_videos_in_a_class_says_so(tiny, folder, tmp_path):
     poor = tmp_path / "poor"
