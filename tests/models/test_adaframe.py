@@ -243,3 +243,10 @@ def test_warm_start_from_the_uniform_baseline_computes_what_it_did():
     a = adaptive.step(frame, location, state, adaptive.memory(x[:, :, adaptive.memory_indices(25)]))
     b = uniform.step(frame, location, uniform.initial_state(2, x.device), None)
     assert torch.allclose(a.logits, b.logits, atol=1e-5)
+
+
+def test_its_gflops_can_be_counted():
+    # `vidkit models adaframe` crashed: under the JIT tracer a clip's frame count is a tensor
+    from vidkit.models import gflops
+
+    assert gflops(small().eval(), (1, 3, 8, 32, 32)) > 0

@@ -244,8 +244,8 @@ class AdaFrame(nn.Module):
 
     def memory_indices(self, num_candidates: int) -> list[int]:
         """Which of ``num_candidates`` frames the global memory sees: uniformly spaced, first and last included."""
-        m = self.memory_frames
-        return [round(i * (num_candidates - 1) / max(m - 1, 1)) for i in range(m)] if m else []
+        m, n = self.memory_frames, int(num_candidates)  # int: a size is a tensor while the JIT traces (GFLOPs)
+        return [round(i * (n - 1) / max(m - 1, 1)) for i in range(m)] if m else []
 
     def memory(self, frames: torch.Tensor) -> torch.Tensor | None:
         """The global memory ``[B, M, embed]`` from ``frames [B, 3, M, H, W]`` (the memory's frames, at any
