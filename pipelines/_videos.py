@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 
 from vidkit.engine.skipped import list_skipped
 from vidkit.errors import ConfigError
@@ -179,23 +178,6 @@ def reason_kind(reason: str) -> str:
     return re.split(r" \(|: ", reason, maxsplit=1)[0].strip()
 
 
-def weights_sha256(loaded) -> str | None:
-    """The SHA-256 of the checkpoint or weights file the model was loaded from, None when not a file."""
-    if loaded.sha256:
-        return loaded.sha256
-    return None if not Path(str(loaded.path)).is_file() else _sha256(loaded.path)
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 __all__ = [
     "ABOVE",
     "AT_LEAST",
@@ -208,5 +190,4 @@ __all__ = [
     "shard",
     "start_tagging",
     "view_spec",
-    "weights_sha256",
 ]

@@ -32,7 +32,6 @@ from vidkit.pipelines._videos import (
     run_device,
     start_tagging,
     view_spec,
-    weights_sha256,
 )
 
 INDEX = "index.jsonl"
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         "layer": args.layer,
         "dtype": args.dtype,
         "model": loaded.name,
-        "weights_sha256": weights_sha256(loaded),
+        "weights_sha256": loaded.sha256,  # load_model hashed the file it read
         "recipe": {
             "num_frames": spec.num_frames,
             "interval_s": spec.interval_s,

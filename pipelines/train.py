@@ -409,35 +409,17 @@ def _build_model(config: TrainConfig, *, num_classes: int, say: bool = False):
 
 
 def check_model_options(config: TrainConfig) -> None:
-    """Refuse, in one line and before any data is read, the model options that cannot apply: a
-    ``model.freeze`` prefix that names no parameter, ``optim.layer_decay`` on a model without stages,
-    ``data.class_weights`` on a model that trains on its own objective. Checked on the model built on
-    the ``meta`` device (no memory, no weights)."""
-    import torch
+    """Refuse, in one line and before any data is read, model options that cannot apply
+    (:func:`vidkit.engine.finetune.check_model_options`)."""
+    from vidkit.engine.finetune import check_model_options as check
 
-    from vidkit.engine.freeze import frozen_parameter_names
-    from vidkit.engine.loop import has_own_objective
-    from vidkit.models import STAGE_NAMES, build, parameter_stages
-
-    o = config.optim
-    if not (config.model.freeze or o.layer_decay != 1.0 or config.data.class_weights != "none"):
-        return
-    try:
-        with torch.device("meta"):
-            model = build(config.model.name, num_classes=2, **dict(config.model.options))
-    except TypeError as e:
-        raise ConfigError(f"model.options {dict(config.model.options)}: {e}") from None
-    frozen_parameter_names(model, config.model.freeze, model_name=config.model.name)
-    if o.layer_decay != 1.0 and parameter_stages(model) is None:
-        raise ConfigError(
-            f"optim.layer_decay={o.layer_decay}: {config.model.name} has no stages ({', '.join(STAGE_NAMES)}) "
-            "to decay the learning rate by; leave it at 1.0 (optim.head_lr_mult still sets the classifier's rate)"
-        )
-    if config.data.class_weights != "none" and has_own_objective(model):
-        raise ConfigError(
-            f"data.class_weights={config.data.class_weights}: {config.model.name} trains on its own objective, "
-            "not one weighted cross-entropy; use data.sampler=balanced instead"
-        )
+    check(
+        config.model.name,
+        config.model.options,
+        freeze=config.model.freeze,
+        layer_decay=config.optim.layer_decay,
+        class_weights=config.data.class_weights,
+    )
 
 
 def _split_folder(config: TrainConfig, run_dir: Path, ctx) -> TrainConfig:
@@ -469,25 +451,20 @@ def _split_folder(config: TrainConfig, run_dir: Path, ctx) -> TrainConfig:
 
 
 def _balance(config: TrainConfig, train_set, *, num_classes: int, objective) -> dict:
-    """The trainer's ``class_weights`` (``data.class_weights: balanced``: N / (classes x the class's
-    clips), as scikit-learn's "balanced") or ``sample_weights`` (``data.sampler: balanced``: one over
-    the clip's class size), from the training split's labels."""
+    """The trainer's class or sample weights for ``data.class_weights`` / ``data.sampler``
+    (:func:`vidkit.engine.finetune.balancing`), from the training split's labels."""
+    from vidkit.engine.finetune import balancing
+
     d = config.data
     if d.class_weights == "none" and d.sampler == "random":
         return {}
-    option = "data.class_weights" if d.class_weights != "none" else "data.sampler"
     samples = getattr(train_set, "samples", None)
     if objective.score != "top1" or samples is None:
+        option = "data.class_weights" if d.class_weights != "none" else "data.sampler"
         raise ConfigError(f"{option}=balanced: {config.model.name} on {d.name} has no one label per clip to balance")
-    import torch
-
-    labels = [label for _, label in samples]
-    counts = torch.bincount(torch.tensor(labels), minlength=num_classes).double()
-    if d.class_weights == "balanced":
-        weights = len(labels) / (num_classes * counts.clamp(min=1))
-        return {"class_weights": weights.float()}
     views = len(train_set) // max(1, len(samples))
-    return {"sample_weights": [1.0 / float(counts[label]) for label in labels for _ in range(views)]}
+    labels = [label for _, label in samples]
+    return balancing(labels, num_classes, class_weights=d.class_weights, sampler=d.sampler, views=views)
 
 
 def _summary(result: dict, run_dir: Path, curves: Path, *, seconds: float) -> None:

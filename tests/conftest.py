@@ -770,3 +770,26 @@ def tiny(tiny_root):
         settings=dict(TINY),
         overrides=[f"{k}={v}" for k, v in TINY.items()],
     )
+
+
+@pytest.fixture
+def misbehaving_decoder(monkeypatch):
+    """In the decoding workers of ``vidkit tag`` and ``vidkit extract`` (run in-process with ``main``), a file
+    named ``stuck.mp4`` blocks forever, as a stuck network mount would, and one named ``crash.mp4`` kills its
+    process, as a decoder segfault does; every other file decodes as usual. FFmpeg has no file that reliably
+    hangs or crashes it (vidkit already refuses pipes and devices), hence the patch."""
+    import signal
+    import time
+
+    import vidkit.engine.tagger as tagger
+
+    real = tagger.decode_for_tagging
+
+    def misbehaves(path, **kwargs):
+        if path.endswith("stuck.mp4"):
+            time.sleep(3600)
+        if path.endswith("crash.mp4"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return (yield from real(path, **kwargs))
+
+    monkeypatch.setattr(tagger, "decode_for_tagging", misbehaves)

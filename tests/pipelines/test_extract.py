@@ -304,22 +304,10 @@ def test_parquet_without_pyarrow_is_refused_before_the_model_loads(tmp_path, run
     assert not out.exists()
 
 
-def test_a_file_that_hangs_or_crashes_the_decoder_costs_only_that_file(tmp_path, weights, monkeypatch, capsys):
-    # as tag's test does: in the worker, one file's decode blocks forever (a stuck mount) and another's
-    # kills its process (a decoder segfault); extraction goes on with the others, each failure recorded
-    import vidkit.engine.tagger as tagger
+def test_a_file_that_hangs_or_crashes_the_decoder_costs_only_that_file(tmp_path, weights, capsys, misbehaving_decoder):
+    # as tag's test does: one file's decode blocks forever, another's kills its worker; extraction goes on
     from vidkit.cli import main
 
-    real = tagger.decode_for_tagging
-
-    def stalls(path, **kwargs):
-        if path.endswith("stuck.mp4"):
-            time.sleep(3600)
-        if path.endswith("crash.mp4"):
-            os.kill(os.getpid(), signal.SIGSEGV)
-        return (yield from real(path, **kwargs))
-
-    monkeypatch.setattr(tagger, "decode_for_tagging", stalls)
     for name in ("crash.mp4", "fine.mp4", "stuck.mp4", "after.mp4"):
         write_video(tmp_path / "v" / name, _frames(12, 0), fps=10)
     out = tmp_path / "out"

@@ -122,22 +122,7 @@ def test_csv_output_and_shards_concatenate_to_the_whole(library, weights, tmp_pa
     assert sorted(r[0] for r in rows) == sorted(expected)
 
 
-def test_a_file_that_hangs_or_crashes_the_decoder_costs_only_that_file(tmp_path, weights, capsys, monkeypatch):
-    # FFmpeg has no file that reliably hangs or crashes it (vidkit already refuses pipes and devices),
-    # so in the worker process the decode of one file blocks forever, as a stuck network mount would,
-    # and another's kills its process, as a decoder segfault does
-    import vidkit.engine.tagger as tagger
-
-    real = tagger.decode_for_tagging
-
-    def stalls(path, **kwargs):
-        if path.endswith("stuck.mp4"):
-            time.sleep(3600)
-        if path.endswith("crash.mp4"):
-            os.kill(os.getpid(), signal.SIGSEGV)
-        return (yield from real(path, **kwargs))
-
-    monkeypatch.setattr(tagger, "decode_for_tagging", stalls)
+def test_a_file_that_hangs_or_crashes_the_decoder_costs_only_that_file(tmp_path, weights, capsys, misbehaving_decoder):
     for name in ("crash.mp4", "fine.mp4", "stuck.mp4", "after.mp4"):
         write_video(tmp_path / name, _frames(12, 0), fps=10)
     out = tmp_path / "tags.jsonl"

@@ -216,18 +216,23 @@ def open_folder(*, root: str | None, videos: str | None, split: str, annotations
     if loose:
         warnings.append(f"folder: {len(loose)} video(s) directly in {top} are in no class folder; ignored")
     warnings += [f"folder: {path}: cannot be read ({reason}); skipped" for path, reason in sorted(unreadable.items())]
+    return _folder_catalog(split, classes, entries, base, warnings=tuple(warnings), skipped=tuple(skipped))
+
+
+def _folder_catalog(split: str, classes, entries, base: str, *, annotations: str | None = None, **extra) -> Catalog:
+    """A class-folder dataset's catalog: flips swap its left/right classes where it has them, and are a
+    sound augmentation where it has none."""
     flips = mirror_map(classes)
     return Catalog(
         name="folder",
         split=split,
         classes=classes,
         entries=tuple(entries),
-        annotations=None,
+        annotations=annotations,
         videos_root=base,
         flip_label_map=flips,
         default_flip=not flips,
-        warnings=tuple(warnings),
-        skipped=tuple(skipped),
+        **extra,
     )
 
 
@@ -278,17 +283,7 @@ def _open_split_lists(folder: str, *, base: str, split: str) -> Catalog:
             )
         full = os.path.normpath(os.path.join(base, path))
         entries.append(VideoEntry(path, full if os.path.isfile(full) else None, label))
-    flips = mirror_map(classes)
-    return Catalog(
-        name="folder",
-        split=split,
-        classes=classes,
-        entries=tuple(entries),
-        annotations=os.path.abspath(listed),
-        videos_root=base,
-        flip_label_map=flips,
-        default_flip=not flips,
-    )
+    return _folder_catalog(split, classes, entries, base, annotations=os.path.abspath(listed))
 
 
 def _open_folder(name: str, *, root: str | None, annotations: str | None, videos: str | None, split: str) -> Catalog:

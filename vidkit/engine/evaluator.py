@@ -121,16 +121,20 @@ def forward_in_batches(
     device: torch.device,
     batch_size: int,
     looked: list[torch.Tensor] | None = None,
+    forward=None,
 ) -> torch.Tensor:
     """``model(x)`` as float32 logits on the CPU, ``batch_size`` clips at a time (eval and tag). A model
     that chooses which of a clip's frames to look at has an ``infer(x)`` giving ``logits`` and
     ``frames`` (per clip, how many it looked at: AdaFrame's early exit); with ``looked``, those counts
-    are appended to it (float32, on the CPU)."""
+    are appended to it (float32, on the CPU). ``forward(model, chunk)``, when given, is what is computed
+    instead of the logits (extract's features)."""
     infer = getattr(model, "infer", None)
     out = []
     for chunk in x.split(batch_size):
         with precision.autocast(device):
-            if callable(infer):
+            if forward is not None:
+                out.append(forward(model, precision.prepare(chunk)).float())
+            elif callable(infer):
                 result = infer(precision.prepare(chunk))
                 out.append(result.logits.float())
                 if looked is not None:

@@ -48,15 +48,13 @@ class Features:
     def __call__(
         self, model: nn.Module, x: torch.Tensor, *, precision: Precision, device: torch.device, batch_size: int
     ) -> torch.Tensor:
-        out = []
-        for chunk in x.split(batch_size):
-            with precision.autocast(device):
-                maps = model.forward_features(precision.prepare(chunk))
-                if self.layer == "pooled":
-                    out.append(model.forward_head(maps, pre_logits=True).float())
-                else:
-                    out.append(temporal_features(maps).float())
-        return torch.cat(out).cpu()
+        return forward_in_batches(
+            model, x, precision=precision, device=device, batch_size=batch_size, forward=self._features
+        )
+
+    def _features(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        maps = model.forward_features(x)
+        return model.forward_head(maps, pre_logits=True) if self.layer == "pooled" else temporal_features(maps)
 
     def window(self, rows: torch.Tensor) -> torch.Tensor:
         """One window's features from the rows of its views."""
