@@ -197,6 +197,15 @@ _PIPELINES = {
         "DIR/features/ one .npy per video (or DIR/shards/ parquet). Run the same command again after a kill to "
         "finish the rest.",
     ),
+    "watch": (
+        "vidkit.pipelines.watch",
+        "label a live source as it plays: network streams, pipes, cameras (bounded memory)",
+        "Label a live SOURCE window by window as it plays — rtsp://, tcp://, udp://, http(s):// and other URLs, "
+        "- (standard input), a FIFO, a capture device, or a file (--realtime plays it at its frame rate) — and "
+        "write one JSON line per window (stream time, wall time, latency, top labels). Reconnects when a "
+        "network stream drops; drops the oldest waiting window when the model is slower than the source; "
+        "Ctrl-C or SIGTERM ends it cleanly.",
+    ),
     "scan": (
         "vidkit.pipelines.scan",
         "check a dataset: videos found, missing, undecodable; write its manifest",

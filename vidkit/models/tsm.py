@@ -114,6 +114,11 @@ class TSM(ResNet3d):
         )
         self.shift_mode = shift
 
+    @property
+    def streamable(self) -> bool:
+        """Whether frames can be fed as they come (:meth:`streaming`, :meth:`step`): only with the causal shift."""
+        return self.shift_mode == "causal"
+
     def shifts(self) -> list[TemporalShift]:
         return [block.shift for block in self.backbone.blocks()]
 

@@ -182,6 +182,10 @@ class Task:
         """Raise :class:`~vidkit.errors.ConfigError` when ``vidkit extract`` cannot read this task's models'
         features from decoded clips (after :meth:`check_tagging`, which it also applies)."""
 
+    def check_watching(self, loaded) -> None:
+        """Raise :class:`~vidkit.errors.ConfigError` when ``vidkit watch`` cannot label a live source with this
+        task's models, window by window (after :meth:`check_tagging`, which it also applies)."""
+
     def tagging_device(self, device: torch.device) -> torch.device:
         """Where the model runs while tagging."""
         return device

@@ -44,7 +44,7 @@ class CompressedDomain(Task):
     def _refuse(self, loaded) -> ConfigError:
         return ConfigError(
             f"{loaded.path}: {loaded.name} reads the compressed domain (I-frames, motion vectors, residuals), "
-            "not the RGB clips vidkit eval, tag and extract decode; evaluate it with tools/coviar_table.py"
+            "not the RGB clips vidkit eval, tag, extract and watch decode; evaluate it with tools/coviar_table.py"
         )
 
     def evaluate(self, loaded, request: EvalRequest) -> dict | None:

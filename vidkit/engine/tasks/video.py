@@ -112,6 +112,12 @@ class AdaptiveFrames(VideoClips):
             "features from; vidkit extract takes models of whole clips"
         )
 
+    def check_watching(self, loaded) -> None:
+        raise ConfigError(
+            f"{loaded.name} chooses its frames over the whole video, which a live source does not have; "
+            "vidkit watch takes models of clips"
+        )
+
     def tagging_device(self, device: torch.device) -> torch.device:
         return torch.device("cpu")  # the workers run the policy
 
