@@ -167,6 +167,19 @@ def test_streaming_steps_every_frame_and_restarts_its_caches_on_a_reconnect():
     ]
 
 
+def test_steps_finer_than_the_frames_take_every_frame():
+    # a model trained at 25 steps a second on a 10 fps stream: each frame is stepped, each window closed by its last
+    watcher, events = _watch(
+        FakeSource(4.0), Streaming(), stream=True, step_s=0.04, window_s=1.0, hop_s=1.0, drop="block"
+    )
+    assert [(round(e.start_s, 6), round(e.end_s, 6), e.frames) for e in events] == [
+        (0.0, 1.0, 10),
+        (1.0, 2.0, 10),
+        (2.0, 3.0, 10),
+        (3.0, 4.0, 10),
+    ]
+
+
 def test_stop_ends_a_run_of_an_endless_source():
     source = FakeSource(10_000.0, pace=0.001)
     watcher = Watcher(source, Mean(), spec=SPEC, transform=_Identity(), device=torch.device("cpu"), drop="oldest")

@@ -140,7 +140,8 @@ def _vidkit(args, **kwargs):
 
 def test_standard_input(clip, weights, tmp_path):
     with open(_ts(clip, tmp_path / "clip.ts"), "rb") as stdin:
-        done = _vidkit(["watch", "-", *weights, *CLIP, "--hop", "2"], stdin=stdin, timeout=120)
+        # a pipe is live (the oldest waiting window dropped when the model falls behind): block, to test every window
+        done = _vidkit(["watch", "-", *weights, *CLIP, "--hop", "2", "--drop", "block"], stdin=stdin, timeout=120)
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(r["start_s"], r["end_s"]) for r in records if r["type"] == "window"] == [

@@ -55,9 +55,9 @@ class _Timing:
 
 @dataclass
 class Window:
-    """What the model is handed: a window's frames (uint8 ``[T, H, W, 3]``, the sampler's times) or one
-    stepped frame (``[1, H, W, 3]``), with its stream times, when its last frame arrived, and which
-    connection of the source it belongs to."""
+    """What the model is handed: a window's frames (uint8 ``[T, H, W, 3]``, the sampler's times) with its
+    stream times, or one stepped frame (``[1, H, W, 3]``) with its time and when the next is due; when its
+    last frame arrived, and which connection of the source it belongs to."""
 
     frames: np.ndarray
     start_s: float
@@ -183,7 +183,9 @@ class FrameTicker:
             return []
         while self.next <= frame.time_s + _EPS_S:
             self.next += self.step_s
-        return [Window(frame.rgb[None], frame.time_s, frame.time_s, frame.arrived, frame.connection)]
+        # end_s: when the next stepped frame is due (the next tick, or the next frame when frames come slower)
+        due = max(self.next, frame.time_s + 1.0 / fps)
+        return [Window(frame.rgb[None], frame.time_s, due, frame.arrived, frame.connection)]
 
     def finish(self) -> list[Window]:
         return []
@@ -367,7 +369,7 @@ class Watcher:
                         frames.append((t, p))
                         while t >= next_end - _EPS_S:  # windows whose last frames never came (dropped)
                             next_end += self.hop_s
-                        while t >= next_end - self.step_s - _EPS_S:  # the last tick of [next_end - window_s, next_end)
+                        while window.end_s >= next_end - _EPS_S:  # the last frame of [next_end - window_s, next_end)
                             start = next_end - self.window_s
                             inside = [q for u, q in frames if u >= start - _EPS_S]
                             events.append(

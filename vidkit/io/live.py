@@ -25,6 +25,7 @@ the source, is the consumer's choice (:mod:`vidkit.engine.watcher`).
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import difflib
 import os
 import re
@@ -125,24 +126,17 @@ def _protocols(*, output: bool) -> list[str]:
 
 
 def _libavformat() -> ctypes.CDLL:
-    """PyAV's own libavformat (a wheel bundles a copy under a mangled name), as the process loaded it."""
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.split()[-1]
-                if "libavformat" in os.path.basename(path):
-                    return ctypes.CDLL(path)
-    except OSError:
-        pass
+    """PyAV's own libavformat, as the process loaded it: a wheel bundles a copy under a mangled name beside
+    the package (``av.libs``), and other packages (decord) may have loaded other FFmpegs into the process."""
     import av
 
-    folder = os.path.dirname(os.path.dirname(av.__file__))  # macOS wheels and others: beside the package
-    for sub in ("av.libs", "av/.dylibs", "av"):
-        where = os.path.join(folder, sub)
+    site = os.path.dirname(os.path.dirname(os.path.abspath(av.__file__)))
+    folders = [os.path.join(site, sub) for sub in ("av.libs", os.path.join("av", ".dylibs"))]
+    for where in folders:
         for name in sorted(os.listdir(where)) if os.path.isdir(where) else ():
             if name.startswith("libavformat"):
                 return ctypes.CDLL(os.path.join(where, name))
-    return ctypes.CDLL("libavformat.so")  # a PyAV built against the system's FFmpeg
+    return ctypes.CDLL(ctypes.util.find_library("avformat") or "libavformat.so")  # PyAV built on the system's FFmpeg
 
 
 @dataclass(frozen=True)
