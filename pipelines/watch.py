@@ -68,7 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="when the model is slower than the source: oldest drops the oldest waiting window (counted), block "
         "makes the reading wait; auto (default): block for a file read as fast as it decodes, oldest otherwise",
     )
-    parser.add_argument("--queue", type=int, default=4, metavar="N", help="windows waiting for the model (default 4)")
+    parser.add_argument(
+        "--queue",
+        type=int,
+        metavar="N",
+        help="windows waiting for the model (default 1 when dropping: each event at most one model call old; "
+        "4 when the reading waits)",
+    )
     parser.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds of stream time")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="longest wait for data (default 10)")
     parser.add_argument(

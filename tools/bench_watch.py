@@ -66,7 +66,6 @@ def _run(case, clip: str, *, device, realtime: bool, seconds: float, crop: int |
         hop_s=every if not stream else 0.5,
         stream=stream,
         step_s=every,
-        queue=4,
         drop="oldest" if realtime else "block",
         batch_size=1 if realtime else 4,
         max_seconds=seconds,

@@ -238,8 +238,9 @@ class Handoff:
 class Watcher:
     """Score a live source with ``model`` (see the module's docstring). ``stream``: step a streaming
     model frame by frame (every ``step_s``) and score the last ``window_s`` of frames every ``hop_s``;
-    otherwise each sliding window is one clip, cut as ``spec`` says. ``smooth``: scores averaged over
-    this many windows. ``max_seconds``: stop after this much stream time."""
+    otherwise each sliding window is one clip, cut as ``spec`` says. ``queue``: places in the hand-over
+    (default 1 when dropping, 4 when the reading waits). ``smooth``: scores averaged over this many
+    windows. ``max_seconds``: stop after this much stream time."""
 
     def __init__(
         self,
@@ -254,7 +255,7 @@ class Watcher:
         hop_s: float = 0.5,
         stream: bool = False,
         step_s: float | None = None,
-        queue: int = 4,
+        queue: int | None = None,
         drop: str = "oldest",
         batch_size: int = 8,
         smooth: int = 1,
@@ -267,7 +268,9 @@ class Watcher:
         self.stream = stream
         self.step_s = step_s or spec.interval_s
         self.cutter = FrameTicker(self.step_s) if stream else WindowCutter(spec, window_s=window_s, hop_s=hop_s)
-        self.handoff = Handoff(queue, drop)
+        # dropping: one place, so an event waits for at most one model call and stays current; waiting: a few,
+        # so the model takes them as a batch
+        self.handoff = Handoff(queue or (1 if drop == "oldest" else 4), drop)
         self.batch_size = batch_size
         self.smooth = collections.deque(maxlen=max(1, smooth))
         self.max_seconds = max_seconds

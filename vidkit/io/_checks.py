@@ -40,7 +40,7 @@ def check_path(path: str | os.PathLike) -> str:
         raise VideoDecodeError(path, "is a directory, not a video file")
     if not stat.S_ISREG(st.st_mode):
         # A FIFO or device would block the decoder forever.
-        raise VideoDecodeError(path, "not a regular file (pipe, socket or device)")
+        raise VideoDecodeError(path, "not a regular file (pipe, socket or device; vidkit watch reads live sources)")
     if st.st_size == 0:
         raise VideoDecodeError(path, "empty file (0 bytes)")
     if not os.access(path, os.R_OK):
