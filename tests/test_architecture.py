@@ -1,8 +1,8 @@
 """The layers as contracts, read from the syntax trees of vidkit/ and pipelines/ (every import counts,
 function-local ones included):
 
-- utils, errors and the package's own __init__ at the bottom; then io and models, which do not import
-  each other; then data,
+- utils, errors and the package's own __init__ at the bottom; then io, models and viz, which do not
+  import each other; then data,
   engine, bench; then the jobs (vidkit.pipelines); vidkit.cli on top. An import may only point down
   or stay inside its own package.
 - Only vidkit.cli and vidkit.__main__ import the jobs.
@@ -24,6 +24,7 @@ LAYERS = {
     "vidkit.configs": 0,
     "vidkit.io": 1,
     "vidkit.models": 1,
+    "vidkit.viz": 1,  # drawing on frames: numpy and Pillow only
     "vidkit.data": 2,
     "vidkit.engine": 3,
     "vidkit.bench": 4,

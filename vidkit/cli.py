@@ -206,6 +206,14 @@ _PIPELINES = {
         "network stream drops; drops the oldest waiting window when the model is slower than the source; "
         "Ctrl-C or SIGTERM ends it cleanly.",
     ),
+    "render": (
+        "vidkit.pipelines.render",
+        "draw labels on a video (from a tag output or a model), or make contact sheets",
+        "Write VIDEO with its labels drawn on (the top labels of the segment playing, a timeline of the segments "
+        "along the bottom, people's boxes from an AVA predictions CSV), as H.264 MP4 with the source's frame "
+        "times and audio; or a contact sheet of frames with their times and labels (--sheet), for one video or "
+        "for every video of a tag output.",
+    ),
     "scan": (
         "vidkit.pipelines.scan",
         "check a dataset: videos found, missing, undecodable; write its manifest",
