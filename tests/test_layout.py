@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # tests/<folder>/ may exist for these only: vidkit's packages and modules, the jobs, the tools
-MIRRORED = ("io", "data", "models", "engine", "pipelines", "cli", "tools", "bench", "utils")
+MIRRORED = ("io", "data", "models", "engine", "pipelines", "cli", "tools", "bench", "utils", "viz")
 
 
 def _private(name: str) -> bool:
