@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         overlay = LabelOverlay(
             segments, duration_s=info.duration_s, height=height, width=width, top_k=args.top_k, boxes=boxes
         )
-        result = redraw(video, args.out, overlay, audio=not args.no_audio, crf=args.crf)
+        result = redraw(video, args.out, overlay, audio=not args.no_audio, space="yuv420p", crf=args.crf)
         audio = f", audio {result.audio}" if result.audio else ""
         print(
             f"vidkit render: {args.out}: {result.frames} frames, {result.width}x{result.height}{audio}, "

@@ -12,6 +12,7 @@ the file is closed on a whole line, the summary is printed.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -40,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="-",
         metavar="FILE",
         help="events file, JSON lines (appended to; locked while a run writes it); default - (standard output)",
+    )
+    parser.add_argument(
+        "--draw",
+        metavar="FILE.mp4",
+        help="also write the stream with its labels drawn on (H.264 in fragmented MP4: it plays while it grows, "
+        "and after any stop); must not exist",
     )
     parser.add_argument("--window", type=float, default=2.0, metavar="S", help="seconds a window covers (default 2)")
     parser.add_argument("--hop", type=float, default=0.5, metavar="S", help="a window every S seconds (default 0.5)")
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         check_events_file(Path(args.out))  # before the model loads: a wrong --out costs nothing
+    _check_draw(args.draw, source)
     loaded, model, classes = load_for_inference(
         checkpoint=args.checkpoint, model=args.model, weights=args.weights, classes=args.classes
     )
@@ -154,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     model = precision.place(model, device)
     drop = args.drop if args.drop != "auto" else ("block" if source.kind == "file" and not args.realtime else "oldest")
     log = EventLog(args.out)
+    drawer = _Drawer(args.draw, top_k=args.top_k) if args.draw else None
     reader = LiveReader(
         source,
         short_side=spec.test_scale,
@@ -161,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         reconnects=args.reconnects,
         options=options,
+        picture=bool(args.draw),
         notify=lambda kind, message: _notice(log, kind, message, source.spec),
     )
     watcher = Watcher(
@@ -179,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         smooth=args.smooth,
         max_seconds=args.max_seconds,
+        on_frame=drawer,
     )
     how = (
         f"a frame every {watcher.step_s:g} s stepped through the model"
@@ -201,7 +212,10 @@ def run(args: argparse.Namespace) -> int:
     error = None
     try:
         for event in watcher.run():
-            log.write(_window_record(event, classes, args.top_k))
+            record = _window_record(event, classes, args.top_k)
+            log.write(record)
+            if drawer is not None:
+                drawer.update(record)
     except ConfigError:
         raise
     except Exception as e:  # the source gave up: said in the file and the summary, then the exit code
@@ -217,8 +231,49 @@ def run(args: argparse.Namespace) -> int:
             log.write(_end_record(watcher, reader, error, stopped_by))
         finally:
             log.close()
+            if drawer is not None:
+                drawer.close()
     _summary(watcher, reader, error, stopped_by, out=args.out, seconds=time.monotonic() - started)
     return 1 if error else 0
+
+
+def _check_draw(path: str | None, source) -> None:
+    if path is None:
+        return
+    if not path.lower().endswith(".mp4"):
+        raise ConfigError(f"--draw {path}: vidkit watch draws into MP4; name it *.mp4")
+    if os.path.lexists(path):
+        what = "the source itself" if source.kind == "file" and os.path.samefile(path, source.url) else "exists"
+        raise ConfigError(f"--draw {path}: {what}; left unchanged, choose a new name")
+
+
+class _Drawer:
+    """``vidkit watch --draw``: each frame with the last window's labels and the recent windows drawn on,
+    written as it comes (:class:`vidkit.io.redraw.StreamWriter`)."""
+
+    def __init__(self, path: str, *, top_k: int):
+        from vidkit.io.redraw import StreamWriter
+
+        self.writer = StreamWriter(path)
+        self.top_k = top_k
+        self.overlay = None
+
+    def __call__(self, frame) -> None:  # in the reading thread
+        from vidkit.viz import LiveOverlay
+
+        if self.overlay is None:
+            height, width = frame.picture.shape[:2]
+            self.overlay = LiveOverlay(height=height, width=width, top_k=self.top_k)
+        self.overlay(frame.picture, frame.time_s)
+        self.writer.write(frame.picture, frame.time_s)
+
+    def update(self, record: dict) -> None:  # as windows are scored
+        if self.overlay is not None:
+            labels = [(entry["label"], entry["score"]) for entry in record["labels"]]
+            self.overlay.update(record["start_s"], record["end_s"], labels)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _ffmpeg_options(pairs: list[str]) -> dict[str, str]:

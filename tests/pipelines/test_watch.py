@@ -186,12 +186,13 @@ def test_a_tcp_stream_cut_midway_is_reconnected_and_recorded(clip, weights, tmp_
     assert "reconnected (connection 2)" in done.stderr
 
 
-def test_sigterm_ends_with_whole_lines_and_an_end_record(clip, weights, tmp_path):
-    events = tmp_path / "events.jsonl"
+def test_sigterm_ends_with_whole_lines_an_end_record_and_a_playable_drawing(clip, weights, tmp_path):
+    import av
+
+    events, drawn = tmp_path / "events.jsonl", tmp_path / "drawn.mp4"
     process = subprocess.Popen(
         [sys.executable, "-m", "vidkit.cli", "watch", str(clip), "--realtime", "--hop", "0.1", "--out", str(events)]
-        + weights
-        + CLIP,
+        + ["--draw", str(drawn), *weights, *CLIP],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -206,6 +207,9 @@ def test_sigterm_ends_with_whole_lines_and_an_end_record(clip, weights, tmp_path
     records = [json.loads(line) for line in text.splitlines()]
     assert records[-1]["type"] == "end" and records[-1]["reason"] == "stopped by SIGTERM"
     assert 3 <= records[-1]["windows"] < 80 and "stopped by SIGTERM" in stderr
+    with av.open(str(drawn)) as container:  # the drawing, cut by the signal, plays: every frame read is in it
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) == records[-1]["frames"] and frames[-1].shape == (32, 48, 3)
 
 
 def test_wrong_arguments_are_refused_before_any_work(clip, weights, tmp_path, capsys):
@@ -217,6 +221,8 @@ def test_wrong_arguments_are_refused_before_any_work(clip, weights, tmp_path, ca
         ("--mode", "stream"): "--mode stream: c2d_r50 does not stream frame by frame",
         ("--views", "3x1"): "--views 3x1: a window is one clip",
         ("--option", "rtsp_transport"): "--option rtsp_transport: expected KEY=VALUE",
+        ("--draw", str(tags)): "--draw " + str(tags) + ": vidkit watch draws into MP4",
+        ("--draw", str(clip)): "--draw " + str(clip) + ": the source itself; left unchanged",
     }
     for extra, message in cases.items():
         assert main(["watch", str(clip), *weights, *CLIP, *extra]) == 1

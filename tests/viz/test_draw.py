@@ -54,7 +54,7 @@ def test_timeline_colours_and_the_segment_playing():
     bar = timeline([(0.0, 2.0, "walk"), (2.0, 4.0, "run")], 4.0, width=40, height=3)
     assert (bar[:, :20] == label_color("walk")).all() and (bar[:, 20:] == label_color("run")).all()
     overlay = LabelOverlay(segments, duration_s=6.0, height=120, width=60)
-    assert tuple(overlay.bar[0, 5]) == label_color("walk") and tuple(overlay.bar[0, 38]) == (48, 48, 48)
+    assert tuple(overlay.bar[0, 5, :3]) == label_color("walk") and tuple(overlay.bar[0, 38]) == (48, 48, 48, 255)
 
 
 def test_boxes_and_sheets():
@@ -67,3 +67,25 @@ def test_boxes_and_sheets():
     assert (sheet[4:24, 4 + 34 : 34 + 34] == 40).all()  # the second tile, first row
     with pytest.raises(ValueError, match="at least one frame"):
         contact_sheet([], [], columns=2)
+
+
+def test_drawing_on_yuv_planes_matches_drawing_in_rgb():
+    import av
+
+    rgb = np.zeros((96, 128, 3), np.uint8)
+    rgb[..., 0] = np.arange(128)[None] + 60
+    rgb[..., 1] = 90
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    planes = frame.to_ndarray(format="yuv420p")
+    y, chroma = planes[:96], planes[96:].reshape(2, 48, 64)
+    segments = [Segment(0.0, 2.0, (("walk", 0.9), ("run", 0.1)))]
+    overlay = LabelOverlay(segments, duration_s=2.0, height=96, width=128)
+    drawn_rgb = rgb.copy()
+    regions = overlay(drawn_rgb, 0.7)
+    overlay((y, chroma[0], chroma[1]), 0.7)  # in place, on the planes
+    expected = av.VideoFrame.from_ndarray(drawn_rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    for top, left, height, width in regions:  # even-aligned here: the two agree to a level or two
+        a = planes[top : top + height, left : left + width].astype(int)
+        b = expected[top : top + height, left : left + width].astype(int)
+        assert np.abs(a - b).max() <= 3
+    assert np.abs(planes[:96].astype(int) - expected[:96].astype(int)).mean() < 1.0

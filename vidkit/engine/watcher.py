@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import dataclasses
 import math
 import threading
 import time
@@ -240,7 +241,9 @@ class Watcher:
     model frame by frame (every ``step_s``) and score the last ``window_s`` of frames every ``hop_s``;
     otherwise each sliding window is one clip, cut as ``spec`` says. ``queue``: places in the hand-over
     (default 1 when dropping, 4 when the reading waits). ``smooth``: scores averaged over this many
-    windows. ``max_seconds``: stop after this much stream time."""
+    windows. ``max_seconds``: stop after this much stream time. ``on_frame(frame)``: called in the reading
+    thread with every frame that carries its full-size picture (a reader with ``picture=True``), before
+    the picture is let go (``vidkit watch --draw``)."""
 
     def __init__(
         self,
@@ -260,8 +263,10 @@ class Watcher:
         batch_size: int = 8,
         smooth: int = 1,
         max_seconds: float | None = None,
+        on_frame=None,
     ):
         self.reader, self.model = reader, model.eval()
+        self.on_frame = on_frame
         self.spec, self.transform = spec, transform
         self.device, self.precision = device, precision
         self.window_s, self.hop_s = window_s, hop_s
@@ -317,6 +322,10 @@ class Watcher:
                 if self.max_seconds is not None and frame.time_s >= self.max_seconds - _EPS_S:
                     self.reached_max = True
                     break
+                if frame.picture is not None:  # drawn on and written here; the windows keep only the small frames
+                    if self.on_frame is not None:
+                        self.on_frame(frame)
+                    frame = dataclasses.replace(frame, picture=None)
                 for item in self.cutter.push(frame, self.reader.stats.fps or 25.0):
                     self.handoff.put(item, stop=self._stop)
                 if self._stop.is_set():

@@ -143,12 +143,14 @@ def _libavformat() -> ctypes.CDLL:
 class LiveFrame:
     """One frame: ``rgb`` uint8 ``[H, W, 3]`` (upright, scaled as asked), ``time_s`` the stream time
     (seconds from the source's first frame), ``arrived`` when it was decoded (``time.monotonic()``),
-    ``connection`` which opening of the source it came from (0, then 1 after the first reconnect …)."""
+    ``connection`` which opening of the source it came from (0, then 1 after the first reconnect …);
+    ``picture`` the frame at its own size (upright RGB), when the reader was asked for it."""
 
     rgb: np.ndarray
     time_s: float
     arrived: float
     connection: int
+    picture: np.ndarray | None = None
 
 
 @dataclass
@@ -181,6 +183,7 @@ class LiveReader:
             drop ends the reading).
         backoff_s / max_backoff_s: the pause before the first retry, doubled each time up to the most.
         options: FFmpeg options for the input (``{"rtsp_transport": "tcp"}``).
+        picture: also give each frame at its own size (:attr:`LiveFrame.picture`: for drawing on).
         notify: called as ``notify(kind, message)`` on each ``"drop"``, ``"retry"`` and ``"connected"``.
     """
 
@@ -195,6 +198,7 @@ class LiveReader:
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         options: dict[str, str] | None = None,
+        picture: bool = False,
         notify: Callable[[str, str], None] | None = None,
     ):
         self.source = source if isinstance(source, Source) else parse_source(source)
@@ -204,6 +208,7 @@ class LiveReader:
         self.reconnects = reconnects if self.source.reconnects else 0
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.options = dict(options or {})
+        self.picture = picture
         self.notify = notify or (lambda kind, message: None)
         self.max_pixels = limit("VIDKIT_MAX_PIXELS")
         self.stats = LiveStats()
@@ -337,7 +342,9 @@ class LiveReader:
         if self.realtime:
             arrived = self._pace(t)
         self.stats.frames += 1
-        return LiveFrame(self._rgb(frame), t, arrived, connection)
+        rgb = self._rgb(frame, self.short_side)
+        picture = None if not self.picture else (rgb.copy() if self.short_side is None else self._rgb(frame, None))
+        return LiveFrame(rgb, t, arrived, connection, picture)
 
     def _pace(self, t: float) -> float:
         now = time.monotonic()
@@ -348,11 +355,11 @@ class LiveReader:
             self._stop.wait(due - now)
         return time.monotonic()
 
-    def _rgb(self, frame) -> np.ndarray:
+    def _rgb(self, frame, short_side: int | None) -> np.ndarray:
         k = round((getattr(frame, "rotation", 0) or 0) / 90) % 4  # the display matrix's turn, as the file reader
         convert: dict = {"format": "rgb24", "threads": self._sws_threads}  # as the file reader converts
-        if self.short_side is not None:
-            height, width = short_side_size(frame.height, frame.width, self.short_side)
+        if short_side is not None:
+            height, width = short_side_size(frame.height, frame.width, short_side)
             convert.update(width=width, height=height, interpolation="BILINEAR")
         rgb = frame.to_ndarray(**convert)
         return np.ascontiguousarray(np.rot90(rgb, k=k)) if k else rgb

@@ -8,7 +8,10 @@ encoding are :mod:`vidkit.io`'s (:func:`vidkit.io.redraw.redraw`), the jobs comp
 from vidkit.viz.draw import (
     PALETTE,
     Rect,
+    RGBCanvas,
+    YUVCanvas,
     blend,
+    canvas,
     contact_sheet,
     draw_box,
     draw_timeline,
@@ -17,16 +20,21 @@ from vidkit.viz.draw import (
     panel,
     text_size,
     timeline,
+    to_yuv,
 )
-from vidkit.viz.labels import LabelOverlay, PersonBox, Segment, segment_at
+from vidkit.viz.labels import LabelOverlay, LiveOverlay, PersonBox, Segment, segment_at
 
 __all__ = [
     "PALETTE",
     "LabelOverlay",
+    "LiveOverlay",
     "PersonBox",
+    "RGBCanvas",
     "Rect",
     "Segment",
+    "YUVCanvas",
     "blend",
+    "canvas",
     "contact_sheet",
     "draw_box",
     "draw_timeline",
@@ -36,4 +44,5 @@ __all__ = [
     "segment_at",
     "text_size",
     "timeline",
+    "to_yuv",
 ]
