@@ -80,6 +80,23 @@ def add_clip_arguments(parser: argparse.ArgumentParser, *, per: str, out_example
         f"time need an --out each (e.g. {out_example}): a run locks its output",
     )
     parser.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): decoding processes and the model on this machine; ray: Ray Data stages on a "
+        "cluster (pip install -e '.[ray]'; run on the cluster, paths on shared storage)",
+    )
+    parser.add_argument(
+        "--address", metavar="auto|HOST:PORT", help="with --engine ray: the cluster (default: start a local one)"
+    )
+    parser.add_argument(
+        "--gpus-per-model", type=float, default=0.0, metavar="N", help="with --engine ray: GPUs per model actor"
+    )
+    parser.add_argument("--models", type=int, default=1, metavar="N", help="with --engine ray: model actors")
+    parser.add_argument(
+        "--decode-cpus", type=float, default=1.0, metavar="N", help="with --engine ray: CPUs per decoding actor"
+    )
     parser.add_argument("--device", default="auto", help="auto (default: cuda when there is one), cpu, cuda, cuda:1")
 
 
@@ -139,6 +156,8 @@ def start_tagging(
     from vidkit.utils import isolated_map
 
     task = loaded.task
+    if getattr(args, "engine", "local") == "ray":
+        return _start_on_ray(args, loaded, model, spec, todo, workers=workers, readout=readout)
     work = task.tagging_worker(
         model, spec, segment_s=args.segments, stride_s=args.stride, backend=args.backend, timeout_s=args.timeout
     )
@@ -155,6 +174,42 @@ def start_tagging(
         work, todo, workers=min(workers, max(1, len(todo))), silence_s=args.timeout + 5, what="decoder"
     )
     return tagger, events
+
+
+def _start_on_ray(args, loaded, model, spec, todo: list[str], *, workers: int, readout):
+    """``(run, run)``: the two Ray Data stages over ``todo`` (:mod:`vidkit.ray`), in the local tagger's shape."""
+    import sys
+
+    import vidkit.ray
+
+    seconds = vidkit.ray.start(args.address, num_cpus=None if args.address else workers + 1)
+    import ray
+
+    resources = ray.cluster_resources()
+    print(
+        f"vidkit: Ray cluster {'at ' + args.address if args.address else '(local)'} up in {seconds:.1f} s: "
+        f"{resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; {args.models} model actor(s)",
+        file=sys.stderr,
+    )
+    dataset = vidkit.ray.results_dataset(
+        todo,
+        task=loaded.task,
+        model=model,
+        spec=spec,
+        transform=loaded.task.test_transform(loaded),
+        readout=readout,
+        segment_s=args.segments,
+        stride_s=args.stride,
+        backend=args.backend,
+        timeout_s=args.timeout,
+        batch_size=args.batch_size,
+        decode_cpus=args.decode_cpus,
+        models=args.models,
+        gpus_per_model=args.gpus_per_model,
+        device=args.device,
+    )
+    run = vidkit.ray.RayTagging(dataset)
+    return run, run
 
 
 def check_stride(args: argparse.Namespace) -> None:

@@ -29,6 +29,7 @@ LAYERS = {
     "vidkit.engine": 3,
     "vidkit.bench": 4,
     "vidkit.features": 4,  # the extract output's loader: reads the engine's feature files
+    "vidkit.ray": 4,  # tagging and extraction on Ray Data (the optional extra): the engine's parts in Ray stages
     "vidkit.pipelines": 5,
     "vidkit.cli": 6,
     "vidkit.__main__": 7,

@@ -7,6 +7,7 @@ pool with no model), model only (clips/s on clips decoded beforehand), and taggi
     python tools/bench_tag.py FILE_OR_FOLDER ... --workers 8
     python tools/bench_tag.py --threads 1 --workers 1            # CPU: a core for the model, one for decoding
     python tools/bench_tag.py --extract pooled                   # vidkit extract's path: features, not labels
+    python tools/bench_tag.py --threads 1 --workers 1 --engine ray   # and tagging on Ray Data (pip install -e '.[ray]')
 
 Decoding and inference overlap when tagging reaches the slower of the two (the goal: >= 80%, for the
 GPU path, where the model does not share the decoders' CPU cores). On a CPU-only machine the table
@@ -17,6 +18,10 @@ measures ``vidkit extract``'s path instead (the same workers and batching, readi
 :class:`vidkit.engine.readouts.Features`), its features checked against the model-only pass's. The model has random
 weights (throughput does not depend on them). Generated inputs: ``--count`` clips of ``--seconds``
 (default 10) at 30 fps, ``--size`` (default 320x240), H.264 x264 defaults, in the vidkit cache.
+``--engine ray`` adds a fourth pass: the same files tagged by :mod:`vidkit.ray`'s two Ray Data stages on a
+local cluster of ``--workers`` + 1 CPUs (the model actor gets one, as ``--threads 1`` gives the local model),
+its throughput against local tagging's (goal >= 0.80) and the cluster's start-up time beside it; its scores
+are checked against local tagging's.
 """
 
 import argparse
@@ -53,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="the model's CPU threads (torch.set_num_threads)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--extract", choices=LAYERS, help="read out features of this layer (vidkit extract's path)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="ray: also tag on Ray Data")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -134,7 +140,8 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
         raise SystemExit(f"{differ[0]}: the run's output differs from the model's on the same clips decoded beforehand")
 
     decode, model_rate, tagging = n_clips / decode_s, n_clips / model_s, n_clips / tag_s
-    return {
+    on_ray = _on_ray(videos, args, model, spec, tagged, output) if args.engine == "ray" else {}
+    return on_ray | {
         "videos": len(videos),
         "clips": n_clips,
         "views": args.views,
@@ -156,6 +163,40 @@ def measure(videos: list[str], args: argparse.Namespace) -> dict:
     }
 
 
+def _on_ray(videos, args, model, spec, tagged, output) -> dict:
+    """The fourth pass: the same files through vidkit.ray's stages; its rate, start-up and agreement."""
+    import vidkit.ray
+    from vidkit.data.transforms import ClipTransform
+    from vidkit.engine.tasks import get_task
+
+    startup = vidkit.ray.start(num_cpus=args.workers + 1)
+    readout = Features(args.extract) if args.extract else None
+
+    def dataset():
+        return vidkit.ray.results_dataset(
+            videos,
+            task=get_task("video"),
+            model=model,
+            spec=spec,
+            transform=ClipTransform(),
+            readout=readout,
+            batch_size=args.batch_size,
+            decoders=args.workers,
+        )
+
+    list(vidkit.ray.RayTagging(dataset()).run())  # warm: actors started, the model shipped once
+    start = time.perf_counter()
+    run = vidkit.ray.RayTagging(dataset())
+    results = list(run.run())
+    seconds = time.perf_counter() - start
+    local = {r.path: output(r) for r in tagged}
+    differ = [r.path for r in results if r.error or not torch.allclose(output(r), local[r.path], atol=1e-4)]
+    if differ:
+        raise SystemExit(f"{differ[0]}: tagging on Ray differs from local tagging")
+    clips = run.clips_done
+    return {"ray_startup_s": startup, "ray_clips_per_s": clips / seconds, "ray_seconds": seconds}
+
+
 def format_results(r: dict) -> str:
     lines = [
         f"{r['videos']} videos, {r['clips']} clips ({r['views']} views of {r['frames']} frames at {r['crop']}px), "
@@ -166,6 +207,12 @@ def format_results(r: dict) -> str:
         rate = r[f"{key}_clips_per_s"]
         lines.append(f"  {name:<12} {rate:8.1f} clips/s  {rate * r['videos'] / r['clips']:7.2f} videos/s")
     lines.append(f"  tagging / slower of decode and model: {r['tagging_vs_slower']:.2f} (goal >= 0.80)")
+    if "ray_clips_per_s" in r:
+        lines.append(
+            f"  on Ray       {r['ray_clips_per_s']:8.1f} clips/s  (Ray / local tagging: "
+            f"{r['ray_clips_per_s'] / r['tagging_clips_per_s']:.2f}, goal >= 0.80; "
+            f"cluster up in {r['ray_startup_s']:.1f} s)"
+        )
     if r["device"] == "cpu":
         lines.append(
             "  on the CPU both share the cores; tagging / serial bound 1/(1/decode + 1/model) = "

@@ -79,6 +79,7 @@ class Task:
     classification."""
 
     name = "video"
+    workers_run_the_model = False  # tagging: the decoding workers only decode (else they need the model)
     segments = False  # test views: num_frames frames over the whole video (one temporal clip), not clips
 
     # -- training ----------------------------------------------------------------------------------

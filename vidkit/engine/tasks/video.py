@@ -92,6 +92,7 @@ class AdaptiveFrames(VideoClips):
     """Candidate frames over the whole video, of which a policy (AdaFrame) chooses what to look at."""
 
     segments = True
+    workers_run_the_model = True
 
     def samplers(self, settings: ClipSettings):
         from vidkit.data import SegmentSampler
