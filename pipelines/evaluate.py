@@ -90,6 +90,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--min-score", type=float, default=0.0, help="with --boxes: drop boxes scored below this")
     parser.add_argument(
+        "--detections-per-keyframe",
+        type=int,
+        default=50,
+        metavar="N",
+        help="AVA: score the N best (box, action) detections of each keyframe, as the official evaluator "
+        "does (default 50); 0 scores them all (PySlowFast's in-memory evaluation)",
+    )
+    parser.add_argument(
         "--out", metavar="DIR", help="where the report goes (default runs/eval-<model>-<data>-<date>-<time>)"
     )
 
@@ -105,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             "batch_size": 1,
             "workers": 0,
             "limit": 1,
+            "detections_per_keyframe": 0,
             "num_frames": 1,
             "sampling_rate": 1,
             "crop_size": 1,
@@ -139,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         boxes=args.boxes,
         min_score=args.min_score,
+        detections_per_keyframe=args.detections_per_keyframe or None,
         out=args.out,
     )
     loaded.task.evaluate(loaded, request)

@@ -12,6 +12,7 @@ from vidkit.data.ava import (
     PersonClipDataset,
     collate_persons,
     find_ava_files,
+    find_exclusions,
     group_keyframes,
     open_ava,
     read_ava_csv,
@@ -345,6 +346,8 @@ def test_find_ava_files_prefers_the_newest_csv_and_the_activitynet_map(tmp_path)
     )
     with pytest.raises(ConfigError, match="ava_test.csv"):
         find_ava_files(tmp_path, "test")
+    assert find_exclusions(tmp_path, "val") == ann / "ava_val_excluded_timestamps_v2.2.csv"
+    assert find_exclusions(tmp_path, "train") is None
 
 
 def test_find_ava_files_on_the_synthetic_layout(actors):
@@ -353,3 +356,19 @@ def test_find_ava_files_on_the_synthetic_layout(actors):
         actors.root / "ava_action_list.pbtxt",
         actors.root / "val",
     )
+
+
+def test_excluded_keyframes_leave_the_split(actors, tmp_path):
+    """AVA's excluded-timestamps file: its keyframes leave the ground truth and what the model sees."""
+    annotations, label_map, videos = find_ava_files(actors.root, "train")
+    whole = open_ava(annotations, label_map, videos)
+    first, second = whole.ground_truth[0].key, whole.ground_truth[1].key
+    exclusions = tmp_path / "ava_train_excluded_timestamps_v2.2.csv"
+    exclusions.write_text(f"{first[0]},{first[1]:04.0f}\n{second[0]},{second[1]:g}\nnot_a_video,0902\n")
+    split = open_ava(annotations, label_map, videos, excluded=exclusions)
+    assert split.excluded_keyframes == 2
+    assert {kf.key for kf in split.ground_truth} == {kf.key for kf in whole.ground_truth} - {first, second}
+    assert [kf.key for kf in split.keyframes] == [kf.key for kf in split.ground_truth]
+    exclusions.write_text("video,0902,extra\n")
+    with pytest.raises(AnnotationError, match="3 fields, expected 2"):
+        open_ava(annotations, label_map, videos, excluded=exclusions)

@@ -215,3 +215,20 @@ def test_matches_slow_reference(seed):
     assert result.map == pytest.approx(np.mean([a for a in expected if a is not None]), abs=1e-12)
     # the case is not trivial: some classes are neither perfect nor hopeless
     assert any(0.0 < a < 1.0 for a in expected if a is not None)
+
+
+def test_at_most_n_detections_a_keyframe_count():
+    """The official evaluator reads the 50 best detections of each keyframe (over all classes). By hand, with a
+    cap of 2: keyframe k1 has a true positive of class 0 at 0.4 behind two false positives of class 1 at 0.9 and
+    0.8, so it is cut; class 0's AP falls from 1/2 (one of two boxes found, first in rank) to 0. Keyframe k2's
+    single detection is under the cap and stays."""
+    A, B = [0, 0, 1, 1], [2, 2, 3, 3]
+    truth = [("k1", A, 0), ("k2", B, 0)]
+    detections = [("k1", B, 1, 0.9), ("k1", B, 1, 0.8), ("k1", A, 0, 0.4), ("k2", A, 0, 0.3)]
+    uncapped = frame_map(detections, truth, num_classes=2)
+    capped = frame_map(detections, truth, num_classes=2, max_per_keyframe=2)
+    assert uncapped.ap[0] == pytest.approx(0.5) and capped.ap[0] == pytest.approx(0.0)
+    assert uncapped.num_detections == (2, 2) and capped.num_detections == (1, 2)
+    assert frame_map(detections, truth, num_classes=2, max_per_keyframe=3).ap[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="max_per_keyframe must be at least 1"):
+        frame_map(detections, truth, num_classes=2, max_per_keyframe=0)

@@ -50,9 +50,11 @@ __all__ = [
     "ava_split",
     "collate_persons",
     "find_ava_files",
+    "find_exclusions",
     "group_keyframes",
     "open_ava",
     "read_ava_csv",
+    "read_exclusions",
     "read_label_map",
 ]
 
@@ -273,6 +275,7 @@ class AvaSplit:
     videos: dict[str, Path]
     missing: list[str]
     dropped_rows: int
+    excluded_keyframes: int = 0  # keyframes the excluded-timestamps file removed from the split
 
 
 def open_ava(
@@ -282,8 +285,13 @@ def open_ava(
     *,
     boxes: str | os.PathLike | None = None,
     min_score: float = 0.0,
+    excluded: str | os.PathLike | None = None,
 ) -> AvaSplit:
     """Read a split: its CSV, the label map, and the video files under ``videos`` (matched by stem).
+
+    ``excluded``: AVA's excluded-timestamps file (``video_id,timestamp`` rows, e.g.
+    ``ava_val_excluded_timestamps_v2.2.csv``): those keyframes leave the split — ground truth and the
+    boxes the model sees — as the official evaluator ignores them.
 
     With ``boxes`` (a person box file), ``keyframes`` holds its detections scoring ``>= min_score``
     at each annotated keyframe — one entry per ground-truth keyframe, in the same order, with no
@@ -293,6 +301,9 @@ def open_ava(
     names = read_label_map(label_map)
     label_ids = tuple(names)
     rows = read_ava_csv(annotations)
+    skip = read_exclusions(excluded) if excluded is not None else frozenset()
+    before = len({(row.video_id, row.time_s) for row in rows})
+    rows = [row for row in rows if (row.video_id, row.time_s) not in skip]
     dropped = sum(row.action_id not in names for row in rows)
     stems = index_by_stem(walk_videos(require_folder(videos, "AVA videos folder")))
     ids = sorted({row.video_id for row in rows})
@@ -315,7 +326,39 @@ def open_ava(
         videos=found,
         missing=missing,
         dropped_rows=dropped,
+        excluded_keyframes=before - len({(row.video_id, row.time_s) for row in rows}),
     )
+
+
+def read_exclusions(path: str | os.PathLike) -> frozenset[tuple[str, float]]:
+    """The ``(video_id, time_s)`` keyframes of an excluded-timestamps CSV (``video_id,timestamp`` rows)."""
+    keys = set()
+    with _open_text(path) as f:
+        for line, fields in enumerate(csv.reader(f), 1):
+            fields = [x.strip() for x in fields]
+            if not any(fields):
+                continue
+            if len(fields) != 2:
+                raise AnnotationError(path, line, f"{len(fields)} fields, expected 2 (video_id, timestamp)")
+            try:
+                keys.add((fields[0], float(fields[1])))
+            except ValueError:
+                raise AnnotationError(path, line, f"timestamp {fields[1]!r} is not a number") from None
+    return frozenset(keys)
+
+
+def find_exclusions(root: str | os.PathLike, split: str) -> Path | None:
+    """``ava_{split}_excluded_timestamps[_vX.Y].csv`` in ``root`` or ``root/annotations`` (the highest
+    version), or None where the dataset has none."""
+    root = Path(root)
+    name = re.compile(rf"ava_{re.escape(split)}_excluded_timestamps(_v\d+(\.\d+)*)?\.csv", re.IGNORECASE)
+    found = [
+        ((_version(path.name.lower()), -rank), path)
+        for rank, folder in enumerate((root, root / "annotations"))
+        for path in (sorted(folder.iterdir()) if folder.is_dir() else ())
+        if name.fullmatch(path.name) and path.is_file()
+    ]
+    return max(found)[1] if found else None
 
 
 def find_ava_files(root: str | os.PathLike, split: str) -> tuple[Path, Path, Path]:
@@ -483,9 +526,15 @@ class AvaData:
         """The split's :class:`~vidkit.data.ava.AvaSplit` (read once: AVA's train CSV has ~800k rows)."""
         key = (name, boxes, min_score)
         if key not in self._opened:
-            annotations, label_map, videos = find_ava_files(self.annotations_root or self.root, name)
+            root = self.annotations_root or self.root
+            annotations, label_map, videos = find_ava_files(root, name)
             self._opened[key] = open_ava(
-                annotations, label_map, self.videos_root or videos, boxes=boxes, min_score=min_score
+                annotations,
+                label_map,
+                self.videos_root or videos,
+                boxes=boxes,
+                min_score=min_score,
+                excluded=find_exclusions(root, name),
             )
         return self._opened[key]
 

@@ -22,6 +22,13 @@ ground truth but no detections has AP 0, a class without ground truth has no AP 
 left out of the mean. Boxes are ``x1 y1 x2 y2`` in any one coordinate frame (AVA's are normalised to
 [0, 1]) and areas are plain ``(x2 - x1) * (y2 - y1)``, without VOC's old +1 pixel.
 
+Around the TensorFlow evaluator, ActivityNet's ``get_ava_performance.py`` (the official AVA script) reads
+at most 50 detections per keyframe, the highest-scoring over all classes (``max_per_keyframe=50``; vidkit's
+AVA evaluation does so by default), and drops the keyframes of the excluded-timestamps file from both
+sides (:func:`vidkit.data.ava.read_exclusions`). Detections on a keyframe the ground truth does not list
+are *not* ignored there: the TensorFlow evaluator scores them against no boxes, as false positives, and
+so does this module (checked in ``object_detection_evaluation.py``, 2026-12-06).
+
 Two corners of the TensorFlow evaluator are not reproduced, and neither matters on AVA: it keeps at
 most 10,000 detections per keyframe and class, and its ``argsort(...)[::-1]`` puts tied scores in
 reverse input order rather than input order.
@@ -180,12 +187,23 @@ def _class_indices(classes: tuple, num_classes: int, what: str) -> np.ndarray:
     return c.astype(np.int64)
 
 
+def _top_per_key(keys: np.ndarray, scores: np.ndarray, most: int) -> np.ndarray:
+    """Indices (in input order) of the ``most`` highest-scoring detections of each key; ties: earlier first."""
+    order = np.argsort(-scores, kind="stable")
+    order = order[np.argsort(keys[order], kind="stable")]  # by key, then score descending
+    sorted_keys = keys[order]
+    starts = np.searchsorted(sorted_keys, sorted_keys, side="left")
+    rank = np.arange(order.size) - starts
+    return np.sort(order[rank < most])
+
+
 def frame_map(
     detections: Iterable[tuple[Hashable, object, int, float]],
     ground_truth: Iterable[tuple[Hashable, object, int]],
     *,
     num_classes: int,
     iou_threshold: float = 0.5,
+    max_per_keyframe: int | None = None,
 ) -> FrameMap:
     """Frame mAP of ``detections`` ``(key, box, class_index, score)`` against ``ground_truth``
         ``(key, box, class_index)``: the AVA protocol described in the module docstring.
@@ -194,6 +212,11 @@ def frame_map(
         ``(video_id, time_s)``; a detection on a keyframe without ground truth of its class is a false
         positive. Boxes are ``x1 y1 x2 y2``; boxes, classes and scores may be numpy or torch values, though
     plain numbers and lists convert several times faster than one tensor per detection.
+
+    ``max_per_keyframe``: keep only the highest-scoring detections of each keyframe, over all classes — the
+    official AVA evaluator (ActivityNet's ``get_ava_performance.py``) reads at most 50 per keyframe; among
+    equal scores at the cut, the earlier detections stay (the evaluator's heap keeps the larger action id
+    and box). None keeps every detection (PySlowFast's in-memory evaluation).
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be positive, got {num_classes}")
@@ -212,6 +235,11 @@ def frame_map(
         raise ValueError(f"detections: each score must be one number, got {d_score.size} for {d_cls.size} detections")
     if np.isnan(d_score).any():
         raise ValueError("detection scores contain NaN")
+    if max_per_keyframe is not None:
+        if max_per_keyframe < 1:
+            raise ValueError(f"max_per_keyframe must be at least 1 (None: no cap), got {max_per_keyframe}")
+        keep = _top_per_key(np.asarray(d_key, dtype=np.int64), d_score, max_per_keyframe)
+        d_key, d_box, d_cls, d_score = [d_key[i] for i in keep], d_box[keep], d_cls[keep], d_score[keep]
     num_keys = max(len(key_ids), 1)
     # One integer per (class, keyframe): the unit within which boxes are matched.
     g_group = g_cls * num_keys + np.asarray(g_key, dtype=np.int64)

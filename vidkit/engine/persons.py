@@ -204,11 +204,14 @@ def score_frame_map(
     probs: np.ndarray,
     *,
     num_classes: int,
+    max_per_keyframe: int | None = 50,
 ) -> tuple[list, FrameMap]:
     """``(detections, frame mAP)`` of :func:`person_scores`' output: every scored box is a detection of every
-    class, scored by that class's probability (AVA's protocol), against ``ground_truth``'s annotated boxes."""
+    class, scored by that class's probability (AVA's protocol), against ``ground_truth``'s annotated boxes;
+    at most ``max_per_keyframe`` detections a keyframe count, as the official evaluator reads them (None:
+    all, PySlowFast's way)."""
     detections = [
         (keyframes[i].key, box, c, float(p[c])) for i, box, p in zip(indices, boxes, probs) for c in range(num_classes)
     ]
     truth = ((kf.key, box, c) for kf in ground_truth for box, labels in zip(kf.boxes, kf.labels) for c in labels)
-    return detections, frame_map(detections, truth, num_classes=num_classes)
+    return detections, frame_map(detections, truth, num_classes=num_classes, max_per_keyframe=max_per_keyframe)

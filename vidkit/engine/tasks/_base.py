@@ -70,6 +70,7 @@ class EvalRequest:
     device: str = "auto"
     boxes: str | None = None
     min_score: float = 0.0
+    detections_per_keyframe: int | None = 50  # AVA: the official evaluator's cap; None: all (PySlowFast)
     out: str | None = None
 
 

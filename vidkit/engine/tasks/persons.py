@@ -54,6 +54,11 @@ def _report_split(split, name: str, job: str) -> None:
         )
     if split.dropped_rows:
         print(f"{job}: {split.dropped_rows} {name} row(s) name actions outside the label map; dropped", file=sys.stderr)
+    if split.excluded_keyframes:
+        print(
+            f"{job}: {split.excluded_keyframes} {name} keyframe(s) left out, as the excluded-timestamps file says",
+            file=sys.stderr,
+        )
     if not split.keyframes:
         raise ConfigError(f"the {name} split has no keyframe whose video was found")
 
@@ -141,7 +146,15 @@ def _evaluate(loaded, args: EvalRequest) -> dict:
     loader = DataLoader(dataset_clips, batch_size=args.batch_size, num_workers=workers, collate_fn=collate_persons)
     meter = PersonMeter(classes=split.classes)
     indices, boxes, probs = person_scores(model, loader, transform=transform, device=ctx.device, meter=meter)
-    detections, result = score_frame_map(keyframes, truth, indices, boxes, probs, num_classes=len(split.classes))
+    detections, result = score_frame_map(
+        keyframes,
+        truth,
+        indices,
+        boxes,
+        probs,
+        num_classes=len(split.classes),
+        max_per_keyframe=args.detections_per_keyframe,
+    )
     out = Path(args.out) if args.out else Path(f"runs/eval-{loaded.name}-{data}")
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(out / "predictions.csv", detections, split.label_ids)
@@ -153,6 +166,8 @@ def _evaluate(loaded, args: EvalRequest) -> dict:
         "split": args.split,
         "boxes": args.boxes or "annotated",
         "keyframes": len(keyframes),
+        "excluded_keyframes": split.excluded_keyframes,
+        "detections_per_keyframe": args.detections_per_keyframe,
         "persons": len(indices),
         "skipped": meter.skipped,
         **result.as_dict(split.classes),
