@@ -1,5 +1,5 @@
 """GST: Grouped Spatial-Temporal aggregation (Luo & Yuille, "Grouped Spatial-Temporal Aggregation for
-Efficient Action Recognition", ICCV 2019, https://arxiv.org/abs/1909.10130).
+Efficient Action Recognition", ICCV 2019, https://arxiv.org/abs/1909.13130).
 
 In every bottleneck of a 2D ResNet-50 the 3×3 convolution is split in two groups (Sec. 3.2, Fig. 2):
 with β=2 half of its input channels go to a 1×3×3 *spatial* convolution producing (α−1)/α of the output
