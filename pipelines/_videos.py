@@ -124,6 +124,11 @@ def find_inputs(args: argparse.Namespace, *, out: str | None, job: str):
     from vidkit.io import find_videos
     from vidkit.utils import default_workers
 
+    if getattr(args, "engine", "local") == "ray":  # said before any output is opened
+        import vidkit.ray
+
+        vidkit.ray.require()
+
     skipped: list[tuple[str, str]] = []  # (path, reason) of the files the folders hold that are not videos
     # one CPU left to the main process, which runs the model
     workers = args.workers if args.workers is not None else default_workers(reserve=1)

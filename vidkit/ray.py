@@ -30,10 +30,11 @@ from dataclasses import dataclass
 
 from vidkit.errors import ConfigError
 
-__all__ = ["DecodeStage", "ModelStage", "RayTagging", "extract", "results_dataset", "start", "tag"]
+__all__ = ["require", "DecodeStage", "ModelStage", "RayTagging", "extract", "results_dataset", "start", "tag"]
 
 
-def _ray():
+def require():
+    """Ray's module, or a one-line :class:`~vidkit.errors.ConfigError` saying how to install it."""
     try:
         import ray
         import ray.data
@@ -47,7 +48,7 @@ def start(address: str | None = None, *, num_cpus: int | None = None) -> float:
     start a local one when none is given and none is running; the seconds it took."""
     import time
 
-    ray = _ray()
+    ray = require()
     started = time.monotonic()
     if not ray.is_initialized():
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing reaches for the internet
@@ -171,7 +172,7 @@ def results_dataset(
 ):
     """The two stages over ``paths_or_dataset`` (paths, or a :class:`ray.data.Dataset` with a ``path``
     column): a dataset of rows ``{path, clips, result}`` (``result``: a pickled TagResult)."""
-    ray = _ray()
+    ray = require()
     if task.workers_run_the_model:
         raise ConfigError(
             "--engine ray decodes in CPU tasks apart from the model; this model looks at its frames while "

@@ -568,3 +568,12 @@ def test_sniff_finds_videos_by_content(mixed_folder, tmp_path, weights, capsys):
     }
     assert reasons["cover.jpg"] == "a still image (jpeg_pipe)"
     assert reasons["notes.txt"].startswith("not a media file")
+
+
+def test_engine_ray_without_ray_says_how_to_get_it(tmp_path, weights, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without the extra
+    write_video(tmp_path / "a.mp4", _frames(12, 0), fps=10)
+    out = tmp_path / "tags.jsonl"
+    assert main(["tag", str(tmp_path / "a.mp4"), "--out", str(out), "--engine", "ray", *weights, *CLIP]) == 1
+    assert "--engine ray needs Ray: pip install -e '.[ray]'" in capsys.readouterr().err
+    assert not out.exists()
