@@ -15,11 +15,16 @@ AT_LEAST = {"batch_size": 1, "workers": 1, "num_frames": 1, "sampling_rate": 1, 
 ABOVE = {"timeout": 0, "target_fps": 0, "segments": 0, "interval_s": 0}
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, *, classes: bool = False) -> None:
     """The inputs and the model."""
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="videos, folders (searched recursively) or .txt lists of paths"
     )
+    add_model_options(parser, classes=classes)
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = False) -> None:
+    """The model: ``--checkpoint``, or ``--model`` with ``--weights`` (and ``--classes`` with ``classes``)."""
     parser.add_argument(
         "--checkpoint", metavar="CKPT", help="a vidkit checkpoint (it names its model, classes and clip settings)"
     )
@@ -30,6 +35,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="for --model: published weights by name (e.g. kinetics400: labels and recipe come with them; "
         "`vidkit models --weights`), or a file (pytorchvideo, PySlowFast, mmaction2, torchvision)",
     )
+    if classes:
+        parser.add_argument(
+            "--classes", metavar="FILE", help="with --weights: class names, one per line, in index order"
+        )
 
 
 def add_clip_arguments(parser: argparse.ArgumentParser, *, per: str, out_example: str) -> None:
@@ -243,6 +252,7 @@ __all__ = [
     "AT_LEAST",
     "add_clip_arguments",
     "add_model_arguments",
+    "add_model_options",
     "check_stride",
     "find_inputs",
     "reason_kind",

@@ -12,13 +12,13 @@ for every video of a tag output.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from vidkit.errors import ConfigError
+from vidkit.pipelines._videos import add_model_options
 
 _SHEET_GRID = "4x4"
 
@@ -26,10 +26,7 @@ _SHEET_GRID = "4x4"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", nargs="?", metavar="VIDEO", help="the video (leave out with --tags … --sheet DIR/)")
     parser.add_argument("--tags", metavar="FILE", help="a vidkit tag output (JSON lines) holding the video's record")
-    parser.add_argument("--checkpoint", metavar="CKPT", help="tag the video now with this vidkit checkpoint")
-    parser.add_argument("--model", help="with --weights: tag the video now with this model")
-    parser.add_argument("--weights", metavar="NAME|FILE", help="for --model: published weights by name, or a file")
-    parser.add_argument("--classes", metavar="FILE", help="with --weights: class names, one per line")
+    add_model_options(parser, classes=True)  # to tag the video now
     parser.add_argument(
         "--segments",
         type=float,
@@ -139,35 +136,17 @@ def _labels(args, video: str):
 
 def _record_of(tags: Path, video: str) -> dict:
     """The record of ``video`` in the tag output ``tags`` (its path as written, or the same file)."""
+    from vidkit.engine.results import read_tag_records
+
     found = None
-    for record in _records(tags):
-        path = record.get("path")
-        if path == video or (path and os.path.exists(path) and os.path.exists(video) and os.path.samefile(path, video)):
+    for path, record in read_tag_records(tags):
+        if path == video or (os.path.exists(path) and os.path.exists(video) and os.path.samefile(path, video)):
             found = record
     if found is None:
         raise ConfigError(f"{tags}: holds no record of {video}")
     if found.get("error"):
         raise ConfigError(f"{tags}: {video} was not tagged ({found['error']})")
     return found
-
-
-def _records(tags: Path):
-    try:
-        with open(tags, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    if not line.endswith("\n"):  # a last line cut short by a kill
-                        return
-                    raise ConfigError(f"{tags}:{number}: not a vidkit tag record") from None
-                if not isinstance(record, dict) or "path" not in record:
-                    raise ConfigError(f"{tags}:{number}: not a vidkit tag record")
-                yield record
-    except OSError as e:
-        raise ConfigError(f"--tags {tags}: {e.strerror}") from None
 
 
 def _segments_of(record: dict):
@@ -186,6 +165,7 @@ def _tag_now(args, video: str):
     """Tag ``video`` with the model, as ``vidkit tag --segments S --stride T`` would."""
     from vidkit.engine.inference import load_for_inference
     from vidkit.engine.loop import resolve_precision
+    from vidkit.engine.results import top_labels
     from vidkit.pipelines._videos import run_device, start_tagging
     from vidkit.viz import Segment
 
@@ -215,8 +195,7 @@ def _tag_now(args, video: str):
         raise ConfigError(f"{video}: cannot be tagged ({result.error})")
 
     def top(scores):
-        values, index = scores.topk(min(args.top_k, len(classes)))
-        return tuple((classes[i], float(v)) for v, i in zip(values, index.tolist()))
+        return tuple((entry["label"], entry["score"]) for entry in top_labels(scores, classes, args.top_k))
 
     return [Segment(a, b, top(s)) for a, b, s in result.segments], f"{loaded.name}, {args.segments:g} s windows"
 
@@ -299,9 +278,10 @@ def _sheets_of_folder(args) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     made = kept = 0
     failed = []
-    records = [r for r in _records(Path(args.tags)) if not r.get("error")]
-    for record in records:
-        path = record["path"]
+    from vidkit.engine.results import read_tag_records
+
+    records = [(path, r) for path, r in read_tag_records(Path(args.tags)) if not r.get("error")]
+    for path, record in records:
         out = folder / (feature_name(path)[: -len(".npy")] + ".png")
         if out.exists() and not args.force:
             kept += 1

@@ -35,8 +35,7 @@ from vidkit.pipelines._videos import (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    parser.add_argument("--classes", metavar="FILE", help="with --weights: class names, one per line, in index order")
+    add_model_arguments(parser, classes=True)
     parser.add_argument(
         "--out",
         required=True,

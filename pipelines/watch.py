@@ -18,7 +18,7 @@ import sys
 import time
 
 from vidkit.errors import ConfigError
-from vidkit.pipelines._videos import run_device
+from vidkit.pipelines._videos import add_model_options, run_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,12 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "device (/dev/video0) or a file",
     )
     parser.add_argument("--protocols", action="store_true", help="list the protocols this FFmpeg reads, and exit")
-    parser.add_argument(
-        "--checkpoint", metavar="CKPT", help="a vidkit checkpoint (it names its model, classes and clip settings)"
-    )
-    parser.add_argument("--model", help="with --weights: the model the weights are for")
-    parser.add_argument("--weights", metavar="NAME|FILE", help="for --model: published weights by name, or a file")
-    parser.add_argument("--classes", metavar="FILE", help="with --weights: class names, one per line, in index order")
+    add_model_options(parser, classes=True)
     parser.add_argument(
         "--out",
         default="-",
@@ -296,12 +291,9 @@ def _list_protocols() -> int:
     return 0
 
 
-def _top(scores, classes: list[str], top_k: int) -> list[dict]:
-    values, index = scores.topk(min(top_k, len(classes)))
-    return [{"label": classes[i], "score": round(float(v), 6)} for v, i in zip(values, index.tolist())]
-
-
 def _window_record(event, classes: list[str], top_k: int) -> dict:
+    from vidkit.engine.results import top_labels
+
     return {
         "type": "window",
         "start_s": round(event.start_s, 6),
@@ -309,7 +301,7 @@ def _window_record(event, classes: list[str], top_k: int) -> dict:
         "wall_time": round(event.wall_time, 3),
         "latency_s": round(event.latency_s, 4),
         "frames": event.frames,
-        "labels": _top(event.scores, classes, top_k),
+        "labels": top_labels(event.scores, classes, top_k),
     }
 
 

@@ -793,3 +793,37 @@ def misbehaving_decoder(monkeypatch):
         return (yield from real(path, **kwargs))
 
     monkeypatch.setattr(tagger, "decode_for_tagging", misbehaves)
+
+
+# -- a small classifier and MPEG-TS copies, for the jobs that load a model or read a live stream ---------------
+TAG_CLASSES = ["walk", "run", "jump", "sit"]
+
+
+@pytest.fixture(scope="session")
+def c2d_weights(tmp_path_factory) -> list[str]:
+    """The arguments of a c2d_r50 saved as peer weights (seed 0) with four class names: ``--model c2d_r50
+    --weights FILE --classes FILE``, for ``vidkit tag``, ``watch``, ``render`` and ``--engine ray``."""
+    from vidkit.models import build
+
+    folder = tmp_path_factory.mktemp("c2d_weights")
+    torch.manual_seed(0)
+    torch.save(build("c2d_r50", num_classes=len(TAG_CLASSES)).state_dict(), folder / "c2d.pt")
+    (folder / "classes.txt").write_text("\n".join(TAG_CLASSES) + "\n")
+    return ["--model", "c2d_r50", "--weights", str(folder / "c2d.pt"), "--classes", str(folder / "classes.txt")]
+
+
+@pytest.fixture(scope="session")
+def mpegts() -> Callable[[Path, Path], Path]:
+    """``mpegts(clip, out)``: ``clip``'s video packets remuxed, unchanged, into MPEG-TS at ``out`` (what live
+    servers send)."""
+
+    def remux(clip: Path, out: Path) -> Path:
+        with av.open(str(clip)) as source, av.open(str(out), "w", format="mpegts") as ts:
+            stream = ts.add_stream_from_template(source.streams.video[0])
+            for packet in source.demux(source.streams.video[0]):
+                if packet.dts is not None:
+                    packet.stream = stream
+                    ts.mux(packet)
+        return out
+
+    return remux

@@ -14,11 +14,9 @@ import torch
 
 from vidkit.cli import main
 from vidkit.io.encode import write_video
-from vidkit.models import build
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
 
-CLASSES = ["walk", "run", "jump", "sit"]
 CLIP = ["--num-frames", "4", "--interval-s", "0.1", "--crop-size", "32"]
 
 
@@ -45,12 +43,8 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ray_weights")
-    torch.manual_seed(0)
-    torch.save(build("c2d_r50", num_classes=len(CLASSES)).state_dict(), folder / "c2d.pt")
-    (folder / "classes.txt").write_text("\n".join(CLASSES) + "\n")
-    return ["--model", "c2d_r50", "--weights", str(folder / "c2d.pt"), "--classes", str(folder / "classes.txt")]
+def weights(c2d_weights):
+    return c2d_weights
 
 
 def _records(path):

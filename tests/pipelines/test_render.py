@@ -12,14 +12,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
 from vidkit.cli import main
 from vidkit.io import open_video
-from vidkit.models import build
 from vidkit.viz import LabelOverlay, Segment
 
-CLASSES = ["walk", "run", "jump", "sit"]
 CLIP = ["--num-frames", "4", "--interval-s", "0.1", "--crop-size", "32"]
 FPS, FRAMES, SIZE = 10, 40, (96, 128)
 
@@ -135,13 +132,8 @@ def test_the_audio_survives_and_the_panel_changes_with_the_segment(source, tags,
     assert np.abs(drawn[5, :20, :40].astype(int) - drawn[25, :20, :40].astype(int)).mean() > 10  # walk, then jump
 
 
-def test_labels_made_now_by_a_model_and_a_sheet(source, tmp_path, capsys):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    torch.manual_seed(0)
-    torch.save(build("c2d_r50", num_classes=4).state_dict(), folder / "c2d.pt")
-    (folder / "classes.txt").write_text("\n".join(CLASSES) + "\n")
-    weights = ["--model", "c2d_r50", "--weights", str(folder / "c2d.pt"), "--classes", str(folder / "classes.txt")]
+def test_labels_made_now_by_a_model_and_a_sheet(source, tmp_path, capsys, c2d_weights):
+    weights = c2d_weights
     out, sheet = tmp_path / "labelled.mp4", tmp_path / "sheet.png"
     args = [
         "render",

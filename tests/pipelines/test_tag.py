@@ -69,12 +69,8 @@ def library(tmp_path_factory, write_audio):
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    torch.save(build("c2d_r50", num_classes=len(CLASSES)).state_dict(), folder / "c2d.pt")
-    (folder / "classes.txt").write_text("\n".join(CLASSES) + "\n")
-    return ["--model", "c2d_r50", "--weights", str(folder / "c2d.pt"), "--classes", str(folder / "classes.txt")]
+def weights(c2d_weights):
+    return c2d_weights
 
 
 def _records(path):

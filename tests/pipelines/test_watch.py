@@ -33,12 +33,8 @@ def _frames(n, seed, size=(32, 48)):
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    torch.save(build("c2d_r50", num_classes=len(CLASSES)).state_dict(), folder / "c2d.pt")
-    (folder / "classes.txt").write_text("\n".join(CLASSES) + "\n")
-    return ["--model", "c2d_r50", "--weights", str(folder / "c2d.pt"), "--classes", str(folder / "classes.txt")]
+def weights(c2d_weights):
+    return c2d_weights
 
 
 @pytest.fixture(scope="module")
@@ -119,18 +115,6 @@ def test_the_causal_tsm_streams_as_it_scores_offline(clip, causal_tsm, tmp_path,
         assert max(abs(expected[CLASSES.index(k)].item() - v) for k, v in got.items()) < 1e-4
 
 
-def _ts(clip: Path, out: Path) -> Path:
-    import av
-
-    with av.open(str(clip)) as source, av.open(str(out), "w", format="mpegts") as ts:
-        stream = ts.add_stream_from_template(source.streams.video[0])
-        for packet in source.demux(source.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                ts.mux(packet)
-    return out
-
-
 def _vidkit(args, **kwargs):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
@@ -138,8 +122,8 @@ def _vidkit(args, **kwargs):
     )
 
 
-def test_standard_input(clip, weights, tmp_path):
-    with open(_ts(clip, tmp_path / "clip.ts"), "rb") as stdin:
+def test_standard_input(clip, weights, tmp_path, mpegts):
+    with open(mpegts(clip, tmp_path / "clip.ts"), "rb") as stdin:
         # a pipe is live (the oldest waiting window dropped when the model falls behind): block, to test every window
         done = _vidkit(["watch", "-", *weights, *CLIP, "--hop", "2", "--drop", "block"], stdin=stdin, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -12,49 +12,21 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 import time
 from pathlib import Path
 
 from vidkit.engine.output_lock import OutputLock
-from vidkit.errors import ConfigError, VidkitError
+from vidkit.engine.results import check_output
+from vidkit.errors import VidkitError
 
-_RECORD_START = b'{"type"'
 _FSYNC_EVERY_S = 2.0
 
 
 def check_events_file(path: Path) -> None:
-    """Refuse, in one line and changing nothing, an ``--out`` the events must not be appended to."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot be the output ({e.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise ConfigError(f"{path}: not a regular file; --out takes a file, or - for standard output")
-    try:
-        with open(path, "rb") as f:
-            start = f.read(len(_RECORD_START)).lstrip()
-            if start and not (_RECORD_START.startswith(start) or start.startswith(b"{")):
-                raise ConfigError(f"{path}:1: not a vidkit watch record; left unchanged, use another --out")  # unread
-            f.seek(0)
-            for number, line in enumerate(f, 1):
-                if not line.endswith(b"\n"):  # a last line cut short: ours if it starts like a record
-                    if _RECORD_START.startswith(line[: len(_RECORD_START)]) or line.startswith(_RECORD_START):
-                        break
-                    raise ConfigError(f"{path}:{number}: not a vidkit watch record; left unchanged, use another --out")
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    record = None
-                if not isinstance(record, dict) or "type" not in record:
-                    raise ConfigError(f"{path}:{number}: not a vidkit watch record; left unchanged, use another --out")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+    """Refuse, in one line and changing nothing, an ``--out`` the events must not be appended to: what
+    :func:`~vidkit.engine.results.check_output` refuses, for records keyed by ``type``."""
+    check_output(path, "jsonl", key="type", job="watch")
 
 
 class EventLog:

@@ -27,14 +27,20 @@ _FSYNC_EVERY_S = 2.0
 CSV_FIELDS = ("path", "label", "score", "labels", "duration_s", "error", "segments", "video")
 
 
+def top_labels(scores, classes: list[str], top_k: int) -> list[dict]:
+    """The ``top_k`` best of ``scores`` (a tensor of class scores) as ``[{"label", "score"}]``, best first,
+    scores to 6 decimals: how every vidkit output writes labels."""
+    values, index = scores.topk(min(top_k, len(classes)))
+    return [{"label": classes[i], "score": round(float(v), 6)} for v, i in zip(values, index.tolist())]
+
+
 def tag_record(result, classes: list[str], top_k: int) -> dict:
     """The record of one video (a :class:`~vidkit.engine.tagger.TagResult`): its top ``top_k``
     labels with scores, its duration and what the decoder saw, or the reason it failed; and with
     segments, the labels of each window."""
 
     def top(scores):
-        values, index = scores.topk(min(top_k, len(classes)))
-        return [{"label": classes[i], "score": round(float(v), 6)} for v, i in zip(values, index.tolist())]
+        return top_labels(scores, classes, top_k)
 
     record = {
         "path": result.path,
@@ -91,6 +97,27 @@ def _key(record: dict) -> str:
     if record.get("path_b64"):
         return os.fsdecode(base64.b64decode(record["path_b64"], validate=True))
     return record["path"]
+
+
+def read_tag_records(path: Path):
+    """``(path, record)`` of each record of a JSON-lines ``vidkit tag`` output, ``path`` the video's exact
+    name (from ``path_b64`` when it is not UTF-8); a last line cut short by a kill is skipped, any other
+    line that is not a record is a :class:`~vidkit.errors.ConfigError` naming it."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    lines = data.splitlines(keepends=True)
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+            yield _key(record), record
+        except (ValueError, KeyError, TypeError, AttributeError):
+            if number == len(lines) and not line.endswith(b"\n"):
+                return  # the start of a record a kill cut short
+            raise ConfigError(f"{path}:{number}: not a vidkit tag record") from None
 
 
 # Failures that may pass on a rerun, so a rerun tags the file again: the decoder worker crashed or
@@ -327,13 +354,14 @@ class ResultsFile:
                 self.lock.release()
 
 
-def check_output(path: Path, fmt: str, *, contents: bool = True) -> None:
+def check_output(path: Path, fmt: str, *, contents: bool = True, key: str = "path", job: str = "tag") -> None:
     """Refuse, in one line and changing nothing, an output ``vidkit tag`` must not append to: an
     existing path that is not a regular file (a folder, ``/dev/zero``, ``/dev/null``, a pipe such as
     a piped ``/dev/stdout``), or a file that is not vidkit's own output in ``fmt``: JSON lines each a
     record with a ``path`` (or ``path_b64``), or a CSV whose first line is vidkit's header. An empty
     file, and a last line cut short by a kill (the start of a record), are vidkit's. Without
-    ``contents``, only what the path is (a new file, or a regular one) is checked."""
+    ``contents``, only what the path is (a new file, or a regular one) is checked. ``key``/``job``: the key
+    every record of another job's JSON lines has (``vidkit watch``'s events: ``type``), and its name."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -348,42 +376,41 @@ def check_output(path: Path, fmt: str, *, contents: bool = True) -> None:
         return
     try:
         with open(path, "rb") as f:
-            reason = _not_ours(f, fmt)
+            reason = _not_ours(f, fmt, key=key, job=job)
     except OSError as e:
         raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
     if reason:
         raise ConfigError(f"{path}:{reason}; left unchanged, use another --out")
 
 
-_RECORD_START = b'{"path'  # every JSON-lines record begins so (json.dumps of a record, path first)
-
-
-def _not_ours(f, fmt: str) -> str | None:
+def _not_ours(f, fmt: str, *, key: str = "path", job: str = "tag") -> str | None:
     """Why the open binary file ``f`` is not a vidkit results file in ``fmt`` (``LINE: reason``), or
-    None if it is one."""
+    None if it is one. Every JSON-lines record begins with its ``key`` (json.dumps of a record, key first)."""
+    record_start = b'{"' + key.encode("ascii")
+    not_ours = f"not a vidkit {job} record"
     if fmt == "csv":
         header = _csv_line(CSV_FIELDS).encode("utf-8")
         first = f.readline(len(header))
         if first == header or (not first.endswith(b"\n") and header.startswith(first)):
             return None  # the header, an empty file, or a header cut by a kill (written again)
         return "1: not the header of a vidkit tag CSV"
-    start = f.read(len(_RECORD_START)).lstrip()
-    if start and not (_RECORD_START.startswith(start) or start.startswith(b"{")):
-        return "1: not a vidkit tag record"  # a binary file (a checkpoint...): refused unread
+    start = f.read(len(record_start)).lstrip()
+    if start and not (record_start.startswith(start) or start.startswith(b"{")):
+        return f"1: {not_ours}"  # a binary file (a checkpoint...): refused unread
     f.seek(0)
     for number, line in enumerate(f, 1):
         if not line.endswith(b"\n"):  # the last line, cut by a kill: it must be the start of a record
-            if not _RECORD_START.startswith(line[: len(_RECORD_START)]):
-                return f"{number}: not a vidkit tag record"
+            if not record_start.startswith(line[: len(record_start)]):
+                return f"{number}: {not_ours}"
             break
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError:
-            return f"{number}: not a vidkit tag record"
-        if not isinstance(record, dict) or not ("path" in record or "path_b64" in record):
-            return f"{number}: not a vidkit tag record"
+            return f"{number}: {not_ours}"
+        if not isinstance(record, dict) or not (key in record or (key == "path" and "path_b64" in record)):
+            return f"{number}: {not_ours}"
     return None
 
 
@@ -439,4 +466,14 @@ def _csv_rows(data: bytes):
         yield row, offset
 
 
-__all__ = ["CSV_FIELDS", "OutputLock", "ResultsFile", "check_output", "may_pass", "tag_record", "text_record"]
+__all__ = [
+    "CSV_FIELDS",
+    "OutputLock",
+    "ResultsFile",
+    "check_output",
+    "may_pass",
+    "read_tag_records",
+    "tag_record",
+    "text_record",
+    "top_labels",
+]

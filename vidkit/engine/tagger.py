@@ -27,18 +27,32 @@ from vidkit.io import is_still_image
 from vidkit.io.limits import limit
 from vidkit.utils import failure_reason
 
-__all__ = ["TagResult", "Tagger", "decode_for_tagging", "decode_worker", "look_for_tagging", "look_worker"]
+__all__ = [
+    "TagResult",
+    "Tagger",
+    "WindowTiming",
+    "decode_for_tagging",
+    "decode_worker",
+    "look_for_tagging",
+    "look_worker",
+]
 
 _WINDOWS_PER_READ = 8  # segment windows decoded per read_at: bounds memory, amortises seeking back to a keyframe
 
 
 @dataclass(frozen=True)
-class _Window:
-    """The timing of one segment, in the terms a clip sampler reads."""
+class WindowTiming:
+    """The timing of one window of a video (a ``--segments`` window, a watched stream's window), in the terms
+    a clip sampler reads."""
 
     start_s: float
     duration_s: float
     fps: float
+
+    @classmethod
+    def between(cls, start_s: float, end_s: float, fps: float) -> WindowTiming:
+        """``[start_s, end_s)``, at least one frame long."""
+        return cls(start_s, max(end_s - start_s, 1.0 / (fps or 25)), fps)
 
 
 def decode_for_tagging(
@@ -129,7 +143,7 @@ def _tag_video(path: str, items, *, spec: ViewSpec, backend: str, timeout_s: flo
         return {"info": None, "error": str(e)}
 
 
-def _windows(info, length: float, stride: float) -> Iterator[tuple[tuple[int, float, float], _Window]]:
+def _windows(info, length: float, stride: float) -> Iterator[tuple[tuple[int, float, float], WindowTiming]]:
     """Windows of ``length`` seconds starting every ``stride`` seconds, the last one ending at the video's
     end (shorter when the video is), each with the timing its clips are planned in; made as they are
     needed. More than ``VIDKIT_MAX_WINDOWS`` (:mod:`vidkit.io.limits`) is the video's error, said before
@@ -142,11 +156,10 @@ def _windows(info, length: float, stride: float) -> Iterator[tuple[tuple[int, fl
             f"{count} windows of {length:g} s every {stride:g} s for its {info.duration_s:.6g} s, over the limit "
             f"of {most} per file (raise it with VIDKIT_MAX_WINDOWS, or take longer --segments)"
         )
-    frame = 1.0 / (info.fps or 25)
     for k in range(count):
         start = first + k * stride
         stop = min(start + length, end)
-        yield (k, start, stop), _Window(start, max(stop - start, frame), info.fps)
+        yield (k, start, stop), WindowTiming.between(start, stop, info.fps)
 
 
 def _describe(info, warnings) -> dict:

@@ -33,6 +33,7 @@ from vidkit.data.transforms import crop_box
 from vidkit.data.views import ViewSpec
 from vidkit.engine.loop import Precision
 from vidkit.engine.readouts import ClassProbabilities
+from vidkit.engine.tagger import WindowTiming
 from vidkit.io.limits import limit
 
 DROPS = ("oldest", "block")
@@ -43,15 +44,6 @@ def can_stream(model: nn.Module) -> bool:
     """Whether ``model`` scores frames one at a time as they come (``streaming()`` and ``step()``: the
     causal TSM)."""
     return bool(getattr(model, "streamable", False))
-
-
-@dataclass(frozen=True)
-class _Timing:
-    """A window's timing, in the terms the test samplers read (as ``vidkit tag`` plans its windows)."""
-
-    start_s: float
-    duration_s: float
-    fps: float
 
 
 @dataclass
@@ -131,7 +123,7 @@ class WindowCutter:
         return [self._cut(start, end, self._plan(start, end - start))]
 
     def _plan(self, start: float, length: float) -> tuple[float, ...]:
-        timing = _Timing(start, max(length, 1.0 / self.fps), self.fps)
+        timing = WindowTiming.between(start, start + length, self.fps)
         return tuple(t for plan in self.sampler(timing)[:1] for t in plan.timestamps)
 
     def _cut(self, start: float, end: float, times: tuple[float, ...]) -> Window:

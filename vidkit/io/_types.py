@@ -7,6 +7,11 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 
+def quarter_turns(frame) -> int:
+    """How many quarter turns counter-clockwise a decoded PyAV frame's display matrix asks for (0-3)."""
+    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+
+
 def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     """``(height, width)`` scaled so the shorter side is ``short_side``, the aspect ratio kept (the
     longer side rounded, and never below ``short_side``)."""

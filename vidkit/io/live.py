@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vidkit.errors import ConfigError, VideoDecodeError
-from vidkit.io._types import short_side_size
+from vidkit.io._types import quarter_turns, short_side_size
 from vidkit.io.limits import limit, max_pixels_reason
 from vidkit.utils import cpu_count
 
@@ -356,7 +356,7 @@ class LiveReader:
         return time.monotonic()
 
     def _rgb(self, frame, short_side: int | None) -> np.ndarray:
-        k = round((getattr(frame, "rotation", 0) or 0) / 90) % 4  # the display matrix's turn, as the file reader
+        k = quarter_turns(frame)  # the display matrix's turn, as the file reader
         convert: dict = {"format": "rgb24", "threads": self._sws_threads}  # as the file reader converts
         if short_side is not None:
             height, width = short_side_size(frame.height, frame.width, short_side)

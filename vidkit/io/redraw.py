@@ -22,6 +22,7 @@ from av.video.frame import PictureType
 
 from vidkit.errors import VideoDecodeError
 from vidkit.io._checks import check_path, describe_open_failure, open_container
+from vidkit.io._types import quarter_turns
 from vidkit.io.reencode import _turner
 from vidkit.utils import atomic_path
 
@@ -105,7 +106,7 @@ def redraw(
                     if size is None:
                         size = _even_size(frame)
                         encoder.height, encoder.width = size
-                        turn = _turner(_turns(frame) * 90) if _turns(frame) else None
+                        turn = _turner(quarter_turns(frame) * 90) if quarter_turns(frame) else None
                     pts = frame.pts if frame.pts is not None else (0 if last_pts is None else last_pts + 1)
                     pts = pts if last_pts is None else max(pts, last_pts + 1)  # never two frames on one tick
                     first = pts if first is None else first
@@ -167,20 +168,16 @@ def _mux_audio(out, packet, copy: bool, stream, resampler) -> None:
             out.mux(stream.encode(chunk))
 
 
-def _turns(frame) -> int:
-    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
-
-
 def _even_size(frame) -> tuple[int, int]:
     """The output's ``(height, width)``: the frame upright, each side cut down to even (4:2:0 needs it)."""
-    height, width = (frame.width, frame.height) if _turns(frame) % 2 else (frame.height, frame.width)
+    height, width = (frame.width, frame.height) if quarter_turns(frame) % 2 else (frame.height, frame.width)
     return max(2, height - height % 2), max(2, width - width % 2)
 
 
 def _upright_yuv(frame, size: tuple[int, int], turn):
     """The decoded frame, upright (``turn``: FFmpeg's transpose filters), yuv420p, of ``size``, writable (a
     frame the decoder still refers to is copied first: drawing on it would corrupt the frames after it)."""
-    if _turns(frame):
+    if quarter_turns(frame):
         frame = turn(frame)
     if (frame.format.name, frame.height, frame.width) != ("yuv420p", *size):
         frame = frame.reformat(width=size[1], height=size[0], format="yuv420p")
@@ -201,7 +198,7 @@ def _planes(frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _upright(frame) -> np.ndarray:
     rgb = frame.to_ndarray(format="rgb24")
-    k = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+    k = quarter_turns(frame)
     return np.ascontiguousarray(np.rot90(rgb, k=k)) if k else rgb
 
 

@@ -203,11 +203,17 @@ class YUVCanvas:
         t1, l1 = min(top + height, self.height), min(left + width, self.width)
         if t1 <= t0 or l1 <= l0:
             return None
-        y, u, v = (round(float(c)) for c in to_yuv(np.array(color, np.float32)))
+        y, u, v = _yuv_color(tuple(color))
         self.y[t0:t1, l0:l1] = y
         ct, cl, cb, cr = t0 // 2, l0 // 2, max(t0 // 2 + 1, t1 // 2), max(l0 // 2 + 1, l1 // 2)
         self.u[ct:cb, cl:cr], self.v[ct:cb, cl:cr] = u, v
         return (t0, l0, t1 - t0, l1 - l0)
+
+
+@functools.lru_cache(maxsize=64)
+def _yuv_color(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    """A colour's Y, U, V levels, converted once (fills run per frame)."""
+    return tuple(round(float(c)) for c in to_yuv(np.array(color, np.float32)))
 
 
 def canvas(frame) -> RGBCanvas | YUVCanvas:
