@@ -213,3 +213,23 @@ def test_outputs_that_would_destroy_something_are_refused(source, tags, tmp_path
     assert mine.read_bytes() == b"a user's video"
     assert main(["render", str(tmp_path / "gone.mp4"), "--tags", str(tags), "--out", str(tmp_path / "y.mp4")]) == 1
     assert "holds no record of" in capsys.readouterr().err and not (tmp_path / "y.mp4").exists()
+
+
+def test_a_name_that_is_not_utf8_is_found_in_the_tags(source, tmp_path, capsys):
+    import base64
+    import os
+    import shutil
+
+    odd = os.path.join(os.fsencode(tmp_path), b"clip-\xff.mp4")
+    shutil.copy(source, odd)
+    tags = tmp_path / "tags.jsonl"
+    record = {
+        "path": os.fsdecode(odd).encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+        "path_b64": base64.b64encode(odd).decode("ascii"),
+        "labels": [{"label": "walk", "score": 0.9}],
+        "duration_s": 4.0,
+        "error": None,
+    }
+    tags.write_text(json.dumps(record) + "\n")
+    assert main(["render", os.fsdecode(odd), "--tags", str(tags), "--sheet", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").exists(), capsys.readouterr().err
