@@ -56,6 +56,7 @@ class DataConfig:
     videos: str | None = None
     flip_swap_labels: bool = False
     keyframe_offset_s: float = 0.0  # AVA: annotation time minus time in the video file (900 for the 15-minute cuts)
+    test_frames: int | None = None  # segments per validation clip (CoViAR); None: the model's test recipe
     val_fraction: float = 0.1  # a folder without split folders: the share of each class held out for validation
     class_weights: Literal["none", "balanced"] = "none"
     sampler: Literal["random", "balanced"] = "random"
@@ -72,6 +73,8 @@ class DataConfig:
             )
         _check_range("data.workers", self.workers, minimum=0)
         _check_range("data.num_frames", self.num_frames, minimum=1)
+        if self.test_frames is not None:
+            _check_range("data.test_frames", self.test_frames, minimum=1)
         _check_range("data.interval_s", self.interval_s, above=0)
         _check_range("data.crop_size", self.crop_size, minimum=1)
         _check_range("data.test_scale", self.test_scale, minimum=1)

@@ -367,11 +367,16 @@ def _train_data(config: TrainConfig, dataset):
     """What the model's task (:mod:`vidkit.engine.tasks`) makes of ``dataset`` for training: the
     classes, the two splits, the batched transform and the objective."""
     from vidkit.engine.tasks import ClipSettings, task_for
-    from vidkit.models import resolve
+    from vidkit.models import model_card, resolve
 
     task, name = task_for(config.model.name), resolve(config.model.name)
     d = config.data
     task.check_data(dataset, data_name=d.name, model_name=name)
+    if d.test_frames is not None and not task.test_frames:
+        raise ConfigError(
+            f"data.test_frames={d.test_frames}: {name} validates on clips of data.num_frames frames; "
+            "test_frames is for the compressed-domain models' TSN segments (coviar)"
+        )
     flip, _ = _flip(config, dataset)
     settings = ClipSettings(
         data_name=d.name,
@@ -384,6 +389,7 @@ def _train_data(config: TrainConfig, dataset):
         seed=config.seed,
         flip=flip,
         keyframe_offset_s=d.keyframe_offset_s,
+        test_frames=d.test_frames or model_card(name).test_frames,
         model_options=dict(config.model.options),
     )
     return task.train_data(dataset, settings, model_name=name)

@@ -35,19 +35,17 @@ def _clip(b=2, t=3, h=40, w=60):
 
 
 def test_transform_scales_vectors_with_the_picture_and_negates_x_when_flipping():
-    t = CompressedTransform(
-        crop_size=20, train_scale=(20, 20), test_scale=20, flip_prob=1.0, mv_scale=8.0, residual_scale=64.0
-    )
+    t = CompressedTransform(crop_size=20, train_scale=(20, 20), test_scale=20, flip_prob=1.0)
     out, flipped = t(_clip(), train=True, generator=torch.Generator().manual_seed(0), return_flips=True)
     assert out.shape == (2, 8, 3, 20, 20) and flipped.all()
-    # resized by 1/2: vectors halve (2 px, 1 px), then / mv_scale; the flip turns x around
-    assert torch.allclose(out[:, 3], torch.tensor(-2.0 / 8)) and torch.allclose(out[:, 4], torch.tensor(1.0 / 8))
-    # the residual was on the left half; mirrored, it is on the right, scaled by 1/64
-    assert torch.allclose(out[:, 5, :, :, -3:], torch.tensor(1.0)) and torch.allclose(
+    # resized by 1/2: vectors halve (2 px, 1 px), left in pixels (the model scales them); the flip turns x around
+    assert torch.allclose(out[:, 3], torch.tensor(-2.0)) and torch.allclose(out[:, 4], torch.tensor(1.0))
+    # the residual was on the left half; mirrored, it is on the right, its values as they were
+    assert torch.allclose(out[:, 5, :, :, -3:], torch.tensor(64.0)) and torch.allclose(
         out[:, 5, :, :, :3], torch.tensor(0.0)
     )
     test = t(_clip(), train=False)
-    assert torch.allclose(test[:, 3], torch.tensor(2.0 / 8)) and torch.allclose(test[:, 5, :, :, :3], torch.tensor(1.0))
+    assert torch.allclose(test[:, 3], torch.tensor(2.0)) and torch.allclose(test[:, 5, :, :, :3], torch.tensor(64.0))
     with pytest.raises(ValueError, match="packed compressed clips"):
         t(torch.zeros(1, 3, 8, 8, 3, dtype=torch.uint8), train=False)
 

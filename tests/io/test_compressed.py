@@ -162,6 +162,22 @@ def test_read_compressed_at_picks_the_nearest_frames(tmp_path, moving_square):
     assert clip.inexact == [None] * 5
 
 
+def test_read_compressed_at_avoiding_iframes_takes_the_frame_before_them(tmp_path, moving_square):
+    path = write_video(tmp_path / "gt.avi", moving_square(2, 0), fps=10, codec="mpeg4", options={"g": "12"})
+    whole = list(coviar_frames(path))
+    assert [f.pict_type for f in whole[:13:12]] == ["I", "I"]
+    # 1.2 s is GOP 1's I-frame, 0 the first frame, 0.5 a P-frame
+    clip = read_compressed_at(path, [1.2, 0.0, 0.5], avoid_iframes=True)
+    assert clip.pts.tolist() == pytest.approx([1.2, 0.0, 0.5])
+    assert (clip.iframes[0] == whole[12].iframe).all() and (clip.iframes[1] == whole[0].iframe).all()
+    # the I-frame's vectors are zero: the last frame of GOP 0 gives them (and for the first frame, the next)
+    for k, source in enumerate([whole[11], whole[1], whole[5]]):
+        assert (clip.mv[k] == source.mv).all() and (clip.residual[k] == source.residual).all()
+        assert np.abs(clip.mv[k]).sum() > 0
+    plain = read_compressed_at(path, [1.2, 0.0])
+    assert not plain.mv.any()  # what the segments got before: all-zero motion on an I-frame
+
+
 def test_keyframes_decode_only_the_key_frames(tmp_path, moving_square):
     path = write_video(tmp_path / "k.mp4", moving_square(1, 1, n=30), fps=10, options={"g": "8", "bf": "2"})
     full = [(f.pts_s, f.iframe) for f in coviar_frames(path, residuals=False) if f.pict_type == "I"]

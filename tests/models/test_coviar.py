@@ -37,8 +37,10 @@ def test_the_stream_networks_are_the_papers():
     assert model.streams["mv"].conv1.in_channels == 2 and model.streams["residual"].conv1.in_channels == 3
     resnet18 = count_params(torchvision.models.resnet18(num_classes=400))
     resnet50 = count_params(torchvision.models.resnet50(num_classes=400))
-    # the motion-vector ResNet-18 has one input channel less: 64 * 7 * 7 fewer weights
-    assert count_params(model) == resnet50 + resnet18 + resnet18 - 64 * 49
+    # the motion-vector ResNet-18 has one input channel less: 64 * 7 * 7 fewer weights; the authors'
+    # input BatchNorms (data_bn) on the motion (2 channels) and residual (3) streams: a scale and shift each
+    assert count_params(model) == resnet50 + resnet18 + resnet18 - 64 * 49 + 2 * (2 + 3)
+    assert count_params(build("coviar", num_classes=400, inputs="scaled")) == resnet50 + 2 * resnet18 - 64 * 49
 
 
 def test_joint_training_is_separate_training():
@@ -73,3 +75,58 @@ def test_torchvision_imagenet_weights_load_into_the_iframe_stream():
     x = torch.zeros(1, 8, 1, 64, 64)
     x[:, :3, 0] = image
     assert torch.allclose(model(x), reference(image), atol=1e-5)
+
+
+def test_the_papers_recipe_is_the_default_and_the_former_one_an_option():
+    paper = build("coviar", num_classes=4, iframe_arch="resnet18")
+    assert paper.fusion_weights == (2.0, 1.0, 1.0) and isinstance(paper.dropout, torch.nn.Identity)
+    assert paper.checkpoint_options() == {"inputs": "coviar", "fusion_weights": [2.0, 1.0, 1.0]}
+    assert set(paper.data_bn) == {"mv", "residual"}
+    former = build("coviar", num_classes=4, iframe_arch="resnet18", inputs="scaled", fusion_weights=(1, 1, 1))
+    assert len(former.data_bn) == 0 and not any(k.startswith("data_bn") for k in former.state_dict())
+    with pytest.raises(ValueError, match="inputs must be one of"):
+        build("coviar", num_classes=4, inputs="raw")
+
+
+def test_inputs_prepared_as_the_authors_feed_them():
+    model = build("coviar", num_classes=4, iframe_arch="resnet18").eval()  # data_bn fresh: identity in eval
+    mv = torch.tensor([30.0, -10.0, 4.0, -25.0]).view(1, 2, 1, 2)
+    # clipped to ±20 px, scaled into [-0.5, 0.5] (pytorch-coviar's clip_and_scale(mv, 20) / 255 - 0.5)
+    expected = torch.tensor([0.5, -0.25, 0.1, -0.5]).view(1, 2, 1, 2)
+    torch.testing.assert_close(model.prepare("mv", mv), expected, atol=1e-4, rtol=0)
+    residual = torch.tensor([255.0, -255.0, 0.0]).view(1, 3, 1, 1)
+    # + 128 clipped to a byte, / 255 - 0.5, over ImageNet's std
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    expected = (torch.tensor([255.0, 0.0, 128.0]).view(1, 3, 1, 1) / 255 - 0.5) / std
+    torch.testing.assert_close(model.prepare("residual", residual), expected, atol=1e-4, rtol=0)
+    # the input BatchNorm learns: in training it normalises the batch
+    model.train()
+    batch = model.prepare("mv", torch.randn(8, 2, 4, 4) * 5 + 3)
+    assert batch.mean().abs() < 1e-4 and (batch.std() - 1).abs() < 0.05
+    former = build("coviar", num_classes=4, iframe_arch="resnet18", inputs="scaled").eval()
+    torch.testing.assert_close(former.prepare("mv", mv), mv / 8)
+    torch.testing.assert_close(former.prepare("residual", residual), residual / 64)
+    image = torch.randn(1, 3, 2, 2)
+    assert torch.equal(model.prepare("iframe", image), image)
+
+
+def test_a_checkpoint_from_before_the_recipe_loads_with_the_former_inputs(tmp_path):
+    from vidkit.engine.checkpoint import load_checkpoint, save_checkpoint
+    from vidkit.engine.inference import load_model
+
+    torch.manual_seed(0)
+    config = {"model": {"name": "coviar", "options": {"iframe_arch": "resnet18"}}}
+    former = build("coviar", num_classes=3, iframe_arch="resnet18", inputs="scaled", fusion_weights=(1, 1, 1))
+    old = tmp_path / "old.pt"  # written before CoViAR recorded any option: model_options empty
+    state = {"model": former.state_dict(), "model_name": "coviar", "num_classes": 3, "classes": ["a", "b", "c"]}
+    torch.save({**state, "config": config, "model_options": {}}, old)
+    loaded = load_model(old).model.eval()
+    assert loaded.checkpoint_options() == {"inputs": "scaled", "fusion_weights": [1.0, 1.0, 1.0]}
+    x = torch.randn(1, 8, 2, 32, 32) * 10
+    torch.testing.assert_close(loaded(x), former.eval()(x))
+    paper = build("coviar", num_classes=3, iframe_arch="resnet18")
+    new = save_checkpoint(
+        tmp_path / "new.pt", paper, model_name="coviar", num_classes=3, classes=["a", "b", "c"], config=config
+    )
+    assert load_checkpoint(new)["model_options"] == {"inputs": "coviar", "fusion_weights": [2.0, 1.0, 1.0]}
+    assert load_model(new).model.checkpoint_options()["inputs"] == "coviar"

@@ -59,8 +59,9 @@ def test_coviar_streams_are_the_imagenet_resnets_on_every_frame(tmp_path):
 
     x = torch.randn(2, 8, 3, 64, 64)
     features = model.forward_features(x)
+    # the motion and residual streams see their inputs as the authors feed them (clipped, shifted, data_bn)
     frames = {
-        s: rearrange(x[:, c], "b c t h w -> (b t) c h w")
+        s: model.prepare(s, rearrange(x[:, c], "b c t h w -> (b t) c h w"))
         for s, c in [("iframe", slice(0, 3)), ("residual", slice(5, 8))]
     }
     assert close(rearrange(features["iframe"], "b t d -> (b t) d"), penultimate(r50, frames["iframe"]))
@@ -68,7 +69,7 @@ def test_coviar_streams_are_the_imagenet_resnets_on_every_frame(tmp_path):
     # the motion-vector stream: the ImageNet ResNet-18 with a new 2-channel conv1, as the authors' code has it
     assert torch.equal(model.streams["mv"].conv1.weight, fresh["streams.mv.conv1.weight"])
     mv18.conv1 = model.streams["mv"].conv1
-    mv_frames = rearrange(x[:, 3:5], "b c t h w -> (b t) c h w")
+    mv_frames = model.prepare("mv", rearrange(x[:, 3:5], "b c t h w -> (b t) c h w"))
     assert close(rearrange(features["mv"], "b t d -> (b t) d"), penultimate(mv18, mv_frames))
     # the classifiers are the model's own (num_classes wide), not ImageNet's
     for s in ("iframe", "mv", "residual"):

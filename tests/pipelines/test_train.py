@@ -4,6 +4,7 @@ checkpoints that load without unpickling arbitrary objects; clear one-line error
 import json
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -111,3 +112,27 @@ def test_coviar_trains_from_the_cli_on_the_set_in_coviar_format(tiny, tmp_path):
     refused = tiny.run(["eval", "--checkpoint", str(out / "best.pt"), "--data-root", str(tiny.root)])
     assert refused.returncode == 1 and "reads the compressed domain" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_coviar_validates_on_the_papers_25_segments_and_other_models_refuse_test_frames(tmp_path):
+    """CoViAR trains on 3 TSN segments and tests on 25 (its card's test_frames; data.test_frames
+    overrides); a model that validates on clips of num_frames refuses the key rather than ignore it."""
+    from vidkit.errors import ConfigError
+    from vidkit.pipelines.config import load_train_config
+    from vidkit.pipelines.train import build_data
+
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            (tmp_path / split / label).mkdir(parents=True)
+            (tmp_path / split / label / "0.avi").write_bytes(b"not read until an item is asked for")
+
+    def data(model, *overrides):
+        config = load_train_config(model=model, overrides=["data.name=folder", f"data.root={tmp_path}", *overrides])
+        _, train_set, val_set, _ = build_data(config)
+        return train_set, val_set
+
+    train_set, val_set = data("coviar", "data.num_frames=3")
+    assert train_set.sampler.num_segments == 3 and val_set.sampler.num_segments == 25
+    assert data("coviar", "data.num_frames=3", "data.test_frames=10")[1].sampler.num_segments == 10
+    with pytest.raises(ConfigError, match="data.test_frames=10: c2d_r50 validates on clips"):
+        data("c2d_r50", "data.test_frames=10")

@@ -10,7 +10,13 @@ RGB clips: data-loader workers pack float16 ``[T, H, W, 8]`` —
 
 — and :class:`CompressedTransform` resizes, crops, flips and normalises the batch on the model's
 device like :class:`~vidkit.data.transforms.ClipTransform` does, except that vectors scale with the
-picture and a horizontal flip negates their x component.
+picture and a horizontal flip negates their x component. The vectors stay in pixels and the residuals
+in -255..255: the model prepares them as it was trained to (:class:`vidkit.models.coviar.CoViAR`'s
+``inputs``), so a checkpoint carries its own input recipe.
+
+The motion and residual channels of a segment never come from an I-frame (whose are zero): as the
+authors sample, the frame before it is taken for them (:func:`vidkit.io.compressed.read_compressed_at`'s
+``avoid_iframes``).
 """
 
 from __future__ import annotations
@@ -81,7 +87,7 @@ class CompressedClipDataset(ClipDataset):
         rng = random.Random(hash((self.seed, self.epoch, item)))
         try:
             plan = self.sampler(probe(path), rng=rng)[0]
-            clip = read_compressed_at(path, list(plan.timestamps), grid=self.grid)
+            clip = read_compressed_at(path, list(plan.timestamps), grid=self.grid, avoid_iframes=True)
         except VideoDecodeError as e:
             return {"index": item, "error": str(e)}
         inexact = [n for n in clip.inexact if n is not None]
@@ -106,11 +112,8 @@ class CompressedClipDataset(ClipDataset):
 @dataclass(frozen=True)
 class CompressedTransform(ClipTransform):
     """:class:`ClipTransform` for packed compressed clips (float ``[B, T, H, W, 8]`` → ``[B, 8, T, crop, crop]``):
-    I-frames normalised as RGB clips are, vectors divided by ``mv_scale`` pixels, residuals by
-    ``residual_scale``; resizing scales the vectors by the same factor, flipping negates their x."""
-
-    mv_scale: float = 8.0
-    residual_scale: float = 64.0
+    I-frames normalised as RGB clips are, vectors (in pixels) and residuals as they are — the model
+    scales them; resizing scales the vectors by the same factor, flipping negates their x."""
 
     def _check(self, frames: torch.Tensor) -> None:
         if frames.dim() != 5 or frames.shape[-1] != CHANNELS:
@@ -131,8 +134,7 @@ class CompressedTransform(ClipTransform):
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.empty_like(x)
         out[:, IFRAME] = super()._normalize(x[:, IFRAME])
-        out[:, MV] = x[:, MV] / self.mv_scale
-        out[:, RESIDUAL] = x[:, RESIDUAL] / self.residual_scale
+        out[:, MV.start :] = x[:, MV.start :]
         return out
 
 

@@ -242,34 +242,64 @@ class CompressedClip:
 
 
 def read_compressed_at(
-    path: str | os.PathLike, times_s: Sequence[float], *, grid: int = 4, timeout_s: float = 60.0
+    path: str | os.PathLike,
+    times_s: Sequence[float],
+    *,
+    grid: int = 4,
+    avoid_iframes: bool = False,
+    timeout_s: float = 60.0,
 ) -> CompressedClip:
     """CoViAR's inputs at the frames nearest to ``times_s`` (any order, repeats allowed), from one
-    pass over the file; residuals (the costly part) are computed only for the frames picked."""
+    pass over the file; residuals (the costly part) are computed only for the frames picked.
+
+    ``avoid_iframes``: an I-frame's motion vectors and residual are zero, and CoViAR's authors never sample
+    one for those streams (pytorch-coviar's ``get_gop_pos``): where the frame picked is an I-frame, the
+    vectors and residual come from the frame before it — the last of the previous GOP, accumulated to that
+    GOP's I-frame — or, for the first frame, from the one after it. The I-frame and ``pts`` stay the picked
+    frame's; ``inexact`` is that of the frame the vectors come from."""
     if len(times_s) == 0:
         raise ValueError("read_compressed_at: no times asked for")
     order = sorted(range(len(times_s)), key=lambda i: times_s[i])
     picked: dict[int, tuple] = {}
-    last = None
+    motion: dict[int, tuple] = {}  # where the vectors and residual come from, when not the picked frame
+    waiting: list[int] = []  # the first frame picked, an I-frame: its vectors come from the next frame
+
+    def pick(i: int, choice: tuple, before: tuple | None, after: tuple | None) -> None:
+        picked[i] = choice
+        if avoid_iframes and _starts_gop(choice):
+            if before is not None:
+                motion[i] = before
+            elif after is not None:
+                motion[i] = after
+            else:
+                waiting.append(i)
+
+    before = last = None
     k = 0
     with contextlib.closing(_walk(path, grid=grid, timeout_s=timeout_s)) as walk:
         for current in walk:
+            for i in waiting:
+                motion[i] = current
+            waiting.clear()
             while k < len(order) and current[0].pts_s >= times_s[order[k]]:
                 t = times_s[order[k]]
-                nearer = last is not None and t - last[0].pts_s < current[0].pts_s - t
-                picked[order[k]] = last if nearer else current
+                if last is not None and t - last[0].pts_s < current[0].pts_s - t:
+                    pick(order[k], last, before, current)
+                else:
+                    pick(order[k], current, last, None)
                 k += 1
-            if k == len(order):
+            if k == len(order) and not waiting:
                 break
-            last = current
+            before, last = last, current
     if last is None and not picked:
         raise VideoDecodeError(path, "no frames decoded")
     for i in order[k:]:  # times after the last frame take the last frame
-        picked[i] = last
+        pick(i, last, before, None)
     frames = [picked[i] for i in range(len(times_s))]
+    sources = [motion.get(i, picked[i]) for i in range(len(times_s))]  # a one-frame video: its I-frame
     residual_cache: dict[int, np.ndarray] = {}
     residuals = []
-    for f, d, per_pixel in frames:
+    for f, d, per_pixel in sources:
         key = id(f)
         if key not in residual_cache:
             f.mv = downsample(per_pixel, grid)
@@ -277,11 +307,17 @@ def read_compressed_at(
         residuals.append(residual_cache[key])
     return CompressedClip(
         np.stack([f[0].iframe for f in frames]),
-        np.stack([f[0].mv for f in frames]),
+        np.stack([f[0].mv for f in sources]),
         np.stack(residuals),
         np.array([f[0].pts_s for f in frames]),
-        [f[0].inexact for f in frames],
+        [f[0].inexact for f in sources],
     )
+
+
+def _starts_gop(walked: tuple) -> bool:
+    """Whether a frame from :func:`_walk` is one its GOP's accumulation starts from (zero vectors)."""
+    d = walked[1]
+    return d.pict_type == "I" or bool(d.key)
 
 
 def keyframes(path: str | os.PathLike, *, timeout_s: float = 60.0) -> Iterator[tuple[float, np.ndarray]]:

@@ -39,6 +39,9 @@ class ModelCard:
     # Builder options that decide what the weights compute and that vidkit's checkpoints written before
     # they recorded them (``model_options``) were trained with: i3d_r50's replicate padding, its old default.
     checkpoint_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    # Frames (TSN segments) per clip when testing, where the paper tests with more than it trains on
+    # (CoViAR: 3 in training, 25 in testing); None: as many as in training.
+    test_frames: int | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int, int, int] | None:
@@ -58,6 +61,7 @@ def register_model(
     input_channels: int = 3,
     task: str = "video",
     checkpoint_defaults: Mapping[str, Any] | None = None,
+    test_frames: int | None = None,
 ):
     """Register a keyword-only builder under its function name (and ``aliases``) with its card; a
     duplicate name raises. ``@register_model`` alone works; so does ``@register_model(aliases=..., ...)``."""
@@ -80,6 +84,7 @@ def register_model(
             input_channels,
             task,
             checkpoint_defaults=dict(checkpoint_defaults or {}),
+            test_frames=test_frames,
         )
         return builder
 

@@ -9,9 +9,22 @@ scores (§4, "late fusion"; ``fusion_weights``).
 
 Input — the model contract's one tensor, packed by :mod:`vidkit.data.compressed`::
 
-    x          [B, 8, T, H, W]      channels 0-2 I-frame, 3-4 motion vectors, 5-7 residual
-    per stream [(B T), C_s, H, W]   → 2D ResNet → [(B T), K] → mean over T → [B, K]
+    x          [B, 8, T, H, W]      channels 0-2 I-frame (normalised RGB), 3-4 motion vectors (pixels),
+                                    5-7 residual (-255..255)
+    per stream [(B T), C_s, H, W]   → inputs → 2D ResNet → [(B T), K] → mean over T → [B, K]
     output     Σ_s w_s · scores_s   [B, K]
+
+The model prepares its motion and residual inputs itself, so a checkpoint carries how it was fed
+(``inputs``): ``"coviar"``, the authors' (pytorch-coviar ``dataset.py`` and ``model.py``) — vectors clipped
+to ±20 px and scaled into [-0.5, 0.5] (their ``clip_and_scale(mv, 20)`` without its rounding to whole
+steps), residuals clipped to [-128, 127] and shifted into [0, 255] as their byte images are, then to
+[-0.5, 0.5] over ImageNet's std, and each of the two streams through a learnable input BatchNorm (their
+``data_bn``); ``"scaled"``, vidkit's former inputs — vectors / 8 px, residuals / 64, unclipped, no
+input BatchNorm (what checkpoints written before the option were trained with).
+
+The paper's recipe is the default: fusion weights I-frame : motion : residual = 2 : 1 : 1 (the authors'
+``combine.py``), no dropout (their streams have none), 3 TSN segments in training and 25 in testing
+(the model card's ``test_frames``; ``data.test_frames`` overrides).
 
 Training: the paper trains the three networks separately. Here one run trains them together on the
 sum of their own cross-entropies — the streams share no parameter, so each receives exactly the
@@ -42,6 +55,9 @@ from vidkit.models.registry import register_model
 
 STREAMS = {"iframe": (slice(0, 3), 3), "mv": (slice(3, 5), 2), "residual": (slice(5, 8), 3)}
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+INPUTS = ("coviar", "scaled")
+MV_CLIP = 20.0  # pixels: pytorch-coviar's clip_and_scale(mv, 20)
+IMAGENET_STD = (0.229, 0.224, 0.225)  # the authors divide the shifted residual by it
 
 
 def _stream(arch: str, in_channels: int, num_classes: int) -> torchvision.models.ResNet:
@@ -79,10 +95,13 @@ class CoViAR(nn.Module):
         iframe_arch: str = "resnet50",
         mv_arch: str = "resnet18",
         residual_arch: str = "resnet18",
-        fusion_weights: Sequence[float] = (1.0, 1.0, 1.0),
-        dropout: float = 0.5,
+        fusion_weights: Sequence[float] = (2.0, 1.0, 1.0),
+        dropout: float = 0.0,
+        inputs: str = "coviar",
     ):
         super().__init__()
+        if inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {', '.join(INPUTS)}; got {inputs!r}")
         unknown = sorted(set(streams) - set(STREAMS))
         if unknown or not streams:
             raise ValueError(f"streams must be a non-empty subset of {', '.join(STREAMS)}; got {list(streams)}")
@@ -95,8 +114,37 @@ class CoViAR(nn.Module):
         self.archs = {s: archs[s] for s in self.stream_names}
         self.streams = nn.ModuleDict({s: _stream(archs[s], STREAMS[s][1], num_classes) for s in self.stream_names})
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # before each stream's classifier
+        self.inputs = inputs
+        self.data_bn = nn.ModuleDict(
+            {s: nn.BatchNorm2d(STREAMS[s][1]) for s in self.stream_names if s != "iframe" and inputs == "coviar"}
+        )
+        self.register_buffer("residual_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         weights = dict(zip(STREAMS, map(float, fusion_weights)))
+        if len(self.stream_names) == 1:  # one stream alone gives its own scores
+            weights[self.stream_names[0]] = 1.0
         self.register_buffer("fusion", torch.tensor([weights[s] for s in self.stream_names]), persistent=False)
+
+    def checkpoint_options(self) -> dict[str, Any]:
+        """What the weights compute besides their values: how the inputs are prepared, how scores fuse."""
+        return {"inputs": self.inputs, "fusion_weights": [float(w) for w in self.fusion_weights]}
+
+    @property
+    def fusion_weights(self) -> tuple[float, ...]:
+        """The weights of the I-frame, motion and residual scores (0 for a stream the model lacks)."""
+        per = dict(zip(self.stream_names, self.fusion.tolist()))
+        return tuple(per.get(s, 0.0) for s in STREAMS)
+
+    def prepare(self, name: str, frames: torch.Tensor) -> torch.Tensor:
+        """Stream ``name``'s input ``[N, C, H, W]`` as it was trained to see it (``inputs``, module doc)."""
+        if name == "iframe":
+            return frames
+        if self.inputs == "scaled":
+            return frames / (8.0 if name == "mv" else 64.0)
+        if name == "mv":
+            frames = frames.clamp(-MV_CLIP, MV_CLIP) * (0.5 / MV_CLIP)
+        else:  # (r + 128 clipped to a byte) / 255 - 0.5, over ImageNet's std
+            frames = (frames.clamp(-128.0, 127.0) + 0.5) / 255.0 / self.residual_std.to(frames.dtype)
+        return self.data_bn[name](frames)
 
     @property
     def num_features(self) -> int:
@@ -113,7 +161,7 @@ class CoViAR(nn.Module):
         t = x.shape[2]
         features = {}
         for name in self.stream_names:
-            frames = rearrange(x[:, STREAMS[name][0]], "b c t h w -> (b t) c h w")
+            frames = self.prepare(name, rearrange(x[:, STREAMS[name][0]], "b c t h w -> (b t) c h w"))
             features[name] = rearrange(_pooled(self.streams[name], frames), "(b t) d -> b t d", t=t)
         return features
 
@@ -214,7 +262,13 @@ register_converters(CoViAR, {"torchvision": _from_torchvision}, description="CoV
 
 
 @register_model(
-    paper="Wu et al., CVPR 2018 (CoViAR)", input_frames=3, input_size=224, input_channels=8, task="compressed"
+    paper="Wu et al., CVPR 2018 (CoViAR)",
+    input_frames=3,
+    input_size=224,
+    input_channels=8,
+    task="compressed",
+    test_frames=25,
+    checkpoint_defaults={"inputs": "scaled", "fusion_weights": [1.0, 1.0, 1.0]},
 )
 def coviar(
     *,
@@ -223,11 +277,14 @@ def coviar(
     iframe_arch: str = "resnet50",
     mv_arch: str = "resnet18",
     residual_arch: str = "resnet18",
-    fusion_weights: Sequence[float] = (1.0, 1.0, 1.0),
-    dropout: float = 0.5,
+    fusion_weights: Sequence[float] = (2.0, 1.0, 1.0),
+    dropout: float = 0.0,
+    inputs: str = "coviar",
 ) -> CoViAR:
     """CoViAR: I-frame ResNet-50 (``iframe_arch``; the paper's is ResNet-152), motion-vector and residual
-    ResNet-18s, scores summed with ``fusion_weights``; 3 segments per clip in training, as in the paper."""
+    ResNet-18s, scores summed with ``fusion_weights`` (the authors' 2 : 1 : 1); 3 segments per clip in
+    training and 25 in testing, as in the paper. ``inputs="scaled"``, ``fusion_weights=(1, 1, 1)``,
+    ``dropout=0.5``: vidkit's former recipe (the module doc)."""
     return CoViAR(
         num_classes=num_classes,
         streams=streams,
@@ -236,4 +293,5 @@ def coviar(
         residual_arch=residual_arch,
         fusion_weights=fusion_weights,
         dropout=dropout,
+        inputs=inputs,
     )

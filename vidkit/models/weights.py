@@ -130,8 +130,9 @@ def checkpoint_options(model: nn.Module) -> dict[str, Any]:
 
 def checkpoint_build_options(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     """The builder options a vidkit training checkpoint (one with ``model_name``) was trained with, among those
-    its model's builder takes: its ``model_options``, or for a file written before they were recorded, the
-    model card's ``checkpoint_defaults`` (``i3d_r50``: replicate padding)."""
+    its model's builder takes: its ``model_options``, and for an option the file does not record (one written
+    before it existed, or before options were recorded at all) the model card's ``checkpoint_defaults``
+    (``i3d_r50``: replicate padding; ``coviar``: its former input scaling and fusion weights)."""
     name = checkpoint.get("model_name")
     if not isinstance(name, str):
         return {}
@@ -144,12 +145,11 @@ def checkpoint_build_options(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
 
 def _recorded_options(checkpoint: Mapping[str, Any], model_name: str) -> dict[str, Any]:
     recorded = checkpoint.get("model_options")
-    if isinstance(recorded, Mapping):
-        return dict(recorded)
     try:
-        return dict(model_card(model_name).checkpoint_defaults)
+        defaults = dict(model_card(model_name).checkpoint_defaults)
     except ConfigError:
-        return {}
+        defaults = {}
+    return {**defaults, **(dict(recorded) if isinstance(recorded, Mapping) else {})}
 
 
 def _check_options(model: nn.Module, recorded: Mapping[str, Any], model_name: str, source: str) -> None:

@@ -30,6 +30,7 @@ class ClipSettings:
     seed: int
     flip: bool = False
     keyframe_offset_s: float = 0.0
+    test_frames: int | None = None  # frames (segments) per validation clip; None: num_frames
     model_options: dict = field(default_factory=dict)  # the model's builder options (e.g. AdaFrame's snippet)
 
 
@@ -82,6 +83,7 @@ class Task:
     name = "video"
     workers_run_the_model = False  # tagging: the decoding workers only decode (else they need the model)
     segments = False  # test views: num_frames frames over the whole video (one temporal clip), not clips
+    test_frames = False  # validation clips take data.test_frames segments (the compressed domain's TSN testing)
 
     # -- training ----------------------------------------------------------------------------------
     def check_data(self, dataset, *, data_name: str, model_name: str) -> None:
