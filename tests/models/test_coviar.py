@@ -71,10 +71,14 @@ def test_torchvision_imagenet_weights_load_into_the_iframe_stream():
     reference = torchvision.models.resnet50(num_classes=400).eval()
     model = build("coviar", num_classes=400, streams=["iframe"]).eval()
     model.streams["iframe"].load_state_dict(reference.state_dict())
-    image = torch.randn(1, 3, 64, 64)
+    image = torch.rand(1, 3, 64, 64) * 255  # the I-frame as decoded; the model normalises it as ImageNet's were
     x = torch.zeros(1, 8, 1, 64, 64)
     x[:, :3, 0] = image
-    assert torch.allclose(model(x), reference(image), atol=1e-5)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
+    torch.testing.assert_close(model(x), reference((image / 255 - mean) / std), atol=1e-4, rtol=1e-4)
 
 
 def test_the_papers_recipe_is_the_default_and_the_former_one_an_option():
@@ -91,13 +95,13 @@ def test_the_papers_recipe_is_the_default_and_the_former_one_an_option():
 def test_inputs_prepared_as_the_authors_feed_them():
     model = build("coviar", num_classes=4, iframe_arch="resnet18").eval()  # data_bn fresh: identity in eval
     mv = torch.tensor([30.0, -10.0, 4.0, -25.0]).view(1, 2, 1, 2)
-    # clipped to ±20 px, scaled into [-0.5, 0.5] (pytorch-coviar's clip_and_scale(mv, 20) / 255 - 0.5)
-    expected = torch.tensor([0.5, -0.25, 0.1, -0.5]).view(1, 2, 1, 2)
-    torch.testing.assert_close(model.prepare("mv", mv), expected, atol=1e-4, rtol=0)
+    # the loader's sign (minus the codec's), ±20 px onto a byte (clip_and_scale(mv, 20) + 128), / 255 - 0.5
+    byte = torch.tensor([0.0, 191.75, 102.5, 255.0]).view(1, 2, 1, 2)
+    torch.testing.assert_close(model.prepare("mv", mv), byte / 255 - 0.5, atol=1e-4, rtol=0)
     residual = torch.tensor([255.0, -255.0, 0.0]).view(1, 3, 1, 1)
-    # + 128 clipped to a byte, / 255 - 0.5, over ImageNet's std
+    # BGR, + 128 clipped to a byte, / 255 - 0.5, over ImageNet's std
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    expected = (torch.tensor([255.0, 0.0, 128.0]).view(1, 3, 1, 1) / 255 - 0.5) / std
+    expected = (torch.tensor([128.0, 0.0, 255.0]).view(1, 3, 1, 1) / 255 - 0.5) / std
     torch.testing.assert_close(model.prepare("residual", residual), expected, atol=1e-4, rtol=0)
     # the input BatchNorm learns: in training it normalises the batch
     model.train()
@@ -106,8 +110,10 @@ def test_inputs_prepared_as_the_authors_feed_them():
     former = build("coviar", num_classes=4, iframe_arch="resnet18", inputs="scaled").eval()
     torch.testing.assert_close(former.prepare("mv", mv), mv / 8)
     torch.testing.assert_close(former.prepare("residual", residual), residual / 64)
-    image = torch.randn(1, 3, 2, 2)
-    assert torch.equal(model.prepare("iframe", image), image)
+    image = torch.full((1, 3, 1, 1), 255.0)
+    imagenet = (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    torch.testing.assert_close(model.prepare("iframe", image).flatten(), imagenet)
+    torch.testing.assert_close(former.prepare("iframe", image).flatten(), torch.full((3,), 0.55 / 0.225))
 
 
 def test_a_checkpoint_from_before_the_recipe_loads_with_the_former_inputs(tmp_path):
@@ -130,3 +136,82 @@ def test_a_checkpoint_from_before_the_recipe_loads_with_the_former_inputs(tmp_pa
     )
     assert load_checkpoint(new)["model_options"] == {"inputs": "coviar", "fusion_weights": [2.0, 1.0, 1.0]}
     assert load_model(new).model.checkpoint_options()["inputs"] == "coviar"
+
+
+def _authors_stream(channels: int, num_classes: int, seed: int) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """One stream of pytorch-coviar's ``Model`` (its model.py): a torchvision ResNet-18 with a new classifier,
+    a 2-channel conv1 for the vectors, and ``data_bn`` before it on the motion and residual streams; BN
+    statistics drawn at random so that every one shows in the scores."""
+    torch.manual_seed(seed)
+    base = torchvision.models.resnet18(num_classes=num_classes)
+    if channels == 2:
+        base.conv1 = torch.nn.Conv2d(2, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    data_bn = torch.nn.BatchNorm2d(channels) if channels != 3 or seed == 3 else None
+    for bn in [m for m in [*base.modules(), data_bn] if isinstance(m, torch.nn.BatchNorm2d)]:
+        bn.running_mean.uniform_(-0.2, 0.2)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+    return base.eval(), None if data_bn is None else data_bn.eval()
+
+
+def test_the_authors_trained_streams_give_their_scores_from_the_same_video(tmp_path):
+    """pytorch-coviar's checkpoints (one per stream, DataParallel's ``module.``) load as they are, and the
+    model prepares the raw I-frames, vectors and residuals as their loader and dataset.py do: the scores
+    are theirs — fused 2 : 1 : 1 after averaging the segments' (their test.py and combine.py)."""
+    import numpy as np
+
+    streams = {"iframe": _authors_stream(3, 6, 1), "mv": _authors_stream(2, 6, 2), "residual": _authors_stream(3, 6, 3)}
+    paths = {}
+    for name, (base, data_bn) in streams.items():
+        state = {f"module.base_model.{k}": v for k, v in base.state_dict().items()}
+        if data_bn is not None:
+            state |= {f"module.data_bn.{k}": v for k, v in data_bn.state_dict().items()}
+        paths[name] = tmp_path / f"{name}_model_best.pth.tar"
+        torch.save({"epoch": 80, "arch": "resnet18", "state_dict": state, "best_prec1": 50.0}, paths[name])
+    model = build("coviar", num_classes=6, iframe_arch="resnet18").load_pytorch_coviar(paths).eval()
+
+    rng = np.random.default_rng(0)
+    t, size = 2, 32
+    iframe = rng.integers(0, 256, (t, size, size, 3)).astype(np.float32)  # RGB
+    theirs_mv = rng.choice([-24.0, -16.0, -8.0, 0.0, 8.0, 16.0, 24.0], (t, size, size, 2))  # dst - src
+    residual = rng.integers(-255, 256, (t, size, size, 3)).astype(np.float32)  # RGB
+    x = torch.zeros(1, 8, t, size, size)
+    x[0, 0:3] = torch.from_numpy(iframe).permute(3, 0, 1, 2)
+    x[0, 3:5] = torch.from_numpy(-theirs_mv).float().permute(3, 0, 1, 2)  # the codec's sign: src - dst
+    x[0, 5:8] = torch.from_numpy(residual).permute(3, 0, 1, 2)
+
+    # their dataset.py: bytes, / 255, then - mean / std (I-frame), - 0.5 (vectors), - 0.5 / std (residual)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    byte = lambda v: np.clip(v + 128, 0, 255).astype(np.uint8)  # noqa: E731
+    inputs = {
+        "iframe": (iframe / 255.0 - mean) / std,
+        "mv": byte((theirs_mv * (127.5 / 20)).astype(np.int32)) / 255.0 - 0.5,
+        "residual": (byte(residual[..., ::-1].astype(np.int32)) / 255.0 - 0.5) / std,
+    }
+    scores = {}
+    with torch.no_grad():
+        for name, (base, data_bn) in streams.items():
+            frames = torch.from_numpy(np.ascontiguousarray(inputs[name])).float().permute(0, 3, 1, 2)
+            scores[name] = base(frames if data_bn is None else data_bn(frames)).mean(0, keepdim=True)
+        expected = 2 * scores["iframe"] + scores["mv"] + scores["residual"]
+        torch.testing.assert_close(model(x), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_the_authors_checkpoints_that_do_not_fit_say_why(tmp_path):
+    from vidkit.errors import CheckpointError
+
+    base, data_bn = _authors_stream(2, 6, 2)
+    state = {f"module.base_model.{k}": v for k, v in base.state_dict().items()}
+    torch.save({"state_dict": state}, tmp_path / "mv.pth.tar")
+    model = build("coviar", num_classes=6, streams=["mv"])
+    with pytest.raises(CheckpointError, match=r"mv.pth.tar: not a pytorch-coviar mv stream .* lacks data_bn.mv"):
+        model.load_pytorch_coviar({"mv": tmp_path / "mv.pth.tar"})
+    state |= {f"module.data_bn.{k}": v for k, v in data_bn.state_dict().items()}
+    torch.save({"state_dict": state}, tmp_path / "mv.pth.tar")
+    with pytest.raises(CheckpointError, match="its classifier has 6 classes, this model's 4: build with theirs"):
+        build("coviar", num_classes=4, streams=["mv"]).load_pytorch_coviar({"mv": tmp_path / "mv.pth.tar"})
+    with pytest.raises(CheckpointError, match="build with inputs='coviar'"):
+        build("coviar", num_classes=6, streams=["mv"], inputs="scaled").load_pytorch_coviar({"mv": state})
+    with pytest.raises(CheckpointError, match="no checkpoint for CoViAR's mv stream"):
+        model.load_pytorch_coviar({"iframe": state})
+    model.load_pytorch_coviar({"mv": tmp_path / "mv.pth.tar"})

@@ -10,9 +10,10 @@ RGB clips: data-loader workers pack float16 ``[T, H, W, 8]`` —
 
 — and :class:`CompressedTransform` resizes, crops, flips and normalises the batch on the model's
 device like :class:`~vidkit.data.transforms.ClipTransform` does, except that vectors scale with the
-picture and a horizontal flip negates their x component. The vectors stay in pixels and the residuals
-in -255..255: the model prepares them as it was trained to (:class:`vidkit.models.coviar.CoViAR`'s
-``inputs``), so a checkpoint carries its own input recipe.
+picture and a horizontal flip negates their x component. It normalises nothing: the I-frames stay in
+0..255, the vectors in pixels and the residuals in -255..255, and the model prepares each stream's
+input as it was trained to (:class:`vidkit.models.coviar.CoViAR`'s ``inputs``), so a checkpoint carries
+its own input recipe.
 
 The motion and residual channels of a segment never come from an I-frame (whose are zero): as the
 authors sample, the frame before it is taken for them (:func:`vidkit.io.compressed.read_compressed_at`'s
@@ -112,8 +113,8 @@ class CompressedClipDataset(ClipDataset):
 @dataclass(frozen=True)
 class CompressedTransform(ClipTransform):
     """:class:`ClipTransform` for packed compressed clips (float ``[B, T, H, W, 8]`` → ``[B, 8, T, crop, crop]``):
-    I-frames normalised as RGB clips are, vectors (in pixels) and residuals as they are — the model
-    scales them; resizing scales the vectors by the same factor, flipping negates their x."""
+    the values as they are (I-frames 0..255, vectors in pixels, residuals -255..255: the model prepares
+    them); resizing scales the vectors by the same factor, flipping negates their x."""
 
     def _check(self, frames: torch.Tensor) -> None:
         if frames.dim() != 5 or frames.shape[-1] != CHANNELS:
@@ -132,10 +133,7 @@ class CompressedTransform(ClipTransform):
         return x
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.empty_like(x)
-        out[:, IFRAME] = super()._normalize(x[:, IFRAME])
-        out[:, MV.start :] = x[:, MV.start :]
-        return out
+        return x
 
 
 def coviar_format(

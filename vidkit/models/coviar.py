@@ -9,18 +9,23 @@ scores (§4, "late fusion"; ``fusion_weights``).
 
 Input — the model contract's one tensor, packed by :mod:`vidkit.data.compressed`::
 
-    x          [B, 8, T, H, W]      channels 0-2 I-frame (normalised RGB), 3-4 motion vectors (pixels),
-                                    5-7 residual (-255..255)
+    x          [B, 8, T, H, W]      channels 0-2 I-frame (RGB 0..255), 3-4 motion vectors (pixels, the
+                                    codec's sign), 5-7 residual (RGB -255..255)
     per stream [(B T), C_s, H, W]   → inputs → 2D ResNet → [(B T), K] → mean over T → [B, K]
     output     Σ_s w_s · scores_s   [B, K]
 
-The model prepares its motion and residual inputs itself, so a checkpoint carries how it was fed
-(``inputs``): ``"coviar"``, the authors' (pytorch-coviar ``dataset.py`` and ``model.py``) — vectors clipped
-to ±20 px and scaled into [-0.5, 0.5] (their ``clip_and_scale(mv, 20)`` without its rounding to whole
-steps), residuals clipped to [-128, 127] and shifted into [0, 255] as their byte images are, then to
-[-0.5, 0.5] over ImageNet's std, and each of the two streams through a learnable input BatchNorm (their
-``data_bn``); ``"scaled"``, vidkit's former inputs — vectors / 8 px, residuals / 64, unclipped, no
-input BatchNorm (what checkpoints written before the option were trained with).
+The model prepares its inputs itself, so a checkpoint carries how it was fed (``inputs``):
+
+- ``"coviar"``, the authors' (pytorch-coviar ``dataset.py``, ``model.py`` and its C loader): I-frames
+  normalised with ImageNet's mean and std; vectors turned to the loader's sign (where the content went:
+  ``dst - src``, minus the codec's), clipped to ±20 px and shifted into [-0.5, 0.5] as their
+  ``clip_and_scale(mv, 20) + 128`` byte images are (without its rounding to whole steps); residuals in
+  the loader's BGR order, clipped to [-128, 127] and shifted the same way, over ImageNet's std; and the
+  two streams each through a learnable input BatchNorm (their ``data_bn``). So the authors' trained
+  streams load as they are (:meth:`CoViAR.load_pytorch_coviar`).
+- ``"scaled"``, vidkit's former inputs: I-frames normalised with Kinetics' mean and std, vectors / 8 px
+  and residuals / 64, unclipped, no input BatchNorm (what checkpoints written before the option were
+  trained with).
 
 The paper's recipe is the default: fusion weights I-frame : motion : residual = 2 : 1 : 1 (the authors'
 ``combine.py``), no dropout (their streams have none), 3 TSN segments in training and 25 in testing
@@ -49,7 +54,7 @@ import torchvision
 from einops import rearrange, reduce
 
 from vidkit.errors import CheckpointError
-from vidkit.models._checkpoints import register_converters, with_model
+from vidkit.models._checkpoints import examples, register_converters, with_model
 from vidkit.models._imagenet import fit_2d, read_2d
 from vidkit.models.registry import register_model
 
@@ -57,7 +62,9 @@ STREAMS = {"iframe": (slice(0, 3), 3), "mv": (slice(3, 5), 2), "residual": (slic
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 INPUTS = ("coviar", "scaled")
 MV_CLIP = 20.0  # pixels: pytorch-coviar's clip_and_scale(mv, 20)
-IMAGENET_STD = (0.229, 0.224, 0.225)  # the authors divide the shifted residual by it
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the authors' I-frames; and their residuals' divisor, the std
+IMAGENET_STD = (0.229, 0.224, 0.225)
+KINETICS_MEAN, KINETICS_STD = (0.45,) * 3, (0.225,) * 3  # vidkit's former I-frame normalisation
 
 
 def _stream(arch: str, in_channels: int, num_classes: int) -> torchvision.models.ResNet:
@@ -118,6 +125,9 @@ class CoViAR(nn.Module):
         self.data_bn = nn.ModuleDict(
             {s: nn.BatchNorm2d(STREAMS[s][1]) for s in self.stream_names if s != "iframe" and inputs == "coviar"}
         )
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if inputs == "coviar" else (KINETICS_MEAN, KINETICS_STD)
+        self.register_buffer("iframe_mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("iframe_std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("residual_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         weights = dict(zip(STREAMS, map(float, fusion_weights)))
         if len(self.stream_names) == 1:  # one stream alone gives its own scores
@@ -137,13 +147,14 @@ class CoViAR(nn.Module):
     def prepare(self, name: str, frames: torch.Tensor) -> torch.Tensor:
         """Stream ``name``'s input ``[N, C, H, W]`` as it was trained to see it (``inputs``, module doc)."""
         if name == "iframe":
-            return frames
+            return (frames - self.iframe_mean.to(frames.dtype)) / self.iframe_std.to(frames.dtype)
         if self.inputs == "scaled":
             return frames / (8.0 if name == "mv" else 64.0)
-        if name == "mv":
-            frames = frames.clamp(-MV_CLIP, MV_CLIP) * (0.5 / MV_CLIP)
-        else:  # (r + 128 clipped to a byte) / 255 - 0.5, over ImageNet's std
-            frames = (frames.clamp(-128.0, 127.0) + 0.5) / 255.0 / self.residual_std.to(frames.dtype)
+        # each value v as the authors' byte image holds it, clip(v + 128, 0, 255), then / 255 - 0.5
+        if name == "mv":  # their sign (dst - src), ±20 px over the byte's range
+            frames = ((-frames * (127.5 / MV_CLIP)).clamp(-128.0, 127.0) + 0.5) / 255.0
+        else:  # their BGR order, over ImageNet's std (in RGB order, as they divide)
+            frames = (frames.flip(1).clamp(-128.0, 127.0) + 0.5) / 255.0 / self.residual_std.to(frames.dtype)
         return self.data_bn[name](frames)
 
     @property
@@ -221,6 +232,61 @@ class CoViAR(nn.Module):
         is. A checkpoint of another architecture than its stream's is one
         :class:`~vidkit.errors.CheckpointError` line naming what is missing. Returns ``self``."""
         self.load_state_dict(_imagenet_state(self, weights))
+        return self
+
+    def load_pytorch_coviar(self, checkpoints: Mapping[str, str | os.PathLike | Mapping[str, Any]]) -> CoViAR:
+        """Load the streams trained by the authors' code (chaoyuaw/pytorch-coviar, ``train.py``: one
+        checkpoint per stream, ``{"state_dict": ...}`` of its ``Model`` under ``module.``, the ResNet as
+        ``base_model`` and the motion and residual streams' ``data_bn``): ``{"iframe": "iframe.pth.tar",
+        "mv": "mv.pth.tar", "residual": "residual.pth.tar"}`` (paths or loaded dicts), one for each of
+        this model's streams. Every weight is taken, classifiers included, so the model must be built with
+        the checkpoints' architectures and class count, and with ``inputs="coviar"`` (the model then
+        prepares its inputs as their loader did: the same scores from the same video). A mismatch is one
+        :class:`~vidkit.errors.CheckpointError` line. Returns ``self``."""
+        if self.inputs != "coviar":
+            raise CheckpointError(
+                "<pytorch-coviar checkpoints>",
+                f"their streams take the authors' inputs; build with inputs='coviar', not {self.inputs!r}",
+            )
+        lacking = [s for s in self.stream_names if s not in checkpoints]
+        if lacking:
+            raise CheckpointError(
+                "<pytorch-coviar checkpoints>",
+                f"no checkpoint for CoViAR's {', '.join(lacking)} stream (it has {', '.join(self.stream_names)})",
+            )
+        out = self.state_dict()
+        for name in self.stream_names:
+            state, where = read_2d(checkpoints[name])
+            mine = {f"streams.{name}.{k}" for k in self.streams[name].state_dict()}
+            mine |= {f"data_bn.{name}.{k}" for k in self.data_bn[name].state_dict()} if name in self.data_bn else set()
+            theirs = {}
+            for key, value in state.items():
+                if key.startswith("base_model."):
+                    theirs[f"streams.{name}.{key[len('base_model.') :]}"] = value
+                elif key.startswith("data_bn."):
+                    theirs[f"data_bn.{name}.{key[len('data_bn.') :]}"] = value
+            missing, unexpected = sorted(mine - set(theirs)), sorted(set(theirs) - mine)
+            if missing or unexpected or not theirs:
+                said = f"lacks {examples(missing)}" if missing else f"has {examples(unexpected)} besides"
+                raise CheckpointError(
+                    where,
+                    f"not a pytorch-coviar {name} stream for this model (a {self.archs[name]}): it {said}"
+                    if theirs
+                    else "not a pytorch-coviar checkpoint (no base_model.* weights)",
+                )
+            classes, ours = (d[f"streams.{name}.fc.weight"].shape[0] for d in (theirs, out))
+            if classes != ours:
+                raise CheckpointError(
+                    where, f"its classifier has {classes} classes, this model's {ours}: build with theirs"
+                )
+            wrong = sorted(k for k in mine if theirs[k].shape != out[k].shape)
+            if wrong:
+                k = wrong[0]
+                raise CheckpointError(
+                    where, f"{k.split('.', 2)[-1]} is {tuple(theirs[k].shape)} there, {tuple(out[k].shape)} here"
+                )
+            out.update(theirs)
+        self.load_state_dict(out)
         return self
 
 
