@@ -34,12 +34,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 UNIFORM = (4, 8, 16, 25)
 PRETRAIN = "pretrain_motion"
+# vidkit's LSTM input: the frame's time beside its features (and the memory's read-out), where the paper's
+# LSTM takes [v_t, u_t] only (adaframe's time_input option, off by default). The pretraining, the uniform
+# baselines and the AdaFrame runs with vidkit's options have it, as when their rows were measured; the run
+# as in the paper does not.
+TIME = ["model.options.time_input=true"]
 # The shared pretraining: the synthetic-motion set itself (48-frame clips whose object moves all along,
 # no distractor), 8 candidates through the uniform model — the backbone learns what motion looks like
 # where every snippet shows it, as the paper's backbone is trained before its policy.
 PRETRAIN_SET = [
     "model.options.policy=uniform",
     "model.options.steps=8",
+    *TIME,
     "data.num_frames=8",
     "data.synthetic.variant=motion",
     "data.synthetic.num_frames=48",
@@ -53,18 +59,19 @@ PRETRAIN_SET = [
 FROZEN = ["model.options.freeze_backbone=true"]
 
 
-# AdaFrame as in the paper, and with vidkit's two options that let its policy find the evidence here: the
-# memory read through the pretrained backbone, and each look centred on the time the memory is read at
-# (the paper's selector settles on one place for every video; see vidkit/models/adaframe.py); then with a
-# third, no look going back to a candidate already seen (having found the evidence, the policy otherwise
-# looks at the same snippet of it again and again).
+# AdaFrame as in the paper (the builder's defaults: its LSTM takes [v_t, u_t], no time input), and with
+# vidkit's two options that let its policy find the evidence here: the memory read through the pretrained
+# backbone, and each look centred on the time the memory is read at (the paper's selector settles on one
+# place for every video; see vidkit/models/adaframe.py); then with a third, no look going back to a
+# candidate already seen (having found the evidence, the policy otherwise looks at the same snippet of it
+# again and again). The runs with vidkit's options also give the LSTM the time input (TIME).
 MEMORY = ["model.options.memory_arch=backbone", "model.options.locate=memory"]
 ADAFRAME = {
     "adaframe": ("AdaFrame as in the paper", []),
-    "adaframe_memory": ("AdaFrame, backbone memory, looks centred on it", MEMORY),
+    "adaframe_memory": ("AdaFrame, backbone memory, looks centred on it", [*TIME, *MEMORY]),
     "adaframe_fresh": (
         "AdaFrame, backbone memory, looks centred on it, no revisits",
-        [*MEMORY, "model.options.revisit=false"],
+        [*TIME, *MEMORY, "model.options.revisit=false"],
     ),
 }
 
@@ -72,7 +79,7 @@ ADAFRAME = {
 def runs() -> dict[str, list[str]]:
     """Run name → its ``--set`` overrides on top of the preset."""
     out = {
-        f"uniform{k}": [*FROZEN, "model.options.policy=uniform", f"model.options.steps={k}"]
+        f"uniform{k}": [*FROZEN, *TIME, "model.options.policy=uniform", f"model.options.steps={k}"]
         for k in sorted(UNIFORM, reverse=True)
     }
     return {**{name: [*FROZEN, *overrides] for name, (_, overrides) in ADAFRAME.items()}, **out}
@@ -116,10 +123,11 @@ def train(
 def start_from(pretrained: Path, overrides: list[str], dest: Path, *, seed: int = 0) -> Path:
     """A checkpoint for the run with ``overrides``: its model as the preset builds it, started from the
     pretrained run's weights (:func:`vidkit.models.adaframe.warm_start`), the layers it does not have
-    drawn from generator ``seed``."""
+    drawn from generator ``seed``. It records the model's options (the time input), so that the run's
+    ``--weights`` build the same model."""
     import torch
 
-    from vidkit.engine.checkpoint import load_checkpoint
+    from vidkit.engine.checkpoint import load_checkpoint, save_checkpoint
     from vidkit.models import build
     from vidkit.models.adaframe import warm_start
     from vidkit.pipelines.config import load_train_config
@@ -132,8 +140,7 @@ def start_from(pretrained: Path, overrides: list[str], dest: Path, *, seed: int 
     fresh = sorted({k.split(".")[0] for k in model.state_dict() if k not in copied})
     print(f"{dest.name}: {len(copied)} tensors from {pretrained}; fresh: {', '.join(fresh) or 'none'}", file=sys.stderr)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "model_name": "adaframe", "num_classes": saved["num_classes"]}, dest)
-    return dest
+    return save_checkpoint(dest, model, model_name="adaframe", num_classes=saved["num_classes"])
 
 
 def saw_evidence(timestamps, snippet: int, window: tuple[float, float]) -> bool:
@@ -246,12 +253,15 @@ def write_table(rows: dict, meta: dict, path: Path) -> None:
         f"{meta['pretrain_epochs']} epochs from scratch — the paper's backbone is trained before its policy), then "
         f"each run continues from those weights on the long variant for {meta['epochs']} epochs of its own: AdaFrame "
         "(K = 10; its global memory, selection and utility heads start new) and the uniform baselines with K = 4, 8, "
-        "16, 25 through the same networks. AdaFrame runs three times: as in the paper (a MobileNetV2 memory, which has "
-        "no pretrained weights here and learns from scratch; the next look from the selection network alone); with "
-        "vidkit's two options (`memory_arch: backbone`: the memory's 16 frames go through the pretrained backbone, "
-        "each a still snippet; `locate: memory`: the selection network corrects the time the memory is read at, "
-        "instead of choosing from nothing); and with those and a third (`revisit: false`: each look goes to the "
-        "nearest candidate not looked at yet, where the paper's policy may look at the same one again). Why the "
+        "16, 25 through the same networks. AdaFrame runs three times: as in the paper (the LSTM takes the "
+        "frame's features and the memory's read-out only; a MobileNetV2 memory, which has no pretrained weights "
+        "here and learns from scratch; the next look from the selection network alone); with vidkit's two options "
+        "(`memory_arch: backbone`: the memory's 16 frames go through the pretrained backbone, each a still snippet; "
+        "`locate: memory`: the selection network corrects the time the memory is read at, instead of choosing from "
+        "nothing); and with those and a third (`revisit: false`: each look goes to the nearest candidate not "
+        "looked at yet, where the paper's policy may look at the same one again). The pretraining, the uniform "
+        "baselines and the runs with vidkit's options also give the LSTM the encoding of each frame's time "
+        "(`time_input: true`). Why the "
         "options: on this set, a MobileNetV2 memory trained from scratch on the policy's losses alone tells the "
         "evidence frames from the rest less well than the pretrained backbone's features (a linear probe's AUC: "
         "0.81 against 0.93); and 59% of the looks of a policy trained with the first two options go back to a "

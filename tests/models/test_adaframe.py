@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vidkit.models import build, model_card
-from vidkit.models.adaframe import candidate_index, time_encoding, trunk, warm_start
+from vidkit.models.adaframe import candidate_index, lstm_inputs, time_encoding, trunk, warm_start
 from vidkit.models.adaframe_policy import exit_steps, future_returns, log_prob, margins, reinforce, rewards
 
 SMALL = dict(backbone="resnet18", memory_arch="mobilenet_v2", memory_size=32, hidden=32, embed=16, steps=5)
@@ -228,11 +228,12 @@ def test_card_and_arguments():
         small()(torch.randn(1, 3, 64, 64))
 
 
-def test_warm_start_from_the_uniform_baseline_computes_what_it_did():
+@pytest.mark.parametrize("time_input", [False, True])
+def test_warm_start_from_the_uniform_baseline_computes_what_it_did(time_input):
     """AdaFrame started from a uniform run's weights: the memory's read-out enters the LSTM with zero
     weights, so every step computes what the uniform model computes on the same frames."""
-    uniform = small(policy="uniform", steps=5).eval()
-    adaptive = small()
+    uniform = small(policy="uniform", steps=5, time_input=time_input).eval()
+    adaptive = small(time_input=time_input)
     copied = warm_start(adaptive, uniform.state_dict())
     assert "lstm.weight_ih" in copied and "backbone.conv1.weight" in copied and "classifier.weight" in copied
     adaptive.eval()
@@ -250,3 +251,107 @@ def test_its_gflops_can_be_counted():
     from vidkit.models import gflops
 
     assert gflops(small().eval(), (1, 3, 8, 32, 32)) > 0
+
+
+# -- the LSTM's input: the paper's [v_t, u_t], the time of the frame only as vidkit's option ------------
+
+
+@pytest.mark.parametrize(("policy", "parts"), [("adaptive", ["frame", "memory"]), ("uniform", ["frame"])])
+def test_the_lstm_takes_the_papers_inputs_and_the_frames_time_only_as_an_option(policy, parts):
+    e = SMALL["embed"]
+    paper = small(policy=policy)
+    assert paper.time_input is False  # the paper's recipe by default
+    assert list(paper.lstm_parts()) == parts and paper.lstm.input_size == len(parts) * e
+    timed = small(policy=policy, time_input=True)
+    assert list(timed.lstm_parts()) == [*parts, "time"] and timed.lstm.input_size == (len(parts) + 1) * e
+    assert timed.lstm_parts()["time"] == slice(len(parts) * e, (len(parts) + 1) * e)
+    assert lstm_inputs(e, memory=True, time_input=True) == {
+        "frame": slice(0, e),
+        "memory": slice(e, 2 * e),
+        "time": slice(2 * e, 3 * e),
+    }
+    # the parameters differ by the time's columns of the LSTM's input weights only
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(timed) - count(paper) == 4 * SMALL["hidden"] * e
+
+
+def test_without_the_time_input_a_step_does_not_see_where_its_frame_is():
+    """The paper's step reads the frame and the memory; the location the frame came from enters only with
+    the time input (the memory's own frames carry their times either way)."""
+    frame, memory = torch.randn(2, 3, 32, 32), torch.randn(2, 16, SMALL["embed"])
+    for time_input in (False, True):
+        model = small(time_input=time_input).eval()
+        state = model.initial_state(2, torch.device("cpu"))
+        early = model.step(frame, torch.tensor([0.1, 0.2]), state, memory)
+        late = model.step(frame, torch.tensor([0.8, 0.9]), state, memory)
+        assert torch.equal(early.logits, late.logits) is not time_input
+
+
+def _old_file(tmp_path, model, *, record):
+    """A vidkit training checkpoint of ``model`` as written before the time input was an option: with
+    ``model_options`` empty (since checkpoints recorded options) or without them (before), and a config
+    whose model options do not name it."""
+    saved = {
+        "model": model.state_dict(),
+        "model_name": "adaframe",
+        "num_classes": 4,
+        "classes": ["a", "b", "c", "d"],
+        "config": {"model": {"name": "adaframe", "options": dict(SMALL)}},
+    }
+    if record:
+        saved["model_options"] = {}
+    path = tmp_path / "old.pt"
+    torch.save(saved, path)
+    return path
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["empty-model-options", "no-model-options"])
+def test_an_old_checkpoint_loads_with_the_time_input_and_computes_what_it_did(tmp_path, record):
+    from vidkit.engine.inference import load_model
+    from vidkit.models import build_finetune
+
+    assert model_card("adaframe").checkpoint_defaults == {"time_input": True}
+    old = small(time_input=True).eval()  # what every AdaFrame was before the option
+    path = _old_file(tmp_path, old, record=record)
+    loaded = load_model(path).model.eval()
+    assert loaded.time_input is True and loaded.checkpoint_options() == {"time_input": True}
+    x = torch.randn(2, 3, 25, 32, 32)
+    torch.testing.assert_close(loaded(x), old(x))
+    # fine-tuning from it (load_weights, which checks every shape before loading): built with the card's
+    # default for an option the file does not record
+    start = build_finetune("adaframe", num_classes=4, weights=str(path), **SMALL)
+    assert start.model.time_input is True
+    torch.testing.assert_close(start.model.eval()(x), old(x))
+
+
+def test_a_new_checkpoint_records_the_time_input_and_loads_as_trained(tmp_path):
+    from vidkit.engine.checkpoint import load_checkpoint, save_checkpoint
+    from vidkit.engine.inference import load_model
+
+    config = {"model": {"name": "adaframe", "options": dict(SMALL)}}
+    x = torch.randn(2, 3, 25, 32, 32)
+    for time_input in (False, True):
+        trained = small(time_input=time_input).eval()
+        path = save_checkpoint(
+            tmp_path / f"{time_input}.pt",
+            trained,
+            model_name="adaframe",
+            num_classes=4,
+            classes=list("abcd"),
+            config=config,
+        )
+        assert load_checkpoint(path)["model_options"] == {"time_input": time_input}
+        loaded = load_model(path).model.eval()
+        assert loaded.time_input is time_input
+        torch.testing.assert_close(loaded(x), trained(x))
+
+
+def test_the_paper_run_starts_from_a_pretraining_with_the_time_input():
+    """tools/adaframe_table.py's run as in the paper warm-starts from the shared (timed) pretraining:
+    it keeps the frame's columns of the LSTM input and drops the time's."""
+    pretrained = small(policy="uniform", time_input=True)
+    paper = small()
+    assert "lstm.weight_ih" in warm_start(paper, pretrained.state_dict())
+    e = SMALL["embed"]
+    assert torch.equal(paper.lstm.weight_ih[:, :e], pretrained.lstm.weight_ih[:, :e])
+    assert not paper.lstm.weight_ih[:, e:].any()  # the memory's read-out starts at zero

@@ -246,6 +246,7 @@ def test_a_model_that_chooses_its_frames_is_refused_in_one_line(tmp_path, run_vi
         {
             "model": model.state_dict(),
             "model_name": "adaframe",
+            "model_options": model.checkpoint_options(),  # as vidkit's checkpoints record it
             "num_classes": NUM_CLASSES,
             "classes": [str(i) for i in range(NUM_CLASSES)],
             "config": {

@@ -283,6 +283,7 @@ def test_adaframe_tags_from_the_frames_it_looks_at(library, tmp_path, capsys):
         {
             "model": model.state_dict(),
             "model_name": "adaframe",
+            "model_options": model.checkpoint_options(),  # as vidkit's checkpoints record it
             "num_classes": len(CLASSES),
             "classes": CLASSES,
             "config": {

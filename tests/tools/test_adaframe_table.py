@@ -19,20 +19,52 @@ def test_every_run_shares_the_preset_and_differs_only_in_its_policy(load_tool):
         "uniform8",
         "uniform4",
     ]
-    assert runs["adaframe"] == ["model.options.freeze_backbone=true"]  # every run on the pretrained backbone
+    # every run on the pretrained backbone; the one as in the paper with the paper's LSTM input (no time input)
+    assert runs["adaframe"] == ["model.options.freeze_backbone=true"]
     assert runs["adaframe_memory"] == [
         "model.options.freeze_backbone=true",
+        "model.options.time_input=true",
         "model.options.memory_arch=backbone",
         "model.options.locate=memory",
     ]
     assert runs["adaframe_fresh"] == [*runs["adaframe_memory"], "model.options.revisit=false"]
     assert runs["uniform8"] == [
         "model.options.freeze_backbone=true",
+        "model.options.time_input=true",
         "model.options.policy=uniform",
         "model.options.steps=8",
     ]
     assert "data.synthetic.variant=motion" in table.PRETRAIN_SET
     assert not any("freeze" in o for o in table.PRETRAIN_SET)  # the pretraining trains the backbone
+    # the runs measured with the time input keep it, so that a re-run reproduces them
+    assert "model.options.time_input=true" in table.PRETRAIN_SET
+    for name, overrides in runs.items():
+        assert ("model.options.time_input=true" in overrides) is (name != "adaframe"), name
+        assert not any("time_input=false" in o for o in overrides)  # the paper's is the builder's default
+
+
+def test_a_runs_start_records_its_time_input_so_its_weights_build_the_same_model(load_tool, tmp_path):
+    import torch
+
+    from vidkit.engine.checkpoint import load_checkpoint, save_checkpoint
+    from vidkit.models import build, build_finetune
+    from vidkit.pipelines.config import load_train_config
+
+    table = load_tool("adaframe_table")
+    small = ["model.options.hidden=16", "model.options.embed=8", "model.options.steps=3"]
+    torch.manual_seed(0)
+    options = dict(backbone="resnet18", hidden=16, embed=8, snippet=3, policy="uniform", steps=3, time_input=True)
+    pretrained = build("adaframe", num_classes=8, **options)  # the shared pretraining, small
+    source = save_checkpoint(tmp_path / "pretrain.pt", pretrained, model_name="adaframe", num_classes=8)
+    for name in ("adaframe", "adaframe_fresh"):
+        overrides = [*table.runs()[name], *small]
+        init = table.start_from(source, overrides, tmp_path / "init" / f"{name}.pt")
+        time_input = name != "adaframe"
+        assert load_checkpoint(init)["model_options"] == {"time_input": time_input}
+        # what `vidkit train --weights init.pt --set ...` builds: the run's options, the recorded one agreeing
+        run_options = dict(load_train_config(model="adaframe", overrides=overrides).model.options)
+        start = build_finetune("adaframe", num_classes=8, weights=str(init), **run_options)
+        assert start.model.time_input is time_input
 
 
 def test_a_finished_run_is_kept_only_for_the_same_recipe(load_tool, tmp_path, monkeypatch):

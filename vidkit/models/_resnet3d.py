@@ -350,10 +350,10 @@ class ClassifierHead(nn.Module):
         """Class scores of every frame ``[B, T, K]`` from one feature map ``[B, C, T, H, W]`` (space pooled only)."""
         return self.proj(self.dropout(reduce(features, "b c t h w -> b t c", "mean")))
 
-    def reset(self, num_classes: int) -> None:
-        """A fresh classifier for ``num_classes`` (fine-tuning on a new label set)."""
+    def reset(self, num_classes: int, *, std: float = 0.01) -> None:
+        """A fresh classifier for ``num_classes`` (fine-tuning on a new label set), weights N(0, std²)."""
         self.proj = nn.Linear(self.in_features, num_classes)
-        _init_linear(self.proj)
+        _init_linear(self.proj, std)
 
 
 def init_weights(model: nn.Module, *, zero_init_final_bn: bool = True, fc_std: float = 0.01) -> None:

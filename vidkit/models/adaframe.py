@@ -6,13 +6,11 @@ A memory-augmented LSTM looks at one frame per step and decides where to look ne
 * **Global memory** (§3.1): a light network (MobileNetV2) over ``memory_frames`` (16) uniformly
   spaced frames downsampled to ``memory_size`` (112²), each feature projected and given a positional
   encoding of its time; read with soft attention keyed on the previous hidden state.
-* **The LSTM** (§3.1): at step t it takes the main backbone's feature of the frame it is looking at
-  and the memory read-out — and here also the encoding of the frame's time, without which a motion
-  seen at t=0.6 then t=0.4 cannot be told from its reverse (the paper's FCVID classes need no order;
-  synthetic-motion's reversal pairs do). Three heads read its hidden state: a classifier (a
-  prediction at every step), the selection network (a sigmoid location in normalised time for the
-  next frame; in training drawn from a Gaussian around it, standard deviation 0.1) and the utility
-  network (the expected future reward).
+* **The LSTM** (§3.1): at step t it takes ``[v_t, u_t]``, the main backbone's feature of the frame it
+  is looking at and the memory read-out (the uniform baseline, without a memory: ``v_t`` alone). Three
+  heads read its hidden state: a classifier (a prediction at every step), the selection network (a
+  sigmoid location in normalised time for the next frame; in training drawn from a Gaussian around it,
+  standard deviation 0.1) and the utility network (the expected future reward).
 * **Reward** (§3.2): ``r_t = max(0, m_t − max_{t'<t} m_t')``, ``m_t`` the margin of the ground-truth
   class's probability over the largest other one. The loss: cross-entropy at every step, REINFORCE
   for the selection network with the utility as baseline, and the utility regressed onto the
@@ -21,7 +19,7 @@ A memory-augmented LSTM looks at one frame per step and decides where to look ne
 * **Adaptive lookahead inference** (§3.3): stop once the predicted utility has not exceeded its
   running maximum by ``exit_margin`` for ``exit_patience`` consecutive steps, or at ``steps`` frames.
 
-Three departures from the paper, all options (the paper's choice is the default):
+Four departures from the paper, all options (the paper's choice is the default):
 
 * ``memory_arch="backbone"``: the memory reads its frames through the main backbone (each still frame
   repeated over a snippet's channels). The paper's MobileNetV2 comes pretrained on ImageNet; one trained
@@ -38,6 +36,12 @@ Three departures from the paper, all options (the paper's choice is the default)
   candidate it has seen — the same input again, a step spent for nothing. On the synthetic long variant
   most looks of a policy trained with the two options above are such repeats (docs/adaframe.md): having
   found the evidence window it stays on one snippet of it, where the neighbouring candidates would show more.
+* ``time_input=True``: the LSTM also takes the encoding of the frame's time (:func:`time_encoding`, as
+  the memory's frames carry it), ``[v_t, u_t, time_t]``. The paper's LSTM is not told where the frame it
+  looks at lies in the video: a motion seen at t=0.6 then at t=0.4 cannot be told from its reverse (the
+  paper's FCVID classes need no order; synthetic-motion's reversal pairs do, though a snippet of several
+  frames shows the motion itself). vidkit's checkpoints record the option; those written before it was
+  one had the time input and load with it (the model card's ``checkpoint_defaults``).
 
 ``freeze_backbone=True`` keeps the main backbone as it was loaded (no gradient, batch-norm statistics
 fixed) while the LSTM, its heads, the feature projection and the memory learn: the paper's backbone
@@ -50,7 +54,8 @@ Input — the model contract's one tensor, the video's candidate frames::
                                     the paper), each a snippet of S frames (``snippet``; 1 in the paper)
     memory       the middle frame of candidates round(linspace(0, T-1, 16)) → memory_size² → light net → [B, 16, d]
     step t       candidate round(loc_t · (T-1)), its S frames stacked on channels [B, 3·S, H, W]
-                 → backbone → LSTM → logits_t, loc_{t+1}, utility_t
+                 → backbone → v_t [B, embed]; LSTM on [v_t, u_t (the memory read-out), time_t (with
+                 time_input)] [B, embed·(1-3)] → logits_t, loc_{t+1}, utility_t
     output       the logits at the step each video stopped          [B, num_classes]
 
 ``model(x)`` is that inference; ``model.loss(x, targets)`` runs one training episode (Gaussian
@@ -156,6 +161,28 @@ def time_encoding(tau: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
+def lstm_inputs(embed: int, *, memory: bool, time_input: bool) -> dict[str, slice]:
+    """Where each part of the LSTM's input lies in it (the columns of ``lstm.weight_ih``): ``frame`` (the
+    backbone's projected feature, v_t), ``memory`` (the read-out u_t, with a global memory), ``time``
+    (with ``time_input``), each ``embed`` wide, in that order."""
+    parts = ["frame", *(["memory"] if memory else []), *(["time"] if time_input else [])]
+    return {part: slice(i * embed, (i + 1) * embed) for i, part in enumerate(parts)}
+
+
+def _state_lstm_inputs(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, slice] | None:
+    """:func:`lstm_inputs` of an AdaFrame state dict, told from its tensors: the memory by ``memory_proj``,
+    the time input by the LSTM input's width; None when the state has no such LSTM."""
+    weight, proj = state.get(f"{prefix}lstm.weight_ih"), state.get(f"{prefix}frame_proj.weight")
+    if weight is None or proj is None or weight.ndim != 2:
+        return None
+    embed, memory = proj.shape[0], f"{prefix}memory_proj.weight" in state
+    for time_input in (False, True):
+        parts = lstm_inputs(embed, memory=memory, time_input=time_input)
+        if weight.shape[1] == len(parts) * embed:
+            return parts
+    return None
+
+
 @dataclass
 class Step:
     """One step's outputs: ``logits [B, C]``, ``location [B]`` (where the policy wants to look next, in
@@ -192,6 +219,7 @@ class AdaFrame(nn.Module):
         freeze_backbone: bool = False,
         locate: str = "hidden",
         revisit: bool = True,
+        time_input: bool = False,
     ):
         super().__init__()
         if policy not in POLICIES:
@@ -228,11 +256,22 @@ class AdaFrame(nn.Module):
             self.memory_net, memory_width = (None, width) if memory_arch == "backbone" else trunk(memory_arch)
             self.memory_proj = nn.Linear(memory_width, embed)
             self.query = nn.Linear(hidden, embed, bias=False)
-        self.lstm = nn.LSTMCell(embed * (3 if self.memory_frames else 2), hidden)
+        self.time_input = bool(time_input)
+        self.lstm = nn.LSTMCell(embed * len(self.lstm_parts()), hidden)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_classes)
         self.selector = nn.Linear(hidden, 1)
         self.utility = nn.Linear(hidden, 1)
+
+    def lstm_parts(self) -> dict[str, slice]:
+        """Where the frame's feature, the memory's read-out and the time lie in the LSTM's input
+        (:func:`lstm_inputs`)."""
+        return lstm_inputs(self.embed, memory=bool(self.memory_frames), time_input=self.time_input)
+
+    def checkpoint_options(self) -> dict[str, bool]:
+        """What the weights compute besides their values, recorded in vidkit's checkpoints: whether the LSTM
+        takes the frame's time (weights trained with it have a wider LSTM input)."""
+        return {"time_input": self.time_input}
 
     def train(self, mode: bool = True) -> AdaFrame:
         super().train(mode)
@@ -300,7 +339,8 @@ class AdaFrame(nn.Module):
         parts = [self.features(frame) if features is None else features]
         if memory is not None:
             parts.append(self.read(memory, h)[0])
-        parts.append(time_encoding(location, self.embed).to(parts[0].dtype))
+        if self.time_input:  # vidkit's option; the paper's input is [v_t, u_t]
+            parts.append(time_encoding(location, self.embed).to(parts[0].dtype))
         h, c = self.lstm(torch.cat(parts, dim=-1), (h, c))
         logits = self.classifier(self.dropout(h))
         location = self.selector(h).squeeze(-1)
@@ -493,31 +533,38 @@ register_converters(AdaFrame, {"torchvision": from_torchvision}, description="Ad
 def warm_start(model: AdaFrame, state: dict[str, torch.Tensor]) -> list[str]:
     """Start ``model`` from another AdaFrame's weights (``state``, e.g. a uniform baseline's — the
     paper's backbone is fine-tuned on the target set before the policy is trained): every tensor whose
-    name and shape match is copied, and an LSTM that gains or loses the memory's read-out keeps its
-    frame and time inputs, the read-out's weights starting at zero so the start computes what the
-    source did. Returns the names copied."""
+    name and shape match is copied, and an LSTM that gains or loses the memory's read-out or the time
+    input keeps the inputs both have (:func:`lstm_inputs`), those it gains starting at zero so the start
+    computes what the source did. Returns the names copied."""
     own = model.state_dict()
+    ours, theirs = model.lstm_parts(), _state_lstm_inputs(state)
+    if theirs is not None and theirs["frame"] != ours["frame"]:  # another embedding width: nothing to match
+        theirs = None
     copied = []
     for name, value in state.items():
         target = own.get(name)
         if target is None:
             continue
-        if target.shape == value.shape:
-            target.copy_(value)
-        elif name == "lstm.weight_ih" and target.shape[0] == value.shape[0]:
-            e = model.embed
-            blocks = {"frame": slice(0, e), "time": slice(target.shape[1] - e, target.shape[1])}
-            theirs = {"frame": slice(0, e), "time": slice(value.shape[1] - e, value.shape[1])}
+        if name == "lstm.weight_ih" and theirs is not None and target.shape[0] == value.shape[0]:
+            # by part: the same width may hold other parts (the frame and the time; the frame and the memory)
             target.zero_()
-            for part in blocks:
-                target[:, blocks[part]] = value[:, theirs[part]]
+            for part in set(ours) & set(theirs):
+                target[:, ours[part]] = value[:, theirs[part]]
+        elif target.shape == value.shape:
+            target.copy_(value)
         else:
             continue
         copied.append(name)
     return copied
 
 
-@register_model(paper="Wu et al., CVPR 2019 (AdaFrame)", input_frames=25, input_size=224, task="adaptive")
+@register_model(
+    paper="Wu et al., CVPR 2019 (AdaFrame)",
+    input_frames=25,
+    input_size=224,
+    task="adaptive",
+    checkpoint_defaults={"time_input": True},  # vidkit's checkpoints from before it was an option had it
+)
 def adaframe(
     *,
     num_classes: int = 400,
@@ -541,6 +588,7 @@ def adaframe(
     freeze_backbone: bool = False,
     locate: str = "hidden",
     revisit: bool = True,
+    time_input: bool = False,
 ) -> AdaFrame:
     """AdaFrame over 25 candidate frames: a ResNet-101 per frame (``backbone``: any torchvision 2D
     network), MobileNetV2 global memory of 16 frames at 112², K = 10 steps; ``policy="uniform"`` is
@@ -550,7 +598,8 @@ def adaframe(
     ``memory_arch="backbone"`` reads the global memory through the (pretrained) main backbone instead of
     a light network of its own; ``locate="memory"`` centres each next look on the time the memory is
     read at, the selection network adding its correction; ``revisit=False`` sends each look to the nearest
-    candidate not looked at yet (see :class:`AdaFrame`)."""
+    candidate not looked at yet; ``time_input=True`` gives the LSTM the frame's time beside the paper's
+    ``[v_t, u_t]`` (see :class:`AdaFrame`)."""
     return AdaFrame(
         num_classes=num_classes,
         backbone=backbone,
@@ -573,4 +622,5 @@ def adaframe(
         freeze_backbone=freeze_backbone,
         locate=locate,
         revisit=revisit,
+        time_input=time_input,
     )

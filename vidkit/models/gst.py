@@ -14,6 +14,18 @@ load as the "GST" layout. A 2D ImageNet ResNet-50 (torchvision's layout, ``weigh
 model as the authors' ``GST.resnet50`` does: every 2D kernel gains a time axis of 1, each ``conv2`` is sliced
 to the spatial group's share — its first (α−1)/α output channels and first 1/β input channels — and the
 temporal group keeps its fresh initialisation (He-normal, fan-out).
+
+The head is the authors' (chenxuluo/GST-video): each frame's res5 map is pooled over space only
+(``GST.py`` ``ResNet.forward``: ``x = x.transpose(1,2).contiguous()``, ``x = x.view((-1,)+x.size()[2:])``,
+``x = self.avgpool(x)`` — ``nn.AvgPool2d(7, stride=1)`` per frame), goes through dropout 0.3 (``opts.py``:
+``parser.add_argument('--dropout', '--dp', default=0.3, ...)``, which ``main.py`` passes to ``TemporalModel``,
+whose ``models.py`` puts it in place of the ResNet's ``fc``: ``nn.Dropout(p=self.dropout)``) and the
+classifier ``new_fc`` (``normal_(self.new_fc.weight, 0, std)`` with ``std = 0.001``, ``constant_(self.new_fc.bias,
+0)``), and the frames' class scores are averaged over time (``models.py`` ``TemporalModel.forward``:
+``base_out = self.new_fc(base_out)``, ``base_out = base_out.view((-1,self.num_segments)+base_out.size()[1:])``,
+``output = base_out.mean(dim=1)``) — TSN's average consensus, ``consensus="scores"`` of :class:`ResNet3d`. In
+evaluation that equals pooling the features over t h w before one classifier (the classifier is linear); in
+training each frame draws its own dropout mask.
 """
 
 from __future__ import annotations
@@ -74,16 +86,23 @@ class GSTConv(nn.Module):
 
 
 class GSTResNet(ResNet3d):
-    """A :class:`ResNet3d` whose bottlenecks split their 3×3 convolution (:class:`GSTConv`); its own class so
-    that GST's checkpoint layouts find their converters."""
+    """A :class:`ResNet3d` whose bottlenecks split their 3×3 convolution (:class:`GSTConv`), its frames'
+    class scores averaged over time, its classifier started N(0, 0.001²) with bias 0 (the authors' head, see
+    the module docstring); its own class so that GST's checkpoint layouts find their converters."""
+
+    classifier_std = 0.001  # the authors' new_fc (models.py): normal_(weight, 0, 0.001), constant_(bias, 0)
+
+    def __init__(self, **kwargs):
+        super().__init__(consensus="scores", **kwargs)
 
 
 @register_model(paper="Luo & Yuille, ICCV 2019 (GST)", input_frames=8, input_size=224)
 def gst_r50(
-    *, num_classes: int = 400, alpha: int = 4, beta: int = 2, dropout: float = 0.5, zero_init_final_bn: bool = True
+    *, num_classes: int = 400, alpha: int = 4, beta: int = 2, dropout: float = 0.3, zero_init_final_bn: bool = True
 ) -> GSTResNet:
     """GST ResNet-50 (α=4, β=2): every bottleneck's 3×3 conv split into spatial and temporal groups;
-    21,035,246 parameters with 174 classes."""
+    21,035,246 parameters with 174 classes. Each frame is classified (dropout 0.3, the authors' default) and
+    the scores averaged over time."""
     split_conv = replace_conv_b(lambda cin, cout, stride: GSTConv(cin, cout, stride=stride, alpha=alpha, beta=beta))
     return GSTResNet(
         num_classes=num_classes, dropout=dropout, zero_init_final_bn=zero_init_final_bn, customize=split_conv

@@ -73,7 +73,12 @@ class ResNet3d(nn.Module):
             ResNet-50, in order) before the weights are initialised: where TSM adds its shift and GST,
             CoST and FAST 3D replace ``block.conv_b``.
         zero_init_final_bn: start each residual branch's last BN at γ=0 (see :func:`init_weights`).
+
+    ``classifier_std``: the classifier's initial weights are N(0, std²), at build and when it is reset for a
+    new label set — PySlowFast's 0.01 here; a family whose authors start theirs otherwise says so (TSM, GST).
     """
+
+    classifier_std = 0.01
 
     def __init__(
         self,
@@ -106,7 +111,7 @@ class ResNet3d(nn.Module):
             for index, block in enumerate(self.backbone.blocks(), start=1):
                 customize(index, block)
         self.head = ClassifierHead(self.backbone.out_channels, num_classes, dropout=dropout)
-        init_weights(self, zero_init_final_bn=zero_init_final_bn)
+        init_weights(self, zero_init_final_bn=zero_init_final_bn, fc_std=self.classifier_std)
 
     @property
     def num_features(self) -> int:
@@ -132,7 +137,7 @@ class ResNet3d(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a fresh one for ``num_classes`` (fine-tuning on a new label set)."""
-        self.head.reset(num_classes)
+        self.head.reset(num_classes, std=self.classifier_std)
 
     def checkpoint_options(self) -> dict[str, str]:
         """What the weights compute besides their values, recorded in vidkit's checkpoints: how the temporal

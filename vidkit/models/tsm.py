@@ -18,6 +18,13 @@ channels come from the previous frame), so frames can be fed as they arrive. Eac
             scores = model.step(frame)       # [B, 1, K]: that frame's class scores
 
 Streaming gives the same per-frame scores as the offline causal model over the whole clip.
+
+The classifier starts as the authors' does (mit-han-lab/temporal-shift-module, ``ops/models.py``,
+``TSN._prepare_tsn``: ``std = 0.001``, ``normal_(self.new_fc.weight, 0, std)``, ``constant_(self.new_fc.bias,
+0)``): weights N(0, 0.001²), bias 0, where the other ResNets of the zoo draw N(0, 0.01²) (PySlowFast's). A
+classifier made for a new label set (:meth:`TSM.reset_classifier`, which fine-tuning and the ImageNet start
+call) starts so too: the authors' fine-tuning (``main.py``, ``--tune_from`` on a new dataset) drops the
+checkpoint's ``fc`` and keeps that fresh ``new_fc``.
 """
 
 from __future__ import annotations
@@ -91,7 +98,9 @@ def _shift(x: torch.Tensor, steps: int) -> torch.Tensor:
 
 class TSM(ResNet3d):
     """ResNet-50 with a :class:`TemporalShift` in the residual branch of every bottleneck, per-frame class
-    scores averaged over time (TSN's consensus, which TSM keeps)."""
+    scores averaged over time (TSN's consensus, which TSM keeps); the classifier starts N(0, 0.001²), bias 0."""
+
+    classifier_std = 0.001  # the authors' new_fc: normal_(weight, 0, 0.001), constant_(bias, 0)
 
     def __init__(
         self,
