@@ -1,5 +1,6 @@
 """``vidkit.features.load``: an extract output (``index.jsonl`` and its ``.npy`` files, made here to the
-format's contract) read back with paths, window times, errors, as stacked arrays and as a Dataset."""
+format's contract) read back with paths, window times, errors, as stacked arrays and as a Dataset; its
+local features as sequences, and attention clusters trained on them (``fit_attention_clusters``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 import torch
 
 import vidkit.features
+from vidkit.engine.feature_files import NpyWriter
+from vidkit.errors import ConfigError
 from vidkit.features import FeatureFileError
 
 
@@ -151,3 +154,98 @@ def test_a_later_record_of_an_input_counts(tmp_path):
     _index(tmp_path, [{**records[0], "error": "the decoder crashed (signal 11)", "features": None}, *records])
     loaded = vidkit.features.load(tmp_path)
     assert loaded.paths == ["clips/a/x.mp4", "clips/b/x.mp4", "clips/c.webm"] and loaded.errors == {}
+
+
+# -- sequences of local features, and attention clusters trained on them ---------------------------
+def _written(out, inputs: dict, *, layer: str = "temporal") -> None:
+    """``out`` as ``vidkit extract`` leaves it, the features stored by the library's own writer."""
+    writer = NpyWriter(out)
+    records = []
+    for path, array in inputs.items():
+        windows = [[1.0 * i, 1.0 * i + 1] for i in range(len(array))]
+        record = {"path": path, "features": None, "rows": None, "shape": None, "windows": windows, "layer": layer}
+        records += writer.add({**record, "dtype": str(array.dtype), "error": None}, array)
+    _index(out, records)
+
+
+def _toy(n_per_class: int, seed: int, *, width: int = 8, frames: int = 10) -> dict:
+    """Three classes told apart by one frame among ``frames`` of noise: that frame is near the class's
+    prototype. The mean over frames dilutes it ten times into the noise; an attention unit can pick it out."""
+    rng = np.random.default_rng(seed)
+    prototypes = 3 * np.eye(3, width)
+    made = {}
+    for c, name in enumerate(("a", "b", "c")):
+        for i in range(n_per_class):
+            x = rng.standard_normal((1, frames, width)).astype(np.float32)  # [windows, T', D]
+            x[0, rng.integers(frames)] = prototypes[c] + 0.3 * rng.standard_normal(width)
+            made[f"clips/{name}/{seed}-{i}.mp4"] = x
+    return made
+
+
+def test_sequences_flatten_windows_and_frames_and_a_pooled_output_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    made = {"v/a/x.mp4": rng.standard_normal((2, 3, 5)).astype(np.float32), "v/b/y.mp4": np.ones((1, 4, 5), "f4")}
+    _written(tmp_path / "t", made)
+    loaded = vidkit.features.load(tmp_path / "t")
+    sequences = loaded.sequences()
+    assert [s.shape for s in sequences] == [(6, 5), (4, 5)]
+    np.testing.assert_array_equal(sequences[0][3:], made["v/a/x.mp4"][1])  # window 1's frames, in order
+    assert loaded.file(1).parent == tmp_path / "t" / "features"
+
+    _written(tmp_path / "p", {"v/a/x.mp4": np.ones((1, 5), "f4"), "v/b/y.mp4": np.ones((1, 5), "f4")}, layer="pooled")
+    with pytest.raises(FeatureFileError) as caught:
+        vidkit.features.load(tmp_path / "p").sequences()
+    assert str(caught.value).startswith(
+        f"{tmp_path}/p/index.jsonl: one feature vector per video (pooled features of one window): no sequence "
+        "to attend over; extract with --layer temporal"
+    )
+
+
+def test_widths_that_differ_are_one_line_naming_the_file(tmp_path):
+    _written(tmp_path / "mixed", {"v/a/x.mp4": np.ones((1, 3, 5), "f4"), "v/b/y.mp4": np.ones((1, 3, 4), "f4")})
+    mixed = vidkit.features.load(tmp_path / "mixed")
+    with pytest.raises(FeatureFileError) as caught:
+        mixed.sequences()
+    assert str(caught.value) == f"{mixed.file(1)}: features 4 wide, {mixed.file(0)}'s 5 (another model?)"
+
+    _written(tmp_path / "train", _toy(2, 0))
+    _written(tmp_path / "val", {"v/a/x.mp4": np.ones((1, 3, 4), "f4")})
+    train, val = vidkit.features.load(tmp_path / "train"), vidkit.features.load(tmp_path / "val")
+    with pytest.raises(FeatureFileError) as caught:
+        vidkit.features.fit_attention_clusters(train, val, epochs=1)
+    assert str(caught.value) == (
+        f"{val.file(0)}: features 4 wide, the training features' ({train.file(0)}) 8 (another model?)"
+    )
+
+
+def test_attention_clusters_learn_a_separable_toy_set(tmp_path):
+    _written(tmp_path / "train", _toy(20, 0))
+    _written(tmp_path / "val", _toy(10, 1))
+    train, val = vidkit.features.load(tmp_path / "train"), vidkit.features.load(tmp_path / "val")
+    state = torch.random.get_rng_state()
+    kwargs = {"num_units": 4, "dropout": 0.0, "batch_size": 8, "lr": 1e-2}  # a 32-wide output: a larger step
+    fit = vidkit.features.fit_attention_clusters(train, val, epochs=25, **kwargs)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random state as it was
+    assert fit.classes == ["a", "b", "c"] and len(fit.history) == 25 and fit.val_paths == val.paths
+    assert fit.history[-1]["train_loss"] < 0.5 * fit.history[0]["train_loss"]
+    assert fit.history[-1]["val_top1"] >= 0.9  # chance: 1/3
+    logits = fit.predict(val)
+    assert logits.shape == (30, 3)
+    truth = torch.tensor([fit.classes.index(vidkit.features.class_folder(p)) for p in val.paths])
+    assert float((logits.argmax(1) == truth).float().mean()) == pytest.approx(fit.history[-1]["val_top1"])
+    again = vidkit.features.fit_attention_clusters(train, val, epochs=2, **kwargs)
+    assert again.history == fit.history[:2]  # seeded
+
+
+def test_without_val_a_stratified_share_is_held_out_and_unknown_classes_are_named(tmp_path):
+    _written(tmp_path / "train", _toy(5, 0))
+    train = vidkit.features.load(tmp_path / "train")
+    fit = vidkit.features.fit_attention_clusters(train, val_fraction=0.2, epochs=1)
+    assert sorted(vidkit.features.class_folder(p) for p in fit.val_paths) == ["a", "b", "c"]
+    with pytest.raises(ConfigError, match=r"val_fraction=0: give the share of each class held out"):
+        vidkit.features.fit_attention_clusters(train, val_fraction=0, epochs=1)
+
+    _written(tmp_path / "val", {"v/d/x.mp4": np.ones((1, 3, 8), "f4")})
+    with pytest.raises(ConfigError) as caught:
+        vidkit.features.fit_attention_clusters(train, vidkit.features.load(tmp_path / "val"), epochs=1)
+    assert str(caught.value) == f"v/d/x.mp4: class 'd' is not among the 3 classes of {tmp_path}/train (a, b, c)"

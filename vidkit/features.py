@@ -5,6 +5,11 @@
     features.arrays[0]                         # its features, [W, D] (or [W, views, D], [W, T', D]...)
     X, video, times = features.stack()        # every window: [N, D], [N], [N, 2], for a linear probe
     loader = DataLoader(features.as_dataset(), batch_size=256, shuffle=True)
+    features.sequences()[0]                    # its local features as one sequence [T, D]
+
+    # attention clusters on frozen local features, the paper's recipe (docs/attention_clusters.md)
+    fit = vidkit.features.fit_attention_clusters(load("feats/train"), load("feats/val"))
+    fit.history[-1]["val_top1"], fit.predict(load("feats/test"))   # logits [N, K], classes fit.classes
 
 ``DIR/index.jsonl`` says where each input's features are: a ``.npy`` file (``--format npy``, read
 memory-mapped) or rows of a Parquet shard (``--format parquet``, needs pyarrow). Only a record's own
@@ -18,16 +23,31 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from vidkit.data.split import stratified_split
 from vidkit.engine.feature_parquet import read_shard
-from vidkit.errors import VidkitError
+from vidkit.errors import ConfigError, VidkitError
 
-__all__ = ["FeatureFileError", "Features", "WindowDataset", "load"]
+if TYPE_CHECKING:
+    from vidkit.models.attention_clusters import AttentionClusters
+
+__all__ = [
+    "AttentionClustersFit",
+    "FeatureFileError",
+    "Features",
+    "WindowDataset",
+    "class_folder",
+    "fit_attention_clusters",
+    "load",
+]
 
 INDEX = "index.jsonl"
 
@@ -83,6 +103,36 @@ class Features:
         the input's index into :attr:`paths` and a ``[start_s, end_s]`` float64 tensor."""
         return WindowDataset(self)
 
+    def file(self, index: int) -> Path:
+        """The file that holds input ``index``'s features (its ``.npy``, or the Parquet shard of its rows)."""
+        return self.directory / self.records[index]["features"]
+
+    def sequences(self) -> list[np.ndarray]:
+        """Each input's local features as one sequence ``[T, D]`` (``D`` the stored arrays' last axis; its
+        windows, views and time steps flattened in the order stored, in the stored dtype): the set of
+        local features attention clusters integrate (:func:`fit_attention_clusters`). ``vidkit extract
+        --layer temporal`` of a frame-level model (``tsn_r50``: a 2D network on every frame) gives one per
+        frame; ``--segments`` one per window. A :class:`FeatureFileError` naming the file when the inputs'
+        widths differ, or naming the index when every input has a single vector (pooled features of one
+        window: nothing to attend over)."""
+        if not self.arrays:
+            raise FeatureFileError(self.directory / INDEX, "holds no features (no input was extracted)")
+        width = self.arrays[0].shape[-1]
+        for index, array in enumerate(self.arrays):
+            if array.ndim < 2 or array.shape[-1] != width:
+                raise FeatureFileError(
+                    self.file(index), f"features {array.shape[-1]} wide, {self.file(0)}'s {width} (another model?)"
+                )
+        sequences = [a.reshape(-1, width) for a in self.arrays]
+        if all(len(s) == 1 for s in sequences):
+            raise FeatureFileError(
+                self.directory / INDEX,
+                f"one feature vector per video ({self.records[0].get('layer', 'pooled')} features of one window): "
+                "no sequence to attend over; extract with --layer temporal (one per frame with a 2D model such "
+                "as tsn_r50) or with --segments SECONDS (one per window)",
+            )
+        return sequences
+
 
 class WindowDataset(torch.utils.data.Dataset):
     """:meth:`Features.as_dataset`: the windows of every input, in order."""
@@ -101,6 +151,167 @@ class WindowDataset(torch.utils.data.Dataset):
         video = int(np.searchsorted(self.starts, index, side="right") - 1)
         row = index - self.starts[video]
         return torch.from_numpy(np.array(self.arrays[video][row])), video, torch.tensor(self.windows[video][row])
+
+
+def class_folder(path: str) -> str:
+    """The class of a video in a folder of class sub-folders (``train/<class>/<file>``): its folder's name."""
+    return Path(path).parent.name
+
+
+@dataclass
+class AttentionClustersFit:
+    """What :func:`fit_attention_clusters` gives back: the trained head (in eval mode), its classes (label
+    order), the validation inputs, and one record per epoch (``epoch``, ``train_loss``, ``train_top1``,
+    ``val_loss``, ``val_top1``)."""
+
+    model: AttentionClusters
+    classes: list[str]
+    val_paths: list[str]
+    history: list[dict]
+
+    def predict(self, features: Features, *, batch_size: int = 64) -> torch.Tensor:
+        """Logits ``[N, K]`` of every input of ``features`` (in :attr:`Features.paths` order)."""
+        sequences = _sequences_like(features, self.model.in_features, "the head takes")
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        with torch.no_grad():
+            return torch.cat(
+                [
+                    self.model(x.to(device), mask=mask.to(device)).float().cpu()
+                    for x, mask in _batches(sequences, range(len(sequences)), batch_size)
+                ]
+            )
+
+
+def fit_attention_clusters(
+    train: Features,
+    val: Features | None = None,
+    *,
+    val_fraction: float = 0.1,
+    label_of: Callable[[str], str] = class_folder,
+    num_units: int = 16,
+    dropout: float = 0.5,
+    epochs: int = 30,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    log: Callable[[dict], None] | None = None,
+) -> AttentionClustersFit:
+    """Train :class:`~vidkit.models.attention_clusters.AttentionClusters` on frozen local features, the
+    paper's recipe (Long et al., CVPR 2018, Sec. 4: local features extracted once, the attention clusters
+    and classifier trained on them), and give the fitted head with its per-epoch history.
+
+    ``train``, ``val``: ``vidkit extract`` outputs (:func:`load`) of sequences (:meth:`Features.sequences`);
+    without ``val``, a stratified ``val_fraction`` of ``train`` per class (:func:`vidkit.data.split.
+    stratified_split`, seeded). ``label_of`` maps an input's path to its class name (by default the class
+    folder). Videos of different lengths batch together, padded and masked. Adam at ``lr`` without weight
+    decay, as PaddlePaddle's attention_cluster trains (batch 32 here, for small sets); cross-entropy over the
+    training classes; ``epochs`` passes, the last kept. Deterministic for a ``seed`` on the CPU; the
+    caller's random state is left as it was. ``log`` receives each epoch's record."""
+    from vidkit.models.attention_clusters import AttentionClusters  # the model registry: only when training
+
+    sequences = train.sequences()
+    width = sequences[0].shape[1]
+    names = [label_of(p) for p in train.paths]
+    if val is None:
+        if isinstance(val_fraction, bool) or not 0 < val_fraction < 1:
+            raise ConfigError(f"val_fraction={val_fraction!r}: give the share of each class held out, e.g. 0.1")
+        classes = sorted(set(names))
+        row = {p: i for i, p in enumerate(train.paths)}
+        kept, held = stratified_split(
+            [(p, classes.index(n)) for p, n in zip(train.paths, names)],
+            classes,
+            val_fraction=val_fraction,
+            seed=seed,
+            where=str(train.directory),
+        )
+        train_rows, val_rows = [row[p] for p, _ in kept], [row[p] for p, _ in held]
+        val_sequences, val_names, val_paths = sequences, names, train.paths
+    else:
+        classes = sorted(set(names))
+        train_rows = list(range(len(sequences)))
+        val_sequences = _sequences_like(val, width, f"the training features' ({train.file(0)})")
+        val_names, val_paths = [label_of(p) for p in val.paths], val.paths
+        val_rows = list(range(len(val_sequences)))
+        unknown = next((i for i, n in enumerate(val_names) if n not in classes), None)
+        if unknown is not None:
+            raise ConfigError(
+                f"{val_paths[unknown]}: class {val_names[unknown]!r} is not among the {len(classes)} classes of "
+                f"{train.directory} ({', '.join(classes)})"
+            )
+    if len(classes) < 2:
+        raise ConfigError(f"{train.directory}: one class ({classes[0]!r}); a classifier needs at least 2")
+    index = {c: i for i, c in enumerate(classes)}
+    labels = torch.tensor([index[n] for n in names])
+    val_labels = torch.tensor([index[n] for n in val_names])
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    history: list[dict] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AttentionClusters(width, len(classes), num_units=num_units, dropout=dropout).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        order = torch.Generator().manual_seed(seed)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            shuffled = [train_rows[i] for i in torch.randperm(len(train_rows), generator=order)]
+            loss_sum = right = 0.0
+            for x, mask, y in _batches(sequences, shuffled, batch_size, labels):
+                logits = model(x.to(device), mask=mask.to(device))
+                loss = F.cross_entropy(logits, y.to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += float(loss.detach()) * len(y)
+                right += float((logits.argmax(1).cpu() == y).sum())
+            val_loss, val_top1 = _evaluate(model, val_sequences, val_rows, val_labels, batch_size, device)
+            record = {
+                "epoch": epoch,
+                "train_loss": loss_sum / len(shuffled),
+                "train_top1": right / len(shuffled),
+                "val_loss": val_loss,
+                "val_top1": val_top1,
+            }
+            history.append(record)
+            if log is not None:
+                log(record)
+    model.eval()
+    return AttentionClustersFit(model, classes, [val_paths[i] for i in val_rows], history)
+
+
+def _sequences_like(features: Features, width: int, other: str) -> list[np.ndarray]:
+    """``features.sequences()``, checked to be ``width`` wide: a :class:`FeatureFileError` naming the file."""
+    sequences = features.sequences()
+    if sequences[0].shape[1] != width:
+        raise FeatureFileError(
+            features.file(0), f"features {sequences[0].shape[1]} wide, {other} {width} (another model?)"
+        )
+    return sequences
+
+
+def _batches(sequences: list[np.ndarray], rows: list[int] | range, batch_size: int, labels=None):
+    """``(x [B, T, D] float32 zero-padded, mask [B, T], labels [B])`` (without ``labels``: ``(x, mask)``)
+    of ``sequences[rows]``, ``batch_size`` at a time, ``T`` the longest of each batch."""
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        items = [torch.from_numpy(np.array(sequences[i], dtype=np.float32)) for i in chunk]  # a copy
+        x = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)
+        lengths = torch.tensor([len(t) for t in items])
+        mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+        yield (x, mask) if labels is None else (x, mask, labels[list(chunk)])
+
+
+def _evaluate(model, sequences, rows, labels, batch_size, device) -> tuple[float, float]:
+    """``(mean cross-entropy, top-1)`` of ``model`` on ``sequences[rows]``."""
+    model.eval()
+    loss_sum = right = 0.0
+    with torch.no_grad():
+        for x, mask, y in _batches(sequences, rows, batch_size, labels):
+            logits = model(x.to(device), mask=mask.to(device)).float().cpu()
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            right += float((logits.argmax(1) == y).sum())
+    return loss_sum / len(rows), right / len(rows)
 
 
 def load(directory: str | os.PathLike, *, mmap: bool = True) -> Features:

@@ -1,7 +1,7 @@
 """`vidkit extract` run as a user runs it, on files the tests encode: the features are the model's on
 the same decoded clip, tag's scores are the head on them, every input gets exactly one index record
 (bad files their reason, no feature file), names never collide, a kill loses and repeats nothing,
-shards, output refusals, the temporal layer and float16."""
+shards, output refusals, the temporal layer and float16, and attention clusters trained on its frame features."""
 
 import json
 import os
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import vidkit.features
 from vidkit.data.transforms import ClipTransform
 from vidkit.data.views import ViewSpec, crop_views, read_views
 from vidkit.io import open_video
@@ -324,3 +325,23 @@ def test_a_file_that_hangs_or_crashes_the_decoder_costs_only_that_file(tmp_path,
     assert records["crash.mp4"]["error"] == "the decoder crashed (killed by SIGSEGV)"
     assert len(os.listdir(out / "features")) == 2
     assert "2 extracted, 2 failed" in capsys.readouterr().err
+
+
+def test_attention_clusters_train_on_the_frame_features_extract_writes(tmp_path, weights, run_vidkit):
+    """The paper's recipe at toy size: ``--layer temporal`` features of a few videos in class folders (a 2D
+    network's, one per frame, or per two with C2D's pooling), then attention clusters trained on them."""
+    args, _ = weights
+    for name, level in (("dark", 10), ("bright", 180)):
+        for i in range(3):
+            write_video(tmp_path / "v" / name / f"{i}.mp4", _frames(12, 10 * i + level) // 4 + level, fps=10)
+    out = tmp_path / "feats"
+    done = _extract(run_vidkit, tmp_path / "v", "--out", out, "--layer", "temporal", "--views", "1x1", *args)
+    assert done.returncode == 0, done.stderr
+    features = vidkit.features.load(out)
+    assert len(features) == 6 and {s.shape for s in features.sequences()} == {(2, 2048)}  # 4 frames, T' = 2
+
+    fit = vidkit.features.fit_attention_clusters(features, val_fraction=0.3, num_units=4, epochs=5, batch_size=2)
+    assert fit.classes == ["bright", "dark"] and len(fit.val_paths) == 2
+    assert fit.history[-1]["train_loss"] < fit.history[0]["train_loss"]
+    assert fit.history[-1]["val_top1"] == 1.0
+    assert fit.predict(features).shape == (6, 2)

@@ -11,7 +11,19 @@ alone, with no notion of order (Sec. 3):
 - the N outputs concatenated (N·D), dropout, a linear classifier.
 
 ``AttentionClusters`` is the head: it takes ``[B, T, D]`` features from any backbone. The registered
-``attention_clusters`` model puts it on a 2D ResNet-50 applied to every frame.
+``attention_clusters`` model puts it on a 2D ResNet-50 applied to every frame and trains both end to end.
+The paper's own recipe — the head alone on frozen local features extracted beforehand from many frames —
+is ``vidkit extract --layer temporal`` then :func:`vidkit.features.fit_attention_clusters`
+(docs/attention_clusters.md).
+
+Where α and β start is not in the paper, and we found no code of the authors'. They start as in the
+implementation Baidu publishes (two of the authors were at Baidu; its README calls the model the best
+sequence model of the ActivityNet Kinetics Challenge 2017), PaddlePaddle's ``attention_cluster``
+(``PaddlePaddle/models``, ``PaddleCV/video/models/attention_cluster/shifting_attention.py``): both drawn
+from ``N(0, σ²)``, ``σ = N^(-1/4)`` (its ``glorot(n) = sqrt(1 / sqrt(n))``), one pair per unit. From α=1,
+β=0 every unit would start as a plain normalised attention pool, and α would get no gradient until β left
+0 (the normalisation cancels a scale); the random start gives the units different shifts from the first
+step, the diversity the operation is for.
 
 The paper's local features come from 2D networks pretrained on ImageNet, applied frame by frame.
 ``build("attention_clusters", ..., weights=path_or_state_dict)`` (or ``model.load_imagenet(...)``) starts the
@@ -47,21 +59,31 @@ class AttentionClusters(nn.Module):
         super().__init__()
         self.in_features, self.num_units = in_features, num_units
         self.score = nn.Linear(in_features, num_units)  # w_i·x + b_i for every unit at once
-        self.alpha = nn.Parameter(torch.ones(num_units))  # the shifting operation's scale ...
-        self.beta = nn.Parameter(torch.zeros(num_units))  # ... and shift, one pair per unit
+        # the shifting operation's scale and shift, one pair per unit: std N^(-1/4), as PaddlePaddle's (above)
+        self.alpha = nn.Parameter(torch.randn(num_units) * num_units**-0.25)
+        self.beta = nn.Parameter(torch.randn(num_units) * num_units**-0.25)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.proj = nn.Linear(num_units * in_features, num_classes)
 
-    def attention(self, features: torch.Tensor) -> torch.Tensor:
-        """Each unit's weights over the T local features ``[B, T, N]`` (each column sums to 1)."""
-        return self.score(features).softmax(dim=1)
+    def attention(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Each unit's weights over the T local features ``[B, T, N]`` (each column sums to 1). ``mask``
+        ``[B, T]`` (True: a feature, False: padding) gives the padding weight 0, so videos of different
+        lengths batch together and each gets what it would get alone."""
+        scores = self.score(features)
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, :, None], float("-inf"))
+        return scores.softmax(dim=1)
 
-    def forward(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, pre_logits: bool = False, *, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if features.ndim != 3 or features.shape[-1] != self.in_features:
             raise ValueError(
                 f"AttentionClusters takes [B, T, {self.in_features}] features; got {tuple(features.shape)}"
             )
-        pooled = torch.einsum("btn,btd->bnd", self.attention(features), features)  # s_i  [B, N, D]
+        if mask is not None and mask.shape != features.shape[:2]:
+            raise ValueError(f"mask {tuple(mask.shape)}: expected [B, T] = {tuple(features.shape[:2])}")
+        pooled = torch.einsum("btn,btd->bnd", self.attention(features, mask), features)  # s_i  [B, N, D]
         shifted = self.alpha[:, None] * pooled + self.beta[:, None]  # α_i s_i + β_i
         v = F.normalize(shifted, dim=-1) / math.sqrt(self.num_units)
         v = rearrange(v, "b n d -> b (n d)")
