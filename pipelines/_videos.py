@@ -41,6 +41,18 @@ def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = False)
         )
 
 
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """``--backend``: the decoders :func:`vidkit.io.open_video` takes, for every command that decodes."""
+    from vidkit.io import BACKENDS
+
+    parser.add_argument(
+        "--backend",
+        default="pyav",
+        choices=BACKENDS,
+        help="decoder: pyav (streaming, default), decord or torchcodec (random access; torchcodec is an extra)",
+    )
+
+
 def add_clip_arguments(parser: argparse.ArgumentParser, *, per: str, out_example: str) -> None:
     """How files are found, cut into views and decoded, and how the model runs (``per``: what the
     ``--segments`` windows get, e.g. ``label``; ``out_example``: a per-shard ``--out``)."""
@@ -88,7 +100,7 @@ def add_clip_arguments(parser: argparse.ArgumentParser, *, per: str, out_example
         help="take the K-th of N equal shares (K from 0; e.g. $RANK/$WORLD_SIZE); shards running at the same "
         f"time need an --out each (e.g. {out_example}): a run locks its output",
     )
-    parser.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
+    add_backend_argument(parser)
     parser.add_argument(
         "--engine",
         choices=("local", "ray"),

@@ -41,7 +41,7 @@ class SyntheticConfig:
 class DataConfig:
     name: Literal[DATA_NAMES]  # Literal[("a", "b")] is Literal["a", "b"]: the loader checks the name against them
     root: str | None
-    backend: Literal["pyav", "decord"]
+    backend: Literal["pyav", "decord", "torchcodec"]
     num_frames: int
     interval_s: float
     crop_size: int

@@ -16,6 +16,7 @@ import argparse
 from vidkit.data.registry import dataset_names
 from vidkit.data.views import VIEW_PRESETS
 from vidkit.errors import ConfigError
+from vidkit.pipelines._videos import add_backend_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
     parser.add_argument("--workers", type=int, help="decoding processes (default: CPU cores - 1, at most 8)")
-    parser.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
+    add_backend_argument(parser)
     parser.add_argument(
         "--timeout", type=float, default=60.0, metavar="S", help="give up on a video whose decoding stalls this long"
     )

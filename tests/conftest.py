@@ -268,10 +268,17 @@ def video(request, make_video) -> TestVideo:
     return make_video(request.param)
 
 
-@pytest.fixture(params=["pyav", "decord"])
+@pytest.fixture(params=["pyav", "decord", "torchcodec"])
 def backend(request) -> str:
+    """Each decoding backend in turn; decord's and torchcodec's runs skip where they cannot decode (torchcodec
+    with the reason: not installed, no FFmpeg shared libraries, a release built for another torch)."""
     if request.param == "decord":
         pytest.importorskip("decord")
+    if request.param == "torchcodec":
+        from vidkit.io.torchcodec_reader import torchcodec_unavailable
+
+        if torchcodec_unavailable():
+            pytest.skip(torchcodec_unavailable())
     return request.param
 
 

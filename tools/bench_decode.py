@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Decode throughput of vidkit's readers next to raw PyAV and raw decord, in one run, same file.
+"""Decode throughput of vidkit's readers next to raw PyAV, raw decord and raw torchcodec, in one run,
+same file (the torchcodec rows where it can decode; the table says why not otherwise).
 
     python tools/bench_decode.py [FILE ...] [--repeats 5]
 

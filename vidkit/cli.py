@@ -66,7 +66,9 @@ def _add_info(commands) -> None:
     )
     sub.add_argument("paths", nargs="+", metavar="FILE")
     sub.add_argument("--json", action="store_true", help="one JSON object per file, per line")
-    sub.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
+    from vidkit.pipelines._videos import add_backend_argument
+
+    add_backend_argument(sub)
     sub.add_argument(
         "--verify", action="store_true", help="decode every frame and report damage and the exact frame count"
     )
@@ -427,7 +429,7 @@ def _add_bench(commands) -> None:
     sub = commands.add_parser(
         "bench",
         help="decode, data-loading and model throughput, with ratios to the peers",
-        description="Decode frames/s (vidkit's readers vs raw PyAV and decord), data-loading clips/s "
+        description="Decode frames/s (vidkit's readers vs raw PyAV, decord and torchcodec), data-loading clips/s "
         "with 0..N workers, and model clips/s and peak memory (fp32, AMP, channels-last, "
         "compile) next to pytorchvideo's SlowFast and I3D: one run, the same inputs.",
     )

@@ -5,13 +5,17 @@ full bench is run by hand: `vidkit bench`, see docs/performance.md.)"""
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 import torch
 
+from vidkit.bench import decode_rates, decode_table
+from vidkit.bench.decode import decode_skipped
 from vidkit.cli import main
 from vidkit.io.encode import write_video
+from vidkit.io.torchcodec_reader import torchcodec_unavailable
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +88,32 @@ def test_decode_and_data_sections_and_a_comparison(clip, tmp_path, capsys):
     assert main(["bench", str(clip), "--only", "decode", "--repeats", "1", "--compare", str(old)]) == 0
     compared = capsys.readouterr().out
     assert "new / old" in compared and "stream: vidkit pyav" in compared
+
+
+def test_torchcodec_rows_where_it_decodes_and_the_reason_where_not(clip, monkeypatch):
+    reason = torchcodec_unavailable()
+    readers = {name for name, _, _ in decode_rates(str(clip), repeats=1)}
+    torchcodec_rows = {r for r in readers if "torchcodec" in r}
+    assert torchcodec_rows == (
+        set()
+        if reason
+        else {
+            "stream: raw torchcodec",
+            "stream: vidkit torchcodec",
+            "8 uniform frames: raw torchcodec",
+            "8 uniform frames: vidkit torchcodec",
+        }
+    )
+    assert decode_skipped() == ([f"torchcodec: {reason}"] if reason else [])
+    # not installed: no rows, and the table says why
+    monkeypatch.setitem(sys.modules, "torchcodec", None)
+    torchcodec_unavailable.cache_clear()
+    try:
+        table = decode_table([str(clip)], repeats=1)
+    finally:
+        torchcodec_unavailable.cache_clear()
+    assert "torchcodec" not in table.split("skipped")[0]
+    assert "skipped torchcodec: backend 'torchcodec' is not installed (pip install -e '.[torchcodec]')" in table
 
 
 def test_bad_arguments_are_one_line(tmp_path, capsys):

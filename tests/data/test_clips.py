@@ -66,13 +66,6 @@ CFR_FPS, CFR_FRAMES = 25.0, 50
 VFR_TIMES = [k * 0.1 for k in range(10)] + [1.0 + k / 30 for k in range(30)]  # 10 fps for 1 s, then 30 fps
 
 
-@pytest.fixture(params=["pyav", "decord"])
-def backend(request) -> str:
-    if request.param == "decord":
-        pytest.importorskip("decord")
-    return request.param
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")

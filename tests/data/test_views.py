@@ -73,7 +73,6 @@ def test_portrait_crops_run_top_to_bottom(portrait):
     assert item["boxes"].tolist() == [[0, 0], [8, 0], [16, 0]]
 
 
-@pytest.mark.parametrize("backend", ["pyav", "decord"])
 def test_decode_once_gives_the_views_of_decoding_each_view(landscape, backend):
     once = VideoViews([(landscape, 0)], SPEC, backend=backend)[0]
     apart = VideoViews([(landscape, 0)], SPEC, backend=backend, per_view=True)[0]

@@ -5,7 +5,7 @@ and printed as tables with ratios (or as JSON, and against an earlier run's JSON
     print(format_results(results))
     print(format_comparison(results, json.load(open("old.json"))))
 
-- decode (:mod:`vidkit.bench.decode`): vidkit's readers vs raw PyAV and raw decord, frames/s;
+- decode (:mod:`vidkit.bench.decode`): vidkit's readers vs raw PyAV, decord and torchcodec, frames/s;
 - data (:mod:`vidkit.bench.data`): clips/s from disk to device-ready batches with 0..N workers;
 - models (:mod:`vidkit.bench.models`): forward and forward+backward clips/s and peak memory of
   slowfast_r50, i3d_r50 and tsm_r50 in fp32 eager, channels-last, AMP, AMP + channels-last (AMP on
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from vidkit.bench.decode import decode_rates, decode_table, default_bench_video
+from vidkit.bench.decode import decode_rates, decode_skipped, decode_table, default_bench_video
 
 __all__ = [
     "SECTIONS",
@@ -81,6 +81,7 @@ def run_bench(
             for f in files
             for name, rate, ratio in decode_rates(f, repeats=repeats)
         ]
+        results["decode_skipped"] = decode_skipped()
     if "data" in sections:
         from vidkit.bench.data import data_rows
 
@@ -130,6 +131,7 @@ def format_results(results: dict) -> str:
             f"  {r['file']:<28} {r['reader']:<42} {r['frames_per_s']:>9.1f} {r['ratio']:>7.3f}"
             for r in results["decode"]
         ]
+        lines += [f"  skipped {line}" for line in results.get("decode_skipped", [])]
     if "data" in results:
         lines += [
             "",

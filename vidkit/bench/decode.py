@@ -1,7 +1,10 @@
-"""Decode throughput: vidkit's readers next to raw PyAV and raw decord, in one run, on the same file.
+"""Decode throughput: vidkit's readers next to raw PyAV, raw decord and raw torchcodec, in one run, on the
+same file.
 
 Each row is the best of ``repeats`` runs (the least disturbed by the rest of the machine); ratios
-are to raw PyAV decoding the same file with the same threading, converting every frame to RGB.
+are to raw PyAV decoding the same file with the same threading, converting every frame to RGB. The
+torchcodec rows are there where it can decode (the optional extra and FFmpeg's shared libraries):
+:func:`decode_skipped` says why they are not.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vidkit.io import open_video
+from vidkit.io.torchcodec_reader import torchcodec_unavailable
 from vidkit.utils import cache_dir
 
 
@@ -64,6 +68,32 @@ def _raw_decord_sparse(path: str, count: int = 8) -> int:
     return count
 
 
+def _torchcodec_decoder(path: str):
+    from torchcodec.decoders import VideoDecoder
+
+    # exact seeking (a scan of the packets when opened), frames as [N, H, W, 3], FFmpeg's choice of threads
+    return VideoDecoder(path, seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=0)
+
+
+def _raw_torchcodec_stream(path: str, chunk: int = 32) -> int:
+    decoder = _torchcodec_decoder(path)
+    for first in range(0, len(decoder), chunk):
+        decoder.get_frames_in_range(first, min(first + chunk, len(decoder)))
+    return len(decoder)
+
+
+def _raw_torchcodec_sparse(path: str, count: int = 8) -> int:
+    decoder = _torchcodec_decoder(path)
+    decoder.get_frames_at(np.linspace(0, len(decoder) - 1, count).round().astype(int).tolist())
+    return count
+
+
+def decode_skipped() -> list[str]:
+    """The readers the decode rows leave out here, each with the reason (one line each)."""
+    reason = torchcodec_unavailable()
+    return [f"torchcodec: {reason}"] if reason else []
+
+
 def _vidkit_stream(path: str, backend: str) -> int:
     with open_video(path, backend=backend) as video:
         return sum(len(chunk) for chunk in video.stream(chunk_size=32))
@@ -103,6 +133,11 @@ def decode_rates(path: str, *, repeats: int = 3) -> list[tuple[str, float, float
             "8 uniform frames: vidkit decord": lambda: _vidkit_sparse(path, "decord"),
         },
     ]
+    if torchcodec_unavailable() is None:
+        groups[0]["stream: raw torchcodec"] = lambda: _raw_torchcodec_stream(path)
+        groups[0]["stream: vidkit torchcodec"] = lambda: _vidkit_stream(path, "torchcodec")
+        groups[1]["8 uniform frames: raw torchcodec"] = lambda: _raw_torchcodec_sparse(path)
+        groups[1]["8 uniform frames: vidkit torchcodec"] = lambda: _vidkit_sparse(path, "torchcodec")
     rows: list[tuple[str, float, float]] = []
     for group in groups:
         rates = _interleaved_best(group, repeats)
@@ -125,4 +160,5 @@ def decode_table(paths: Sequence[str] = (), *, repeats: int = 3) -> str:
         lines.append(f"  {'reader':<42} {'frames/s':>10} {'ratio':>7}")
         for name, rate, ratio in decode_rates(path, repeats=repeats):
             lines.append(f"  {name:<42} {rate:>10.1f} {ratio:>7.3f}")
+    lines += [f"skipped {line}" for line in decode_skipped()]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from vidkit.io._types import Frames, VideoInfo
 from vidkit.io.reader import VideoReader
 from vidkit.io.walk import VIDEO_EXTENSIONS, find_videos, is_video_name, walk_videos
 
-BACKENDS = ("pyav", "decord")
+BACKENDS = ("pyav", "decord", "torchcodec")
 
 
 def open_video(
@@ -30,15 +30,18 @@ def open_video(
     short_side: int | None = None,
     max_pixels: int | None = None,
 ) -> VideoReader:
-    """Open ``path`` with a decoding backend: ``"pyav"`` (streaming, default) or ``"decord"``
-    (random access). ``short_side`` scales every frame so its shorter side has that many pixels
-    (in the decoder's RGB conversion; None keeps the stored size). Frames over ``max_pixels`` are refused
+    """Open ``path`` with a decoding backend: ``"pyav"`` (streaming, default), ``"decord"`` (random access)
+    or ``"torchcodec"`` (random access on the CPU; the optional ``torchcodec`` extra and FFmpeg's shared
+    libraries). ``short_side`` scales every frame so its shorter side has that many pixels (in the
+    decoder's RGB conversion; None keeps the stored size). Frames over ``max_pixels`` are refused
     before any is decoded (None: ``VIDKIT_MAX_PIXELS``, 8K UHD by default; :mod:`vidkit.io.limits`). Raises
     :class:`VideoDecodeError` naming the file and the reason when it cannot be read."""
     if backend == "pyav":
         from vidkit.io.pyav_reader import PyAVReader as reader
     elif backend == "decord":
         from vidkit.io.decord_reader import DecordReader as reader
+    elif backend == "torchcodec":
+        from vidkit.io.torchcodec_reader import TorchCodecReader as reader
     else:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     return reader(
