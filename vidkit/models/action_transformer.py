@@ -19,9 +19,22 @@ softmax). The recipe (Sec. 3):
    feed-forward network, dropout, residual, LayerNorm. Each person attends to its own clip only.
 6. A linear classifier on the final query.
 
-The baseline (``i3d_roi_head``) skips 3-6: the RoI features averaged over time and cells, dropout,
-linear. It sees the person's own box only; the transformer also sees where the others are and what
-they do.
+The baseline (``i3d_roi_head``) skips 3-6. Its default, ``head="res5"``, is the paper's I3D head: the
+person's box extended in time to a tube, RoIAligned on every time slice of the res4 map, run through a
+res5 stage (the trunk's last stage, as ``i3d_r50`` has it), averaged, dropout, linear.
+``head="light"`` is vidkit's former baseline: the RoI features averaged over time and cells straight
+into the linear classifier (no res5); checkpoints that do not record ``head`` hold it and load as it.
+Either sees the person's own box only; the transformer also sees where the others are and what they do.
+Shapes and parts: :mod:`vidkit.models._roi_heads`.
+
+**Where the trunk differs from the paper's.** The paper's trunk is the Inception I3D (Carreira &
+Zisserman, CVPR 2017) to Mixed_4f: RoI features at time stride 4 with 832 channels, and Mixed_5b/5c as the
+I3D head's last blocks. Here the RoI features come from res4 of an I3D ResNet-50, at time stride 2 with
+1024 channels, and the I3D head runs res5 (three 2048-channel bottlenecks, 17.1M parameters). So at full
+width with AVA's 80 classes ``i3d_roi_head`` has 27.4M parameters (the paper's I3D-head model: 16.2M),
+``action_transformer`` 10.7M (the paper's: 19.3M; our trunk to res4 is 10.2M of it) and
+``i3d_roi_head(head="light")`` 10.2M. The counts compare only roughly: the paper's models also hold a
+region proposal network on the keyframe, where vidkit takes the boxes as input.
 
 Inputs, the one place where person boxes enter a model (every other model takes the clip alone):
 ``model(clip, boxes)`` with ``clip`` float ``[B, 3, T, H, W]`` and ``boxes`` float ``[K, 5]``, one row per
@@ -34,7 +47,7 @@ The model interface splits there too: ``forward_features(clip)`` is the trunk's 
 (no boxes needed), ``forward_head(features, boxes=boxes)`` the rest, so ``model(clip, boxes)`` is
 ``model.forward_head(model.forward_features(clip), boxes=boxes)``; with ``pre_logits=True`` the head
 returns each person's feature ``[K, num_features]`` before the classifier's dropout (the final query;
-the baseline's pooled RoI feature).
+the baseline's pooled res5, or RoI, feature).
 
 Shapes for ``action_transformer`` on a 16-frame 224² clip with K people::
 
@@ -50,21 +63,34 @@ Shapes for ``action_transformer`` on a 16-frame 224² clip with K people::
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, reduce
-from torchvision.ops import roi_align
 
-from vidkit.models._resnet3d import RESNET50_DEPTHS, STAGE_NAMES, ResNetPathway, init_weights
+from vidkit.models._resnet3d import init_weights
+from vidkit.models._roi_heads import (
+    HEADS,
+    I3DRoIHead,
+    PersonModel,
+    Res4Trunk,
+    centre_slice,
+    pool_keyframe,
+    pool_tubes,
+    whole_frame_boxes,
+)
 from vidkit.models.registry import register_model
-from vidkit.models.resnet import I3D_TEMPORAL_KERNELS, ResNet3d
 
-__all__ = ["ActionTransformer", "I3DRoIHead", "Res4Trunk", "TxUnit", "pool_keyframe", "whole_frame_boxes"]
+__all__ = [
+    "HEADS",
+    "ActionTransformer",
+    "I3DRoIHead",
+    "Res4Trunk",
+    "TxUnit",
+    "pool_keyframe",
+    "pool_tubes",
+    "whole_frame_boxes",
+]
 
 _CARD = dict(
     input_frames=64,
@@ -72,87 +98,6 @@ _CARD = dict(
     task="persons",  # the paper's clip: 64 frames at 400²
     paper="Girdhar et al., CVPR 2019 (Video Action Transformer Network)",
 )
-
-
-class Res4Trunk(nn.Module):
-    """The I3D ResNet-50 trunk up to res4 (stride 16): ``stem``, ``res2``, the 2×1×1 temporal max-pool,
-    ``res3``, ``res4``, named as in ``i3d_r50``'s ``backbone`` so its checkpoints load.
-
-    ``width`` is the stem's channels (64 for ResNet-50; a smaller one gives a narrower net of the same
-    shape, for CPU experiments); res4 outputs ``16 × width`` channels."""
-
-    def __init__(self, *, width: int = 64, temporal_padding: str = "zeros"):
-        super().__init__()
-        pathway = ResNetPathway(
-            widths=(width, 4 * width, 8 * width, 16 * width, 32 * width),
-            depths=RESNET50_DEPTHS,
-            stem_temporal_kernel=5,
-            temporal_kernels=I3D_TEMPORAL_KERNELS,
-            temporal_pool=2,
-            temporal_padding=temporal_padding,
-        )
-        self.stem = pathway.stem
-        for name in STAGE_NAMES[:3]:
-            self.add_module(name, getattr(pathway, name))
-        self.temporal_pool = pathway.temporal_pool
-        self.out_channels = 16 * width
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 5:
-            raise ValueError(f"{type(self).__name__} takes clips [B, C, T, H, W]; got shape {tuple(x.shape)}")
-        x = self.res2(self.stem(x))
-        return self.res4(self.res3(self.temporal_pool(x)))
-
-    def load_i3d(self, weights: str | os.PathLike | Mapping[str, Any], *, temporal_padding: str = "zeros") -> None:
-        """Load the trunk from an ``i3d_r50`` checkpoint in any layout :func:`vidkit.models.load_weights`
-        reads (vidkit, pytorchvideo, PySlowFast; a 2D ResNet-50 is inflated): the paper starts from
-        Kinetics-400 I3D. res5 and the classifier are dropped."""
-        from vidkit.models.weights import classifier_classes, load_weights
-
-        width = self.stem.conv.out_channels
-        i3d = ResNet3d(
-            num_classes=classifier_classes(weights) or 400,
-            width=width,
-            stem_temporal_kernel=5,
-            temporal_kernels=I3D_TEMPORAL_KERNELS,
-            temporal_pool=2,
-            temporal_padding=temporal_padding,
-        )
-        load_weights(i3d, weights, model_name="i3d_r50")
-        own = {k: v for k, v in i3d.backbone.state_dict().items() if not k.startswith("res5.")}
-        self.load_state_dict(own)
-
-
-def whole_frame_boxes(batch: int, device: torch.device | None = None) -> torch.Tensor:
-    """One box per clip covering the whole frame, ``[B, 5]``: what ``model(clip)`` uses without boxes."""
-    boxes = torch.tensor([0.0, 0.0, 1.0, 1.0], device=device).repeat(batch, 1)
-    return torch.cat([torch.arange(batch, device=device, dtype=boxes.dtype)[:, None], boxes], dim=1)
-
-
-def pool_keyframe(features: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """RoIAlign of every person's box on its clip's feature map ``[B, C, H', W']`` → ``[K, C, size, size]``.
-
-    ``boxes`` ``[K, 5]`` are (clip index, x1, y1, x2, y2) normalised, scaled here to the map's cells;
-    ``aligned=True`` puts cell centres at half-integers (a box from 1 to 3 covers cells 1 and 2
-    exactly) and ``sampling_ratio=0`` samples each bin adaptively (ceil(bin size) points a side)."""
-    if boxes.ndim != 2 or boxes.shape[1] != 5:
-        raise ValueError(f"boxes must be [K, 5] (clip index, x1, y1, x2, y2); got shape {tuple(boxes.shape)}")
-    h, w = features.shape[-2:]
-    scale = boxes.new_tensor([1.0, w, h, w, h])
-    return roi_align(
-        features,
-        (boxes * scale).to(features.dtype),
-        output_size=size,
-        spatial_scale=1.0,
-        sampling_ratio=0,
-        aligned=True,
-    )
-
-
-def _centre_slice(features: torch.Tensor) -> torch.Tensor:
-    """The keyframe's slice of ``[B, C, T', H', W']``: index T'//2, the slice holding the clip's frame
-    T//2 (where vidkit's person datasets put the keyframe) after the trunk halves time."""
-    return features[:, :, features.shape[2] // 2]
 
 
 class LowResQuery(nn.Module):
@@ -238,48 +183,7 @@ class TxUnit(nn.Module):
         return q, (weights[:, :, 0] if weights is not None else None)
 
 
-class _PersonModel(nn.Module):
-    """What both heads share: the trunk, the box check and the RoI size."""
-
-    def __init__(self, *, width: int, roi_size: int, temporal_padding: str):
-        super().__init__()
-        self.trunk = Res4Trunk(width=width, temporal_padding=temporal_padding)
-        self.roi_size = roi_size
-        self.temporal_padding = temporal_padding
-
-    def _boxes(self, x: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
-        """``boxes`` checked and on ``x``'s device (``x``: the clips or their feature maps, batch first);
-        one whole-frame box per clip when None."""
-        if boxes is None:
-            return whole_frame_boxes(x.shape[0], x.device)
-        if boxes.ndim != 2 or boxes.shape[1] != 5:
-            raise ValueError(f"boxes must be [K, 5] (clip index, x1, y1, x2, y2 normalised); got {tuple(boxes.shape)}")
-        return boxes.to(device=x.device, dtype=torch.float32)
-
-    @property
-    def num_features(self) -> int:
-        """Width of each person's feature the classifier reads."""
-        return self.classifier.in_features
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, T, H, W]`` → the trunk's map ``[B, C, T', H', W']`` (res4, stride 16, time halved)."""
-        return self.trunk(x)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a fresh one for ``num_classes`` (fine-tuning on a new label set)."""
-        self.classifier = nn.Linear(self.classifier.in_features, num_classes)
-
-    def checkpoint_options(self) -> dict[str, str]:
-        """Recorded in vidkit's checkpoints: how the trunk pads time (see ``i3d_r50``)."""
-        return {"temporal_padding": self.temporal_padding}
-
-    def load_trunk(self, weights: str | os.PathLike | Mapping[str, Any]) -> None:
-        """The trunk from an ``i3d_r50`` checkpoint (see :meth:`Res4Trunk.load_i3d`): one trained with the
-        other temporal padding (a vidkit ``i3d_r50`` from before it padded with zeros) is refused, saying so."""
-        self.trunk.load_i3d(weights, temporal_padding=self.temporal_padding)
-
-
-class ActionTransformer(_PersonModel):
+class ActionTransformer(PersonModel):
     """The Video Action Transformer Network: see the module docstring for the recipe and shapes.
 
     Args:
@@ -337,7 +241,7 @@ class ActionTransformer(_PersonModel):
         """The trunk's map ``[B, C, T', H', W']`` and ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``
         (``pre_logits``: the final queries ``[K, dim]``, before the classifier's dropout)."""
         boxes = self._boxes(features, boxes)
-        query = self.query(pool_keyframe(_centre_slice(features), boxes, self.roi_size))  # [K, dim]
+        query = self.query(pool_keyframe(centre_slice(features), boxes, self.roi_size))  # [K, dim]
         t, h, w = features.shape[2:]
         memory = rearrange(self.memory(features), "b d t h w -> b (t h w) d")
         memory = memory + self.location(t, h, w, device=memory.device, dtype=memory.dtype)
@@ -350,42 +254,7 @@ class ActionTransformer(_PersonModel):
         return (out, attention) if return_attention else out
 
 
-class I3DRoIHead(_PersonModel):
-    """The paper's baseline, the "I3D head": the person's box RoIAligned on the trunk
-    map averaged over time (RoIAlign is linear, so this equals pooling every time slice and averaging),
-    averaged over the cells, dropout, linear. PySlowFast's AVA head is the same recipe on res5."""
-
-    def __init__(
-        self,
-        *,
-        num_classes: int = 80,
-        dropout: float = 0.3,
-        roi_size: int = 7,
-        width: int = 64,
-        temporal_padding: str = "zeros",
-    ):
-        super().__init__(width=width, roi_size=roi_size, temporal_padding=temporal_padding)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(self.trunk.out_channels, num_classes)
-        init_weights(self.trunk)
-
-    def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` ``[B, 3, T, H, W]``, ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``."""
-        boxes = self._boxes(x, boxes)
-        return self.forward_head(self.forward_features(x), boxes=boxes)
-
-    def forward_head(
-        self, features: torch.Tensor, pre_logits: bool = False, *, boxes: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The trunk's map ``[B, C, T', H', W']`` and ``boxes`` ``[K, 5]`` → logits ``[K, num_classes]``
-        (``pre_logits``: the pooled RoI features ``[K, C]``, before the dropout)."""
-        boxes = self._boxes(features, boxes)
-        features = reduce(features, "b c t h w -> b c h w", "mean")
-        pooled = reduce(pool_keyframe(features, boxes, self.roi_size), "k c h w -> k c", "mean")
-        return pooled if pre_logits else self.classifier(self.dropout(pooled))
-
-
-def _with_trunk(model: _PersonModel, trunk_weights) -> _PersonModel:
+def _with_trunk(model: PersonModel, trunk_weights) -> PersonModel:
     if trunk_weights is not None:
         model.load_trunk(trunk_weights)
     return model
@@ -423,20 +292,30 @@ def action_transformer(
     )
 
 
-@register_model(**_CARD)
+# Checkpoints that do not record ``head`` were trained before the res5 head existed: the light head.
+@register_model(**_CARD, checkpoint_defaults={"head": "light"})
 def i3d_roi_head(
     *,
     num_classes: int = 80,
+    head: str = "res5",
     dropout: float = 0.3,
     roi_size: int = 7,
     width: int = 64,
     temporal_padding: str = "zeros",
     trunk_weights: str | None = None,
 ) -> I3DRoIHead:
-    """The I3D-head baseline on the same trunk: RoI features → average pool → linear."""
+    """The I3D-head baseline on the same trunk. ``head="res5"`` (the paper's): each person's tube RoIAligned
+    from res4, res5, average pool, linear; ``head="light"`` (vidkit's former baseline): the RoI features
+    averaged straight into the linear layer. ``trunk_weights``: an ``i3d_r50`` checkpoint to
+    start the trunk and the res5 head from (its res4 and its res5)."""
     return _with_trunk(
         I3DRoIHead(
-            num_classes=num_classes, dropout=dropout, roi_size=roi_size, width=width, temporal_padding=temporal_padding
+            num_classes=num_classes,
+            head=head,
+            dropout=dropout,
+            roi_size=roi_size,
+            width=width,
+            temporal_padding=temporal_padding,
         ),
         trunk_weights,
     )
