@@ -99,6 +99,8 @@ def test_the_light_head_is_its_own_row_and_a_changed_preset_is_trained_again(tab
     text = out.read_text()
     assert "| i3d_roi_head | 1,724,376 | 0.930 |" in text  # res5 on the tubes: 512 channels at width 16
     assert "| i3d_roi_head, head=light | 651,736 | 0.920 |" in text
+    assert "| 1m01s | - | 20.0 |" in text  # a row from before the median epoch was kept
+    assert table._median([20.5, 300.0, 19.5, 21.0]) == 20.8 and table._median([20.0, None]) is None
     budget = next(line for line in text.splitlines() if line.startswith("Budget:"))
     assert "head=light" not in budget  # the light row's own override, not every row's
 
