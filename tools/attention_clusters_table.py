@@ -31,11 +31,14 @@ from pathlib import Path
 import torch
 
 import vidkit.features
-from vidkit.data.synthetic import REVERSAL_PAIRS, SyntheticSpec, synthetic_dataset
+from vidkit.data.synthetic import SyntheticSpec, synthetic_dataset
 from vidkit.models import build
 from vidkit.utils import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))  # zoo_table, whose pair accuracy the rows report
+from zoo_table import pair_accuracy  # noqa: E402
+
 # The model zoo's set (docs/model_zoo.md): 800 training and 200 validation videos, 64x64, 48 frames at 25 fps.
 SET = {"num_train_per_class": 100, "num_val_per_class": 25, "size": (64, 64), "num_frames": 48, "background": "dark"}
 # The backbone's pre-training on the novel motions: the zoo's optimiser (docs/model_zoo.md) on 4 frames 0.48 s
@@ -136,10 +139,10 @@ def row(name: str, what: str, model_args: list[str], *, root: Path, runs: Path, 
 def pairs(truth: list[int], predicted: list[int], classes: list[str]) -> dict:
     """``within_pair``: of the videos of each reversal pair predicted inside their pair, the share in the right
     direction (0.5: chance, what an order-blind model gets); ``pair``: the share predicted inside the right pair."""
-    partner = {classes.index(a): classes.index(b) for pair in REVERSAL_PAIRS for a, b in (pair, pair[::-1])}
-    inside = [p in (t, partner[t]) for t, p in zip(truth, predicted)]
-    right = sum(p == t for t, p in zip(truth, predicted))
-    return {"within_pair": right / max(1, sum(inside)), "pair": sum(inside) / len(truth)}
+    confusion = [[0] * len(classes) for _ in classes]
+    for t, p in zip(truth, predicted):
+        confusion[t][p] += 1
+    return pair_accuracy(confusion, classes)  # the zoo table's measure, on the same pairs
 
 
 def end_to_end() -> dict:
