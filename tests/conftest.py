@@ -1,6 +1,6 @@
 """Test-wide fixtures and settings.
 
-- GPU tests skip without a GPU; the vidkit cache stays out of the user's home in CI.
+- GPU tests (``gpu`` mark, ``gpu`` fixture) skip without a GPU; the vidkit cache stays out of the user's home in CI.
 - Test videos, written once per session by ``write_video``: every frame carries its index in binary
   as a row of black/white 8-pixel-wide blocks (least bit left) on grey, which survives lossy
   compression, so a test can tell *which* frame came back, not just that one did. Each
@@ -34,13 +34,24 @@ def pytest_configure(config):
         os.environ["VIDKIT_CACHE"] = str(config.rootpath / ".cache" / "vidkit")
 
 
+# tools/gpu_suite.py --dry-run sets this: the gpu-marked tests then run on the CPU at their small sizes, so
+# the suite's test step (and the tests themselves) are exercised where no GPU is (CI).
+GPU_TESTS_ON_CPU = os.environ.get("VIDKIT_GPU_TESTS_ON_CPU") == "1"
+
+
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() or GPU_TESTS_ON_CPU:
         return
     skip = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def gpu() -> torch.device:
+    """The device of a gpu-marked test: the first CUDA device, or the CPU under VIDKIT_GPU_TESTS_ON_CPU=1."""
+    return torch.device("cuda:0" if torch.cuda.is_available() and not GPU_TESTS_ON_CPU else "cpu")
 
 
 # -- test videos ------------------------------------------------------------------------------------

@@ -446,9 +446,14 @@ def _add_bench(commands) -> None:
     sub.add_argument(
         "--model-paths",
         metavar="PATHS",
-        help="how the models run, comma-separated, of fp32, channels_last, amp, "
-        "amp+channels_last, compile (default: fp32,channels_last on the CPU, "
-        "and amp,amp+channels_last too on CUDA)",
+        help="how the models run, comma-separated: fp32 or a '+'-joined set of amp, channels_last, "
+        "checkpointing, compile, e.g. amp+channels_last+checkpointing (default: fp32,channels_last,checkpointing "
+        "on the CPU, and amp,amp+channels_last too on CUDA)",
+    )
+    sub.add_argument(
+        "--compile-backend",
+        default="inductor",
+        help="torch.compile's backend for the compile paths (default inductor; eager: trace only, a quick check)",
     )
     sub.add_argument("--repeats", type=int, default=3)
     sub.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
@@ -482,6 +487,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             size=args.size,
             repeats=args.repeats,
             model_paths=args.model_paths.split(",") if args.model_paths else None,
+            compile_backend=args.compile_backend,
             workers=[int(w) for w in args.workers.split(",")],
         )
     except ValueError as e:

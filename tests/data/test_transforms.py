@@ -49,10 +49,18 @@ def test_rejects_channels_first_input():
 
 
 @pytest.mark.gpu
-def test_gpu_transform_matches_cpu():
-    tf = ClipTransform(crop_size=32, test_scale=40)
-    frames = _ramp()
-    cpu = tf(frames, train=False, crop_index=[0, 2], num_crops=3)
-    gpu = tf(frames.cuda(), train=False, crop_index=[0, 2], num_crops=3)
-    assert gpu.is_cuda
-    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-4)
+def test_gpu_transform_matches_cpu(gpu):
+    """The batched transform on the device gives the CPU's clips: test views, and training's random
+    scales, crops and flips drawn from the same seed."""
+    tf = ClipTransform(crop_size=32, test_scale=40, train_scale=(36, 48))
+    frames = _ramp(b=4)
+    cpu = tf(frames, train=False, crop_index=[0, 2, 1, 1], num_crops=3)
+    on_device = tf(frames.to(gpu), train=False, crop_index=[0, 2, 1, 1], num_crops=3)
+    assert on_device.device.type == gpu.type
+    torch.testing.assert_close(on_device.cpu(), cpu, atol=1e-4, rtol=1e-4)
+    cpu, flips = tf(frames, train=True, generator=torch.Generator().manual_seed(3), return_flips=True)
+    on_device, same_flips = tf(
+        frames.to(gpu), train=True, generator=torch.Generator().manual_seed(3), return_flips=True
+    )
+    assert torch.equal(flips.cpu(), same_flips.cpu())
+    torch.testing.assert_close(on_device.cpu(), cpu, atol=1e-4, rtol=1e-4)

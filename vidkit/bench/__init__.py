@@ -64,6 +64,7 @@ def run_bench(
     repeats: int = 3,
     model_paths: Sequence[str] | None = None,
     workers: Sequence[int] = (0, 1, 2),
+    compile_backend: str = "inductor",
 ) -> dict:
     """Every asked section, measured now; JSON-ready."""
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -99,6 +100,7 @@ def run_bench(
                 repeats=repeats,
                 device=device,
                 paths=model_paths,
+                compile_backend=compile_backend,
             )
         ]
     if "e2e" in sections:

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 
 MODELS = ("slowfast_r50", "i3d_r50", "tsm_r50")
 PATHS = ("fp32", "channels_last", "checkpointing", "amp", "amp+channels_last", "compile")
+# A path is fp32 or any "+"-joined set of these (e.g. amp+channels_last+checkpointing), in any order.
+FEATURES = ("amp", "channels_last", "checkpointing", "compile")
 # What `vidkit bench` times unless told: bf16 autocast on a CPU runs 3D convolutions without fast kernels
 # (far slower than fp32: docs/performance.md), so the CPU default leaves it out.
 DEFAULT_PATHS = {
@@ -51,6 +53,7 @@ class ModelRow:
     activations_mb: float | None = None  # kept for the backward pass by one training forward (saved_activations_mb)
     max_abs_diff: float | None = None
     ratio_vs_pytorchvideo: dict | None = None
+    ratio_vs_fp32: dict | None = None  # this row's rates over vidkit's own fp32 eager (when measured)
     error: str | None = None
 
     def as_dict(self) -> dict:
@@ -130,21 +133,34 @@ def _peak_memory_mb(run: Callable[[], None], device: torch.device) -> float | No
     return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
 
-def _path_runner(model: nn.Module, path: str, device: torch.device) -> tuple[nn.Module, Callable]:
+def path_features(path: str) -> frozenset[str]:
+    """What a path turns on: ``"fp32"`` nothing, ``"amp+channels_last"`` those two (:data:`FEATURES`)."""
+    parts = frozenset() if path == "fp32" else frozenset(path.split("+"))
+    unknown = sorted(parts - set(FEATURES))
+    if unknown or not path:
+        raise ValueError(
+            f"unknown model path {path!r}: fp32 or a '+'-joined set of {', '.join(FEATURES)} "
+            f"(e.g. {', '.join(PATHS[1:])})"
+        )
+    return parts
+
+
+def _path_runner(
+    model: nn.Module, path: str, device: torch.device, compile_backend: str = "inductor"
+) -> tuple[nn.Module, Callable]:
     """The model as ``path`` runs it, and the context each call runs under."""
+    features = path_features(path)
     autocast = (
-        (lambda: torch.autocast(device.type, dtype=_amp_dtype(device)))
-        if path.startswith("amp")
-        else contextlib.nullcontext
+        (lambda: torch.autocast(device.type, dtype=_amp_dtype(device))) if "amp" in features else contextlib.nullcontext
     )
-    if path.endswith("channels_last"):
+    if "channels_last" in features:
         model = model.to(memory_format=torch.channels_last_3d)
-    if path == "checkpointing":  # fp32, every residual block recomputed in the backward pass
+    if "checkpointing" in features:  # every residual block recomputed in the backward pass
         from vidkit.models import set_activation_checkpointing
 
         set_activation_checkpointing(model)
-    if path == "compile":
-        model = torch.compile(model)
+    if "compile" in features:
+        model = torch.compile(model, backend=compile_backend)
     return model, autocast
 
 
@@ -158,14 +174,15 @@ def model_rows(
     device: torch.device | str = "cpu",
     paths=None,
     peers: bool = True,
+    compile_backend: str = "inductor",
 ) -> list[ModelRow]:
     """Measure every model of ``names`` on every path of ``paths`` (default: :data:`DEFAULT_PATHS` for the
-    device) and its pytorchvideo peer in fp32 eager."""
+    device) and its pytorchvideo peer in fp32 eager. ``compile_backend``: torch.compile's backend for
+    the paths with ``compile`` (``"eager"`` traces without generating code: a quick check of the path)."""
     device = torch.device(device)
     paths = paths or DEFAULT_PATHS[device.type]
-    unknown = sorted(set(paths) - set(PATHS))
-    if unknown:
-        raise ValueError(f"unknown model path(s) {', '.join(unknown)}; choose from {', '.join(PATHS)}")
+    for path in paths:
+        path_features(path)
     if size % 32:
         raise ValueError(f"size {size}: a multiple of 32, so pytorchvideo's fixed head pool fits the final map")
     rows: list[ModelRow] = []
@@ -183,7 +200,7 @@ def model_rows(
             configs["pytorchvideo", "fp32"] = (peer.to(device), contextlib.nullcontext)
         for path in paths:
             try:
-                configs["vidkit", path] = _path_runner(copy.deepcopy(base), path, device)
+                configs["vidkit", path] = _path_runner(copy.deepcopy(base), path, device, compile_backend)
             except Exception as e:  # noqa: BLE001 — a path that cannot be built is reported, not fatal
                 errors["vidkit", path] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         diffs, rates, peaks = {}, {}, {}
@@ -218,9 +235,13 @@ def model_rows(
                     max(filter(None, [peaks[key, "forward"], peaks[key, "train"]]), default=None)
                 )
                 row.max_abs_diff = diffs[key]
-                if path != "compile":
+                if "compile" not in path_features(path):
                     with configs[key][1]():
                         row.activations_mb = _round(saved_activations_mb(configs[key][0], _memory_format(clip, path)))
+                if impl == "vidkit" and ("vidkit", "fp32") in configs:
+                    row.ratio_vs_fp32 = {
+                        m: round(rates[key, m] / rates[("vidkit", "fp32"), m], 3) for m in ("forward", "train")
+                    }
                 if ("pytorchvideo", "fp32") in configs:
                     peer_key = ("pytorchvideo", "fp32")
                     row.ratio_vs_pytorchvideo = {
@@ -235,7 +256,8 @@ def _round(value: float | None) -> float | None:
 
 
 def _memory_format(clip: torch.Tensor, path: str) -> torch.Tensor:
-    return clip.contiguous(memory_format=torch.channels_last_3d) if path.endswith("channels_last") else clip
+    channels_last = "channels_last" in path_features(path)
+    return clip.contiguous(memory_format=torch.channels_last_3d) if channels_last else clip
 
 
 def _step(model: nn.Module, autocast, clip: torch.Tensor, labels: torch.Tensor, mode: str) -> Callable[[], None]:
