@@ -24,6 +24,7 @@ def test_cli_train_writes_a_complete_run_directory(tiny, tmp_path):
     for e in epochs:
         assert 0.0 <= e["val_top1"] <= e["val_top5"] <= 1.0 and e["val_clips"] == 8
         assert 0.0 < e["busy"] <= 1.0 and 0.0 <= e["data_wait_s"] < e["epoch_s"]  # time computing vs waiting for data
+        assert 0.0 <= e["first_batch_wait_s"] <= e["data_wait_s"]  # the workers' start-up, part of the wait
         confusion = e["val_confusion"]  # 8 classes: row = true, column = predicted
         assert len(confusion) == 8 and sum(map(sum, confusion)) == 8
         assert sum(confusion[i][i] for i in range(8)) / 8 == e["val_top1"]

@@ -157,7 +157,7 @@ class Trainer:
             if self.frozen is not None:
                 self.frozen.hold_statistics()
             lr = self.optimizer.param_groups[0]["lr"]
-            waited = [0.0]  # seconds this epoch spent waiting for the data loader
+            waited = [0.0, 0.0]  # seconds this epoch spent waiting for the data loader; of them, for the first batch
             batches = itertools.islice(_timed(loader, waited), (self.steps_per_epoch - pos.step) * k)
             losses: list[float] = []
             for index, batch in enumerate(batches, start=pos.step * k):
@@ -234,6 +234,9 @@ class Trainer:
                 "train_clips_per_s": train["clips_per_s"],
                 "epoch_s": train["seconds"],
                 "data_wait_s": round(waited[0], 3),
+                # of it, the first batch's: the workers' start and their first clips, which a short epoch
+                # does not amortise (busy without it: 1 - (data_wait_s - this) / (epoch_s - this))
+                "first_batch_wait_s": round(waited[1], 3),
                 # the share of the training time the model computed rather than waited for input
                 "busy": round(1 - waited[0] / train["seconds"], 4) if train["seconds"] else None,
                 "skipped": len(meter.skipped) + len(val.skipped),
@@ -300,9 +303,11 @@ class Trainer:
 
 
 def _timed(loader, waited: list[float]):
-    """The loader's batches, adding the time spent waiting for each to ``waited[0]`` (train_step reads
-    the loss back every step, so on a GPU the wait is measured after the previous step's work ended)."""
+    """The loader's batches, adding the time spent waiting for each to ``waited[0]`` and for the first to
+    ``waited[1]`` (train_step reads the loss back every step, so on a GPU the wait is measured after the
+    previous step's work ended)."""
     batches = iter(loader)
+    first = True
     while True:
         started = time.perf_counter()
         try:
@@ -310,7 +315,10 @@ def _timed(loader, waited: list[float]):
         except StopIteration:
             return
         finally:
-            waited[0] += time.perf_counter() - started
+            wait = time.perf_counter() - started
+            waited[0] += wait
+            if first:
+                waited[1], first = wait, False
         yield batch
 
 
