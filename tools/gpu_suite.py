@@ -38,7 +38,7 @@ import sys
 import time
 import traceback
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,22 +69,23 @@ class Sizes:
 
 
 FULL = Sizes("cuda", 8, 32, 224, 3, 64, 8, 10.0, (320, 240), 512, (256, 320), (8, 14), 14, "inductor")
-DRY = Sizes(
-    "cpu",
-    2,
-    8,
-    32,
-    1,
-    4,
-    2,
-    2.0,
-    (64, 48),
-    8,
-    (32, 40),
-    (1, 2),
-    2,
-    "eager",  # traces the model as inductor would, without generating code (minutes on 2 cores)
-    ("--epochs", "1", "--set", "data.synthetic.train_per_class=2", "--set", "data.synthetic.val_per_class=1"),
+DRY = replace(
+    FULL,
+    device="cpu",
+    batch=2,
+    frames=8,
+    crop=32,
+    repeats=1,
+    videos=4,
+    classes=2,
+    seconds=2.0,
+    video_size=(64, 48),
+    clips=8,
+    train_scale=(32, 40),
+    workers=(1, 2),
+    tag_workers=2,
+    compile_backend="eager",  # traces the model as inductor would, without generating code (minutes on 2 cores)
+    train_args=tuple("--epochs 1 --set data.synthetic.train_per_class=2 --set data.synthetic.val_per_class=1".split()),
 )
 INTERVAL_S = 2 / 30  # every other frame at 30 fps: SlowFast 8x8's sampling on Kinetics
 MODEL_PATHS = ("fp32", "amp", "amp+channels_last", "amp+channels_last+checkpointing")
@@ -97,16 +98,17 @@ def _machine() -> dict:
     return machine()
 
 
-def _run(args: list[str], log: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """A command with its output appended to ``log``; raises with the output's last line when it fails."""
+def _vidkit(args: list[str], log: Path) -> None:
+    """``vidkit ARGS`` in a process of its own, as a user runs it, its output appended to ``log``; raises
+    with the output's last line when it fails."""
+    command = [sys.executable, "-m", "vidkit.cli", *args]
     with open(log, "a") as out:
-        out.write(f"$ {' '.join(args)}\n")
+        out.write(f"$ vidkit {' '.join(args)}\n")
         out.flush()
-        result = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    if result.returncode != 0:
+        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code != 0:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-        raise RuntimeError(f"{Path(args[1]).name if len(args) > 1 else args[0]} failed: {lines[-1] if lines else ''}")
-    return result
+        raise RuntimeError(f"vidkit {args[0]} failed: {lines[-1] if lines else f'exit status {code}'}")
 
 
 def step_tests(sizes: Sizes, work: Path) -> dict:
@@ -229,7 +231,7 @@ def step_epoch(sizes: Sizes, work: Path) -> dict:
             *("--set", f"data.train_scale=[{sizes.train_scale[0]},{sizes.train_scale[1]}]"),
         ]
         began = time.perf_counter()
-        _run([sys.executable, "-m", "vidkit.cli", *args], work / "epoch.log")
+        _vidkit(args, work / "epoch.log")
         epoch = _epoch_record(run)
         runs.append(
             {
@@ -279,7 +281,7 @@ def step_train(sizes: Sizes, work: Path) -> dict:
     run = work / "train-slowfast"
     args = ["train", "--model", "slowfast", "--device", sizes.device, "--out", str(run), *sizes.train_args]
     began = time.perf_counter()
-    _run([sys.executable, "-m", "vidkit.cli", *args], work / "train.log")
+    _vidkit(args, work / "train.log")
     wall = time.perf_counter() - began
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     epochs = [r for r in records if r.get("event") == "epoch"]
@@ -400,6 +402,16 @@ def format_summary(results: dict) -> str:
     ]
     for name in STEPS:
         lines += step_lines(name, results["steps"].get(name), dry_run=results["dry_run"])
+    models, epoch = (results["steps"].get(s, {}).get("result") or {} for s in ("models", "epoch"))
+    alone = _rows(models).get(("slowfast_r50", "vidkit", "amp+channels_last"))
+    if alone and alone["train_clips_per_s"] and epoch.get("runs"):  # what `vidkit train` runs on CUDA by default
+        lines.append(
+            f"the epoch's clips/s against SlowFast's training step alone at the same batch "
+            f"({alone['train_clips_per_s']:.1f} clips/s): "
+            + ", ".join(
+                f"{r['workers']} workers {r['clips_per_s'] / alone['train_clips_per_s']:.2f}" for r in epoch["runs"]
+            )
+        )
     return "\n".join(lines)
 
 

@@ -105,3 +105,10 @@ def test_the_summary_judges_the_goals_on_a_real_run_only(load_tool):
     epoch = "\n".join(suite.summarise("epoch", {"runs": [run], "bytes_per_video": 2_000_000, "generated_s": 9.0}))
     assert "14 workers: 80.0 clips/s, busy 85% (goal >= 90%: NOT met)" in epoch
     assert "past the first batch (0.8 s) busy 97%" in epoch
+    steps = {
+        "models": {"ok": True, "seconds": 40.0, "result": models},
+        "epoch": {"ok": True, "seconds": 60.0, "result": {"runs": [run], "bytes_per_video": 1, "generated_s": 9.0}},
+    }
+    text = suite.format_summary({"dry_run": False, "machine": None, "steps": steps})
+    assert "against SlowFast's training step alone at the same batch (23.0 clips/s): 14 workers 3.48" in text
+    assert "[tests] not run" in text
