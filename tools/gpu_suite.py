@@ -23,7 +23,8 @@ Steps, in order (each its own process, so a crash or an out-of-memory in one lea
 - ``compile``: ``torch.compile`` of SlowFast (AMP + channels-last) against eager; last, compiling is slow.
 
 A rerun skips the steps that already succeeded in ``DIR/gpu-suite.json``, so a run cut short (the
-``--budget``, a lost machine) is finished by running the same command again. ``--started EPOCH`` counts
+``--budget``, a lost machine) is finished by running the same command again; on a fresh machine, whose
+``DIR`` is empty, ``--resume`` names the returned file (carried in the tree). ``--started EPOCH`` counts
 the budget from an earlier moment (the wheels' install: tools/gpu_wheels.sh prints the whole line).
 Scratch (videos, runs) goes to ``--work`` (default ``DIR/work``), which nothing reads afterwards.
 """
@@ -441,6 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated steps to run: " + ", ".join(STEPS))
     parser.add_argument("--skip", help="comma-separated steps to leave out")
     parser.add_argument("--redo", action="store_true", help="run steps that succeeded in an earlier run again")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="JSON",
+        help="an earlier run's gpu-suite.json to go on from, where OUT has none (a fresh machine's empty $OUT)",
+    )
     parser.add_argument("--budget", type=float, help="seconds for the whole run (default 300; none in a dry run)")
     parser.add_argument("--started", type=float, help="when the budget started (seconds since the epoch)")
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # the child process of one step
@@ -465,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     started = args.started or time.time()
     path = args.out / RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
-    results = json.loads(path.read_text()) if path.exists() else None
+    earlier = path if path.exists() else args.resume
+    results = json.loads(earlier.read_text()) if earlier else None
     if results is None or results.get("dry_run") != args.dry_run:  # a dry run's results never stand for a real one
         results = {"dry_run": args.dry_run, "machine": None, "steps": {}}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -52,5 +52,6 @@ On the GPU machine (carry: $dir), from the checkout's root; the results land in 
 
 T0=\$(date +%s); python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $dir/*.whl && export PYTHONPATH=/tmp/site && python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . && python3 tools/gpu_suite.py --out \$OUT --work /tmp/vidkit-gpu --started \$T0
 
-A run cut short: the same line with --skip STEPS (those already in the returned gpu-suite.json).
+A run cut short: copy the returned gpu-suite.json into $dir/ and run the same line with
+--resume $dir/gpu-suite.json added (it skips the steps that succeeded), or with --skip STEPS.
 EOF

@@ -40,6 +40,12 @@ def test_a_rerun_skips_what_succeeded_and_the_budget_leaves_steps_for_the_next(t
     assert results["steps"]["tag"] == tag  # kept as measured
     assert results["steps"]["train"]["error"] == "out of the budget: run again to do it"
 
+    # a fresh machine: an empty OUT, the returned file named instead
+    fresh = tmp_path / "fresh"
+    third = _suite("--out", str(fresh), "--resume", str(out / "gpu-suite.json"), "--only", "tag,train", "--budget", "0")
+    assert "[tag] done in an earlier run" in third.stdout
+    assert json.loads((fresh / "gpu-suite.json").read_text())["steps"]["tag"] == tag
+
 
 def test_a_failing_step_leaves_its_reason(load_tool, tmp_path, monkeypatch):
     suite = load_tool("gpu_suite")
