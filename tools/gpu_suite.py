@@ -259,7 +259,17 @@ def step_epoch(sizes: Sizes, work: Path) -> dict:
         "runs": runs,
         "generated_s": round(generated_s, 1),
         "bytes_per_video": sum(p.stat().st_size for p in (root / "videos").rglob("*.mp4")) // sizes.videos,
+        # the workers hand batches over in shared memory: a container's small /dev/shm stops them
+        "dev_shm_gb": _shm_gb(),
     }
+
+
+def _shm_gb() -> float | None:
+    try:
+        stat = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return round(stat.f_bavail * stat.f_frsize / 2**30, 1)
 
 
 def step_tag(sizes: Sizes, work: Path) -> dict:
@@ -352,7 +362,7 @@ def summarise(name: str, result: dict, *, dry_run: bool = False) -> list[str]:
     if name == "epoch":
         lines = [
             f"{result['runs'][0]['clips']} clips an epoch, videos of {result['bytes_per_video'] / 1e6:.2f} MB "
-            f"(generated in {result['generated_s']:.0f} s)"
+            f"(generated in {result['generated_s']:.0f} s); /dev/shm {result.get('dev_shm_gb')} GiB free"
         ]
         for r in result["runs"]:
             lines.append(
