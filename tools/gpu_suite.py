@@ -3,7 +3,7 @@
 Kinetics-sized training epoch (is the GPU waiting for data?), tagging against its parts, the default
 `vidkit train`, and torch.compile; one summary printed, every figure in ``OUT/gpu-suite.json``.
 
-    python tools/gpu_suite.py --out DIR                  # on a machine with a CUDA device, ~5 min
+    python tools/gpu_suite.py --out DIR                  # on a machine with a CUDA device, held to 5 min
     python tools/gpu_suite.py --out DIR --dry-run        # every step at toy size on the CPU (CI runs this)
     python tools/gpu_suite.py --out DIR --skip compile   # --only/--skip: steps by name; --redo: again
 
