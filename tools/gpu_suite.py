@@ -42,6 +42,8 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from vidkit.utils import atomic_write_text
+
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("tests", "models", "epoch", "tag", "train", "compile")
 LIMIT_S = {"tests": 120, "models": 150, "epoch": 180, "tag": 120, "train": 180, "compile": 240}
@@ -211,9 +213,10 @@ def kinetics_like(sizes: Sizes, work: Path) -> Path:
     return root
 
 
-def _epoch_record(run: Path) -> dict:
+def _epochs(run: Path) -> list[dict]:
+    """The epoch records of a `vidkit train` run's log.jsonl."""
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    return [r for r in records if r.get("event") == "epoch"][-1]
+    return [r for r in records if r.get("event") == "epoch"]
 
 
 def step_epoch(sizes: Sizes, work: Path) -> dict:
@@ -233,7 +236,7 @@ def step_epoch(sizes: Sizes, work: Path) -> dict:
         ]
         began = time.perf_counter()
         _vidkit(args, work / "epoch.log")
-        epoch = _epoch_record(run)
+        epoch = _epochs(run)[-1]
         runs.append(
             {
                 "workers": workers,
@@ -294,8 +297,7 @@ def step_train(sizes: Sizes, work: Path) -> dict:
     began = time.perf_counter()
     _vidkit(args, work / "train.log")
     wall = time.perf_counter() - began
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    epochs = [r for r in records if r.get("event") == "epoch"]
+    epochs = _epochs(run)
     return {
         "ok": bool(epochs),
         "wall_s": round(wall, 1),
@@ -428,9 +430,7 @@ def format_summary(results: dict) -> str:
 
 # -- running the steps ----------------------------------------------------------------------------------
 def _save(path: Path, results: dict) -> None:
-    part = path.with_suffix(".json.part")
-    part.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(part, path)
+    atomic_write_text(path, json.dumps(results, indent=1) + "\n")
 
 
 def _child(name: str, sizes: Sizes, work: Path) -> int:
@@ -442,6 +442,33 @@ def _child(name: str, sizes: Sizes, work: Path) -> int:
         outcome = {"result": None, "error": f"{type(e).__name__}: {str(e).strip()[:500]}"}
     _save(work / f"{name}.json", outcome)
     return 0 if outcome["error"] is None else 1
+
+
+def _run_step(name: str, out: Path, work: Path, timeout: float, *, dry_run: bool) -> dict:
+    """One step in a child process (``--step NAME``) within ``timeout`` seconds: its entry in gpu-suite.json."""
+    outcome_path = work / f"{name}.json"
+    outcome_path.unlink(missing_ok=True)
+    command = [sys.executable, str(Path(__file__).resolve()), "--step", name, "--out", str(out), "--work", str(work)]
+    command += ["--dry-run"] if dry_run else []
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    began = time.perf_counter()
+    with open(work / f"{name}.out", "w") as log:
+        try:
+            subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    seconds = round(time.perf_counter() - began, 1)
+    outcome = json.loads(outcome_path.read_text()) if outcome_path.exists() else {"result": None, "error": None}
+    if timed_out:
+        outcome["error"] = f"stopped after {timeout:.0f} s (its limit or the budget's end)"
+    elif outcome["result"] is None and outcome["error"] is None:
+        outcome["error"] = "the step's process ended without a result (killed? out of memory?)"
+    result = outcome["result"]
+    step = {"ok": bool(result and result.get("ok")), "seconds": seconds, "error": outcome["error"], "result": result}
+    if not step["ok"]:
+        step["log_tail"] = (work / f"{name}.out").read_text(errors="replace").splitlines()[-25:]
+    return step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -486,7 +513,6 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads(earlier.read_text()) if earlier else None
     if results is None or results.get("dry_run") != args.dry_run:  # a dry run's results never stand for a real one
         results = {"dry_run": args.dry_run, "machine": None, "steps": {}}
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for name in STEPS:
         done = results["steps"].get(name, {}).get("ok")
         if name not in picked or name in left_out or (done and not args.redo):
@@ -500,40 +526,14 @@ def main(argv: list[str] | None = None) -> int:
         limit = LIMIT_S[name] * (3 if args.dry_run else 1)
         timeout = limit if remaining is None else min(limit, remaining)
         print(f"[{name}] running (at most {timeout:.0f} s)", flush=True)
-        outcome_path = work / f"{name}.json"
-        outcome_path.unlink(missing_ok=True)
-        command = [sys.executable, str(Path(__file__).resolve()), "--step", name, "--out", str(args.out)]
-        command += ["--work", str(work)] + (["--dry-run"] if args.dry_run else [])
-        began = time.perf_counter()
-        with open(work / f"{name}.out", "w") as log:
-            try:
-                subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, timeout=timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                timed_out = True
-        seconds = round(time.perf_counter() - began, 1)
-        outcome = json.loads(outcome_path.read_text()) if outcome_path.exists() else {"result": None, "error": None}
-        if timed_out:
-            outcome["error"] = f"stopped after {timeout:.0f} s (its limit or the budget's end)"
-        elif outcome["result"] is None and outcome["error"] is None:
-            outcome["error"] = "the step's process ended without a result (killed? out of memory?)"
-        result = outcome["result"]
-        step = {
-            "ok": bool(result and result.get("ok")),
-            "seconds": seconds,
-            "error": outcome["error"],
-            "result": result,
-        }
-        if not step["ok"]:
-            tail = (work / f"{name}.out").read_text(errors="replace").splitlines()[-25:]
-            step["log_tail"] = tail
+        step = _run_step(name, args.out, work, timeout, dry_run=args.dry_run)
+        result = step["result"]
         if result and result.get("machine"):
             results["machine"] = result["machine"]
         results["steps"][name] = step
         _save(path, results)
         print("\n".join(step_lines(name, step, dry_run=args.dry_run)), flush=True)
     if results["machine"] is None:
-        sys.path.insert(0, str(ROOT))
         results["machine"] = _machine()
     results["wall_s"] = round(time.time() - started, 1)
     _save(path, results)
